@@ -1,0 +1,213 @@
+"""The ``taskito`` command: run workers, inspect and operate a queue from the shell."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .exceptions import TaskitoError
+from .queue import Queue
+
+
+class AppError(click.ClickException):
+    """A bad --app or an unusable database: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+def load_queue(spec: str) -> Queue:
+    """Import ``module:attribute`` and return the Queue it names."""
+    if ":" not in spec:
+        raise AppError(f"--app {spec!r} must look like 'module:attribute', e.g. 'myapp.tasks:queue'")
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise AppError(f"--app {spec!r}: no module named {exc.name!r} (run from your project directory "
+                           "or set PYTHONPATH)") from None
+        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {exc}") from None
+    except TaskitoError as exc:
+        raise AppError(f"--app {spec!r}: {exc}") from None
+    except Exception as exc:
+        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    try:
+        queue = getattr(module, attribute)
+    except AttributeError:
+        raise AppError(f"--app {spec!r}: module {module_name!r} has no attribute {attribute!r}") from None
+    if not isinstance(queue, Queue):
+        raise AppError(f"--app {spec!r}: {attribute!r} is a {type(queue).__name__}, not a taskito.Queue")
+    return queue
+
+
+def app_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--app", "app", required=True, envvar="TASKITO_APP", metavar="MODULE:QUEUE",
+                        help="Where your Queue lives, e.g. myapp.tasks:queue (env TASKITO_APP).")(fn)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+@click.group()
+@click.version_option(package_name="taskito")
+def main() -> None:
+    """taskito: a task queue that needs no broker."""
+
+
+@main.command()
+@app_option
+@click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs).")
+@click.option("--pool", type=click.Choice(["thread"]), default="thread", show_default=True)
+@click.option("--drain-timeout", type=click.FloatRange(min=0), help="Seconds to let running jobs finish on stop.")
+@click.option("--loglevel", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def worker(app: str, queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
+           loglevel: str) -> None:
+    """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queue = load_queue(app)
+    if drain_timeout is not None:
+        queue.drain_timeout = drain_timeout
+    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool)
+
+
+def _info(queue: Queue) -> dict[str, Any]:
+    return {
+        "stats": queue.stats(),
+        "queues": queue.stats_all_queues(),
+        "paused": queue.paused_queues(),
+        "workers": queue.workers(),
+    }
+
+
+def _print_table(info: dict[str, Any]) -> None:
+    columns = list(info["stats"])
+    click.echo(f"{'queue':<20}" + "".join(f"{name:>11}" for name in columns))
+    rows = [("all", info["stats"])] + sorted(info["queues"].items())
+    for name, counts in rows:
+        label = f"{name} (paused)" if name in info["paused"] else name
+        click.echo(f"{label:<20}" + "".join(f"{counts[c]:>11}" for c in columns))
+    click.echo(f"\nworkers: {len(info['workers'])}")
+    for w in info["workers"]:
+        click.echo(f"  {w['id']}  queues={','.join(w['queues'])}  threads={w['concurrency']}  running={w['running']}")
+
+
+@main.command()
+@app_option
+@click.option("--watch", is_flag=True, help="Refresh until interrupted.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def info(app: str, watch: bool, interval: float, fmt: str) -> None:
+    """Show job counts per queue, paused queues and live workers."""
+    queue = load_queue(app)
+    while True:
+        data = _info(queue)
+        if fmt == "json":
+            click.echo(json.dumps(data, sort_keys=True))
+        else:
+            if watch:
+                click.clear()
+            _print_table(data)
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+
+
+@main.command()
+@app_option
+@click.argument("queue_name")
+def pause(app: str, queue_name: str) -> None:
+    """Stop workers from claiming QUEUE_NAME's jobs."""
+    load_queue(app).pause(queue_name)
+    click.echo(f"paused {queue_name}")
+
+
+@main.command()
+@app_option
+@click.argument("queue_name")
+def resume(app: str, queue_name: str) -> None:
+    """Let workers claim QUEUE_NAME's jobs again."""
+    load_queue(app).resume(queue_name)
+    click.echo(f"resumed {queue_name}")
+
+
+@main.command()
+@app_option
+@click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Delete completed jobs finished this long ago.")
+@click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Delete dead letters this old.")
+def purge(app: str, completed_older_than: float | None, dead_older_than: float | None) -> None:
+    """Delete old finished jobs (both kinds older than a day when no option is given)."""
+    queue = load_queue(app)
+    if completed_older_than is None and dead_older_than is None:
+        completed_older_than = dead_older_than = 86400
+    if completed_older_than is not None:
+        click.echo(f"purged {queue.purge_completed(completed_older_than)} completed job(s)")
+    if dead_older_than is not None:
+        click.echo(f"purged {queue.purge_dead(dead_older_than)} dead letter(s)")
+
+
+@main.group()
+def dead() -> None:
+    """List and replay dead letters."""
+
+
+@dead.command("list")
+@app_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def dead_list(app: str, limit: int, fmt: str) -> None:
+    """Show the newest dead letters with their last error."""
+    jobs = [job.to_dict() for job in load_queue(app).dead_letters(limit=limit)]
+    if fmt == "json":
+        click.echo(json.dumps(jobs))
+        return
+    if not jobs:
+        click.echo("no dead letters")
+    for job in jobs:
+        click.echo(f"{job['id']}  {job['task_name']}  attempts={job['retry_count'] + 1}  {job['error']}")
+
+
+@dead.command("retry")
+@app_option
+@click.argument("job_id")
+def dead_retry(app: str, job_id: str) -> None:
+    """Replay one dead letter as a new job."""
+    try:
+        new_id = load_queue(app).retry_dead(job_id)
+    except TaskitoError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{job_id} replayed as {new_id}")
+
+
+@dead.command("retry-all")
+@app_option
+def dead_retry_all(app: str) -> None:
+    """Replay every dead letter."""
+    queue = load_queue(app)
+    count = 0
+    while batch := queue.dead_letters(limit=500):
+        for job in batch:
+            queue.retry_dead(job.id)
+            count += 1
+    click.echo(f"replayed {count} dead letter(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``current_job``: what a running task knows about its own job."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .exceptions import SoftTimeLimitExceeded, TaskitoError
+
+if TYPE_CHECKING:
+    from .storage import Storage
+
+
+@dataclass
+class JobContext:
+    id: str
+    task_name: str
+    retry_count: int
+    queue_name: str
+    storage: Storage | None
+    started: float
+    soft_timeout: float | None
+
+
+_local = threading.local()
+
+
+def activate(context: JobContext | None) -> None:
+    """Bind the context to the calling thread (the worker does this around each task)."""
+    _local.context = context
+
+
+class _CurrentJob:
+    """A proxy to the job running in this thread; raises outside a task."""
+
+    def _get(self) -> JobContext:
+        context = getattr(_local, "context", None)
+        if context is None:
+            raise TaskitoError("current_job is only available inside a running task")
+        return context
+
+    @property
+    def id(self) -> str:
+        return self._get().id
+
+    @property
+    def task_name(self) -> str:
+        return self._get().task_name
+
+    @property
+    def retry_count(self) -> int:
+        return self._get().retry_count
+
+    @property
+    def queue_name(self) -> str:
+        return self._get().queue_name
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since this attempt started."""
+        return time.monotonic() - self._get().started
+
+    def update_progress(self, percent: float) -> None:
+        """Record progress (0-100) so callers see it in ``job.progress``."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress must be between 0 and 100, got {percent}")
+        context = self._get()
+        if context.storage is not None:
+            context.storage.set_progress(context.id, float(percent))
+
+    def check_timeout(self) -> None:
+        """Raise SoftTimeLimitExceeded once the task's soft_timeout has passed.
+
+        Long tasks call this between steps to stop cleanly before the hard timeout.
+        """
+        context = self._get()
+        if context.soft_timeout is not None and time.monotonic() - context.started > context.soft_timeout:
+            raise SoftTimeLimitExceeded(
+                f"task {context.task_name!r} passed its soft timeout of {context.soft_timeout}s"
+            )
+
+
+current_job = _CurrentJob()

@@ -1,0 +1,40 @@
+"""Every error taskito raises on purpose is a TaskitoError, so callers can catch one type."""
+
+from __future__ import annotations
+
+
+class TaskitoError(Exception):
+    """Base class of taskito's own errors."""
+
+
+class ConfigurationError(TaskitoError):
+    """A setting is missing or invalid (bad path, unknown backend, missing URL...)."""
+
+
+class SerializationError(TaskitoError):
+    """Arguments or a result cannot be encoded (or decoded) by the queue's serializer."""
+
+
+class JobNotFoundError(TaskitoError):
+    """No job has the given id."""
+
+
+class TaskFailedError(TaskitoError):
+    """The job ended without a result; ``error`` holds the last error text."""
+
+    def __init__(self, message: str, error: str | None = None, job_id: str | None = None):
+        super().__init__(message)
+        self.error = error
+        self.job_id = job_id
+
+
+class MaxRetriesExceededError(TaskFailedError):
+    """The job failed on every attempt it was allowed and is now a dead letter."""
+
+
+class TaskCancelledError(TaskitoError):
+    """The job was cancelled (by hand, by expiry or because a dependency failed)."""
+
+
+class SoftTimeLimitExceeded(TaskitoError):
+    """Raised by ``current_job.check_timeout()`` once the task's ``soft_timeout`` has passed."""

@@ -1,0 +1,330 @@
+"""Queue: the one object users hold: task registry, enqueueing, inspection and operations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .eager import EagerResult, run_eagerly
+from .exceptions import JobNotFoundError, SerializationError
+from .result import JobResult
+from .schedule import validate_schedule
+from .serializers import Serializer, describe_unserializable, get_serializer
+from .storage import NewJob, Status, Storage, open_storage
+from .task import TaskOptions, TaskWrapper, check_non_negative, parse_rate_limit
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+logger = logging.getLogger("taskito.queue")
+
+Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    name: str
+    task_name: str
+    cron: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    queue: str
+    timezone: str | None
+
+
+class Queue:
+    """A task queue on SQLite (default) or PostgreSQL.
+
+    Every argument left as None falls back to its ``TASKITO_*`` environment
+    variable, then to the documented default (see ``taskito.config.SETTINGS``).
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str] | None = None, backend: str | None = None,
+                 db_url: str | None = None, schema: str | None = None, workers: int | None = None,
+                 default_retry: int | None = None, default_timeout: float | None = None,
+                 default_priority: int | None = None, result_ttl: float | None = None,
+                 drain_timeout: float | None = None, pool_size: int | None = None,
+                 eager: bool | None = None, serializer: str | Serializer | None = None,
+                 lease_seconds: float | None = None) -> None:
+        self.db_path = str(config.resolve("db_path", None if db_path is None else os.fspath(db_path)))
+        self.backend = config.resolve("backend", backend)
+        self.db_url = config.resolve("db_url", db_url)
+        self.schema = config.resolve("schema", schema)
+        self.concurrency = config.resolve("workers", workers) or os.cpu_count() or 1
+        self.default_retry = config.resolve("default_retry", default_retry)
+        self.default_timeout = config.resolve("default_timeout", default_timeout)
+        self.default_priority = config.resolve("default_priority", default_priority)
+        self.result_ttl = config.resolve("result_ttl", result_ttl)
+        self.drain_timeout = config.resolve("drain_timeout", drain_timeout)
+        self.lease_seconds = config.resolve("lease_seconds", lease_seconds)
+        self.eager = config.resolve("eager", eager)
+        self.serializer = get_serializer(config.resolve("serializer", serializer))
+        for name in ("result_ttl", "drain_timeout", "default_timeout", "default_retry"):
+            check_non_negative(name, getattr(self, name))
+        if self.concurrency < 0:
+            raise ValueError(f"workers must be zero (one per CPU) or positive, got {self.concurrency}")
+        if self.lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {self.lease_seconds}")
+        self.storage: Storage = open_storage(
+            self.backend, db_path=self.db_path, db_url=self.db_url, schema=self.schema,
+            pool_size=config.resolve("pool_size", pool_size),
+        )
+        self.tasks: dict[str, TaskWrapper] = {}
+        self.periodic_tasks: list[PeriodicSpec] = []
+        self.hooks: dict[str, list[Hook]] = {"before_task": [], "after_task": [], "on_success": [], "on_failure": []}
+        # Context-manager factories entered around every task run (Flask's app context, Django's
+        # connection handling); integrations append to it.
+        self.task_contexts: list[Callable[[], AbstractContextManager[Any]]] = []
+        self._worker: Worker | None = None
+        self._worker_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = self.db_path if self.backend == "sqlite" else f"{self.backend} schema {self.schema}"
+        return f"<taskito.Queue {where}>"
+
+    # -- defining tasks ------------------------------------------------------------------
+    def task(self, name: str | None = None, *, max_retries: int | None = None, retry_backoff: float = 1.0,
+             timeout: float | None = None, expires: float | None = None, priority: int | None = None,
+             queue: str = "default", retry_on: Sequence[type[BaseException]] | None = None,
+             dont_retry_on: Sequence[type[BaseException]] | None = None, rate_limit: str | None = None,
+             soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
+        """Register a function as a task. Unset options use the queue's defaults."""
+
+        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
+            options = TaskOptions(
+                name=name or f"{fn.__module__}.{fn.__qualname__}",
+                queue=queue,
+                priority=self.default_priority if priority is None else priority,
+                max_retries=self.default_retry if max_retries is None else max_retries,
+                retry_backoff=retry_backoff,
+                timeout=self.default_timeout if timeout is None else timeout,
+                soft_timeout=soft_timeout,
+                expires=expires,
+                retry_on=tuple(retry_on) if retry_on else None,
+                dont_retry_on=tuple(dont_retry_on or ()),
+                rate_limit=parse_rate_limit(rate_limit),
+            )
+            wrapper = TaskWrapper(self, fn, options)
+            self.tasks[options.name] = wrapper
+            return wrapper
+
+        return decorator
+
+    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
+                 kwargs: dict[str, Any] | None = None, queue: str = "default",
+                 timezone: str | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
+        """Register a task that workers enqueue on a cron schedule (6 fields, seconds first).
+
+        Each tick is enqueued once, however many workers run.
+        """
+        validate_schedule(cron, timezone)
+
+        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
+            wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
+            self.periodic_tasks.append(PeriodicSpec(
+                name=wrapper.name, task_name=wrapper.name, cron=cron, args=tuple(args),
+                kwargs=dict(kwargs or {}), queue=queue, timezone=timezone,
+            ))
+            return wrapper
+
+        return decorator
+
+    def before_task(self, fn: Hook) -> Hook:
+        """``fn(task_name, args, kwargs)`` runs before every task."""
+        self.hooks["before_task"].append(fn)
+        return fn
+
+    def after_task(self, fn: Hook) -> Hook:
+        """``fn(task_name, args, kwargs, result, error)`` runs after every attempt."""
+        self.hooks["after_task"].append(fn)
+        return fn
+
+    def on_success(self, fn: Hook) -> Hook:
+        """``fn(task_name, args, kwargs, result)`` runs after every successful task."""
+        self.hooks["on_success"].append(fn)
+        return fn
+
+    def on_failure(self, fn: Hook) -> Hook:
+        """``fn(task_name, args, kwargs, error)`` runs after every failed attempt."""
+        self.hooks["on_failure"].append(fn)
+        return fn
+
+    # -- enqueueing -----------------------------------------------------------------------
+    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> bytes:
+        """Serialize arguments, naming the argument that cannot be held."""
+        args = tuple(args)
+        kwargs = dict(kwargs or {})
+        try:
+            return self.serializer.dumps({"args": list(args), "kwargs": kwargs})
+        except SerializationError:
+            raise SerializationError(describe_unserializable(self.serializer, task_name, args, kwargs)) from None
+
+    def _new_job(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None, *,
+                 priority: int | None = None, delay: float | None = None, queue: str | None = None,
+                 max_retries: int | None = None, timeout: float | None = None,
+                 unique_key: str | None = None, expires: float | None = None,
+                 depends_on: Any = None) -> NewJob:
+        for option, value in (("delay", delay), ("timeout", timeout), ("expires", expires),
+                              ("max_retries", max_retries)):
+            check_non_negative(option, value)
+        task = self.tasks.get(task_name)
+        opts = task.options if task else None
+        return NewJob(
+            id=uuid.uuid4().hex,
+            task_name=task_name,
+            payload=self.encode_payload(task_name, args, kwargs),
+            queue=queue or (opts.queue if opts else "default"),
+            priority=priority if priority is not None else (opts.priority if opts else self.default_priority),
+            max_retries=max_retries if max_retries is not None else (opts.max_retries if opts else self.default_retry),
+            timeout=timeout if timeout is not None else (opts.timeout if opts else self.default_timeout),
+            delay=delay or 0.0,
+            expires=expires if expires is not None else (opts.expires if opts else None),
+            unique_key=unique_key,
+            depends_on=_job_ids(depends_on),
+        )
+
+    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                **options: Any) -> JobResult:
+        """Enqueue a job by task name (the task need not be importable here)."""
+        if self.eager:
+            return self._run_eager(task_name, args, kwargs)
+        job = self._new_job(task_name, args, kwargs, **options)
+        job_id = self.storage.enqueue([job])[0]
+        return JobResult(self, job_id)
+
+    def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
+                     kwargs_list: Iterable[dict[str, Any] | None] | None = None,
+                     **options: Any) -> list[JobResult]:
+        """Enqueue many jobs of one task in a single transaction."""
+        args_list = list(args_list)
+        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
+        if len(kwargs_seq) != len(args_list):
+            raise ValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
+        if self.eager:
+            return [self._run_eager(task_name, args, kwargs) for args, kwargs in zip(args_list, kwargs_seq)]
+        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in zip(args_list, kwargs_seq)]
+        if not jobs:
+            return []
+        return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
+
+    def _run_eager(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> EagerResult:
+        self.encode_payload(task_name, args, kwargs)  # same errors as a real enqueue
+        return run_eagerly(self, task_name, tuple(args), dict(kwargs or {}))
+
+    # -- inspecting ------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> JobResult | None:
+        record = self.storage.get_job(job_id)
+        return None if record is None else JobResult(self, job_id, record)
+
+    def list_jobs(self, status: str | None = None, queue: str | None = None, task_name: str | None = None,
+                  limit: int = 50, offset: int = 0) -> list[JobResult]:
+        """Newest first. ``status`` is one of pending, running, complete, failed, dead, cancelled."""
+        if status is not None and status not in Status.ALL:
+            raise ValueError(f"unknown status {status!r}: use one of {', '.join(Status.ALL)}")
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be zero or positive, got {limit} and {offset}")
+        records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,
+                                         limit=limit, offset=offset)
+        return [JobResult(self, record.id, record) for record in records]
+
+    def stats(self) -> dict[str, int]:
+        """Job counts: pending, running, completed, failed, dead, cancelled (always all six)."""
+        return self.storage.stats()
+
+    def stats_by_queue(self, name: str) -> dict[str, int]:
+        return self.storage.stats(queue=name)
+
+    def stats_all_queues(self) -> dict[str, dict[str, int]]:
+        return self.storage.stats_all_queues()
+
+    def job_errors(self, job_id: str) -> list[dict[str, Any]]:
+        """One entry per failed attempt, oldest first."""
+        return self.storage.job_errors(job_id)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Workers whose heartbeat is recent enough to hold their jobs' leases."""
+        return self.storage.workers(alive_within=self.lease_seconds)
+
+    # -- operating ---------------------------------------------------------------------------
+    def cancel_job(self, job_id: str) -> bool:
+        """Cancel a pending job (and the jobs depending on it); False if it already started."""
+        return self.storage.cancel(job_id)
+
+    def dead_letters(self, limit: int = 10, offset: int = 0) -> list[JobResult]:
+        return self.list_jobs(status=Status.DEAD, limit=limit, offset=offset)
+
+    def retry_dead(self, job_id: str) -> str:
+        """Replay a dead letter as a new pending job; returns the new job's id."""
+        new_id = self.storage.retry_dead(job_id, uuid.uuid4().hex)
+        if new_id is None:
+            raise JobNotFoundError(f"no dead letter with id {job_id}")
+        return new_id
+
+    def delete_dead(self, job_id: str) -> bool:
+        return self.storage.delete_dead(job_id)
+
+    def purge_completed(self, older_than: float = 86400) -> int:
+        """Delete completed jobs finished more than ``older_than`` seconds ago."""
+        check_non_negative("older_than", older_than)
+        return self.storage.purge(Status.COMPLETE, older_than)
+
+    def purge_dead(self, older_than: float = 86400) -> int:
+        """Delete dead letters that died more than ``older_than`` seconds ago."""
+        check_non_negative("older_than", older_than)
+        return self.storage.purge(Status.DEAD, older_than)
+
+    def pause(self, name: str = "default") -> None:
+        """Stop workers from claiming jobs of this queue, from their very next claim."""
+        self.storage.pause(name)
+
+    def resume(self, name: str = "default") -> None:
+        self.storage.resume(name)
+
+    def paused_queues(self) -> list[str]:
+        return self.storage.paused_queues()
+
+    # -- running -------------------------------------------------------------------------------
+    def default_queues(self) -> list[str]:
+        """What a worker without ``queues`` serves: every queue its tasks use, plus default."""
+        names = {"default"} | {task.options.queue for task in self.tasks.values()}
+        names |= {spec.queue for spec in self.periodic_tasks}
+        return sorted(names)
+
+    def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
+                   pool: str = "thread") -> None:
+        """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop."""
+        from .worker import Worker
+
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool)
+        with self._worker_lock:
+            self._worker = worker
+        try:
+            worker.run()
+        finally:
+            with self._worker_lock:
+                self._worker = None
+
+    def shutdown(self) -> None:
+        """Ask the worker running in this process to drain and stop."""
+        with self._worker_lock:
+            if self._worker is not None:
+                self._worker.request_stop()
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def _job_ids(depends_on: Any) -> list[str]:
+    if depends_on is None:
+        return []
+    if isinstance(depends_on, (str, JobResult)):
+        depends_on = [depends_on]
+    return [item.id if isinstance(item, JobResult) else str(item) for item in depends_on]
+

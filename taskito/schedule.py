@@ -1,0 +1,30 @@
+"""Cron schedules for periodic tasks (croniter, 6 fields with seconds first)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone as dt_timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+
+def validate_schedule(cron: str, timezone: str | None) -> None:
+    """Fail at decoration time, not at 3 a.m. in a worker."""
+    if not isinstance(cron, str) or not croniter.is_valid(cron, second_at_beginning=True):
+        raise ValueError(
+            f"invalid cron expression {cron!r}: use 6 fields, seconds first "
+            "('sec min hour day month weekday'), e.g. '0 */5 * * * *'"
+        )
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {timezone!r}: use an IANA name such as 'Europe/Paris'") from None
+
+
+def next_run(cron: str, timezone: str | None, after: float | None = None) -> float:
+    """The first tick strictly after ``after`` (default: now), as a UNIX timestamp."""
+    zone = ZoneInfo(timezone) if timezone else dt_timezone.utc
+    start = datetime.fromtimestamp(time.time() if after is None else after, tz=zone)
+    return float(croniter(cron, start, second_at_beginning=True).get_next(float))

@@ -1,0 +1,185 @@
+"""The narrow interface every storage engine implements.
+
+The queue and the worker speak only this protocol; an engine is one module that
+implements it and passes ``tests/storage`` (the shared contract tests).
+Times are UNIX timestamps (float seconds) taken from the caller's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Status:
+    """Job states. A job that failed an attempt and waits for its retry is ``failed``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    ALL = (PENDING, RUNNING, COMPLETE, FAILED, DEAD, CANCELLED)
+    FINISHED = (COMPLETE, DEAD, CANCELLED)
+
+
+# stats() reports "completed" for the "complete" status, as users read it.
+STATS_KEYS = {"pending": "pending", "running": "running", "complete": "completed",
+              "failed": "failed", "dead": "dead", "cancelled": "cancelled"}
+
+
+def empty_stats() -> dict[str, int]:
+    return dict.fromkeys(STATS_KEYS.values(), 0)
+
+
+@dataclass
+class NewJob:
+    """A job about to be written. ``delay`` and ``expires`` are seconds from now."""
+
+    id: str
+    task_name: str
+    payload: bytes
+    queue: str = "default"
+    priority: int = 0
+    max_retries: int = 3
+    timeout: float | None = None
+    delay: float = 0.0
+    expires: float | None = None
+    unique_key: str | None = None
+    depends_on: Sequence[str] = ()
+
+
+@dataclass
+class JobRecord:
+    id: str
+    task_name: str
+    queue: str
+    status: str
+    priority: int
+    payload: bytes
+    result: bytes | None = None
+    error: str | None = None
+    retry_count: int = 0
+    max_retries: int = 0
+    timeout: float | None = None
+    attempt: int = 0
+    progress: float | None = None
+    unique_key: str | None = None
+    created_at: float = 0.0
+    scheduled_at: float = 0.0
+    expires_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in Status.FINISHED
+
+
+@dataclass
+class Completion:
+    """A successful attempt, written in batches by the worker."""
+
+    job_id: str
+    attempt: int
+    result: bytes
+
+
+@dataclass
+class PeriodicDef:
+    name: str
+    task_name: str
+    cron: str
+    payload: bytes
+    queue: str
+    timezone: str | None
+    next_run_at: float
+
+
+class Storage(Protocol):
+    """What the queue and the worker need from a database."""
+
+    # -- writing jobs ---------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        """Write jobs in one transaction; a live job with the same unique_key is returned instead."""
+
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+        """Atomically move up to ``limit`` due jobs to running, in priority order."""
+
+    def complete(self, done: Sequence[Completion]) -> None:
+        """Mark attempts successful; attempts that no longer hold the job are ignored."""
+
+    def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
+             retry_delay: float | None) -> bool:
+        """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None."""
+
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        """Put this worker's running jobs back to pending without counting an attempt (graceful stop)."""
+
+    def set_progress(self, job_id: str, progress: float) -> None: ...
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a pending job and every job that depends on it."""
+
+    # -- reading ----------------------------------------------------------------------
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def list_jobs(self, status: str | None = None, queue: str | None = None,
+                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]: ...
+
+    def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
+
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        """Counts of the six states (always all six keys)."""
+
+    def stats_all_queues(self) -> dict[str, dict[str, int]]: ...
+
+    def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Block until the job is finished or ``timeout`` passes; return its latest record."""
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until new work may be claimable, or ``timeout`` passes."""
+
+    # -- dead letters and housekeeping --------------------------------------------------
+    def retry_dead(self, job_id: str, new_id: str) -> str | None:
+        """Replace a dead job by a fresh pending copy with id ``new_id``."""
+
+    def delete_dead(self, job_id: str) -> bool: ...
+
+    def purge(self, status: str, older_than: float) -> int:
+        """Delete finished jobs of ``status`` whose finished_at is older than ``older_than`` seconds."""
+
+    def reap_expired_leases(self) -> list[JobRecord]:
+        """Running jobs whose lease ran out (their worker died)."""
+
+    def pause(self, queue: str) -> None: ...
+
+    def resume(self, queue: str) -> None: ...
+
+    def paused_queues(self) -> list[str]: ...
+
+    # -- workers ----------------------------------------------------------------------
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None: ...
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
+        """Record the worker alive and extend the lease of every job it runs."""
+
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    def workers(self, alive_within: float) -> list[dict[str, Any]]: ...
+
+    # -- periodic tasks ------------------------------------------------------------------
+    def register_periodic(self, definition: PeriodicDef) -> None:
+        """Upsert a periodic task; keep its next run unless the schedule changed."""
+
+    def due_periodic(self, now: float) -> list[PeriodicDef]: ...
+
+    def fire_periodic(self, name: str, expected_next: float, new_next: float, job: NewJob) -> bool:
+        """Enqueue ``job`` and advance the schedule, only if nobody fired this tick yet."""
+
+    def close(self) -> None: ...

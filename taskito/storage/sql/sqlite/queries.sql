@@ -1,0 +1,183 @@
+-- Named statements of the SQLite engine. Parameters use :name.
+
+-- name: insert_job
+INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at);
+
+-- name: insert_dep
+INSERT OR IGNORE INTO taskito_job_deps (depends_on, job_id) VALUES (:depends_on, :job_id);
+
+-- name: find_unique
+SELECT id FROM taskito_jobs
+WHERE unique_key = :unique_key AND status IN ('pending', 'failed', 'running');
+
+-- name: dep_statuses
+SELECT id, status FROM taskito_jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: expire_jobs
+UPDATE taskito_jobs
+SET status = 'cancelled', error = 'expired before it started', finished_at = :now
+WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < :now
+RETURNING id;
+
+-- name: cancel_dependents
+WITH RECURSIVE doomed(id) AS (
+    SELECT job_id FROM taskito_job_deps WHERE depends_on = :id
+    UNION
+    SELECT d.job_id FROM taskito_job_deps d JOIN doomed ON d.depends_on = doomed.id
+)
+UPDATE taskito_jobs
+SET status = 'cancelled', error = :reason, finished_at = :now
+WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
+
+-- name: claim
+UPDATE taskito_jobs
+SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
+    started_at = :now, lease_until = :lease_until
+WHERE seq IN (
+    SELECT seq FROM taskito_jobs
+    WHERE status IN ('pending', 'failed') AND waiting_deps = 0
+      AND scheduled_at <= :now
+      AND queue IN (SELECT value FROM json_each(:queues))
+      AND queue NOT IN (SELECT name FROM taskito_paused_queues)
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT :limit
+)
+RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
+          timeout, attempt, created_at, scheduled_at, started_at;
+
+-- name: complete
+UPDATE taskito_jobs
+SET status = 'complete', result = :result, finished_at = :now, lease_until = NULL, error = NULL
+WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+
+-- name: release_dependents
+UPDATE taskito_jobs SET waiting_deps = waiting_deps - 1
+WHERE id IN (SELECT job_id FROM taskito_job_deps WHERE depends_on = :job_id)
+  AND waiting_deps > 0;
+
+-- name: fail_retry
+UPDATE taskito_jobs
+SET status = 'failed', error = :error, retry_count = retry_count + 1,
+    scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
+WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+
+-- name: fail_dead
+UPDATE taskito_jobs
+SET status = 'dead', error = :error, finished_at = :now, lease_until = NULL
+WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+
+-- name: insert_error
+INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
+VALUES (:job_id, :attempt, :error, :traceback, :now);
+
+-- name: requeue
+UPDATE taskito_jobs
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
+WHERE id = :job_id AND worker_id = :worker_id AND status = 'running';
+
+-- name: set_progress
+UPDATE taskito_jobs SET progress = :progress WHERE id = :job_id;
+
+-- name: cancel_job
+UPDATE taskito_jobs
+SET status = 'cancelled', error = 'cancelled', finished_at = :now
+WHERE id = :job_id AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: get_job
+SELECT * FROM taskito_jobs WHERE id = :job_id;
+
+-- name: get_deps
+SELECT depends_on FROM taskito_job_deps WHERE job_id = :job_id;
+
+-- name: list_jobs
+SELECT * FROM taskito_jobs
+WHERE (:status IS NULL OR status = :status)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:task_name IS NULL OR task_name = :task_name)
+ORDER BY seq DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: job_errors
+SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
+WHERE job_id = :job_id ORDER BY id;
+
+-- name: stats
+SELECT status, count(*) FROM taskito_jobs
+WHERE (:queue IS NULL OR queue = :queue)
+GROUP BY status;
+
+-- name: stats_all_queues
+SELECT queue, status, count(*) FROM taskito_jobs GROUP BY queue, status;
+
+-- name: delete_job
+DELETE FROM taskito_jobs WHERE id = :job_id AND status = :status RETURNING id;
+
+-- name: delete_job_details
+DELETE FROM taskito_job_errors WHERE job_id = :job_id;
+
+-- name: purge_errors
+DELETE FROM taskito_job_errors WHERE job_id IN (
+    SELECT id FROM taskito_jobs WHERE status = :status AND finished_at < :before);
+
+-- name: purge_deps
+DELETE FROM taskito_job_deps WHERE depends_on IN (
+    SELECT id FROM taskito_jobs WHERE status = :status AND finished_at < :before);
+
+-- name: purge_jobs
+DELETE FROM taskito_jobs WHERE status = :status AND finished_at < :before;
+
+-- name: expired_leases
+SELECT * FROM taskito_jobs WHERE status = 'running' AND lease_until < :now;
+
+-- name: pause
+INSERT OR IGNORE INTO taskito_paused_queues (name, paused_at) VALUES (:name, :now);
+
+-- name: resume
+DELETE FROM taskito_paused_queues WHERE name = :name;
+
+-- name: paused_queues
+SELECT name FROM taskito_paused_queues ORDER BY name;
+
+-- name: register_worker
+INSERT OR REPLACE INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat)
+VALUES (:id, :hostname, :pid, :queues, :concurrency, :now, :now);
+
+-- name: heartbeat_worker
+UPDATE taskito_workers SET last_heartbeat = :now WHERE id = :worker_id;
+
+-- name: renew_leases
+UPDATE taskito_jobs SET lease_until = :lease_until
+WHERE worker_id = :worker_id AND status = 'running';
+
+-- name: unregister_worker
+DELETE FROM taskito_workers WHERE id = :worker_id;
+
+-- name: forget_stale_workers
+DELETE FROM taskito_workers WHERE last_heartbeat < :before;
+
+-- name: workers
+SELECT w.*, (SELECT count(*) FROM taskito_jobs j
+             WHERE j.worker_id = w.id AND j.status = 'running') AS running
+FROM taskito_workers w WHERE last_heartbeat >= :since ORDER BY started_at;
+
+-- name: upsert_periodic
+INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
+VALUES (:name, :task_name, :cron, :timezone, :payload, :queue, :next_run_at)
+ON CONFLICT (name) DO UPDATE SET
+    task_name = excluded.task_name, payload = excluded.payload, queue = excluded.queue,
+    next_run_at = CASE WHEN taskito_periodic.cron = excluded.cron
+                        AND taskito_periodic.timezone IS excluded.timezone
+                       THEN taskito_periodic.next_run_at ELSE excluded.next_run_at END,
+    cron = excluded.cron, timezone = excluded.timezone;
+
+-- name: due_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at
+FROM taskito_periodic WHERE next_run_at <= :now;
+
+-- name: advance_periodic
+UPDATE taskito_periodic SET next_run_at = :new_next
+WHERE name = :name AND next_run_at = :expected_next;

@@ -1,0 +1,329 @@
+"""Storage logic shared by the SQL engines.
+
+Each engine supplies connections, its ``queries.sql`` and the waiting strategy;
+the orchestration of those statements (unique keys, dependencies, dead letters,
+retries) lives here once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..exceptions import JobNotFoundError
+from .base import (
+    STATS_KEYS,
+    Completion,
+    JobRecord,
+    NewJob,
+    PeriodicDef,
+    Status,
+    empty_stats,
+)
+from .sqlfiles import queries
+
+_RECORD_FIELDS = (
+    "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
+    "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
+    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id",
+)
+
+
+def to_record(row: Mapping[str, Any]) -> JobRecord:
+    keys = row.keys()
+    values = {name: row[name] for name in _RECORD_FIELDS if name in keys}
+    for blob in ("payload", "result"):
+        if isinstance(values.get(blob), memoryview):
+            values[blob] = bytes(values[blob])
+    return JobRecord(**values)
+
+
+class SQLStorage:
+    """Implements the Storage protocol on top of an engine's named queries."""
+
+    engine: str = ""
+
+    def __init__(self) -> None:
+        self.sql = queries(self.engine)
+
+    # -- what an engine provides -------------------------------------------------------
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction; yields a cursor with execute/executemany/fetchall."""
+        raise NotImplementedError
+
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A cursor for reads."""
+        raise NotImplementedError
+
+    def _id_list(self, ids: Sequence[str]) -> Any:
+        """Encode a list of strings as the engine's list parameter."""
+        raise NotImplementedError
+
+    def _notify(self, cur: Any) -> None:
+        """Tell idle workers that new work may be there (inside the writing transaction)."""
+
+    # -- helpers -----------------------------------------------------------------------
+    def _rows(self, cur: Any, name: str, **params: Any) -> list[Any]:
+        cur.execute(self.sql[name], params)
+        return cur.fetchall()
+
+    def _run(self, cur: Any, name: str, **params: Any) -> int:
+        cur.execute(self.sql[name], params)
+        return cur.rowcount
+
+    # -- writing jobs ------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        now = time.time()
+        ids: list[str] = []
+        with self._transaction() as cur:
+            simple = all(not job.unique_key and not job.depends_on for job in jobs)
+            if simple:
+                cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
+                ids = [job.id for job in jobs]
+            else:
+                for job in jobs:
+                    ids.append(self._enqueue_one(cur, job, now))
+            self._notify(cur)
+        return ids
+
+    def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
+        return {
+            "id": job.id, "task_name": job.task_name, "queue": job.queue,
+            "priority": job.priority, "payload": job.payload, "max_retries": job.max_retries,
+            "timeout": job.timeout, "unique_key": job.unique_key, "waiting_deps": waiting_deps,
+            "created_at": now, "scheduled_at": now + job.delay,
+            "expires_at": None if job.expires is None else now + job.expires,
+        }
+
+    def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
+        if job.unique_key:
+            existing = self._rows(cur, "find_unique", unique_key=job.unique_key)
+            if existing:
+                return existing[0][0]
+        waiting = 0
+        doomed_by: str | None = None
+        if job.depends_on:
+            deps = list(dict.fromkeys(job.depends_on))
+            found = {row[0]: row[1] for row in self._rows(cur, "dep_statuses", ids=self._id_list(deps))}
+            missing = [dep for dep in deps if dep not in found]
+            if missing:
+                raise JobNotFoundError(f"depends_on names unknown job id(s): {', '.join(missing)}")
+            waiting = sum(1 for dep in deps if found[dep] != Status.COMPLETE)
+            doomed_by = next((dep for dep in deps if found[dep] in (Status.DEAD, Status.CANCELLED)), None)
+        self._run(cur, "insert_job", **self._job_row(job, now, waiting))
+        for dep in dict.fromkeys(job.depends_on):
+            self._run(cur, "insert_dep", depends_on=dep, job_id=job.id)
+        if doomed_by:
+            self._run(cur, "cancel_job", job_id=job.id, now=now)
+            self._cancel_dependents(cur, job.id, now, f"dependency {doomed_by} did not complete")
+        return job.id
+
+    def _cancel_dependents(self, cur: Any, job_id: str, now: float, reason: str) -> None:
+        self._run(cur, "cancel_dependents", id=job_id, reason=reason, now=now)
+
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+        now = time.time()
+        with self._transaction() as cur:
+            for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
+                self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
+                              now=now, lease_until=now + lease_seconds, limit=limit)
+        rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
+        return [to_record(row) for row in rows]
+
+    def complete(self, done: Sequence[Completion]) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            cur.executemany(self.sql["complete"], [
+                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result, "now": now}
+                for item in done
+            ])
+            cur.executemany(self.sql["release_dependents"], [{"job_id": item.job_id} for item in done])
+
+    def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
+             retry_delay: float | None) -> bool:
+        now = time.time()
+        with self._transaction() as cur:
+            if retry_delay is None:
+                applied = self._run(cur, "fail_dead", job_id=job_id, attempt=attempt, error=error, now=now)
+            else:
+                applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
+                                    scheduled_at=now + retry_delay)
+            if not applied:
+                return False
+            self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
+                      traceback=traceback, now=now)
+            if retry_delay is None:
+                self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+        return True
+
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        with self._transaction() as cur:
+            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id}
+                                                  for job_id in job_ids])
+            self._notify(cur)
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "set_progress", job_id=job_id, progress=progress)
+
+    def cancel(self, job_id: str) -> bool:
+        now = time.time()
+        with self._transaction() as cur:
+            if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
+                return False
+            self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+        return True
+
+    # -- reading -----------------------------------------------------------------------
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self._reading() as cur:
+            rows = self._rows(cur, "get_job", job_id=job_id)
+            if not rows:
+                return None
+            record = to_record(rows[0])
+            record.depends_on = [row[0] for row in self._rows(cur, "get_deps", job_id=job_id)]
+        return record
+
+    def list_jobs(self, status: str | None = None, queue: str | None = None,
+                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        with self._reading() as cur:
+            rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
+                              limit=limit, offset=offset)
+        return [to_record(row) for row in rows]
+
+    def job_errors(self, job_id: str) -> list[dict[str, Any]]:
+        with self._reading() as cur:
+            rows = self._rows(cur, "job_errors", job_id=job_id)
+        return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
+
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        counts = empty_stats()
+        with self._reading() as cur:
+            for status, count in self._rows(cur, "stats", queue=queue):
+                counts[STATS_KEYS[status]] = count
+        return counts
+
+    def stats_all_queues(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        with self._reading() as cur:
+            for queue, status, count in self._rows(cur, "stats_all_queues"):
+                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] = count
+        return result
+
+    # -- dead letters and housekeeping ---------------------------------------------------
+    def retry_dead(self, job_id: str, new_id: str) -> str | None:
+        with self._transaction() as cur:
+            rows = self._rows(cur, "get_job", job_id=job_id)
+            if not rows or rows[0]["status"] != Status.DEAD:
+                return None
+            old = to_record(rows[0])
+            self._run(cur, "delete_job", job_id=job_id, status=Status.DEAD)
+            self._run(cur, "delete_job_details", job_id=job_id)
+            fresh = NewJob(id=new_id, task_name=old.task_name, payload=old.payload, queue=old.queue,
+                           priority=old.priority, max_retries=old.max_retries, timeout=old.timeout)
+            self._run(cur, "insert_job", **self._job_row(fresh, time.time(), 0))
+            self._notify(cur)
+        return new_id
+
+    def delete_dead(self, job_id: str) -> bool:
+        with self._transaction() as cur:
+            if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
+                return False
+            self._run(cur, "delete_job_details", job_id=job_id)
+        return True
+
+    def purge(self, status: str, older_than: float) -> int:
+        params = {"status": status, "before": time.time() - older_than}
+        with self._transaction() as cur:
+            self._run(cur, "purge_errors", **params)
+            self._run(cur, "purge_deps", **params)
+            return self._run(cur, "purge_jobs", **params)
+
+    def reap_expired_leases(self) -> list[JobRecord]:
+        with self._reading() as cur:
+            return [to_record(row) for row in self._rows(cur, "expired_leases", now=time.time())]
+
+    def pause(self, queue: str) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "pause", name=queue, now=time.time())
+
+    def resume(self, queue: str) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "resume", name=queue)
+            self._notify(cur)
+
+    def paused_queues(self) -> list[str]:
+        with self._reading() as cur:
+            return [row[0] for row in self._rows(cur, "paused_queues")]
+
+    # -- workers -------------------------------------------------------------------------
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "register_worker", id=worker_id, hostname=info["hostname"], pid=info["pid"],
+                      queues=",".join(info["queues"]), concurrency=info["concurrency"], now=time.time())
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            self._run(cur, "heartbeat_worker", worker_id=worker_id, now=now)
+            self._run(cur, "renew_leases", worker_id=worker_id, lease_until=now + lease_seconds)
+            self._run(cur, "forget_stale_workers", before=now - 10 * lease_seconds)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "unregister_worker", worker_id=worker_id)
+
+    def workers(self, alive_within: float) -> list[dict[str, Any]]:
+        with self._reading() as cur:
+            rows = self._rows(cur, "workers", since=time.time() - alive_within)
+        return [
+            {"id": r["id"], "hostname": r["hostname"], "pid": r["pid"],
+             "queues": r["queues"].split(",") if r["queues"] else [],
+             "concurrency": r["concurrency"], "started_at": r["started_at"],
+             "last_heartbeat": r["last_heartbeat"], "running": r["running"]}
+            for r in rows
+        ]
+
+    # -- periodic tasks -------------------------------------------------------------------
+    def register_periodic(self, definition: PeriodicDef) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "upsert_periodic", name=definition.name, task_name=definition.task_name,
+                      cron=definition.cron, timezone=definition.timezone, payload=definition.payload,
+                      queue=definition.queue, next_run_at=definition.next_run_at)
+
+    def due_periodic(self, now: float) -> list[PeriodicDef]:
+        with self._reading() as cur:
+            rows = self._rows(cur, "due_periodic", now=now)
+        return [PeriodicDef(name=r["name"], task_name=r["task_name"], cron=r["cron"],
+                            payload=bytes(r["payload"]), queue=r["queue"], timezone=r["timezone"],
+                            next_run_at=r["next_run_at"]) for r in rows]
+
+    def fire_periodic(self, name: str, expected_next: float, new_next: float, job: NewJob) -> bool:
+        with self._transaction() as cur:
+            if not self._run(cur, "advance_periodic", name=name, expected_next=expected_next,
+                             new_next=new_next):
+                return False
+            self._run(cur, "insert_job", **self._job_row(job, time.time(), 0))
+            self._notify(cur)
+        return True
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Poll with a growing interval; engines with notifications override this."""
+        deadline = time.monotonic() + timeout
+        interval = 0.0005
+        while True:
+            record = self.get_job(job_id)
+            if record is None or record.finished:
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return record
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 1.25, 0.05)
+

@@ -1,0 +1,173 @@
+"""The embedded SQLite engine: WAL, synchronous=NORMAL, a busy timeout, pooled connections.
+
+Writers take ``BEGIN IMMEDIATE`` so a claim is one atomic step even with several
+worker processes on one file. Idle workers watch ``PRAGMA data_version`` (a cheap
+read that changes when another connection commits) instead of polling the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..exceptions import ConfigurationError
+from .sqlbase import SQLStorage
+from .sqlfiles import migrations
+
+logger = logging.getLogger("taskito.storage.sqlite")
+
+BUSY_TIMEOUT = 30.0
+
+
+def _split_statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer
+            buffer = ""
+
+
+class SQLiteStorage(SQLStorage):
+    engine = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
+        super().__init__()
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self.path = Path(path).expanduser().absolute()
+        self._prepare_directory()
+        self._pool_size = pool_size
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._opened = 0
+        self._pool_lock = threading.Lock()
+        self._watch_lock = threading.Lock()
+        self._watcher: sqlite3.Connection | None = None
+        self._watch_interval = 0.001
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------
+    def _prepare_directory(self) -> None:
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the directory of the taskito database {str(self.path)!r}: "
+                f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
+            ) from None
+        if not os.access(directory, os.W_OK | os.X_OK) or (
+            self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
+        ):
+            raise ConfigurationError(
+                f"the taskito database {str(self.path)!r} is not writable by this user; "
+                "set db_path / TASKITO_DB_PATH to a writable location"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open the taskito database {str(self.path)!r}: {exc}") from None
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            with self._pool_lock:
+                grow = self._opened < self._pool_size
+                if grow:
+                    self._opened += 1
+            conn = self._connect() if grow else self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn.cursor()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Cursor]:
+        with self._connection() as conn:
+            yield conn.cursor()
+
+    def _id_list(self, ids: Sequence[str]) -> str:
+        return json.dumps(list(ids))
+
+    def _migrate(self) -> None:
+        known = migrations(self.engine)
+        with self._connection() as conn:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise ConfigurationError(f"{str(self.path)!r} is not a usable SQLite database: {exc}") from None
+            with self._transaction() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version (version INTEGER NOT NULL)")
+                current = cur.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
+                newest = known[-1][0]
+                if current > newest:
+                    raise ConfigurationError(
+                        f"the taskito database {str(self.path)!r} has schema version {current}, newer than "
+                        f"this release understands ({newest}); upgrade taskito"
+                    )
+                for version, script in known:
+                    if version > current:
+                        logger.info("migrating %s to schema version %d", self.path, version)
+                        for statement in _split_statements(script):
+                            cur.execute(statement)
+                        cur.execute("INSERT INTO taskito_schema_version (version) VALUES (?)", (version,))
+
+    # -- waiting -----------------------------------------------------------------------
+    def wait_for_work(self, timeout: float) -> None:
+        """Sleep in short steps until another connection commits or ``timeout`` passes.
+
+        The step starts at 1 ms and grows while nothing happens (to 20 ms), so an
+        idle worker costs little CPU and a busy one reacts within a millisecond.
+        """
+        deadline = time.monotonic() + timeout
+        with self._watch_lock:
+            if self._watcher is None:
+                self._watcher = self._connect()
+            version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                time.sleep(min(self._watch_interval, remaining))
+                if self._watcher.execute("PRAGMA data_version").fetchone()[0] != version:
+                    self._watch_interval = 0.001
+                    return
+                self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+        with self._watch_lock:
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None

@@ -1,0 +1,211 @@
+"""The thread pool that runs claimed jobs, and the hard timeout that abandons stuck ones."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..context import JobContext, activate
+from ..exceptions import SerializationError
+from ..execution import call_task
+from ..storage import Completion, JobRecord
+from .ratelimit import TokenBucket
+from .retry import retry_delay
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+    from .completions import CompletionWriter
+
+logger = logging.getLogger("taskito.worker")
+
+
+@dataclass
+class Running:
+    record: JobRecord
+    started: float
+    deadline: float | None
+    abandoned: bool = False
+
+
+class ThreadExecutor:
+    """Runs jobs on ``concurrency`` threads; holds at most ``concurrency + prefetch`` jobs."""
+
+    def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
+        self.queue = queue
+        self.storage = queue.storage
+        self.writer = writer
+        self.concurrency = concurrency
+        self.capacity = concurrency + prefetch
+        self._inbox: collections.deque[JobRecord] = collections.deque()
+        self._cond = threading.Condition()
+        self._running: dict[str, Running] = {}
+        self._held = 0  # jobs buffered or running, not counting abandoned ones
+        self._threads = 0
+        self._closed = False
+        self._buckets = {
+            name: TokenBucket(task.options.rate_limit)
+            for name, task in queue.tasks.items() if task.options.rate_limit
+        }
+
+    # -- called by the worker loop ---------------------------------------------------------
+    def start(self) -> None:
+        for _ in range(self.concurrency):
+            self._spawn()
+
+    def free_slots(self) -> int:
+        with self._cond:
+            return self.capacity - self._held
+
+    def wait_for_slot(self, timeout: float) -> None:
+        with self._cond:
+            if self._held >= self.capacity:
+                self._cond.wait(timeout)
+
+    def submit(self, records: list[JobRecord]) -> None:
+        with self._cond:
+            self._inbox.extend(records)
+            self._held += len(records)
+            self._cond.notify(len(records))
+
+    def take_unstarted(self) -> list[JobRecord]:
+        """Stop starting jobs and hand back the ones still waiting for a thread."""
+        with self._cond:
+            self._closed = True
+            unstarted = list(self._inbox)
+            self._inbox.clear()
+            self._held -= len(unstarted)
+            self._cond.notify_all()
+        return unstarted
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._held > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def abandon_all(self) -> list[JobRecord]:
+        """Give up on every running job (shutdown past the drain timeout)."""
+        with self._cond:
+            records = [entry.record for entry in self._running.values() if not entry.abandoned]
+            for entry in self._running.values():
+                entry.abandoned = True
+            self._held = 0
+        return records
+
+    def check_timeouts(self) -> None:
+        """Fail jobs past their hard timeout and give their thread slot to a fresh thread."""
+        now = time.monotonic()
+        expired = []
+        with self._cond:
+            for entry in self._running.values():
+                if not entry.abandoned and entry.deadline is not None and now > entry.deadline:
+                    entry.abandoned = True
+                    self._held -= 1
+                    expired.append(entry)
+            if expired:
+                self._cond.notify_all()
+        for entry in expired:
+            record = entry.record
+            self._spawn()
+            task = self.queue.tasks.get(record.task_name)
+            delay = retry_delay(record, task.options if task else None, None)
+            error = f"TimeoutError: timed out after {record.timeout:g}s"
+            self._record_failure(record, error, None, delay, now - entry.started)
+
+    # -- the threads -------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        with self._cond:
+            self._threads += 1
+            number = self._threads
+        threading.Thread(target=self._thread_main, name=f"taskito-exec-{number}", daemon=True).start()
+
+    def _thread_main(self) -> None:
+        while True:
+            with self._cond:
+                while not self._inbox and not self._closed:
+                    self._cond.wait()
+                if not self._inbox:
+                    return
+                record = self._inbox.popleft()
+                started = time.monotonic()
+                entry = Running(record, started, started + record.timeout if record.timeout else None)
+                self._running[record.id] = entry
+            try:
+                self._execute(entry)
+            except Exception:
+                logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
+            with self._cond:
+                del self._running[record.id]
+                if entry.abandoned:
+                    return  # a replacement thread took this slot when the job timed out
+                self._held -= 1
+                self._cond.notify_all()
+
+    def _execute(self, entry: Running) -> None:
+        record = entry.record
+        task = self.queue.tasks.get(record.task_name)
+        if task is None:
+            known = ", ".join(sorted(self.queue.tasks)) or "none"
+            self._record_failure(record, f"unknown task {record.task_name!r}: this worker has no task registered "
+                                 f"under that name (registered: {known}); import its module in the --app module",
+                                 None, None, 0.0)
+            return
+        try:
+            payload = self.queue.serializer.loads(record.payload)
+            args, kwargs = payload["args"], payload["kwargs"]
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise TypeError("args must be a list and kwargs an object")
+        except Exception as exc:
+            self._record_failure(record, f"corrupt payload: {type(exc).__name__}: {exc}", None, None, 0.0)
+            return
+        bucket = self._buckets.get(record.task_name)
+        if bucket is not None:
+            bucket.acquire()
+        activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
+                            queue_name=record.queue, storage=self.storage, started=entry.started,
+                            soft_timeout=task.options.soft_timeout))
+        try:
+            result, error = call_task(self.queue, task, tuple(args), kwargs)
+        finally:
+            activate(None)
+        duration = time.monotonic() - entry.started
+        if entry.abandoned:
+            logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
+            return
+        if error is None:
+            try:
+                blob = self.queue.serializer.dumps(result)
+            except SerializationError as exc:
+                self._record_failure(record, f"the result of {record.task_name!r} cannot be serialized: {exc}",
+                                     None, None, duration)
+                return
+            self.writer.add(Completion(record.id, record.attempt, blob))
+            logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, duration * 1000)
+            return
+        text = f"{type(error).__name__}: {error}"
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        self._record_failure(record, text, tb, retry_delay(record, task.options, error), duration)
+
+    def _record_failure(self, record: JobRecord, error: str, tb: str | None, delay: float | None,
+                        duration: float) -> None:
+        try:
+            applied = self.storage.fail(record.id, record.attempt, error, tb, delay)
+        except Exception as exc:
+            logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "
+                         "its lease will return it to the queue", record.id, record.task_name, error, exc)
+            return
+        if not applied:
+            return
+        outcome = f"failed, retry in {delay:.1f}s" if delay is not None else "dead"
+        logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, outcome, duration * 1000,
+                    error.splitlines()[0] if error else "")
+

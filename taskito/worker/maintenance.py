@@ -1,0 +1,70 @@
+"""Heartbeats, the reaper of dead workers' jobs, and result_ttl purging, on one thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..storage import Status
+from .retry import retry_delay
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+logger = logging.getLogger("taskito.worker")
+
+WORKER_LOST = "WorkerLost: the worker running this job stopped heart-beating (killed or crashed)"
+
+
+class Maintenance:
+    def __init__(self, queue: Queue, worker_id: str) -> None:
+        self.queue = queue
+        self.storage = queue.storage
+        self.worker_id = worker_id
+        self.interval = max(0.1, queue.lease_seconds / 3)
+        ttl = queue.result_ttl
+        self.purge_interval = None if ttl is None else min(max(ttl / 2, 0.5), 60.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="taskito-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        last_purge = 0.0
+        failures = 0
+        while not self._stop.wait(self.interval if failures == 0 else min(self.interval * 2 ** failures, 10)):
+            try:
+                self.storage.heartbeat(self.worker_id, self.queue.lease_seconds)
+                self.reap()
+                if self.purge_interval is not None and time.monotonic() - last_purge >= self.purge_interval:
+                    self.purge()
+                    last_purge = time.monotonic()
+                if failures:
+                    logger.warning("database reachable again; heartbeats resumed")
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                logger.warning("heartbeat failed (%s); retrying", exc)
+
+    def reap(self) -> None:
+        """Return the jobs of workers that died to the queue, as a failed attempt."""
+        for record in self.storage.reap_expired_leases():
+            task = self.queue.tasks.get(record.task_name)
+            delay = retry_delay(record, task.options if task else None, None)
+            if self.storage.fail(record.id, record.attempt, WORKER_LOST, None, delay):
+                logger.warning("job %s %s: its worker %s was lost; %s", record.id, record.task_name,
+                               record.worker_id, "retrying" if delay is not None else "now dead")
+
+    def purge(self) -> None:
+        ttl = self.queue.result_ttl
+        assert ttl is not None
+        removed = self.storage.purge(Status.COMPLETE, ttl) + self.storage.purge(Status.DEAD, ttl)
+        if removed:
+            logger.info("purged %d finished job(s) older than result_ttl=%gs", removed, ttl)

@@ -1,0 +1,25 @@
+"""When a failed attempt is retried: exponential backoff with jitter, capped."""
+
+from __future__ import annotations
+
+import random
+
+from ..storage import JobRecord
+from ..task import TaskOptions
+
+MAX_BACKOFF = 3600.0
+
+
+def retry_delay(record: JobRecord, options: TaskOptions | None, error: BaseException | None) -> float | None:
+    """Seconds until the next attempt, or None when the job should go dead.
+
+    ``error`` is None for failures that are not exceptions (timeouts, lost workers);
+    those always retry while attempts remain.
+    """
+    if record.retry_count >= record.max_retries:
+        return None
+    if error is not None and options is not None and not options.should_retry(error):
+        return None
+    base = options.retry_backoff if options is not None else 1.0
+    delay = min(base * (2 ** record.retry_count), MAX_BACKOFF)
+    return delay * random.uniform(0.5, 1.5)

@@ -1,0 +1,140 @@
+"""Worker: the claim loop and its lifecycle (start, graceful drain, put back, stop)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigurationError
+from .completions import CompletionWriter
+from .executor import ThreadExecutor
+from .maintenance import Maintenance
+from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+logger = logging.getLogger("taskito.worker")
+
+IDLE_WAIT = 0.2  # longest an idle worker goes without trying a claim (delayed jobs, retries)
+PREFETCH = 16
+
+
+class Worker:
+    """One worker process's engine. ``Queue.run_worker`` builds and runs it."""
+
+    def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
+                 pool: str = "thread") -> None:
+        if pool != "thread":
+            raise ConfigurationError(f"unknown pool {pool!r}: this release runs tasks on a thread pool; use 'thread'")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.queue = queue
+        self.storage = queue.storage
+        self.queues = list(queues) if queues else queue.default_queues()
+        self.concurrency = concurrency or queue.concurrency
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._force = threading.Event()
+        self.writer = CompletionWriter(self.storage)
+        self.executor = ThreadExecutor(queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        self.maintenance = Maintenance(queue, self.id)
+        self.scheduler = Scheduler(queue)
+
+    def request_stop(self, force: bool = False) -> None:
+        """Stop claiming and drain; with ``force``, stop waiting for running jobs too."""
+        self._stop.set()
+        if force:
+            self._force.set()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._stop.is_set():
+            logger.warning("%s again: stopping now, putting running jobs back", name)
+            self.request_stop(force=True)
+        else:
+            logger.info("%s received: finishing running jobs (up to %gs), then stopping; "
+                        "send it again to stop at once", name, self.queue.drain_timeout)
+            self.request_stop()
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def run(self) -> None:
+        previous = self._install_signals()
+        self.storage.register_worker(self.id, {"hostname": socket.gethostname(), "pid": os.getpid(),
+                                               "queues": self.queues, "concurrency": self.concurrency})
+        self.writer.start()
+        self.executor.start()
+        self.maintenance.start()
+        self.scheduler.start()
+        logger.info("worker %s started: queues %s, %d threads, %r", self.id, ",".join(self.queues),
+                    self.concurrency, self.queue)
+        try:
+            self._loop()
+        finally:
+            self._drain()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self.executor.check_timeouts()
+            free = self.executor.free_slots()
+            if free <= 0:
+                self.executor.wait_for_slot(0.05)
+                continue
+            try:
+                jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)
+                self.executor.submit(jobs)
+                if failures:
+                    logger.warning("database reachable again; claiming resumed")
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                delay = min(0.1 * 2 ** failures, 10.0)
+                logger.error("cannot claim jobs (%s); retrying in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                continue
+            if len(jobs) < free:
+                self.storage.wait_for_work(IDLE_WAIT)
+
+    def _drain(self) -> None:
+        unstarted = self.executor.take_unstarted()
+        self._put_back([record.id for record in unstarted])
+        deadline = time.monotonic() + self.queue.drain_timeout
+        while not self._force.is_set():
+            remaining = deadline - time.monotonic()
+            if self.executor.wait_idle(min(0.1, max(remaining, 0))) or remaining <= 0:
+                break
+            self.executor.check_timeouts()
+        leftover = self.executor.abandon_all()
+        self.writer.stop(timeout=10)
+        if leftover:
+            logger.warning("putting %d unfinished job(s) back for another worker", len(leftover))
+        self._put_back([record.id for record in leftover])
+        self.scheduler.stop()
+        self.maintenance.stop()
+        try:
+            self.storage.unregister_worker(self.id)
+        except Exception as exc:
+            logger.warning("could not unregister worker %s: %s", self.id, exc)
+        logger.info("worker %s stopped", self.id)
+
+    def _put_back(self, job_ids: list[str]) -> None:
+        if not job_ids:
+            return
+        try:
+            self.storage.requeue(self.id, job_ids)
+        except Exception as exc:
+            logger.error("could not put %d job(s) back (%s); their leases will return them", len(job_ids), exc)

@@ -1,0 +1,65 @@
+"""Enqueue periodic tasks on their cron ticks; the database decides who fires each tick."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from ..schedule import next_run
+from ..storage import NewJob, PeriodicDef
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+logger = logging.getLogger("taskito.scheduler")
+
+TICK = 0.25
+
+
+class Scheduler:
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.storage = queue.storage
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="taskito-scheduler", daemon=True)
+
+    def start(self) -> None:
+        if not self.queue.periodic_tasks:
+            return
+        for spec in self.queue.periodic_tasks:
+            self.storage.register_periodic(PeriodicDef(
+                name=spec.name, task_name=spec.task_name, cron=spec.cron,
+                payload=self.queue.encode_payload(spec.task_name, spec.args, spec.kwargs),
+                queue=spec.queue, timezone=spec.timezone, next_run_at=next_run(spec.cron, spec.timezone),
+            ))
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK):
+            try:
+                self.fire_due()
+            except Exception as exc:
+                logger.warning("periodic scheduling failed (%s); retrying", exc)
+
+    def fire_due(self) -> None:
+        now = time.time()
+        for due in self.storage.due_periodic(now):
+            task = self.queue.tasks.get(due.task_name)
+            job = NewJob(
+                id=uuid.uuid4().hex, task_name=due.task_name, payload=due.payload, queue=due.queue,
+                priority=task.options.priority if task else self.queue.default_priority,
+                max_retries=task.options.max_retries if task else self.queue.default_retry,
+                timeout=task.options.timeout if task else self.queue.default_timeout,
+            )
+            # Ticks missed while no worker ran are fired once, then the schedule moves on.
+            upcoming = next_run(due.cron, due.timezone, after=max(now, due.next_run_at))
+            if self.storage.fire_periodic(due.name, due.next_run_at, upcoming, job):
+                logger.info("periodic %s enqueued job %s", due.name, job.id)
