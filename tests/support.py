@@ -1,0 +1,95 @@
+"""Helpers shared by the test suites: real worker subprocesses and polling with deadlines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+TASKITO = str(Path(sys.executable).with_name("taskito"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+               message: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class Process:
+    """A CLI subprocess whose stderr/stdout lines are collected as they arrive."""
+
+    def __init__(self, args: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.args = list(args)
+        self.proc = subprocess.Popen(self.args, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 20.0) -> str:
+        def found() -> str | None:
+            if self.proc.poll() is not None and not any(text in line for line in self.lines):
+                self._reader.join(2)
+                raise AssertionError(f"process exited ({self.proc.returncode}) before printing {text!r}:\n"
+                                     f"{self.output}")
+            return next((line for line in self.lines if text in line), None)
+
+        return wait_until(found, timeout, message=f"{text!r} in the output of {self.args}")
+
+    def signal(self, signum: int = signal.SIGINT) -> None:
+        self.proc.send_signal(signum)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(app: str, cwd: str | os.PathLike[str], *extra: str, env: dict[str, str] | None = None,
+                 ready: bool = True) -> Process:
+    """Start ``taskito worker --app app`` and wait until it says it started."""
+    process = Process([TASKITO, "worker", "--app", app, *extra], cwd=cwd, env=env)
+    if ready:
+        process.wait_for_line("started:")
+    return process
+
+
+def run_cli(*args: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+            timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TASKITO, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout)
