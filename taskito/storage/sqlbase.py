@@ -65,12 +65,12 @@ class SQLStorage:
         """Tell idle workers that new work may be there (inside the writing transaction)."""
 
     # -- helpers -----------------------------------------------------------------------
-    def _rows(self, cur: Any, name: str, **params: Any) -> list[Any]:
-        cur.execute(self.sql[name], params)
+    def _rows(self, cur: Any, query: str, /, **params: Any) -> list[Any]:
+        cur.execute(self.sql[query], params)
         return cur.fetchall()
 
-    def _run(self, cur: Any, name: str, **params: Any) -> int:
-        cur.execute(self.sql[name], params)
+    def _run(self, cur: Any, query: str, /, **params: Any) -> int:
+        cur.execute(self.sql[query], params)
         return cur.rowcount
 
     # -- writing jobs ------------------------------------------------------------------

@@ -1,0 +1,259 @@
+"""The storage contract: every engine must pass these, unchanged (see engine_queue)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from taskito import JobNotFoundError, Queue
+from taskito.storage import Completion, NewJob, PeriodicDef
+
+WORKER = "contract-worker"
+
+
+def job(q: Queue, task: str = "t", **fields) -> NewJob:
+    return NewJob(id=uuid.uuid4().hex, task_name=task, payload=q.encode_payload(task, fields.pop("args", ()), None),
+                  **fields)
+
+
+def test_enqueue_then_get_round_trips_every_field(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    new = job(engine_queue, "mail.send", args=(1, "x"), queue="mail", priority=5, max_retries=2, timeout=9.5)
+    [job_id] = storage.enqueue([new])
+    record = storage.get_job(job_id)
+    assert record is not None
+    assert (record.task_name, record.queue, record.status, record.priority) == ("mail.send", "mail", "pending", 5)
+    assert (record.max_retries, record.timeout, record.retry_count) == (2, 9.5, 0)
+    assert engine_queue.serializer.loads(record.payload) == {"args": [1, "x"], "kwargs": {}}
+    assert storage.get_job("no-such-id") is None
+
+
+def test_stats_always_has_six_keys(engine_queue: Queue) -> None:
+    expected = {"pending", "running", "completed", "failed", "dead", "cancelled"}
+    assert set(engine_queue.stats()) == expected
+    assert engine_queue.stats() == dict.fromkeys(expected, 0)
+    engine_queue.storage.enqueue([job(engine_queue, queue="a"), job(engine_queue, queue="b")])
+    assert engine_queue.stats()["pending"] == 2
+    assert engine_queue.stats_by_queue("a") == {**dict.fromkeys(expected, 0), "pending": 1}
+    assert set(engine_queue.stats_all_queues()) == {"a", "b"}
+
+
+def test_claim_orders_by_priority_then_schedule_then_enqueue_order(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    low1, high, low2 = job(engine_queue, priority=0), job(engine_queue, priority=9), job(engine_queue, priority=0)
+    delayed = job(engine_queue, priority=9, delay=60)
+    storage.enqueue([low1, high, low2, delayed])
+    claimed = storage.claim(WORKER, ["default"], 10, 30)
+    assert [r.id for r in claimed] == [high.id, low1.id, low2.id]
+    assert all(r.status == "running" and r.attempt == 1 for r in claimed)
+    assert storage.claim(WORKER, ["default"], 10, 30) == []
+
+
+def test_claim_respects_queues_limit_and_pause(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    storage.enqueue([job(engine_queue, queue="a") for _ in range(3)] + [job(engine_queue, queue="b")])
+    engine_queue.pause("a")
+    assert engine_queue.paused_queues() == ["a"]
+    assert [r.queue for r in storage.claim(WORKER, ["a", "b"], 10, 30)] == ["b"]
+    engine_queue.resume("a")
+    assert len(storage.claim(WORKER, ["a"], 2, 30)) == 2
+    assert len(storage.claim(WORKER, ["a"], 2, 30)) == 1
+
+
+def test_concurrent_claims_never_hand_a_job_out_twice(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    storage.enqueue([job(engine_queue) for _ in range(300)])
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def claimer() -> None:
+        while batch := storage.claim(WORKER, ["default"], 7, 30):
+            with lock:
+                seen.extend(r.id for r in batch)
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 300 and len(set(seen)) == 300
+
+
+def test_complete_is_fenced_by_attempt(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.complete([Completion(job_id, record.attempt + 1, b"1")])  # a stale attempt changes nothing
+    assert storage.get_job(job_id).status == "running"
+    storage.complete([Completion(job_id, record.attempt, engine_queue.serializer.dumps(42))])
+    done = storage.get_job(job_id)
+    assert done.status == "complete" and engine_queue.serializer.loads(done.result) == 42
+    assert done.finished_at is not None
+
+
+def test_fail_retries_then_dies_with_history(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue, max_retries=1)])
+    [first] = storage.claim(WORKER, ["default"], 1, 30)
+    assert storage.fail(job_id, first.attempt, "ValueError: one", "tb1", retry_delay=0.0)
+    assert storage.get_job(job_id).status == "failed"
+    [second] = storage.claim(WORKER, ["default"], 1, 30)
+    assert second.id == job_id and second.retry_count == 1
+    assert not storage.fail(job_id, first.attempt, "stale", None, None)
+    assert storage.fail(job_id, second.attempt, "ValueError: two", "tb2", retry_delay=None)
+    record = storage.get_job(job_id)
+    assert record.status == "dead" and record.error == "ValueError: two"
+    assert [(e["error"], e["traceback"]) for e in storage.job_errors(job_id)] == [
+        ("ValueError: one", "tb1"), ("ValueError: two", "tb2")]
+    assert [j.id for j in engine_queue.dead_letters()] == [job_id]
+
+
+def test_retry_dead_replaces_the_dead_letter(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue, args=(7,), max_retries=0)])
+    [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.fail(job_id, record.attempt, "boom", None, None)
+    new_id = engine_queue.retry_dead(job_id)
+    fresh = storage.get_job(new_id)
+    assert fresh.status == "pending" and fresh.payload == record.payload
+    assert storage.get_job(job_id) is None
+    with pytest.raises(JobNotFoundError):
+        engine_queue.retry_dead(job_id)
+
+
+def test_delete_and_purge_dead(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, max_retries=0) for _ in range(3)])
+    for record in storage.claim(WORKER, ["default"], 3, 30):
+        storage.fail(record.id, record.attempt, "boom", None, None)
+    assert engine_queue.delete_dead(ids[0]) is True
+    assert engine_queue.delete_dead(ids[0]) is False
+    assert engine_queue.purge_dead(older_than=3600) == 0
+    assert engine_queue.purge_dead(older_than=0) == 2
+    assert engine_queue.stats()["dead"] == 0
+
+
+def test_purge_completed_keeps_recent_jobs(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    storage.enqueue([job(engine_queue) for _ in range(2)])
+    storage.complete([Completion(r.id, r.attempt, b"null") for r in storage.claim(WORKER, ["default"], 2, 30)])
+    assert engine_queue.purge_completed(older_than=3600) == 0
+    assert engine_queue.purge_completed(older_than=0) == 2
+    assert engine_queue.stats()["completed"] == 0
+
+
+def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    storage.claim(WORKER, ["default"], 1, 30)
+    storage.requeue("another-worker", [job_id])
+    assert storage.get_job(job_id).status == "running"
+    storage.requeue(WORKER, [job_id])
+    record = storage.get_job(job_id)
+    assert record.status == "pending" and record.retry_count == 0 and record.worker_id is None
+
+
+def test_expired_leases_are_reported(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    storage.claim(WORKER, ["default"], 1, lease_seconds=0.01)
+    time.sleep(0.05)  # the lease must run out; nothing to poll for
+    assert [r.id for r in storage.reap_expired_leases()] == [job_id]
+    storage.heartbeat(WORKER, lease_seconds=30)
+    assert storage.reap_expired_leases() == []
+
+
+def test_unique_key_returns_the_live_job(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    first = storage.enqueue([job(engine_queue, unique_key="report-1")])
+    second = storage.enqueue([job(engine_queue, unique_key="report-1")])
+    assert first == second
+    [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.complete([Completion(record.id, record.attempt, b"null")])
+    third = storage.enqueue([job(engine_queue, unique_key="report-1")])
+    assert third != first
+
+
+def test_dependencies_wait_and_cancel_in_cascade(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [parent] = storage.enqueue([job(engine_queue)])
+    [child] = storage.enqueue([job(engine_queue, depends_on=[parent])])
+    [grandchild] = storage.enqueue([job(engine_queue, depends_on=[child])])
+    assert storage.get_job(child).depends_on == [parent]
+    assert [r.id for r in storage.claim(WORKER, ["default"], 10, 30)] == [parent]
+    storage.complete([Completion(parent, 1, b"null")])
+    assert [r.id for r in storage.claim(WORKER, ["default"], 10, 30)] == [child]
+    # a second tree whose root is cancelled: every dependent is cancelled too
+    [root] = storage.enqueue([job(engine_queue)])
+    [leaf] = storage.enqueue([job(engine_queue, depends_on=[root])])
+    [leaf2] = storage.enqueue([job(engine_queue, depends_on=[leaf])])
+    assert engine_queue.cancel_job(root) is True
+    assert {storage.get_job(i).status for i in (root, leaf, leaf2)} == {"cancelled"}
+    assert storage.get_job(grandchild).status == "pending"
+    with pytest.raises(JobNotFoundError):
+        storage.enqueue([job(engine_queue, depends_on=["missing"])])
+
+
+def test_cancel_only_pending_jobs(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    storage.claim(WORKER, ["default"], 1, 30)
+    assert engine_queue.cancel_job(job_id) is False
+    assert engine_queue.cancel_job("missing") is False
+
+
+def test_expired_jobs_are_cancelled_not_run(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue, expires=0.0, delay=0.01)])
+    time.sleep(0.02)  # let the job's start deadline pass
+    assert storage.claim(WORKER, ["default"], 1, 30) == []
+    record = storage.get_job(job_id)
+    assert record.status == "cancelled" and "expired" in record.error
+
+
+def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, "a", queue="q1") for _ in range(5)]
+                          + [job(engine_queue, "b", queue="q2") for _ in range(2)])
+    assert [j.id for j in engine_queue.list_jobs(limit=3)] == ids[::-1][:3]
+    assert [j.id for j in engine_queue.list_jobs(limit=3, offset=3)] == ids[::-1][3:6]
+    assert len(engine_queue.list_jobs(task_name="a")) == 5
+    assert len(engine_queue.list_jobs(queue="q2", status="pending")) == 2
+    assert engine_queue.list_jobs(status="dead") == []
+    with pytest.raises(ValueError, match="unknown status 'done'"):
+        engine_queue.list_jobs(status="done")
+
+
+def test_workers_and_heartbeats(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    storage.register_worker("w1", {"hostname": "h", "pid": 1, "queues": ["a", "b"], "concurrency": 4})
+    storage.heartbeat("w1", 30)
+    [worker] = engine_queue.workers()
+    assert (worker["id"], worker["queues"], worker["concurrency"], worker["running"]) == ("w1", ["a", "b"], 4, 0)
+    storage.unregister_worker("w1")
+    assert engine_queue.workers() == []
+
+
+def test_progress_is_stored(engine_queue: Queue) -> None:
+    [job_id] = engine_queue.storage.enqueue([job(engine_queue)])
+    engine_queue.storage.set_progress(job_id, 42.5)
+    assert engine_queue.get_job(job_id).progress == 42.5
+
+
+def test_periodic_tick_fires_once_across_schedulers(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    payload = engine_queue.encode_payload("tick", (), None)
+    now = time.time()
+    storage.register_periodic(PeriodicDef("tick", "tick", "* * * * * *", payload, "default", None, now - 1))
+    [due] = storage.due_periodic(now)
+    fired = [storage.fire_periodic("tick", due.next_run_at, now + 1, job(engine_queue, "tick")) for _ in range(3)]
+    assert fired == [True, False, False]
+    assert engine_queue.stats()["pending"] == 1
+    # re-registering the same schedule keeps the next run; a changed schedule resets it
+    storage.register_periodic(PeriodicDef("tick", "tick", "* * * * * *", payload, "default", None, now + 99))
+    assert storage.due_periodic(now + 2)
+    storage.register_periodic(PeriodicDef("tick", "tick", "*/2 * * * * *", payload, "default", None, now + 99))
+    assert storage.due_periodic(now + 2) == []
