@@ -65,22 +65,41 @@ def main() -> None:
     """taskito: a task queue that needs no broker."""
 
 
-@main.command()
-@app_option
-@click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use).")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs).")
-@click.option("--pool", type=click.Choice(["thread"]), default="thread", show_default=True)
-@click.option("--drain-timeout", type=click.FloatRange(min=0), help="Seconds to let running jobs finish on stop.")
-@click.option("--loglevel", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def worker(app: str, queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
-           loglevel: str) -> None:
-    """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
+def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The worker's flags, shared by ``taskito worker`` and the framework commands."""
+    for option in reversed([
+        click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use)."),
+        click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs)."),
+        click.option("--pool", type=click.Choice(["thread"]), default="thread", show_default=True),
+        click.option("--drain-timeout", type=click.FloatRange(min=0),
+                     help="Seconds to let running jobs finish on stop."),
+        click.option("--loglevel", default="INFO", show_default=True,
+                     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def configure_logging(loglevel: str) -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    queue = load_queue(app)
+
+
+def run_worker(queue: Queue, queues: str | None, concurrency: int | None, pool: str,
+               drain_timeout: float | None) -> None:
+    """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
     queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool)
+
+
+@main.command()
+@app_option
+@worker_options
+def worker(app: str, queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
+           loglevel: str) -> None:
+    """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
+    configure_logging(loglevel)
+    run_worker(load_queue(app), queues, concurrency, pool, drain_timeout)
 
 
 def _info(queue: Queue) -> dict[str, Any]:
@@ -104,14 +123,14 @@ def _print_table(info: dict[str, Any]) -> None:
         click.echo(f"  {w['id']}  queues={','.join(w['queues'])}  threads={w['concurrency']}  running={w['running']}")
 
 
-@main.command()
-@app_option
-@click.option("--watch", is_flag=True, help="Refresh until interrupted.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def info(app: str, watch: bool, interval: float, fmt: str) -> None:
-    """Show job counts per queue, paused queues and live workers."""
-    queue = load_queue(app)
+def info_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
+    fn = click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)(fn)
+    return click.option("--watch", is_flag=True, help="Refresh until interrupted.")(fn)
+
+
+def show_info(queue: Queue, watch: bool, interval: float, fmt: str) -> None:
+    """Print counts, paused queues and workers once, or every ``interval`` seconds with ``watch``."""
     while True:
         data = _info(queue)
         if fmt == "json":
@@ -126,6 +145,14 @@ def info(app: str, watch: bool, interval: float, fmt: str) -> None:
             time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+@main.command()
+@app_option
+@info_options
+def info(app: str, watch: bool, interval: float, fmt: str) -> None:
+    """Show job counts per queue, paused queues and live workers."""
+    show_info(load_queue(app), watch, interval, fmt)
 
 
 @main.command()
@@ -146,15 +173,14 @@ def resume(app: str, queue_name: str) -> None:
     click.echo(f"resumed {queue_name}")
 
 
-@main.command()
-@app_option
-@click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Delete completed jobs finished this long ago.")
-@click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Delete dead letters this old.")
-def purge(app: str, completed_older_than: float | None, dead_older_than: float | None) -> None:
-    """Delete old finished jobs (both kinds older than a day when no option is given)."""
-    queue = load_queue(app)
+def purge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+                      help="Delete dead letters this old.")(fn)
+    return click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+                        help="Delete completed jobs finished this long ago.")(fn)
+
+
+def purge_jobs(queue: Queue, completed_older_than: float | None, dead_older_than: float | None) -> None:
     if completed_older_than is None and dead_older_than is None:
         completed_older_than = dead_older_than = 86400
     if completed_older_than is not None:
@@ -163,18 +189,26 @@ def purge(app: str, completed_older_than: float | None, dead_older_than: float |
         click.echo(f"purged {queue.purge_dead(dead_older_than)} dead letter(s)")
 
 
+@main.command()
+@app_option
+@purge_options
+def purge(app: str, completed_older_than: float | None, dead_older_than: float | None) -> None:
+    """Delete old finished jobs (both kinds older than a day when no option is given)."""
+    purge_jobs(load_queue(app), completed_older_than, dead_older_than)
+
+
 @main.group()
 def dead() -> None:
     """List and replay dead letters."""
 
 
-@dead.command("list")
-@app_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def dead_list(app: str, limit: int, fmt: str) -> None:
-    """Show the newest dead letters with their last error."""
-    jobs = [job.to_dict() for job in load_queue(app).dead_letters(limit=limit)]
+def dead_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
+    return click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)(fn)
+
+
+def list_dead(queue: Queue, limit: int, fmt: str) -> None:
+    jobs = [job.to_dict() for job in queue.dead_letters(limit=limit)]
     if fmt == "json":
         click.echo(json.dumps(jobs))
         return
@@ -184,29 +218,44 @@ def dead_list(app: str, limit: int, fmt: str) -> None:
         click.echo(f"{job['id']}  {job['task_name']}  attempts={job['retry_count'] + 1}  {job['error']}")
 
 
-@dead.command("retry")
-@app_option
-@click.argument("job_id")
-def dead_retry(app: str, job_id: str) -> None:
-    """Replay one dead letter as a new job."""
+def retry_one_dead(queue: Queue, job_id: str) -> None:
     try:
-        new_id = load_queue(app).retry_dead(job_id)
+        new_id = queue.retry_dead(job_id)
     except TaskitoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{job_id} replayed as {new_id}")
 
 
-@dead.command("retry-all")
-@app_option
-def dead_retry_all(app: str) -> None:
-    """Replay every dead letter."""
-    queue = load_queue(app)
+def retry_all_dead(queue: Queue) -> None:
     count = 0
     while batch := queue.dead_letters(limit=500):
         for job in batch:
             queue.retry_dead(job.id)
             count += 1
     click.echo(f"replayed {count} dead letter(s)")
+
+
+@dead.command("list")
+@app_option
+@dead_list_options
+def dead_list(app: str, limit: int, fmt: str) -> None:
+    """Show the newest dead letters with their last error."""
+    list_dead(load_queue(app), limit, fmt)
+
+
+@dead.command("retry")
+@app_option
+@click.argument("job_id")
+def dead_retry(app: str, job_id: str) -> None:
+    """Replay one dead letter as a new job."""
+    retry_one_dead(load_queue(app), job_id)
+
+
+@dead.command("retry-all")
+@app_option
+def dead_retry_all(app: str) -> None:
+    """Replay every dead letter."""
+    retry_all_dead(load_queue(app))
 
 
 if __name__ == "__main__":
