@@ -96,6 +96,10 @@ class Queue:
              dont_retry_on: Sequence[type[BaseException]] | None = None, rate_limit: str | None = None,
              soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. Unset options use the queue's defaults."""
+        per_second = parse_rate_limit(rate_limit)
+        for option, value in (("timeout", timeout), ("soft_timeout", soft_timeout), ("expires", expires),
+                              ("retry_backoff", retry_backoff), ("max_retries", max_retries)):
+            check_non_negative(option, value)
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             options = TaskOptions(
@@ -109,7 +113,7 @@ class Queue:
                 expires=expires,
                 retry_on=tuple(retry_on) if retry_on else None,
                 dont_retry_on=tuple(dont_retry_on or ()),
-                rate_limit=parse_rate_limit(rate_limit),
+                rate_limit=per_second,
             )
             wrapper = TaskWrapper(self, fn, options)
             self.tasks[options.name] = wrapper

@@ -47,12 +47,6 @@ class TaskOptions:
     dont_retry_on: tuple[type[BaseException], ...]
     rate_limit: float | None  # jobs per second, per worker
 
-    def __post_init__(self) -> None:
-        for option in ("timeout", "soft_timeout", "expires", "retry_backoff"):
-            check_non_negative(option, getattr(self, option))
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be zero or positive, got {self.max_retries}")
-
     def should_retry(self, error: BaseException) -> bool:
         if isinstance(error, self.dont_retry_on):
             return False

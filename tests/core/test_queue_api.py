@@ -1,0 +1,321 @@
+"""The Queue facade as users call it, in-process (workers are tested as subprocesses elsewhere)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from taskito import (
+    ConfigurationError,
+    JobNotFoundError,
+    MaxRetriesExceededError,
+    Queue,
+    SerializationError,
+    TaskCancelledError,
+    TaskFailedError,
+    current_job,
+)
+from tests.support import wait_until
+
+
+def run_worker_thread(queue: Queue, **kwargs) -> threading.Thread:
+    thread = threading.Thread(target=queue.run_worker, kwargs=kwargs, daemon=True)
+    thread.start()
+    wait_until(lambda: queue._worker is not None, message="the worker to start")
+    return thread
+
+
+def stop_worker(queue: Queue, thread: threading.Thread) -> None:
+    queue.shutdown()
+    thread.join(15)
+    assert not thread.is_alive()
+
+
+def test_defaults_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKITO_DB_PATH", str(tmp_path / "env" / "q.db"))
+    monkeypatch.setenv("TASKITO_DEFAULT_RETRY", "7")
+    monkeypatch.setenv("TASKITO_RESULT_TTL", "60")
+    q = Queue()
+    assert q.db_path == str(tmp_path / "env" / "q.db")
+    assert (tmp_path / "env" / "q.db").exists()
+    assert (q.default_retry, q.result_ttl, q.drain_timeout) == (7, 60.0, 30.0)
+    assert Queue(db_path=str(tmp_path / "explicit.db"), default_retry=1).default_retry == 1
+
+
+def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, db_path: str) -> None:
+    monkeypatch.setenv("TASKITO_WORKERS", "many")
+    with pytest.raises(ConfigurationError, match="TASKITO_WORKERS='many'"):
+        Queue(db_path=db_path)
+
+
+def test_missing_database_directory_is_created(tmp_path: Path) -> None:
+    q = Queue(db_path=str(tmp_path / "a" / "b" / "jobs.db"))
+    assert (tmp_path / "a" / "b" / "jobs.db").exists()
+    q.close()
+
+
+def test_unwritable_path_raises_configuration_error_naming_it(tmp_path: Path) -> None:
+    # /sys refuses new files even to root, so this holds for every user running the suite.
+    with pytest.raises(ConfigurationError, match="'/sys/taskito.db'"):
+        Queue(db_path="/sys/taskito.db")
+    with pytest.raises(ConfigurationError, match="/proc/taskito"):
+        Queue(db_path="/proc/taskito/q.db")
+
+
+def test_path_under_a_file_raises_configuration_error_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(ConfigurationError, match="not-a-dir"):
+        Queue(db_path=str(blocker / "q.db"))
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.db"
+    bogus.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigurationError, match="bogus.db"):
+        Queue(db_path=str(bogus))
+
+
+def test_unknown_backend_and_missing_postgres_url(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TASKITO_DB_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="unknown backend 'mysql'"):
+        Queue(db_path=db_path, backend="mysql")
+    with pytest.raises(ConfigurationError, match="TASKITO_DB_URL"):
+        Queue(backend="postgres")
+
+
+@pytest.mark.parametrize("kwargs", [{"result_ttl": -1}, {"drain_timeout": -5}, {"default_timeout": -1}])
+def test_negative_settings_raise_value_error(db_path: str, kwargs: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Queue(db_path=db_path, **kwargs)
+
+
+def test_negative_delay_and_timeout_raise_value_error(queue: Queue) -> None:
+    @queue.task()
+    def noop() -> None: ...
+
+    with pytest.raises(ValueError, match="delay"):
+        noop.apply_async(delay=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        noop.apply_async(timeout=-0.5)
+    with pytest.raises(ValueError, match="timeout"):
+        queue.task(timeout=-1)(lambda: None)
+    assert queue.stats()["pending"] == 0
+
+
+def test_unserializable_argument_is_named_and_nothing_is_written(queue: Queue) -> None:
+    @queue.task(name="store")
+    def store(a, b=None) -> None: ...
+
+    with pytest.raises(SerializationError, match=r"argument 1 \(set\) of task 'store'"):
+        store.delay(1, {2, 3})
+    with pytest.raises(SerializationError, match=r"keyword argument 'b' \(object\)"):
+        store.delay(1, b=object())
+    with pytest.raises(SerializationError):
+        store.map([(1,), (object(),)])
+    assert queue.stats() == dict.fromkeys(queue.stats(), 0)
+
+
+def test_bad_cron_fails_at_decoration(queue: Queue) -> None:
+    with pytest.raises(ValueError, match="invalid cron expression 'every minute'"):
+        queue.periodic(cron="every minute")
+    with pytest.raises(ValueError, match="unknown timezone 'Mars/Olympus'"):
+        queue.periodic(cron="0 * * * * *", timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="rate_limit"):
+        queue.task(rate_limit="fast")
+
+
+def test_plain_call_runs_the_function(queue: Queue) -> None:
+    @queue.task()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    assert add(2, 3) == 5
+    assert add.name.endswith("add") and queue.stats()["pending"] == 0
+
+
+def test_enqueue_options_and_map(queue: Queue) -> None:
+    @queue.task(queue="emails", priority=3, max_retries=5, timeout=12)
+    def send(to: str) -> str:
+        return to
+
+    job = send.delay("a@b")
+    record = job.record
+    assert (record.queue, record.priority, record.max_retries, record.timeout) == ("emails", 3, 5, 12)
+    custom = send.apply_async(args=("x",), priority=9, queue="urgent", max_retries=0, timeout=1)
+    assert (custom.record.queue, custom.record.priority, custom.record.max_retries) == ("urgent", 9, 0)
+    jobs = send.map([("a",), ("b",), ("c",)])
+    assert len({j.id for j in jobs}) == 3
+    by_name = queue.enqueue("somewhere.else.task", args=(1,))
+    assert by_name.record.task_name == "somewhere.else.task" and by_name.record.queue == "default"
+    many = queue.enqueue_many(send.name, [("d",), ("e",)], kwargs_list=[None, None])
+    assert len(many) == 2
+    assert queue.stats_by_queue("emails")["pending"] == 6
+    assert queue.default_queues() == ["default", "emails"]
+
+
+def test_round_trip_with_in_process_worker(queue: Queue) -> None:
+    @queue.task()
+    def add(a: int, b: int) -> int:
+        current_job.update_progress(50)
+        return a + b
+
+    thread = run_worker_thread(queue)
+    try:
+        job = add.delay(2, 3)
+        assert job.result(timeout=10) == 5
+        assert job.status == "complete" and job.progress == 50
+        data = job.to_dict()
+        assert data["args"] == [2, 3] and data["result"] == 5 and data["status"] == "complete"
+    finally:
+        stop_worker(queue, thread)
+
+
+def test_result_errors(queue: Queue) -> None:
+    @queue.task(max_retries=1, retry_backoff=0.01)
+    def always_fails() -> None:
+        raise RuntimeError("nope")
+
+    @queue.task(dont_retry_on=[KeyError])
+    def fails_once() -> None:
+        raise KeyError("k")
+
+    @queue.task()
+    def slow() -> None: ...
+
+    queue.pause("default")
+    pending = slow.delay()
+    with pytest.raises(TimeoutError, match="still pending"):
+        pending.result(timeout=0.05)
+    assert queue.cancel_job(pending.id)
+    with pytest.raises(TaskCancelledError):
+        pending.result(timeout=1)
+    queue.resume("default")
+    thread = run_worker_thread(queue)
+    try:
+        with pytest.raises(MaxRetriesExceededError, match="RuntimeError: nope") as info:
+            always_fails.delay().result(timeout=10)
+        assert len(queue.job_errors(info.value.job_id)) == 2
+        with pytest.raises(TaskFailedError, match="KeyError") as info:
+            fails_once.delay().result(timeout=10)
+        assert not isinstance(info.value, MaxRetriesExceededError)
+        assert len(queue.job_errors(info.value.job_id)) == 1
+    finally:
+        stop_worker(queue, thread)
+
+
+def test_retry_on_limits_which_errors_retry(queue: Queue) -> None:
+    calls: list[str] = []
+
+    @queue.task(max_retries=3, retry_backoff=0.01, retry_on=[ConnectionError])
+    def flaky(kind: str) -> str:
+        calls.append(kind)
+        if kind == "conn" and calls.count("conn") < 3:
+            raise ConnectionError("try again")
+        if kind == "value":
+            raise ValueError("bad input")
+        return "ok"
+
+    thread = run_worker_thread(queue)
+    try:
+        assert flaky.delay("conn").result(timeout=10) == "ok"
+        assert calls.count("conn") == 3
+        with pytest.raises(TaskFailedError):
+            flaky.delay("value").result(timeout=10)
+        assert calls.count("value") == 1
+    finally:
+        stop_worker(queue, thread)
+
+
+def test_hooks_fire_in_order(queue: Queue) -> None:
+    events: list[tuple] = []
+    queue.before_task(lambda name, args, kwargs: events.append(("before", args)))
+    queue.after_task(lambda name, args, kwargs, result, error: events.append(("after", result, type(error))))
+    queue.on_success(lambda name, args, kwargs, result: events.append(("success", result)))
+    queue.on_failure(lambda name, args, kwargs, error: events.append(("failure", str(error))))
+
+    @queue.task(max_retries=0)
+    def double(x: int) -> int:
+        if x < 0:
+            raise ValueError("negative")
+        return 2 * x
+
+    thread = run_worker_thread(queue, concurrency=1)
+    try:
+        double.delay(4).result(timeout=10)
+        with pytest.raises(TaskFailedError):
+            double.delay(-1).result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    assert events == [("before", (4,)), ("after", 8, type(None)), ("success", 8),
+                      ("before", (-1,)), ("after", None, ValueError), ("failure", "negative")]
+
+
+def test_soft_timeout_and_current_job(queue: Queue) -> None:
+    seen: dict = {}
+
+    @queue.task(soft_timeout=0.01, max_retries=0)
+    def careful() -> str:
+        seen.update(id=current_job.id, task=current_job.task_name, queue=current_job.queue_name,
+                    retry=current_job.retry_count)
+        wait_until(lambda: current_job.elapsed > 0.02, message="the soft timeout to pass")
+        current_job.check_timeout()
+        return "not reached"
+
+    thread = run_worker_thread(queue)
+    try:
+        job = careful.delay()
+        with pytest.raises(TaskFailedError, match="SoftTimeLimitExceeded"):
+            job.result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    assert seen == {"id": job.id, "task": careful.name, "queue": "default", "retry": 0}
+
+
+def test_eager_mode_runs_inline(db_path: str) -> None:
+    q = Queue(db_path=db_path, eager=True)
+
+    @q.task()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @q.task()
+    def broken() -> None:
+        raise ValueError("eager boom")
+
+    job = add.delay(2, 3)
+    assert job.status == "complete" and job.result() == 5
+    failed = broken.delay()
+    assert failed.status == "dead"
+    with pytest.raises(TaskFailedError, match="eager boom"):
+        failed.result()
+    assert [j.result() for j in add.map([(1, 1), (2, 2)])] == [2, 4]
+    with pytest.raises(SerializationError):
+        add.delay({1}, 2)
+    assert q.stats()["pending"] == 0
+
+
+def test_unknown_job_ids(queue: Queue) -> None:
+    assert queue.get_job("nope") is None
+    with pytest.raises(JobNotFoundError):
+        queue.enqueue("x", depends_on="nope")
+    from taskito import JobResult
+
+    with pytest.raises(JobNotFoundError):
+        JobResult(queue, "nope").refresh()
+
+
+def test_unique_key_and_depends_on_through_the_api(queue: Queue) -> None:
+    @queue.task()
+    def step(n: int) -> int:
+        return n
+
+    first = step.apply_async(args=(1,), unique_key="k")
+    again = step.apply_async(args=(2,), unique_key="k")
+    assert first == again
+    child = step.apply_async(args=(3,), depends_on=first)
+    assert child.record.depends_on == [first.id]
+    assert queue.cancel_job(first.id)
+    assert child.status == "cancelled"
