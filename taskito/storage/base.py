@@ -173,6 +173,17 @@ class Storage(Protocol):
 
     def workers(self, alive_within: float) -> list[dict[str, Any]]: ...
 
+    # -- monitoring (the dashboard's /metrics and throughput chart) -------------------------
+    def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
+        """Per task, over the rows still retained: ``{"counts": the six stats, "failures": failed
+        attempts recorded, "runtime": {"buckets": cumulative count of completed jobs whose last attempt
+        ran <= each bound, "count": n, "sum": seconds}}``. Run time is ``finished_at - started_at``."""
+
+    def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
+        """Activity since ``since`` in ``step``-second buckets (bucket 0 starts at ``since``):
+        ``{bucket: {"completed": jobs completed, "dead": jobs that died, "failed": failed attempts}}``;
+        buckets with no activity are left out."""
+
     # -- periodic tasks ------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:
         """Upsert a periodic task; keep its next run unless the schedule changed."""

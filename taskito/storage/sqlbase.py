@@ -289,6 +289,52 @@ class SQLStorage:
             for r in rows
         ]
 
+    # -- monitoring ------------------------------------------------------------------------
+    def _number_list(self, values: Sequence[float]) -> Any:
+        """Encode a list of numbers as the engine's list parameter (by default as ids are encoded)."""
+        return self._id_list(values)  # type: ignore[arg-type]
+
+    def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
+        bounds = sorted(float(bound) for bound in runtime_buckets)
+        tasks: dict[str, dict[str, Any]] = {}
+
+        def entry(task_name: str) -> dict[str, Any]:
+            if task_name not in tasks:
+                tasks[task_name] = {"counts": empty_stats(), "failures": 0,
+                                    "runtime": {"buckets": [0] * len(bounds), "count": 0, "sum": 0.0}}
+            return tasks[task_name]
+
+        with self._reading() as cur:
+            for task_name, status, count in self._rows(cur, "task_status_counts"):
+                entry(task_name)["counts"][STATS_KEYS[status]] = count
+            for task_name, count in self._rows(cur, "task_failures"):
+                entry(task_name)["failures"] = count
+            runtime_rows = self._rows(cur, "task_runtimes", bounds=self._number_list(bounds))
+        for task_name, le, count, total in runtime_rows:
+            runtime = entry(task_name)["runtime"]
+            runtime["count"] += count
+            runtime["sum"] += float(total or 0.0)
+            if le is not None:  # NULL: slower than every bound, counted only in +Inf (= count)
+                first = bounds.index(float(le))
+                for i in range(first, len(bounds)):
+                    runtime["buckets"][i] += count
+        return tasks
+
+    def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
+        if step <= 0:
+            raise ValueError(f"step must be positive, got {step}")
+        buckets: dict[int, dict[str, int]] = {}
+
+        def bucket(index: int) -> dict[str, int]:
+            return buckets.setdefault(int(index), {"completed": 0, "dead": 0, "failed": 0})
+
+        with self._reading() as cur:
+            for index, status, count in self._rows(cur, "finished_per_bucket", since=since, step=step):
+                bucket(index)["completed" if status == Status.COMPLETE else "dead"] += count
+            for index, count in self._rows(cur, "failures_per_bucket", since=since, step=step):
+                bucket(index)["failed"] += count
+        return buckets
+
     # -- periodic tasks -------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:
         with self._transaction() as cur:

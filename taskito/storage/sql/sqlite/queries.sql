@@ -181,3 +181,33 @@ FROM taskito_periodic WHERE next_run_at <= :now;
 -- name: advance_periodic
 UPDATE taskito_periodic SET next_run_at = :new_next
 WHERE name = :name AND next_run_at = :expected_next;
+
+-- name: task_status_counts
+-- Monitoring (the dashboard's /metrics and throughput chart), over the rows still retained.
+SELECT task_name, status, count(*) FROM taskito_jobs GROUP BY task_name, status;
+
+-- name: task_failures
+SELECT j.task_name, count(*) FROM taskito_job_errors AS e
+JOIN taskito_jobs AS j ON j.id = e.job_id
+GROUP BY j.task_name;
+
+-- name: task_runtimes
+-- Completed jobs per task and smallest bucket bound holding their run time (NULL: above every bound).
+-- :bounds is a list of numbers.
+WITH bounds(le) AS (SELECT value FROM json_each(:bounds)),
+     runs(task_name, seconds) AS (
+         SELECT task_name, finished_at - started_at FROM taskito_jobs
+         WHERE status = 'complete' AND started_at IS NOT NULL AND finished_at IS NOT NULL)
+SELECT task_name, (SELECT min(le) FROM bounds WHERE le >= runs.seconds) AS le, count(*), sum(seconds)
+FROM runs GROUP BY task_name, le;
+
+-- name: finished_per_bucket
+SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*)
+FROM taskito_jobs
+WHERE status IN ('complete', 'dead') AND finished_at >= :since
+GROUP BY bucket, status;
+
+-- name: failures_per_bucket
+SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*)
+FROM taskito_job_errors WHERE failed_at >= :since
+GROUP BY bucket;
