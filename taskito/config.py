@@ -41,7 +41,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db", "SQLite database file (parent directory is created)"),
+    Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db",
+            "SQLite database file (parent directory is created)"),
     Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)"),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
     Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table"),
@@ -49,10 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it"),
     Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it"),
     Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it"),
-    Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None, "purge completed and dead jobs older than this (s)"),
+    Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,
+            "purge completed and dead jobs older than this (s)"),
     Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs"),
     Setting("TASKITO_POOL_SIZE", "pool_size", int, None, "database connections (SQLite 8, Postgres 10)"),
-    Setting("TASKITO_LEASE_SECONDS", "lease_seconds", float, 30.0, "a claimed job returns to pending this long after its worker's last heartbeat"),
+    Setting("TASKITO_LEASE_SECONDS", "lease_seconds", float, 30.0,
+            "a job whose worker stops heart-beating returns to the queue after this long (s)"),
     Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments"),
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
 )

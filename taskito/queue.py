@@ -186,8 +186,9 @@ class Queue:
             payload=self.encode_payload(task_name, args, kwargs),
             queue=queue or (opts.queue if opts else "default"),
             priority=priority if priority is not None else (opts.priority if opts else self.default_priority),
-            max_retries=max_retries if max_retries is not None else (opts.max_retries if opts else self.default_retry),
-            timeout=timeout if timeout is not None else (opts.timeout if opts else self.default_timeout),
+            # Unknown here (enqueued by name): leave None so the worker applies the task's own settings.
+            max_retries=max_retries if max_retries is not None else (opts.max_retries if opts else None),
+            timeout=timeout if timeout is not None else (opts.timeout if opts else None),
             delay=delay or 0.0,
             expires=expires if expires is not None else (opts.expires if opts else None),
             unique_key=unique_key,
@@ -212,8 +213,8 @@ class Queue:
         if len(kwargs_seq) != len(args_list):
             raise ValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
         if self.eager:
-            return [self._run_eager(task_name, args, kwargs) for args, kwargs in zip(args_list, kwargs_seq)]
-        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in zip(args_list, kwargs_seq)]
+            return [self._run_eager(task_name, args, kwargs) for args, kwargs in zip(args_list, kwargs_seq, strict=True)]
+        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in zip(args_list, kwargs_seq, strict=True)]
         if not jobs:
             return []
         return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]

@@ -83,7 +83,7 @@ class JobResult:
         if record.status == Status.COMPLETE:
             return None if record.result is None else self.queue.serializer.loads(record.result)
         if record.status == Status.DEAD:
-            if record.max_retries and record.retry_count >= record.max_retries:
+            if record.retry_count > 0:
                 raise MaxRetriesExceededError(
                     f"job {self.id} ({record.task_name}) failed {record.retry_count + 1} times: {record.error}",
                     error=record.error, job_id=self.id,

@@ -44,7 +44,7 @@ class NewJob:
     payload: bytes
     queue: str = "default"
     priority: int = 0
-    max_retries: int = 3
+    max_retries: int | None = None  # None: the worker applies the task's own setting
     timeout: float | None = None
     delay: float = 0.0
     expires: float | None = None
@@ -63,7 +63,7 @@ class JobRecord:
     result: bytes | None = None
     error: str | None = None
     retry_count: int = 0
-    max_retries: int = 0
+    max_retries: int | None = None
     timeout: float | None = None
     attempt: int = 0
     progress: float | None = None

@@ -18,7 +18,7 @@ def queries(engine: str) -> dict[str, str]:
     """Return ``{name: sql}`` for the engine's queries.sql."""
     text = resources.files(__package__).joinpath("sql", engine, "queries.sql").read_text()
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @cache

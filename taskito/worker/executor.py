@@ -15,7 +15,7 @@ from ..exceptions import SerializationError
 from ..execution import call_task
 from ..storage import Completion, JobRecord
 from .ratelimit import TokenBucket
-from .retry import retry_delay
+from .retry import apply_task_defaults, retry_delay
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -67,6 +67,8 @@ class ThreadExecutor:
                 self._cond.wait(timeout)
 
     def submit(self, records: list[JobRecord]) -> None:
+        for record in records:
+            apply_task_defaults(self.queue, record)
         with self._cond:
             self._inbox.extend(records)
             self._held += len(records)

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..storage import Status
-from .retry import retry_delay
+from .retry import apply_task_defaults, retry_delay
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -56,6 +56,7 @@ class Maintenance:
     def reap(self) -> None:
         """Return the jobs of workers that died to the queue, as a failed attempt."""
         for record in self.storage.reap_expired_leases():
+            apply_task_defaults(self.queue, record)
             task = self.queue.tasks.get(record.task_name)
             delay = retry_delay(record, task.options if task else None, None)
             if self.storage.fail(record.id, record.attempt, WORKER_LOST, None, delay):

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from ..storage import JobRecord
 from ..task import TaskOptions
 
+if TYPE_CHECKING:
+    from ..queue import Queue
+
 MAX_BACKOFF = 3600.0
+
+
+def apply_task_defaults(queue: Queue, record: JobRecord) -> JobRecord:
+    """Fill what the enqueuer left to the task (jobs enqueued by name): max_retries and timeout."""
+    task = queue.tasks.get(record.task_name)
+    if record.max_retries is None:
+        record.max_retries = task.options.max_retries if task else queue.default_retry
+    if record.timeout is None:
+        record.timeout = task.options.timeout if task else queue.default_timeout
+    return record
 
 
 def retry_delay(record: JobRecord, options: TaskOptions | None, error: BaseException | None) -> float | None:

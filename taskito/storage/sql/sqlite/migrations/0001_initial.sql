@@ -11,7 +11,7 @@ CREATE TABLE taskito_jobs (
     result       BLOB,
     error        TEXT,
     retry_count  INTEGER NOT NULL DEFAULT 0,
-    max_retries  INTEGER NOT NULL DEFAULT 0,
+    max_retries  INTEGER,                      -- NULL: the task's own setting
     timeout      REAL,
     attempt      INTEGER NOT NULL DEFAULT 0,   -- fencing token: bumped by every claim
     progress     REAL,

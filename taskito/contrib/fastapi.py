@@ -1,0 +1,79 @@
+"""TaskitoRouter: taskito's health check, stats and job endpoints for a FastAPI app.
+
+    app.include_router(TaskitoRouter(queue), prefix="/tasks")   # GET /tasks/stats for the load balancer
+
+This is the only module of the ``taskito`` package that imports FastAPI (the ``fastapi`` extra).
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads these annotations at runtime,
+# including ``Annotated`` ones that refer to local variables.
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from ..queue import Queue
+from . import views
+
+__all__ = ["TaskitoRouter"]
+
+
+def _respond(reply: views.Reply) -> JSONResponse:
+    status, body = reply
+    return JSONResponse(body, status_code=status)
+
+
+def _guard(auth: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an auth dependency that returns a bool into one that refuses with 403."""
+
+    def check(allowed: Annotated[Any, Depends(auth)]) -> None:
+        if allowed is False:
+            raise HTTPException(status_code=403, detail="not authorized for taskito's job endpoints")
+
+    return check
+
+
+class TaskitoRouter(APIRouter):
+    """An APIRouter serving one queue.
+
+    ``GET /stats`` and ``GET /health`` are always open so that load balancers can use them.
+    ``auth`` is a FastAPI dependency guarding the job endpoints: it refuses by raising
+    ``HTTPException`` (e.g. 401) or by returning ``False`` (403). Without ``auth`` the job
+    endpoints are open: protect them with ``auth=`` or the router's ``dependencies=``.
+    Other keyword arguments go to ``APIRouter`` (``tags``, ``dependencies``, ...).
+    """
+
+    def __init__(self, queue: Queue, *, auth: Callable[..., Any] | None = None, **router_kwargs: Any) -> None:
+        if not isinstance(queue, Queue):
+            raise TypeError(f"TaskitoRouter needs a taskito.Queue, got {type(queue).__name__}")
+        router_kwargs.setdefault("tags", ["taskito"])
+        super().__init__(**router_kwargs)
+        self.queue = queue
+        guarded = [Depends(_guard(auth))] if auth is not None else []
+
+        @self.get("/health", summary="200 while the taskito database answers")
+        def health() -> JSONResponse:
+            return _respond(views.health(queue))
+
+        @self.get("/stats", summary="Job counts by status (load-balancer health check)")
+        def stats() -> JSONResponse:
+            return _respond(views.stats(queue))
+
+        @self.get("/jobs/{job_id}", dependencies=guarded, summary="One job with its error history")
+        def job_detail(job_id: str) -> JSONResponse:
+            return _respond(views.job_detail(queue, job_id))
+
+        @self.get("/jobs/{job_id}/result", dependencies=guarded,
+                  summary="Status, and the result once complete (never waits)")
+        def job_result(job_id: str) -> JSONResponse:
+            return _respond(views.job_result(queue, job_id))
+
+        @self.post("/jobs/{job_id}/cancel", dependencies=guarded, summary="Cancel a pending job")
+        def cancel_job(job_id: str) -> JSONResponse:
+            return _respond(views.cancel_job(queue, job_id))
+
+        @self.get("/dead-letters", dependencies=guarded, summary="Dead letters, newest first")
+        def dead_letters(limit: Annotated[int, Query(ge=1, le=views.MAX_LIMIT)] = views.DEFAULT_LIMIT,
+                         offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+            return _respond(views.dead_letters(queue, limit, offset))

@@ -1,0 +1,62 @@
+"""The app that worker subprocess tests run: ``taskito worker --app worker_app:queue``.
+
+The database comes from TASKITO_DB_PATH; side effects go to the files under
+EFFECTS_DIR so tests can count how often each job really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from taskito import Queue, current_job
+
+queue = Queue()
+EFFECTS = Path(os.environ.get("EFFECTS_DIR", "."))
+
+
+def effect(line: str) -> None:
+    # O_APPEND writes of one short line are atomic, even across processes.
+    fd = os.open(EFFECTS / "effects.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@queue.task()
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@queue.task()
+def record(tag: str) -> str:
+    effect(f"{tag} {current_job.id}")
+    return tag
+
+
+@queue.task(max_retries=0)
+def strict_record(tag: str) -> str:
+    effect(f"{tag} {current_job.id}")
+    return tag
+
+
+@queue.task(queue="other")
+def on_other_queue() -> str:
+    return "other"
+
+
+@queue.task(timeout=60)
+def slow(seconds: float) -> str:
+    """Mark itself started (a file the test waits for), work, then record its effect."""
+    (EFFECTS / f"started-{current_job.id}").touch()
+    time.sleep(seconds)
+    effect(f"slow {current_job.id}")
+    return "done"
+
+
+@queue.task(timeout=0.5, max_retries=1, retry_backoff=0.01)
+def hangs() -> None:
+    effect(f"hangs {current_job.id}")
+    time.sleep(30)
