@@ -212,9 +212,10 @@ class Queue:
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
         if len(kwargs_seq) != len(args_list):
             raise ValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
+        pairs = zip(args_list, kwargs_seq, strict=True)
         if self.eager:
-            return [self._run_eager(task_name, args, kwargs) for args, kwargs in zip(args_list, kwargs_seq, strict=True)]
-        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in zip(args_list, kwargs_seq, strict=True)]
+            return [self._run_eager(task_name, args, kwargs) for args, kwargs in pairs]
+        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in pairs]
         if not jobs:
             return []
         return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
