@@ -24,8 +24,8 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def error(status: int, message: str, **extra: Any) -> Reply:
-    return status, {"error": message, **extra}
+def error(code: int, message: str, **extra: Any) -> Reply:
+    return code, {"error": message, **extra}
 
 
 def parse_page(limit: str | None, offset: str | None, default_limit: int = DEFAULT_LIMIT) -> tuple[int, int]:
@@ -74,20 +74,21 @@ def stats_by_queue(queue: Queue) -> Reply:
 
 
 def _page(queue: Queue, jobs: list[Any], limit: int, offset: int) -> dict[str, Any]:
-    return {"jobs": [job_to_dict(queue, job.record) for job in jobs], "limit": limit, "offset": offset,
-            "next_offset": offset + limit if len(jobs) == limit else None}
+    """``jobs`` holds up to ``limit + 1`` rows: the extra one only tells whether a next page exists."""
+    return {"jobs": [job_to_dict(queue, job.record) for job in jobs[:limit]], "limit": limit, "offset": offset,
+            "next_offset": offset + limit if len(jobs) > limit else None}
 
 
 def list_jobs(queue: Queue, status: str | None, queue_name: str | None, task_name: str | None,
               limit: int, offset: int) -> Reply:
     if status is not None and status not in Status.ALL:
         return error(400, f"unknown status {status!r}: use one of {', '.join(Status.ALL)}")
-    jobs = queue.list_jobs(status=status, queue=queue_name, task_name=task_name, limit=limit, offset=offset)
+    jobs = queue.list_jobs(status=status, queue=queue_name, task_name=task_name, limit=limit + 1, offset=offset)
     return 200, _page(queue, jobs, limit, offset)
 
 
 def dead_letters(queue: Queue, limit: int, offset: int) -> Reply:
-    return 200, _page(queue, queue.dead_letters(limit=limit, offset=offset), limit, offset)
+    return 200, _page(queue, queue.dead_letters(limit=limit + 1, offset=offset), limit, offset)
 
 
 def _unknown(job_id: str) -> Reply:

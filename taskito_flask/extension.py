@@ -1,0 +1,274 @@
+"""The Taskito extension: one queue per Flask app, built from ``app.config``.
+
+Tasks, periodic schedules and hooks can be declared before ``init_app`` (the factory
+pattern): they are recorded and registered on the queue of every app the extension
+is initialised with. Tasks run inside the application context of their app.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, cast
+
+from flask import Flask, current_app, has_app_context
+
+from taskito.config import queue_kwargs_from
+from taskito.exceptions import ConfigurationError
+from taskito.queue import Queue
+from taskito.schedule import validate_schedule
+
+if TYPE_CHECKING:
+    from flask import Request
+
+    from taskito.result import JobResult
+    from taskito.task import Signature, TaskWrapper
+
+logger = logging.getLogger("taskito.flask")
+
+DEFAULT_URL_PREFIX = "/taskito"
+_TASK_OPTIONS = inspect.signature(Queue.task)
+
+
+class NotInitializedError(ConfigurationError, RuntimeError):
+    """The extension was used for something that needs a database before ``init_app``."""
+
+
+def _not_initialized(what: str) -> NotInitializedError:
+    return NotInitializedError(
+        f"{what} needs the app's queue, but this Taskito extension is not initialised with a Flask app yet: call "
+        "taskito.init_app(app) (or Taskito(app)) first. Before that only task(), periodic() and the "
+        "hook decorators work."
+    )
+
+
+class _AppContextFactory:
+    """Enters a fresh application context around each task; holds the app weakly."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = weakref.ref(app)
+        self._name = app.name
+
+    def __call__(self) -> AbstractContextManager[Any]:
+        app = self._app()
+        if app is None:
+            raise RuntimeError(f"the Flask app {self._name!r} this queue belonged to no longer exists")
+        return app.app_context()
+
+
+class FlaskTask:
+    """What ``@taskito.task()`` returns. Calling it runs the function; ``delay`` and friends
+    enqueue on the queue of the current app (or of the app initialised last)."""
+
+    def __init__(self, extension: Taskito, fn: Callable[..., Any], name: str) -> None:
+        self._extension = extension
+        self.fn = fn
+        self.name = name
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<flask task {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    @property
+    def wrapper(self) -> TaskWrapper:
+        """The core TaskWrapper on the current app's queue."""
+        queue = self._extension._bound_queue()
+        if queue is None:
+            raise _not_initialized(f"enqueueing task {self.name!r}")
+        return queue.tasks[self.name]
+
+    def delay(self, *args: Any, **kwargs: Any) -> JobResult:
+        return self.wrapper.delay(*args, **kwargs)
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> JobResult:
+        return self.wrapper.apply_async(*args, **kwargs)
+
+    def map(self, args_list: Any, **options: Any) -> list[JobResult]:
+        return self.wrapper.map(args_list, **options)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        return self.wrapper.s(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        return getattr(self.wrapper, attribute)  # options, queue, ...
+
+
+class _UnboundQueue:
+    """``taskito.queue`` before ``init_app``: records declarations, refuses operations."""
+
+    def __init__(self, extension: Taskito) -> None:
+        self._extension = extension
+
+    def __repr__(self) -> str:
+        return "<taskito queue, not initialised with a Flask app yet>"
+
+    def task(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
+        return self._extension.task(*args, **kwargs)
+
+    def periodic(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
+        return self._extension.periodic(*args, **kwargs)
+
+    def before_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._extension.before_task(fn)
+
+    def after_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._extension.after_task(fn)
+
+    def on_success(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._extension.on_success(fn)
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._extension.on_failure(fn)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise _not_initialized(f"taskito.queue.{attribute}")
+
+
+class Taskito:
+    """The Flask extension. ``cli_group`` names the ``flask`` command group (None: no commands);
+    ``url_prefix`` overrides ``TASKITO_URL_PREFIX`` (``False``: no blueprint)."""
+
+    def __init__(self, app: Flask | None = None, cli_group: str | None = "taskito",
+                 url_prefix: str | bool | None = None) -> None:
+        self.cli_group = cli_group
+        self.url_prefix = url_prefix
+        self._declarations: list[Callable[[Queue], None]] = []
+        self._queues: weakref.WeakKeyDictionary[Flask, Queue] = weakref.WeakKeyDictionary()
+        self._last_queue: Queue | None = None
+        self._authorize: Callable[[Request], bool] | None = None
+        self._lock = threading.Lock()
+        if app is not None:
+            self.init_app(app)
+
+    # -- binding ----------------------------------------------------------------------------
+    def init_app(self, app: Flask) -> None:
+        """Build the app's queue from its ``TASKITO_*`` config and register tasks, blueprint and commands."""
+        if "taskito" in app.extensions:
+            raise ConfigurationError(f"taskito is already initialised on the Flask app {app.name!r}; "
+                                     "call init_app once per app")
+        queue = self.create_queue(app)
+        queue.task_contexts.append(_AppContextFactory(app))
+        with self._lock:
+            for declare in self._declarations:
+                declare(queue)
+            self._queues[app] = queue
+            self._last_queue = queue
+        app.extensions["taskito"] = self
+
+        prefix = self.url_prefix if self.url_prefix is not None else app.config.get(
+            "TASKITO_URL_PREFIX", DEFAULT_URL_PREFIX)
+        if prefix is not False and prefix is not None:
+            if not isinstance(prefix, str):
+                raise ConfigurationError(f"TASKITO_URL_PREFIX must be a path such as '/taskito' or False, "
+                                         f"got {prefix!r}")
+            from .blueprint import make_blueprint
+
+            app.register_blueprint(make_blueprint(self), url_prefix=prefix.rstrip("/") or None)
+        if self.cli_group:
+            from .commands import make_cli
+
+            app.cli.add_command(make_cli(self, self.cli_group))
+        logger.debug("taskito initialised on %r: %r", app.name, queue)
+
+    def create_queue(self, app: Flask) -> Queue:
+        """The Queue for ``app``; override to customise. Unset keys fall back to env vars, then defaults."""
+        return Queue(**queue_kwargs_from(app.config))
+
+    def _bound_queue(self) -> Queue | None:
+        if has_app_context():
+            queue = self._queues.get(cast(Flask, current_app._get_current_object()))  # type: ignore[attr-defined]
+            if queue is not None:
+                return queue
+        return self._last_queue
+
+    @property
+    def queue(self) -> Queue:
+        """The current app's Queue (or the last initialised one outside an app context).
+
+        Before ``init_app`` it accepts only declarations (task, periodic, hooks) and raises
+        NotInitializedError for anything that needs the database.
+        """
+        queue = self._bound_queue()
+        return queue if queue is not None else cast(Queue, _UnboundQueue(self))
+
+    def queue_for(self, app: Flask) -> Queue:
+        try:
+            return self._queues[app]
+        except KeyError:
+            raise _not_initialized(f"the queue of the Flask app {app.name!r}") from None
+
+    # -- declarations (usable before init_app) -----------------------------------------------------
+    def _declare(self, declare: Callable[[Queue], None]) -> None:
+        with self._lock:
+            self._declarations.append(declare)
+            for queue in list(self._queues.values()):
+                declare(queue)
+
+    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
+        """Register a task; takes the options of ``Queue.task``. Works before ``init_app``."""
+        try:
+            _TASK_OPTIONS.bind(None, name, **options)
+        except TypeError as exc:
+            raise TypeError(f"taskito.task(): {exc}; see Queue.task for the options") from None
+
+        def decorator(fn: Callable[..., Any]) -> FlaskTask:
+            if isinstance(fn, FlaskTask):
+                raise TypeError(f"{fn.name} is already a task")
+            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            self._declare(lambda queue: queue.task(name=task_name, **options)(fn) and None)
+            return FlaskTask(self, fn, task_name)
+
+        return decorator
+
+    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
+                 kwargs: dict[str, Any] | None = None, queue: str = "default",
+                 timezone: str | None = None) -> Callable[[Callable[..., Any]], FlaskTask]:
+        """Run a task on a cron schedule (6 fields, seconds first); see ``Queue.periodic``."""
+        validate_schedule(cron, timezone)
+
+        def decorator(fn: Callable[..., Any]) -> FlaskTask:
+            task = fn if isinstance(fn, FlaskTask) else self.task(name=name, queue=queue)(fn)
+
+            def declare(q: Queue) -> None:
+                q.periodic(cron, args=args, kwargs=kwargs, queue=queue, timezone=timezone)(q.tasks[task.name])
+
+            self._declare(declare)
+            return task
+
+        return decorator
+
+    def _hook(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._declare(lambda queue: getattr(queue, kind)(fn) and None)
+        return fn
+
+    def before_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(task_name, args, kwargs)`` before every task, inside the app context."""
+        return self._hook("before_task", fn)
+
+    def after_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(task_name, args, kwargs, result, error)`` after every attempt."""
+        return self._hook("after_task", fn)
+
+    def on_success(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._hook("on_success", fn)
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._hook("on_failure", fn)
+
+    # -- the blueprint's authorization ----------------------------------------------------------
+    def authorize(self, fn: Callable[[Request], bool]) -> Callable[[Request], bool]:
+        """``fn(request) -> bool`` decides who may use the job endpoints (refused until set)."""
+        self._authorize = fn
+        return fn
