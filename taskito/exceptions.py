@@ -11,6 +11,14 @@ class ConfigurationError(TaskitoError):
     """A setting is missing or invalid (bad path, unknown backend, missing URL...)."""
 
 
+class DatabaseUnavailableError(ConfigurationError):
+    """The database server cannot be reached right now (down, starting, wrong host or port).
+
+    A ConfigurationError, so one ``except`` covers every start-up problem; retrying may help
+    (``taskito worker --wait-for-db`` does).
+    """
+
+
 class SerializationError(TaskitoError):
     """Arguments or a result cannot be encoded (or decoded) by the queue's serializer."""
 

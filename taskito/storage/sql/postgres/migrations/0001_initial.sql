@@ -14,7 +14,7 @@ CREATE TABLE taskito_jobs (
     result       bytea,
     error        text,
     retry_count  integer          NOT NULL DEFAULT 0,
-    max_retries  integer          NOT NULL DEFAULT 0,
+    max_retries  integer,                              -- NULL: the task's own setting
     timeout      double precision,
     attempt      integer          NOT NULL DEFAULT 0,  -- fencing token: bumped by every claim
     progress     double precision,

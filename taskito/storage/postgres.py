@@ -1,0 +1,425 @@
+"""The PostgreSQL engine: many worker hosts, one database, no other coordinator.
+
+Connections come from a psycopg_pool pool whose connections run with ``search_path`` set to
+the configured schema, so the SQL files never name it and every table, index and function
+lives in it (``pg_dump -n <schema>`` is a complete backup). Claims take batches with
+``FOR UPDATE SKIP LOCKED``. Enqueues NOTIFY ``<schema>_work`` (a trigger) and finished jobs
+NOTIFY ``<schema>_done``; a dedicated LISTEN connection per channel wakes idle workers and
+``JobResult.result()`` waiters, and falls back to polling while it reconnects.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from .base import Completion, JobRecord, NewJob
+from .sqlbase import SQLStorage
+from .sqlfiles import migrations
+
+logger = logging.getLogger("taskito.storage.postgres")
+
+CONNECT_TIMEOUT = 5  # seconds to establish one connection (libpq connect_timeout)
+POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection (e.g. while the server restarts)
+MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
+NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
+SCHEMA_MAX = 58  # 63-byte identifiers, minus the "_work"/"_done" of the channel names
+
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def validate_schema(schema: str) -> str:
+    """Accept only a plain lowercase identifier: it is spliced into LISTEN and search_path."""
+    if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema) or len(schema) > SCHEMA_MAX:
+        raise ValueError(
+            f"schema {schema!r} is not a plain identifier: use lowercase letters, digits and "
+            f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
+        )
+    return schema
+
+
+# -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
+class _Row(tuple):  # type: ignore[type-arg]
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        return self._names
+
+
+@functools.lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[_Row]:
+    return type("Row", (_Row,), {"__slots__": (), "_names": names,
+                                 "_index": {name: i for i, name in enumerate(names)}})
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Any]:
+    description = cursor.description
+    if description is None:
+        return tuple
+    return _row_class(tuple(column.name for column in description))
+
+
+# -- connection targets and errors --------------------------------------------------------------
+def _normalize_url(url: str) -> str:
+    """Accept SQLAlchemy-style ``postgresql+psycopg://`` URLs too."""
+    return re.sub(r"^(postgres(?:ql)?)\+\w+://", r"\1://", url.strip())
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _target(params: dict[str, Any]) -> str:
+    host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "local socket"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    return f"{host}:{port}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of a libpq error, on one line."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = re.sub(r"^connection failed:\s*", "", text)
+    text = re.sub(r'connection to server (at|on) "[^"]*"(, port \d+)?( \([^)]*\))? failed:\s*', "", text)
+    return text or type(exc).__name__
+
+
+class PostgresStorage(SQLStorage):
+    engine = "postgres"
+
+    def __init__(self, url: str, schema: str = "taskito", pool_size: int = 10) -> None:
+        super().__init__()
+        self.schema = validate_schema(schema)
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self.url = _normalize_url(url)
+        try:
+            params = conninfo_to_dict(self.url)
+        except psycopg.Error as exc:
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL {_masked(self.url)!r} (db_url / TASKITO_DB_URL): {_reason(exc)}; "
+                "expected postgresql://user:password@host:5432/dbname"
+            ) from None
+        self.target = _target(params)
+        self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
+        self._work_channel = f"{self.schema}_work"
+        self._done_channel = f"{self.schema}_done"
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory}
+        defaults = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "taskito",
+                    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+        self._connect_kwargs.update({k: v for k, v in defaults.items() if k not in params})
+
+        conn = self._connect()
+        try:
+            self._migrate(conn)
+        finally:
+            conn.close()
+
+        self._pool = ConnectionPool(
+            self.url, kwargs=self._connect_kwargs, min_size=1, max_size=pool_size, open=False,
+            configure=self._configure, check=_check_connection, timeout=POOL_TIMEOUT,
+            name=f"taskito-{self.schema}",
+        )
+        self._pool.open(wait=False)
+        self._listen_lock = threading.Lock()
+        self._work_listener: _Listener | None = None
+        self._done_listener: _Listener | None = None
+        self._work_event = threading.Event()
+        self._waiters_lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<PostgresStorage {self.target}/{self.database} schema {self.schema}>"
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection with search_path set, or DatabaseUnavailableError naming host:port."""
+        try:
+            conn = psycopg.connect(self.url, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to PostgreSQL at {self.target} (database {self.database!r}): {_reason(exc)}"
+            ) from None
+        except psycopg.Error as exc:
+            raise ConfigurationError(f"cannot connect to PostgreSQL at {self.target}: {_reason(exc)}") from None
+        self._configure(conn)
+        return conn
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Cursor[Any]]:
+        """An autocommit cursor: each statement is its own transaction (one round trip)."""
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    def _id_list(self, ids: Sequence[str]) -> list[str]:
+        return list(ids)
+
+    def _number_list(self, values: Sequence[float]) -> list[float]:
+        return [float(value) for value in values]
+
+    def _notify(self, cur: Any) -> None:
+        cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})
+
+    def _notify_done(self, cur: Any, job_ids: Sequence[str] = ()) -> None:
+        payload = ",".join(job_ids)
+        cur.execute(self.sql["notify"], {"channel": self._done_channel,
+                                         "payload": payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else ""})
+
+    # -- schema ------------------------------------------------------------------------
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or upgrade the schema; an advisory lock makes concurrent first starts safe."""
+        known = migrations(self.engine)
+        newest = known[-1][0]
+        try:
+            if self._schema_version(conn) == newest:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('taskito migrate'), hashtext(%s))",
+                             (self.schema,))
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+                conn.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version ("
+                             "version integer PRIMARY KEY, applied_at double precision NOT NULL)")
+                current = conn.execute("SELECT coalesce(max(version), 0) FROM taskito_schema_version").fetchone()[0]
+                self._check_not_newer(current, newest)
+                for version, script in known:
+                    if version > current:
+                        logger.info("migrating PostgreSQL schema %s to version %d", self.schema, version)
+                        conn.execute(script)
+                        conn.execute("INSERT INTO taskito_schema_version (version, applied_at) VALUES (%s, %s)",
+                                     (version, time.time()))
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"lost PostgreSQL at {self.target} while preparing schema {self.schema!r}: {_reason(exc)}"
+            ) from None
+        except psycopg.Error as exc:
+            raise ConfigurationError(
+                f"cannot create or migrate the taskito schema {self.schema!r} in database {self.database!r} "
+                f"at {self.target}: {_reason(exc)}; grant this user CREATE on the database or create the "
+                "schema for it"
+            ) from None
+
+    def _schema_version(self, conn: psycopg.Connection[Any]) -> int | None:
+        if conn.execute("SELECT to_regclass('taskito_schema_version')").fetchone()[0] is None:
+            return None
+        current = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
+        self._check_not_newer(current, migrations(self.engine)[-1][0])
+        return current
+
+    def _check_not_newer(self, current: int, newest: int) -> None:
+        if current > newest:
+            raise ConfigurationError(
+                f"the taskito schema {self.schema!r} at {self.target} has version {current}, newer than "
+                f"this release understands ({newest}); upgrade taskito"
+            )
+
+    # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        """One statement for one job, one COPY for a batch; unique keys and dependencies go the long way."""
+        if not jobs:
+            return []
+        if any(job.unique_key or job.depends_on for job in jobs):
+            return super().enqueue(jobs)
+        now = time.time()
+        if len(jobs) == 1:
+            with self._reading() as cur:  # autocommit: one round trip; the insert trigger notifies
+                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], now, 0))
+            return [jobs[0].id]
+        with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
+            for job in jobs:
+                copy.write_row((
+                    job.id, job.task_name, job.queue, "pending", job.priority, job.payload, job.max_retries,
+                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
+                ))
+        return [job.id for job in jobs]
+
+    def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
+        if job.unique_key:
+            self._run(cur, "lock_unique", namespace=f"{self.schema} unique", unique_key=job.unique_key)
+        return super()._enqueue_one(cur, job, now)
+
+    def _cancel_dependents(self, cur: Any, job_id: str, now: float, reason: str) -> None:
+        # Every way a job ends other than success passes here: tell result() waiters.
+        super()._cancel_dependents(cur, job_id, now, reason)
+        self._notify_done(cur)
+
+    def complete(self, done: Sequence[Completion]) -> None:
+        """The whole batch in one pipelined transaction: one round trip."""
+        if not done:
+            return
+        now = time.time()
+        ids = [item.job_id for item in done]
+        with self._pool.connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+            cur.execute(self.sql["complete"], {"ids": ids, "attempts": [item.attempt for item in done],
+                                               "results": [item.result for item in done], "now": now})
+            cur.execute(self.sql["release_dependents"], {"ids": ids, "now": now, "channel": self._work_channel})
+            self._notify_done(cur, ids)
+
+    # -- waiting -------------------------------------------------------------------------
+    def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
+        return _Listener(self._connect, channel, on_notify, on_reset)
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Return as soon as a job is enqueued (NOTIFY), or after ``timeout`` (the polling fallback)."""
+        if self._work_listener is None:
+            with self._listen_lock:
+                if self._work_listener is None and not self._closed:
+                    self._work_listener = self._listener(self._work_channel, self._on_work, self._on_work_reset)
+        if self._work_event.wait(timeout):
+            self._work_event.clear()
+
+    def _on_work(self, _payload: str) -> None:
+        self._work_event.set()
+
+    def _on_work_reset(self) -> None:
+        self._work_event.set()  # (re)connected or lost: whatever happened meanwhile, claim again
+
+    def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Re-read the job when a NOTIFY says it (or some job) finished; poll while not listening."""
+        if self._done_listener is None:
+            with self._listen_lock:
+                if self._done_listener is None and not self._closed:
+                    self._done_listener = self._listener(self._done_channel, self._on_done, self._on_done_reset)
+        listener = self._done_listener
+        deadline = time.monotonic() + timeout
+        event = threading.Event()
+        with self._waiters_lock:
+            self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            poll = 0.002
+            while True:
+                event.clear()
+                record = self.get_job(job_id)
+                if record is None or record.finished:
+                    return record
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return record
+                if listener is not None and listener.listening.is_set():
+                    event.wait(min(remaining, 5.0))  # a safety re-read every few seconds
+                else:
+                    event.wait(min(remaining, poll))
+                    poll = min(poll * 1.5, 0.5)
+        finally:
+            with self._waiters_lock:
+                waiting = self._waiters.get(job_id)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del self._waiters[job_id]
+
+    def _on_done(self, payload: str) -> None:
+        with self._waiters_lock:
+            if not payload:
+                events = [event for waiting in self._waiters.values() for event in waiting]
+            else:
+                events = [event for job_id in payload.split(",") for event in self._waiters.get(job_id, ())]
+        for event in events:
+            event.set()
+
+    def _on_done_reset(self) -> None:
+        self._on_done("")
+
+    def close(self) -> None:
+        with self._listen_lock:
+            self._closed = True
+            listeners = [self._work_listener, self._done_listener]
+            self._work_listener = self._done_listener = None
+        for listener in listeners:
+            if listener is not None:
+                listener.stop()
+        self._pool.close(timeout=5)
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Check a pooled connection before use, without a round trip in the common case.
+
+    An idle connection has nothing to read; one whose backend was terminated, or whose server
+    restarted, has an error message or EOF waiting, so only then pay for the full check (which
+    raises, and the pool replaces the connection).
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
+class _Listener:
+    """One LISTEN connection on its own thread; reconnects with backoff, never gives up."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str,
+                 on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> None:
+        self.channel = channel
+        self.listening = threading.Event()
+        self._connect = connect
+        self._on_notify = on_notify
+        self._on_reset = on_reset
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"taskito-listen-{channel}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(3)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            conn = None
+            try:
+                conn = self._connect()
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                if failures:
+                    logger.warning("notification connection (%s) is back", self.channel)
+                failures = 0
+                self.listening.set()
+                self._on_reset()
+                while not self._stop.is_set():
+                    for note in conn.notifies(timeout=1.0):
+                        self._on_notify(note.payload)
+            except Exception as exc:
+                was_listening = self.listening.is_set()
+                self.listening.clear()
+                self._on_reset()
+                if self._stop.is_set():
+                    break
+                failures += 1
+                delay = min(0.1 * 2 ** failures, MAX_RECONNECT_DELAY)
+                reason = _reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
+                logger.warning("notification connection (%s) %s: %s; polling meanwhile, reconnecting in %.1fs",
+                               self.channel, "lost" if was_listening else "unavailable", reason, delay)
+                self._stop.wait(delay)
+            finally:
+                if conn is not None:
+                    with suppress(Exception):
+                        conn.close()
+        self.listening.clear()

@@ -1,0 +1,265 @@
+-- Named statements of the PostgreSQL engine: the same names as the SQLite engine's, with
+-- %(name)s parameters. Connections run with search_path set to the configured schema, so no
+-- statement names it. Lists arrive as text[] parameters.
+
+-- name: insert_job
+INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s);
+
+-- name: copy_jobs
+-- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
+COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+
+-- name: insert_dep
+INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)
+ON CONFLICT DO NOTHING;
+
+-- name: lock_unique
+-- Serializes enqueuers of one unique_key (postgres only) until the first one commits.
+SELECT pg_advisory_xact_lock(hashtext(%(namespace)s), hashtext(%(unique_key)s));
+
+-- name: find_unique
+SELECT id FROM taskito_jobs
+WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'running');
+
+-- name: dep_statuses
+-- FOR SHARE: a dependency cannot finish between this read and our commit, so the dependent's
+-- waiting_deps count and the release in `complete` never miss each other.
+SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
+
+-- name: expire_jobs
+UPDATE taskito_jobs
+SET status = 'cancelled', error = 'expired before it started', finished_at = %(now)s
+WHERE id IN (
+    SELECT id FROM taskito_jobs
+    WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < %(now)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id;
+
+-- name: cancel_dependents
+WITH RECURSIVE doomed(id) AS (
+    SELECT job_id FROM taskito_job_deps WHERE depends_on = %(id)s
+    UNION
+    SELECT d.job_id FROM taskito_job_deps d JOIN doomed ON d.depends_on = doomed.id
+)
+UPDATE taskito_jobs
+SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
+WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
+
+-- name: claim
+-- Claim a batch: rows another worker is claiming right now are skipped, never waited for.
+WITH picked AS (
+    SELECT id FROM taskito_jobs
+    WHERE status IN ('pending', 'failed') AND waiting_deps = 0
+      AND scheduled_at <= %(now)s
+      AND (expires_at IS NULL OR expires_at >= %(now)s)
+      AND queue = ANY(%(queues)s::text[])
+      AND queue NOT IN (SELECT name FROM taskito_paused_queues)
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE taskito_jobs AS j
+SET status = 'running', attempt = j.attempt + 1, worker_id = %(worker_id)s,
+    started_at = %(now)s, lease_until = %(lease_until)s
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.seq, j.id, j.task_name, j.queue, j.status, j.priority, j.payload, j.retry_count,
+          j.max_retries, j.timeout, j.attempt, j.created_at, j.scheduled_at, j.started_at;
+
+-- name: complete
+-- A whole batch of successful attempts in one statement (postgres takes arrays here).
+UPDATE taskito_jobs AS j
+SET status = 'complete', result = c.result, finished_at = %(now)s, lease_until = NULL, error = NULL
+FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[]) AS c(id, attempt, result)
+WHERE j.id = c.id AND j.attempt = c.attempt AND j.status = 'running';
+
+-- name: release_dependents
+-- Release the dependents of the jobs that `complete` just finished (same transaction, later
+-- statement, so it also sees dependents committed while `complete` waited for a row lock);
+-- wakes workers when some became claimable.
+WITH done AS (
+    SELECT id FROM taskito_jobs
+    WHERE id = ANY(%(ids)s::text[]) AND status = 'complete' AND finished_at = %(now)s
+), counts AS (
+    SELECT d.job_id, count(*) AS n FROM taskito_job_deps d JOIN done ON d.depends_on = done.id
+    GROUP BY d.job_id
+), released AS (
+    UPDATE taskito_jobs AS j SET waiting_deps = greatest(j.waiting_deps - counts.n, 0)
+    FROM counts
+    WHERE j.id = counts.job_id AND j.waiting_deps > 0
+    RETURNING j.id
+)
+SELECT pg_notify(%(channel)s, '') FROM released HAVING count(*) > 0;
+
+-- name: notify
+SELECT pg_notify(%(channel)s, %(payload)s);
+
+-- name: fail_retry
+UPDATE taskito_jobs
+SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
+    scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+
+-- name: fail_dead
+UPDATE taskito_jobs
+SET status = 'dead', error = %(error)s, finished_at = %(now)s, lease_until = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+
+-- name: insert_error
+INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
+VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
+
+-- name: requeue
+UPDATE taskito_jobs
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
+WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status = 'running';
+
+-- name: set_progress
+UPDATE taskito_jobs SET progress = %(progress)s WHERE id = %(job_id)s;
+
+-- name: cancel_job
+UPDATE taskito_jobs
+SET status = 'cancelled', error = 'cancelled', finished_at = %(now)s
+WHERE id = %(job_id)s AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: get_job
+SELECT * FROM taskito_jobs WHERE id = %(job_id)s;
+
+-- name: get_deps
+SELECT depends_on FROM taskito_job_deps WHERE job_id = %(job_id)s;
+
+-- name: list_jobs
+SELECT * FROM taskito_jobs
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+ORDER BY seq DESC
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: job_errors
+SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
+WHERE job_id = %(job_id)s ORDER BY id;
+
+-- name: stats
+SELECT status, count(*) FROM taskito_jobs
+WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+GROUP BY status;
+
+-- name: stats_all_queues
+SELECT queue, status, count(*) FROM taskito_jobs GROUP BY queue, status;
+
+-- name: delete_job
+DELETE FROM taskito_jobs WHERE id = %(job_id)s AND status = %(status)s RETURNING id;
+
+-- name: delete_job_details
+DELETE FROM taskito_job_errors WHERE job_id = %(job_id)s;
+
+-- name: purge_errors
+DELETE FROM taskito_job_errors WHERE job_id IN (
+    SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s);
+
+-- name: purge_deps
+DELETE FROM taskito_job_deps WHERE depends_on IN (
+    SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s);
+
+-- name: purge_jobs
+DELETE FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s;
+
+-- name: expired_leases
+SELECT * FROM taskito_jobs WHERE status = 'running' AND lease_until < %(now)s;
+
+-- name: pause
+INSERT INTO taskito_paused_queues (name, paused_at) VALUES (%(name)s, %(now)s)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: resume
+DELETE FROM taskito_paused_queues WHERE name = %(name)s;
+
+-- name: paused_queues
+SELECT name FROM taskito_paused_queues ORDER BY name;
+
+-- name: register_worker
+INSERT INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET
+    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    concurrency = excluded.concurrency, started_at = excluded.started_at,
+    last_heartbeat = excluded.last_heartbeat;
+
+-- name: heartbeat_worker
+UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
+
+-- name: renew_leases
+-- Rows locked right now are being completed or failed: skipping them cannot deadlock with
+-- the completion writer, which locks the same worker's rows in another order.
+UPDATE taskito_jobs SET lease_until = %(lease_until)s
+WHERE id IN (
+    SELECT id FROM taskito_jobs
+    WHERE worker_id = %(worker_id)s AND status = 'running'
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: unregister_worker
+DELETE FROM taskito_workers WHERE id = %(worker_id)s;
+
+-- name: forget_stale_workers
+DELETE FROM taskito_workers WHERE last_heartbeat < %(before)s;
+
+-- name: workers
+SELECT w.*, (SELECT count(*) FROM taskito_jobs j
+             WHERE j.worker_id = w.id AND j.status = 'running') AS running
+FROM taskito_workers w WHERE last_heartbeat >= %(since)s ORDER BY started_at;
+
+-- name: upsert_periodic
+INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
+VALUES (%(name)s, %(task_name)s, %(cron)s, %(timezone)s, %(payload)s, %(queue)s, %(next_run_at)s)
+ON CONFLICT (name) DO UPDATE SET
+    task_name = excluded.task_name, payload = excluded.payload, queue = excluded.queue,
+    next_run_at = CASE WHEN taskito_periodic.cron = excluded.cron
+                        AND taskito_periodic.timezone IS NOT DISTINCT FROM excluded.timezone
+                       THEN taskito_periodic.next_run_at ELSE excluded.next_run_at END,
+    cron = excluded.cron, timezone = excluded.timezone;
+
+-- name: due_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at
+FROM taskito_periodic WHERE next_run_at <= %(now)s;
+
+-- name: advance_periodic
+UPDATE taskito_periodic SET next_run_at = %(new_next)s
+WHERE name = %(name)s AND next_run_at = %(expected_next)s;
+
+-- name: task_status_counts
+-- Monitoring (the dashboard's /metrics and throughput chart), over the rows still retained.
+SELECT task_name, status, count(*) FROM taskito_jobs GROUP BY task_name, status;
+
+-- name: task_failures
+SELECT j.task_name, count(*) FROM taskito_job_errors AS e
+JOIN taskito_jobs AS j ON j.id = e.job_id
+GROUP BY j.task_name;
+
+-- name: task_runtimes
+-- Completed jobs per task and smallest bucket bound holding their run time (NULL: above every bound).
+-- bounds is a double precision[].
+WITH bounds(le) AS (SELECT unnest(%(bounds)s::double precision[])),
+     runs(task_name, seconds) AS (
+         SELECT task_name, finished_at - started_at FROM taskito_jobs
+         WHERE status = 'complete' AND started_at IS NOT NULL AND finished_at IS NOT NULL)
+SELECT task_name, (SELECT min(le) FROM bounds WHERE le >= runs.seconds) AS le, count(*), sum(seconds)
+FROM runs GROUP BY task_name, le;
+
+-- name: finished_per_bucket
+SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*)
+FROM taskito_jobs
+WHERE status IN ('complete', 'dead') AND finished_at >= %(since)s
+GROUP BY bucket, status;
+
+-- name: failures_per_bucket
+SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*)
+FROM taskito_job_errors WHERE failed_at >= %(since)s
+GROUP BY bucket;
