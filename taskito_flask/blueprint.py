@@ -37,6 +37,8 @@ def make_blueprint(extension: Taskito) -> Blueprint:
                 return _json(views.error(403, _NO_AUTHORIZER))
             if not authorize(request):
                 return _json(views.error(403, "not authorized for taskito's job endpoints"))
+            if request.method == "POST" and (refused := views.refuse_cross_site(request.headers.get("Sec-Fetch-Site"))):
+                return _json(refused)
             return view(*args, **kwargs)
 
         return guarded

@@ -10,7 +10,7 @@ This is the only module of the ``taskito`` package that imports FastAPI (the ``f
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from ..queue import Queue
@@ -34,6 +34,12 @@ def _guard(auth: Callable[..., Any]) -> Callable[..., Any]:
     return check
 
 
+def _same_site(sec_fetch_site: Annotated[str | None, Header()] = None) -> None:
+    refused = views.refuse_cross_site(sec_fetch_site)
+    if refused is not None:
+        raise HTTPException(status_code=refused[0], detail=refused[1]["error"])
+
+
 class TaskitoRouter(APIRouter):
     """An APIRouter serving one queue.
 
@@ -41,6 +47,7 @@ class TaskitoRouter(APIRouter):
     ``auth`` is a FastAPI dependency guarding the job endpoints: it refuses by raising
     ``HTTPException`` (e.g. 401) or by returning ``False`` (403). Without ``auth`` the job
     endpoints are open: protect them with ``auth=`` or the router's ``dependencies=``.
+    POSTs that a browser marks as cross-site (``Sec-Fetch-Site``) are refused with 403.
     Other keyword arguments go to ``APIRouter`` (``tags``, ``dependencies``, ...).
     """
 
@@ -69,7 +76,8 @@ class TaskitoRouter(APIRouter):
         def job_result(job_id: str) -> JSONResponse:
             return _respond(views.job_result(queue, job_id))
 
-        @self.post("/jobs/{job_id}/cancel", dependencies=guarded, summary="Cancel a pending job")
+        @self.post("/jobs/{job_id}/cancel", dependencies=[*guarded, Depends(_same_site)],
+                   summary="Cancel a pending job")
         def cancel_job(job_id: str) -> JSONResponse:
             return _respond(views.cancel_job(queue, job_id))
 

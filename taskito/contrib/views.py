@@ -47,6 +47,17 @@ def parse_page(limit: str | None, offset: str | None, default_limit: int = DEFAU
     return values[0], values[1]
 
 
+def refuse_cross_site(sec_fetch_site: str | None) -> Reply | None:
+    """Refuse state-changing requests that a browser says come from another site.
+
+    Browsers send ``Sec-Fetch-Site``; API clients do not. This keeps a cookie-based
+    authorization callback from being used by another site's form (CSRF).
+    """
+    if sec_fetch_site == "cross-site":
+        return error(403, "cross-site requests cannot change taskito jobs")
+    return None
+
+
 def _unavailable(what: str, exc: Exception) -> Reply:
     # The open endpoints are read by load balancers: answer 503 with no database details.
     logger.warning("taskito %s failed: %s", what, exc)

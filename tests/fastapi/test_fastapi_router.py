@@ -122,3 +122,10 @@ def test_router_kwargs_and_bad_queue(queue: Queue) -> None:
     assert all(route.tags == ["ops"] for route in router.routes)
     with pytest.raises(TypeError, match="needs a taskito.Queue, got str"):
         TaskitoRouter("myapp:queue")  # type: ignore[arg-type]
+
+
+def test_cross_site_browser_posts_are_refused(client: TestClient, queue: Queue) -> None:
+    pending = queue.enqueue("app.add", args=(2, 3)).id
+    forged = client.post(f"/tasks/jobs/{pending}/cancel", headers={"Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 403 and queue.get_job(pending).status == "pending"
+    assert client.post(f"/tasks/jobs/{pending}/cancel", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200

@@ -158,3 +158,12 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
     assert app_queue.stats()["dead"] == 0
     not_dead = authorized.post(f"/taskito/dead-letters/{pending}/retry")
     assert not_dead.status_code == 409 and "only dead letters can be retried" in not_dead.json["error"]
+
+
+def test_cross_site_browser_posts_are_refused(authorized: FlaskClient, app_queue: Queue) -> None:
+    pending = app_queue.enqueue("sample.add", args=(1, 2)).id
+    forged = authorized.post(f"/taskito/jobs/{pending}/cancel", headers={"Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 403 and "cross-site" in forged.json["error"]
+    assert app_queue.get_job(pending).status == "pending"
+    own_page = authorized.post(f"/taskito/jobs/{pending}/cancel", headers={"Sec-Fetch-Site": "same-origin"})
+    assert own_page.status_code == 200
