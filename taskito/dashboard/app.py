@@ -1,0 +1,268 @@
+"""The dashboard as one WSGI application: pages, static files, the JSON API, /health and /metrics.
+
+It mounts anywhere a WSGI app does (gunicorn, Flask's DispatcherMiddleware, a
+Django URL) because every link the page uses is relative to its mount point.
+
+Security model:
+- ``token`` set: every page and API call needs it, as a session cookie set by the
+  login form (HttpOnly, SameSite=Strict) or as ``Authorization: Bearer <token>``.
+  ``/health`` stays open (it says only whether the database answers) so that
+  load balancers can probe it.
+- Calls that change something are POST and, unless they carry the bearer token,
+  need the CSRF token (double submit: an HttpOnly cookie plus the
+  ``X-CSRF-Token`` header the page sends; signed with the token when there is one).
+- ``read_only``: every call that changes the queue answers 403.
+- Every response carries the security headers of ``http.SECURITY_HEADERS``; the
+  page's script is a file, so the Content-Security-Policy forbids inline script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from .api import Api
+from .http import HTTPError, Request, Response, Router, json_response
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import render_metrics
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+logger = logging.getLogger("taskito.dashboard")
+
+SESSION_COOKIE = "taskito_session"
+CSRF_COOKIE = "taskito_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+TOKEN_ENV = "TASKITO_DASHBOARD_TOKEN"
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# Served without the token: the login page needs its stylesheet and icon, neither says anything about jobs.
+_PUBLIC_STATIC = {"app.css", "favicon.svg"}
+_LOGIN_FAILED = '<p class="login-error" role="alert">That token is not right. Try again.</p>'
+
+
+def _load_static() -> dict[str, tuple[bytes, str, str]]:
+    folder = resources.files(__package__).joinpath("static")
+    files = {}
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in _CONTENT_TYPES:
+            body = entry.read_bytes()
+            files[entry.name] = (body, _CONTENT_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return files
+
+
+class DashboardApp:
+    """The WSGI callable ``create_app`` returns."""
+
+    def __init__(self, queue: Queue, *, token: str | None = None, read_only: bool = False) -> None:
+        if token is not None and (not isinstance(token, str) or not token.strip()):
+            raise ValueError(f"token must be a non-empty string, got {token!r}; pass None for no token")
+        self.queue = queue
+        self.token = token
+        self.read_only = bool(read_only)
+        self._key = token.encode("utf-8") if token else b""
+        self._session = self._sign("session") if token else ""
+        self._static = _load_static()
+        self.router = Router()
+        self._routes()
+
+    def __repr__(self) -> str:
+        mode = ("token" if self.token else "no token") + (", read-only" if self.read_only else "")
+        return f"<taskito dashboard for {self.queue!r} ({mode})>"
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _routes(self) -> None:
+        add = self.router.add
+        add("GET", "/", self.index)
+        add("GET", "/static/(?P<name>[A-Za-z0-9_.-]+)", self.static, public=True)
+        add("GET", "/login", self.login_page, public=True)
+        add("POST", "/login", self.login, public=True)
+        add("POST", "/logout", self.logout, csrf=True)
+        add("GET", "/health", self.health, public=True)
+        add("GET", "/metrics", self.metrics)
+        add("GET", "/api/session", self.session)
+        Api(self.queue).register(self.router)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        req = Request(environ)
+        try:
+            response = self._dispatch(req)
+        except HTTPError as exc:
+            response = self._error(req, exc)
+        except Exception:
+            logger.exception("dashboard: %s %s failed", req.method, req.path)
+            response = self._error(req, HTTPError(500, "internal error; the dashboard's log has the details"))
+        return response(start_response, head=req.method == "HEAD")
+
+    def _dispatch(self, req: Request) -> Response:
+        if req.path == "":  # mounted at /prefix and asked for /prefix: relative links need the slash
+            return _redirect(req.cookie_path, 308)
+        route, params = self.router.match(req.method, req.path)
+        bearer = False
+        if not route.public:
+            authenticated, bearer = self._authenticate(req)
+            if not authenticated:
+                if req.path == "/":
+                    return _redirect("login")
+                raise HTTPError(401, f"this dashboard needs its token: sign in, or send 'Authorization: Bearer "
+                                     f"<token>' (set with --token / {TOKEN_ENV})",
+                                [("WWW-Authenticate", 'Bearer realm="taskito"')])
+        if route.mutating and self.read_only:
+            raise HTTPError(403, "this dashboard is read-only (--read-only): it shows the queue but changes "
+                                 "nothing; use the taskito CLI or a dashboard without --read-only")
+        if (route.csrf or route.mutating) and not bearer:
+            self._check_csrf(req)
+        return route.handler(req, **params)
+
+    def _error(self, req: Request, exc: HTTPError) -> Response:
+        if req.path.startswith("/api/") or req.path == "/metrics" or req.path == "/logout":
+            response = json_response({"error": exc.message, "status": exc.status}, exc.status)
+        else:
+            response = Response(exc.status, exc.message.encode("utf-8"), "text/plain; charset=utf-8")
+        response.headers += exc.headers
+        return response
+
+    # -- authentication and CSRF -------------------------------------------------------------
+    def _sign(self, purpose: str) -> str:
+        return hmac.new(self._key, f"taskito-dashboard:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+    def _authenticate(self, req: Request) -> tuple[bool, bool]:
+        """(allowed, by bearer header). Without a token everyone is allowed."""
+        if not self.token:
+            return True, False
+        header = req.header("Authorization") or ""
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and credential:
+            if hmac.compare_digest(credential.strip().encode("utf-8"), self._key):
+                return True, True
+            return False, False
+        cookie = req.cookies.get(SESSION_COOKIE, "")
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), self._session.encode()), False
+
+    def _csrf_valid(self, value: str) -> bool:
+        nonce, dot, signature = value.partition(".")
+        if not nonce or len(value) > 200:
+            return False
+        if not self.token:
+            return not dot
+        return bool(dot) and hmac.compare_digest(signature.encode(), self._sign("csrf:" + nonce).encode())
+
+    def _new_csrf(self) -> str:
+        nonce = secrets.token_urlsafe(24)
+        return f"{nonce}.{self._sign('csrf:' + nonce)}" if self.token else nonce
+
+    def _csrf_for(self, req: Request, response: Response) -> str:
+        """The request's CSRF token, or a new one set as a cookie on ``response``."""
+        current = req.cookies.get(CSRF_COOKIE, "")
+        if current and self._csrf_valid(current):
+            return current
+        fresh = self._new_csrf()
+        response.set_cookie(CSRF_COOKIE, fresh, path=req.cookie_path, secure=req.secure)
+        return fresh
+
+    def _check_csrf(self, req: Request) -> None:
+        cookie = req.cookies.get(CSRF_COOKIE, "")
+        header = req.header(CSRF_HEADER) or ""
+        if not cookie or not header:
+            raise HTTPError(403, f"CSRF check failed: send the {CSRF_HEADER} header from GET api/session "
+                                 "(the dashboard page does this; scripts can use the bearer token instead)")
+        if not (hmac.compare_digest(cookie.encode(), header.encode()) and self._csrf_valid(cookie)):
+            raise HTTPError(403, "CSRF check failed: the X-CSRF-Token header does not match this session; "
+                                 "reload the page")
+
+    # -- pages -------------------------------------------------------------------------------
+    def _file(self, req: Request, name: str) -> Response:
+        try:
+            body, content_type, etag = self._static[name]
+        except KeyError:
+            raise HTTPError(404, f"no such file: static/{name}") from None
+        headers = [("ETag", etag), ("Cache-Control", "no-cache")]
+        if req.header("If-None-Match") == etag:
+            return Response(304, b"", content_type, headers)
+        return Response(200, body, content_type, headers)
+
+    def index(self, req: Request) -> Response:
+        response = self._file(req, "index.html")
+        self._csrf_for(req, response)
+        return response
+
+    def static(self, req: Request, name: str) -> Response:
+        if name not in _PUBLIC_STATIC and not self._authenticate(req)[0]:
+            raise HTTPError(401, "sign in first")
+        if name in ("index.html", "login.html"):
+            raise HTTPError(404, f"no such file: static/{name}")
+        return self._file(req, name)
+
+    def login_page(self, req: Request, failed: bool = False) -> Response:
+        if not self.token:
+            return _redirect("./")
+        if not failed and self._authenticate(req)[0]:
+            return _redirect("./")
+        body = self._static["login.html"][0]
+        if failed:
+            body = body.replace(b"<!--message-->", _LOGIN_FAILED.encode())
+        return Response(401 if failed else 200, body, "text/html; charset=utf-8")
+
+    def login(self, req: Request) -> Response:
+        if not self.token:
+            return _redirect("./")
+        given = req.form().get("token", "").strip()
+        if not given or not hmac.compare_digest(given.encode("utf-8"), self._key):
+            logger.warning("dashboard: failed sign-in from %s", req.environ.get("REMOTE_ADDR", "?"))
+            return self.login_page(req, failed=True)
+        response = _redirect("./")
+        response.set_cookie(SESSION_COOKIE, self._session, path=req.cookie_path, secure=req.secure)
+        response.set_cookie(CSRF_COOKIE, self._new_csrf(), path=req.cookie_path, secure=req.secure)
+        return response
+
+    def logout(self, req: Request) -> Response:
+        response = json_response({"signed_out": True})
+        response.set_cookie(SESSION_COOKIE, "", path=req.cookie_path, secure=req.secure, max_age=0)
+        return response
+
+    # -- machine endpoints -----------------------------------------------------------------
+    def health(self, req: Request) -> Response:
+        """200 when the database answers, 503 otherwise (open even with a token: says nothing else)."""
+        try:
+            self.queue.paused_queues()
+        except Exception as exc:
+            logger.warning("dashboard: health check failed: %s", exc)
+            return json_response({"status": "unavailable"}, 503)
+        return json_response({"status": "ok"})
+
+    def metrics(self, req: Request) -> Response:
+        return Response(200, render_metrics(self.queue).encode("utf-8"), METRICS_CONTENT_TYPE)
+
+    def session(self, req: Request) -> Response:
+        """What the page needs to start: its CSRF token and the dashboard's mode."""
+        response = json_response({})
+        csrf = self._csrf_for(req, response)
+        response.body = json_response({"csrf_token": csrf, "auth": bool(self.token), "read_only": self.read_only,
+                                       "version": __version__, "queue": repr(self.queue)}).body
+        return response
+
+
+def _redirect(location: str, status: int = 303) -> Response:
+    return Response(status, b"", "text/plain; charset=utf-8", [("Location", location)])
+
+
+def create_app(queue: Queue, *, token: str | None = None, read_only: bool = False) -> DashboardApp:
+    """The dashboard for ``queue`` as a WSGI application.
+
+    ``token``: require it on every page and API call (None: open to whoever reaches it).
+    ``read_only``: refuse every call that would change the queue.
+    """
+    return DashboardApp(queue, token=token, read_only=read_only)

@@ -1,0 +1,723 @@
+// taskito dashboard: one page over the JSON API under ./api.
+// Rules kept throughout: every value that comes from a job (arguments, results, errors, names) reaches the
+// page through textContent or an attribute, never through innerHTML; the page is updated in place (rows
+// are keyed and reused) so the periodic refresh never flashes.
+"use strict";
+
+(function () {
+  const REFRESH_MS = 3000;
+  const STAT_KEYS = ["pending", "running", "completed", "failed", "dead", "cancelled"];
+  const DETAIL_FIELDS = [
+    ["id", "ID"], ["task_name", "Task"], ["queue", "Queue"], ["status", "Status"], ["priority", "Priority"],
+    ["retries", "Retries"], ["timeout", "Timeout (s)"], ["progress", "Progress"], ["unique_key", "Unique key"],
+    ["created_at", "Created"], ["scheduled_at", "Scheduled for"], ["started_at", "Started"],
+    ["finished_at", "Finished"], ["expires_at", "Expires"], ["worker_id", "Worker"], ["depends_on", "Depends on"],
+  ];
+  const SVG = "http://www.w3.org/2000/svg";
+
+  const state = {
+    csrf: "",
+    readOnly: false,
+    auth: false,
+    jobs: { status: "", queue: "", task: "", offset: 0, limit: 25, hasMore: false },
+    dead: { offset: 0, limit: 25, hasMore: false },
+    detailId: null,
+    queueNames: "",
+    taskNames: "",
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // -- small DOM helpers ---------------------------------------------------------------------
+  function h(tag, props, children) {
+    const node = document.createElement(tag);
+    if (props) {
+      for (const [key, value] of Object.entries(props)) {
+        if (key === "text") node.textContent = value;
+        else if (key === "class") node.className = value;
+        else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+        else node.setAttribute(key, value);
+      }
+    }
+    for (const child of children || []) node.append(child);
+    return node;
+  }
+
+  function setText(node, value) {
+    const text = value === null || value === undefined ? "" : String(value);
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function setAttr(node, name, value) {
+    const text = String(value);
+    if (node.getAttribute(name) !== text) node.setAttribute(name, text);
+  }
+
+  function setClass(node, className) {
+    if (node.className !== className) node.className = className;
+  }
+
+  // Make tbody hold one row per item, in order, reusing rows by key: no rebuild, no flash.
+  function syncRows(tbody, items, keyOf, create, update) {
+    const existing = new Map();
+    for (const row of Array.from(tbody.children)) existing.set(row.dataset.key, row);
+    let previous = null;
+    for (const item of items) {
+      const key = String(keyOf(item));
+      let row = existing.get(key);
+      if (row) existing.delete(key);
+      else {
+        row = create(item);
+        row.dataset.key = key;
+      }
+      update(row, item);
+      const expected = previous ? previous.nextSibling : tbody.firstChild;
+      if (row !== expected) tbody.insertBefore(row, expected);
+      previous = row;
+    }
+    for (const row of existing.values()) row.remove();
+  }
+
+  function cells(row) {
+    return row.children;
+  }
+
+  // -- formatting ------------------------------------------------------------------------------
+  function shortId(id) {
+    return String(id).slice(0, 10);
+  }
+
+  function timeOf(ts) {
+    if (ts === null || ts === undefined) return "";
+    const date = new Date(ts * 1000);
+    const today = new Date();
+    return date.toDateString() === today.toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
+  }
+
+  function ago(ts, now) {
+    if (ts === null || ts === undefined) return "";
+    const seconds = Math.max(0, Math.round((now || Date.now() / 1000) - ts));
+    if (seconds < 60) return seconds + "s ago";
+    if (seconds < 3600) return Math.floor(seconds / 60) + "m ago";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + "h ago";
+    return Math.floor(seconds / 86400) + "d ago";
+  }
+
+  function duration(start, end) {
+    if (start === null || start === undefined || end === null || end === undefined) return "";
+    const seconds = Math.max(0, end - start);
+    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
+    if (seconds < 120) return seconds.toFixed(1) + " s";
+    return Math.round(seconds / 60) + " min";
+  }
+
+  function json(value) {
+    if (value === undefined) return "";
+    try {
+      return JSON.stringify(value, null, 2);
+    } catch (err) {
+      return String(value);
+    }
+  }
+
+  function preview(job) {
+    const parts = [];
+    if (Array.isArray(job.args)) for (const arg of job.args) parts.push(JSON.stringify(arg));
+    if (job.kwargs && typeof job.kwargs === "object") {
+      for (const [key, value] of Object.entries(job.kwargs)) parts.push(key + "=" + JSON.stringify(value));
+    }
+    const text = parts.join(", ");
+    return text.length > 80 ? text.slice(0, 79) + "…" : text;
+  }
+
+  function firstLine(text, max) {
+    const line = String(text || "").split("\n")[0];
+    return line.length > max ? line.slice(0, max - 1) + "…" : line;
+  }
+
+  function statusBadge(node, status) {
+    setText(node, status);
+    setClass(node, "badge st-" + status);
+  }
+
+  // -- talking to the API ---------------------------------------------------------------------------
+  async function request(method, path, body, retried) {
+    const headers = { Accept: "application/json" };
+    const init = { method: method, headers: headers, credentials: "same-origin", cache: "no-store" };
+    if (method !== "GET") {
+      headers["Content-Type"] = "application/json";
+      headers["X-CSRF-Token"] = state.csrf;
+      init.body = JSON.stringify(body || {});
+    }
+    const response = await fetch(path, init);
+    if (response.status === 401) {
+      window.location.assign("login");
+      throw new Error("signed out");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = (data && data.error) || response.status + " " + response.statusText;
+      if (response.status === 403 && !retried && message.indexOf("CSRF") !== -1) {
+        await loadSession();  // the CSRF cookie expired or was cleared: fetch a fresh one, try once more
+        return request(method, path, body, true);
+      }
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  const get = (path) => request("GET", path);
+  const post = (path, body) => request("POST", path, body);
+
+  let flashTimer = null;
+  function flash(message, isError) {
+    const node = $("flash");
+    setText(node, message);
+    setClass(node, isError ? "flash flash-error" : "flash");
+    node.hidden = false;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { node.hidden = true; }, isError ? 8000 : 4000);
+  }
+
+  async function act(button, path, body, describe) {
+    button.disabled = true;
+    try {
+      const data = await post(path, body);
+      flash(describe(data));
+      await refresh();
+      return data;
+    } catch (err) {
+      flash(err.message, true);
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // -- overview ---------------------------------------------------------------------------------------
+  function renderStats(data) {
+    for (const key of STAT_KEYS) setText($("count-" + key), data.stats[key]);
+  }
+
+  const chart = { bars: [], labels: {}, count: 0 };
+  const PLOT = { left: 44, right: 792, top: 10, bottom: 166 };
+
+  function niceMax(value) {
+    if (value <= 4) return 4;
+    const magnitude = Math.pow(10, Math.floor(Math.log10(value)));
+    for (const step of [1, 2, 2.5, 5, 10]) {
+      if (step * magnitude >= value) return step * magnitude;
+    }
+    return 10 * magnitude;
+  }
+
+  function svg(tag, attrs, parent) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function buildChart(root, count) {
+    while (root.firstChild) root.removeChild(root.firstChild);
+    chart.bars = [];
+    chart.count = count;
+    const grid = svg("g", { class: "grid" }, root);
+    chart.labels = {};
+    for (const [name, fraction] of [["top", 0], ["mid", 0.5], ["zero", 1]]) {
+      const y = PLOT.top + fraction * (PLOT.bottom - PLOT.top);
+      svg("line", { x1: PLOT.left, x2: PLOT.right, y1: y, y2: y }, grid);
+      chart.labels[name] = svg("text", { x: PLOT.left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, grid);
+    }
+    const width = (PLOT.right - PLOT.left) / count;
+    const bars = svg("g", { class: "bars" }, root);
+    for (let i = 0; i < count; i++) {
+      const group = svg("g", {}, bars);
+      const x = PLOT.left + i * width + 1;
+      const w = Math.max(1, width - 2);
+      const tip = svg("title", {}, group);
+      const done = svg("rect", { x: x, width: w, y: PLOT.bottom, height: 0, class: "bar-completed" }, group);
+      const failed = svg("rect", { x: x, width: w, y: PLOT.bottom, height: 0, class: "bar-failed" }, group);
+      chart.bars.push({ tip: tip, done: done, failed: failed });
+    }
+    chart.labels.start = svg("text", { x: PLOT.left, y: 184, class: "axis" }, root);
+    chart.labels.middle = svg("text", { x: (PLOT.left + PLOT.right) / 2, y: 184, "text-anchor": "middle", class: "axis" }, root);
+    chart.labels.end = svg("text", { x: PLOT.right, y: 184, "text-anchor": "end", class: "axis" }, root);
+  }
+
+  function renderThroughput(data) {
+    const root = $("throughput-chart");
+    const points = data.points;
+    if (chart.count !== points.length) buildChart(root, points.length);
+    let peak = 0;
+    let lastMinuteDone = 0;
+    let lastMinuteFailed = 0;
+    const minuteAgo = data.now - 60;
+    for (const point of points) {
+      peak = Math.max(peak, point.completed + point.failed);
+      if (point.t + data.step > minuteAgo) {
+        lastMinuteDone += point.completed;
+        lastMinuteFailed += point.failed;
+      }
+    }
+    const top = niceMax(peak);
+    const scale = (PLOT.bottom - PLOT.top) / top;
+    points.forEach((point, i) => {
+      const bar = chart.bars[i];
+      const doneHeight = point.completed * scale;
+      const failedHeight = point.failed * scale;
+      setAttr(bar.done, "y", (PLOT.bottom - doneHeight).toFixed(1));
+      setAttr(bar.done, "height", doneHeight.toFixed(1));
+      setAttr(bar.failed, "y", (PLOT.bottom - doneHeight - failedHeight).toFixed(1));
+      setAttr(bar.failed, "height", failedHeight.toFixed(1));
+      setText(bar.tip, new Date(point.t * 1000).toLocaleTimeString() + ": " + point.completed + " completed, " +
+        point.failed + " failed attempts, " + point.dead + " died");
+    });
+    setText(chart.labels.top, top);
+    setText(chart.labels.mid, top / 2);
+    setText(chart.labels.zero, 0);
+    const minutes = Math.round(data.window / 60);
+    setText(chart.labels.start, "-" + minutes + " min");
+    setText(chart.labels.middle, "-" + Math.round(minutes / 2) + " min");
+    setText(chart.labels.end, "now");
+    setText($("throughput-summary"), "last minute: " + lastMinuteDone + " completed, " + lastMinuteFailed +
+      " failed (" + (lastMinuteDone / 60).toFixed(2) + " jobs/s)");
+  }
+
+  // -- queues -------------------------------------------------------------------------------------------
+  function renderQueues(data) {
+    const body = $("queues-body");
+    syncRows(body, data.queues, (q) => q.name, () => {
+      const row = h("tr");
+      row.append(h("td", { class: "mono" }));
+      for (let i = 0; i < STAT_KEYS.length; i++) row.append(h("td", { class: "num" }));
+      row.append(h("td", {}, [h("span")]));
+      const button = h("button", { type: "button", class: "act-toggle" });
+      button.addEventListener("click", () => toggleQueue(row, button));
+      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [button]));
+      return row;
+    }, (row, q) => {
+      const cols = cells(row);
+      setText(cols[0], q.name);
+      STAT_KEYS.forEach((key, i) => setText(cols[i + 1], q.stats[key]));
+      const badge = cols[7].firstChild;
+      setText(badge, q.paused ? "paused" : "active");
+      setClass(badge, q.paused ? "badge st-paused" : "badge st-active");
+      row.dataset.paused = q.paused ? "1" : "";
+      row.dataset.name = q.name;
+      const button = cols[8].firstChild;
+      if (button) {
+        setText(button, q.paused ? "Resume" : "Pause");
+        setClass(button, q.paused ? "act-toggle act-resume primary" : "act-toggle act-pause");
+      }
+    });
+    $("queues-empty").hidden = data.queues.length > 0;
+    const names = data.queues.map((q) => q.name);
+    if (names.join("\n") !== state.queueNames) {
+      state.queueNames = names.join("\n");
+      const select = $("filter-queue");
+      const chosen = select.value;
+      while (select.options.length > 1) select.remove(1);
+      for (const name of names) select.append(h("option", { value: name, text: name }));
+      select.value = names.indexOf(chosen) !== -1 ? chosen : "";
+    }
+  }
+
+  function toggleQueue(row, button) {
+    const name = row.dataset.name;
+    const action = row.dataset.paused ? "resume" : "pause";
+    act(button, "api/queues/" + encodeURIComponent(name) + "/" + action, {},
+      () => (action === "pause" ? "Paused " : "Resumed ") + name);
+  }
+
+  // -- workers -------------------------------------------------------------------------------------------
+  function renderWorkers(data) {
+    syncRows($("workers-body"), data.workers, (w) => w.id, () => {
+      const row = h("tr");
+      const classes = ["mono", "", "num", "", "num", "num", "", ""];
+      for (const className of classes) row.append(h("td", { class: className }));
+      return row;
+    }, (row, w) => {
+      const cols = cells(row);
+      setText(cols[0], w.id);
+      setText(cols[1], w.hostname);
+      setText(cols[2], w.pid);
+      setText(cols[3], (w.queues || []).join(", "));
+      setText(cols[4], w.concurrency);
+      setText(cols[5], w.running);
+      setText(cols[6], timeOf(w.started_at));
+      setText(cols[7], ago(w.last_heartbeat, data.now));
+    });
+    $("workers-empty").hidden = data.workers.length > 0;
+  }
+
+  // -- jobs -----------------------------------------------------------------------------------------------
+  function jobLink(id) {
+    const link = h("a", { class: "mono job-link" });
+    setAttr(link, "href", "#job/" + encodeURIComponent(id));
+    setText(link, shortId(id));
+    setAttr(link, "title", id);
+    return link;
+  }
+
+  function jobsQuery() {
+    const params = new URLSearchParams();
+    const f = state.jobs;
+    if (f.status) params.set("status", f.status);
+    if (f.queue) params.set("queue", f.queue);
+    if (f.task) params.set("task", f.task);
+    params.set("limit", f.limit);
+    params.set("offset", f.offset);
+    return "api/jobs?" + params.toString();
+  }
+
+  function renderJobs(data) {
+    state.jobs.hasMore = data.has_more;
+    syncRows($("jobs-body"), data.jobs, (j) => j.id, (job) => {
+      const row = h("tr", { class: "clickable" });
+      row.append(h("td", {}, [jobLink(job.id)]));
+      for (const className of ["mono", "mono", "", "mono args", "num", "", ""]) row.append(h("td", { class: className }));
+      cells(row)[3].append(h("span"));
+      row.addEventListener("click", (event) => {
+        if (event.target.tagName !== "A") openDetail(row.dataset.key);
+      });
+      return row;
+    }, (row, job) => {
+      const cols = cells(row);
+      setText(cols[1], job.task_name);
+      setText(cols[2], job.queue);
+      statusBadge(cols[3].firstChild, job.status);
+      setText(cols[4], preview(job));
+      setText(cols[5], job.max_retries === null ? job.retry_count : job.retry_count + " / " + job.max_retries);
+      setText(cols[6], timeOf(job.created_at));
+      setText(cols[7], duration(job.started_at, job.finished_at));
+    });
+    $("jobs-empty").hidden = data.jobs.length > 0;
+    const first = data.jobs.length ? state.jobs.offset + 1 : 0;
+    setText($("jobs-range"), data.jobs.length ? first + "–" + (state.jobs.offset + data.jobs.length) : "");
+    $("jobs-prev").disabled = state.jobs.offset === 0;
+    $("jobs-next").disabled = !data.has_more;
+  }
+
+  function renderTasks(data) {
+    const names = data.tasks.join("\n");
+    if (names === state.taskNames) return;
+    state.taskNames = names;
+    const list = $("task-names");
+    while (list.firstChild) list.removeChild(list.firstChild);
+    for (const name of data.tasks) list.append(h("option", { value: name }));
+  }
+
+  function setupFilters() {
+    const form = $("job-filters");
+    const apply = () => {
+      state.jobs.status = $("filter-status").value;
+      state.jobs.queue = $("filter-queue").value;
+      state.jobs.task = $("filter-task").value.trim();
+      state.jobs.offset = 0;
+      refresh();
+    };
+    let typing = null;
+    $("filter-status").addEventListener("change", apply);
+    $("filter-queue").addEventListener("change", apply);
+    $("filter-task").addEventListener("change", apply);
+    $("filter-task").addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(apply, 400);
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      apply();
+    });
+    form.addEventListener("reset", () => setTimeout(apply, 0));
+    $("jobs-prev").addEventListener("click", () => {
+      state.jobs.offset = Math.max(0, state.jobs.offset - state.jobs.limit);
+      refresh();
+    });
+    $("jobs-next").addEventListener("click", () => {
+      if (state.jobs.hasMore) state.jobs.offset += state.jobs.limit;
+      refresh();
+    });
+  }
+
+  // -- dead letters --------------------------------------------------------------------------------------
+  function renderDead(data) {
+    state.dead.hasMore = data.has_more;
+    syncRows($("dead-body"), data.jobs, (j) => j.id, (job) => {
+      const row = h("tr");
+      row.append(h("td", {}, [jobLink(job.id)]));
+      for (const className of ["mono", "mono", "error-cell", "num", ""]) row.append(h("td", { class: className }));
+      const actions = h("td", { class: "actions" });
+      if (!state.readOnly) {
+        const retry = h("button", { type: "button", class: "act-retry primary", text: "Retry" });
+        retry.addEventListener("click", () => act(retry, "api/dead-letters/" + encodeURIComponent(job.id) + "/retry", {},
+          (result) => "Retried " + shortId(job.id) + " as new job " + shortId(result.new_id)));
+        const remove = h("button", { type: "button", class: "act-delete danger", text: "Delete" });
+        remove.addEventListener("click", () => {
+          if (window.confirm("Delete dead letter " + job.id + " for good?")) {
+            act(remove, "api/dead-letters/" + encodeURIComponent(job.id) + "/delete", {},
+              () => "Deleted " + shortId(job.id));
+          }
+        });
+        actions.append(retry, remove);
+      }
+      row.append(actions);
+      return row;
+    }, (row, job) => {
+      const cols = cells(row);
+      setText(cols[1], job.task_name);
+      setText(cols[2], job.queue);
+      setText(cols[3], firstLine(job.error, 120));
+      setAttr(cols[3], "title", job.error || "");
+      setText(cols[4], job.retry_count + 1);
+      setText(cols[5], ago(job.finished_at));
+    });
+    $("dead-empty").hidden = data.jobs.length > 0;
+    $("dead-purge").hidden = state.readOnly || data.jobs.length === 0;
+    setText($("dead-range"), data.jobs.length ? (state.dead.offset + 1) + "–" + (state.dead.offset + data.jobs.length) : "");
+    $("dead-prev").disabled = state.dead.offset === 0;
+    $("dead-next").disabled = !data.has_more;
+  }
+
+  function setupDead() {
+    $("dead-purge").addEventListener("click", () => {
+      const button = $("dead-purge");
+      if (window.confirm("Delete every dead letter? Their arguments and errors will be gone.")) {
+        act(button, "api/dead-letters/purge", { older_than: 0 }, (data) => "Purged " + data.purged + " dead letter(s)");
+      }
+    });
+    $("dead-prev").addEventListener("click", () => {
+      state.dead.offset = Math.max(0, state.dead.offset - state.dead.limit);
+      refresh();
+    });
+    $("dead-next").addEventListener("click", () => {
+      if (state.dead.hasMore) state.dead.offset += state.dead.limit;
+      refresh();
+    });
+  }
+
+  // -- job detail ------------------------------------------------------------------------------------------
+  const detailValues = {};
+
+  function setupDetail() {
+    const list = $("detail-fields");
+    for (const [key, label] of DETAIL_FIELDS) {
+      list.append(h("dt", { text: label }));
+      const value = h("dd", { class: key === "id" || key === "worker_id" ? "mono" : "" });
+      detailValues[key] = value;
+      list.append(value);
+    }
+    $("detail-close").addEventListener("click", closeDetail);
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && state.detailId) closeDetail();
+    });
+    $("detail-cancel").addEventListener("click", () => {
+      const id = state.detailId;
+      act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {}, () => "Cancelled " + shortId(id));
+    });
+    $("detail-retry").addEventListener("click", async () => {
+      const id = state.detailId;
+      const data = await act($("detail-retry"), "api/dead-letters/" + encodeURIComponent(id) + "/retry", {},
+        (result) => "Retried " + shortId(id) + " as new job " + shortId(result.new_id));
+      if (data) openDetail(data.new_id);
+    });
+    $("detail-delete").addEventListener("click", () => {
+      const id = state.detailId;
+      if (window.confirm("Delete dead letter " + id + " for good?")) {
+        act($("detail-delete"), "api/dead-letters/" + encodeURIComponent(id) + "/delete", {}, () => "Deleted " + shortId(id));
+      }
+    });
+    window.addEventListener("hashchange", fromHash);
+  }
+
+  function fromHash() {
+    const match = /^#job\/(.+)$/.exec(window.location.hash);
+    if (match) {
+      const id = decodeURIComponent(match[1]);
+      if (id !== state.detailId) {
+        state.detailId = id;
+        $("job-detail").hidden = false;
+        clearDetail();
+        loadDetail();
+      }
+    } else if (state.detailId) {
+      state.detailId = null;
+      $("job-detail").hidden = true;
+    }
+  }
+
+  function openDetail(id) {
+    window.location.hash = "#job/" + encodeURIComponent(id);
+  }
+
+  function closeDetail() {
+    state.detailId = null;
+    $("job-detail").hidden = true;
+    if (/^#job\//.test(window.location.hash)) {
+      history.replaceState(null, "", window.location.pathname + window.location.search + "#jobs");
+    }
+  }
+
+  function clearDetail() {
+    setText($("detail-id"), state.detailId);
+    for (const node of Object.values(detailValues)) setText(node, "");
+    for (const id of ["detail-args", "detail-kwargs", "detail-result", "detail-error"]) setText($(id), "");
+    syncRows($("detail-errors"), [], () => "", null, null);
+  }
+
+  async function loadDetail() {
+    const id = state.detailId;
+    if (!id) return;
+    let job = null;
+    try {
+      job = await get("api/jobs/" + encodeURIComponent(id));
+    } catch (err) {
+      if (id !== state.detailId) return;
+      if (err.status === 404) {
+        $("detail-missing").hidden = false;
+        $("detail-body").hidden = true;
+        return;
+      }
+      throw err;
+    }
+    if (id !== state.detailId) return;  // the user opened another job meanwhile
+    $("detail-missing").hidden = true;
+    $("detail-body").hidden = false;
+    renderDetail(job);
+  }
+
+  function renderDetail(job) {
+    setText($("detail-id"), job.id);
+    const values = {
+      id: job.id, task_name: job.task_name, queue: job.queue, status: job.status, priority: job.priority,
+      retries: job.retry_count + " of " + (job.max_retries === null ? "the task's max_retries" : job.max_retries),
+      timeout: job.timeout === null ? "the task's timeout" : job.timeout,
+      progress: job.progress === null ? "" : job.progress + "%", unique_key: job.unique_key,
+      created_at: timeOf(job.created_at), scheduled_at: timeOf(job.scheduled_at), started_at: timeOf(job.started_at),
+      finished_at: job.finished_at ? timeOf(job.finished_at) + " (ran " + duration(job.started_at, job.finished_at) + ")" : "",
+      expires_at: timeOf(job.expires_at), worker_id: job.worker_id, depends_on: (job.depends_on || []).join(", "),
+    };
+    for (const [key] of DETAIL_FIELDS) setText(detailValues[key], values[key]);
+    setClass(detailValues.status, "badge st-" + job.status);
+    setText($("detail-args"), json(job.args));
+    setText($("detail-kwargs"), json(job.kwargs));
+    setText($("detail-result"), job.result === null ? "" : json(job.result));
+    setText($("detail-error"), job.error || "");
+    syncRows($("detail-errors"), job.errors || [], (e) => e.attempt, () => {
+      const row = h("tr");
+      row.append(h("td", { class: "num" }), h("td"));
+      const details = h("details", {}, [h("summary"), h("pre", { class: "code code-error" })]);
+      row.append(h("td", {}, [details]));
+      return row;
+    }, (row, entry) => {
+      const cols = cells(row);
+      setText(cols[0], entry.attempt);
+      setText(cols[1], timeOf(entry.failed_at));
+      const details = cols[2].firstChild;
+      setText(details.firstChild, entry.error);
+      setText(details.lastChild, entry.traceback || "(no traceback)");
+    });
+    $("detail-errors-empty").hidden = (job.errors || []).length > 0;
+    const canCancel = job.status === "pending" || job.status === "failed";
+    $("detail-cancel").hidden = state.readOnly || !canCancel;
+    $("detail-retry").hidden = state.readOnly || job.status !== "dead";
+    $("detail-delete").hidden = state.readOnly || job.status !== "dead";
+  }
+
+  // -- the refresh loop ------------------------------------------------------------------------------------
+  let inflight = null;
+  let again = false;
+
+  async function load() {
+    const [stats, queues, workers, jobs, dead, throughput] = await Promise.all([
+      get("api/stats"), get("api/queues"), get("api/workers"), get(jobsQuery()),
+      get("api/dead-letters?limit=" + state.dead.limit + "&offset=" + state.dead.offset),
+      get("api/throughput?window=600&step=10"),
+    ]);
+    renderStats(stats);
+    renderQueues(queues);
+    renderWorkers(workers);
+    renderJobs(jobs);
+    renderDead(dead);
+    renderThroughput(throughput);
+    await loadDetail();
+    const conn = $("conn");
+    setText(conn, "updated " + new Date().toLocaleTimeString());
+    setClass(conn, "conn conn-ok");
+    document.body.dataset.loaded = "1";
+  }
+
+  function refresh() {
+    if (inflight) {
+      again = true;  // something changed while a refresh was running: run one more right after
+      return inflight;
+    }
+    inflight = load().catch((err) => {
+      const conn = $("conn");
+      setText(conn, "not updating: " + err.message);
+      setClass(conn, "conn conn-bad");
+    }).finally(() => {
+      inflight = null;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    });
+    return inflight;
+  }
+
+  function loop() {
+    const next = () => setTimeout(loop, REFRESH_MS);
+    if (document.hidden) next();
+    else refresh().then(next);
+  }
+
+  async function loadSession() {
+    const session = await get("api/session");
+    state.csrf = session.csrf_token;
+    state.readOnly = session.read_only;
+    state.auth = session.auth;
+    setText($("queue-name"), session.queue);
+    return session;
+  }
+
+  async function start() {
+    try {
+      await loadSession();
+    } catch (err) {
+      const conn = $("conn");
+      setText(conn, "cannot reach the dashboard API: " + err.message);
+      setClass(conn, "conn conn-bad");
+      setTimeout(start, REFRESH_MS);
+      return;
+    }
+    document.body.classList.toggle("read-only", state.readOnly);
+    $("mode-readonly").hidden = !state.readOnly;
+    $("logout").hidden = !state.auth;
+    $("logout").addEventListener("click", async () => {
+      try {
+        await post("logout", {});
+      } finally {
+        window.location.assign("login");
+      }
+    });
+    setupFilters();
+    setupDead();
+    setupDetail();
+    get("api/tasks").then(renderTasks).catch(() => {});
+    fromHash();
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) refresh();
+    });
+    loop();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();
