@@ -155,6 +155,51 @@ def info(app: str, watch: bool, interval: float, fmt: str) -> None:
     show_info(load_queue(app), watch, interval, fmt)
 
 
+def dashboard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The dashboard's flags, shared by ``taskito dashboard`` and the framework commands."""
+    for option in reversed([
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to listen on (0.0.0.0: every interface; then set --token)."),
+        click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True),
+        click.option("--token", envvar="TASKITO_DASHBOARD_TOKEN", metavar="TOKEN",
+                     help="Require this token on every page and API call (env TASKITO_DASHBOARD_TOKEN)."),
+        click.option("--read-only", is_flag=True, help="Show the queue but refuse every change."),
+        click.option("--loglevel", default="INFO", show_default=True,
+                     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def run_dashboard(queue: Queue, host: str, port: int, token: str | None, read_only: bool) -> None:
+    """Serve the dashboard of ``queue`` until SIGINT/SIGTERM."""
+    from .dashboard import create_app, is_loopback, make_server
+    from .dashboard.server import serve_until_stopped
+
+    token = (token or "").strip() or None
+    try:
+        server = make_server(create_app(queue, token=token, read_only=read_only), host, port)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+    if token is None and not is_loopback(host):
+        click.echo(f"warning: the dashboard listens on {host} without a token: anyone who can reach port "
+                   f"{server.server_port} can read job arguments and results and operate the queue. Set --token "
+                   "(or TASKITO_DASHBOARD_TOKEN), or keep it behind an authenticating reverse proxy.", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    mode = ("token required" if token else "no token") + (", read-only" if read_only else "")
+    click.echo(f"taskito dashboard for {queue!r} serving on http://{shown}:{server.server_port}/ ({mode})")
+    serve_until_stopped(server)
+
+
+@main.command()
+@app_option
+@dashboard_options
+def dashboard(app: str, host: str, port: int, token: str | None, read_only: bool, loglevel: str) -> None:
+    """Serve the web dashboard and its JSON API (default http://127.0.0.1:8080/)."""
+    configure_logging(loglevel)
+    run_dashboard(load_queue(app), host, port, token, read_only)
+
+
 @main.command()
 @app_option
 @click.argument("queue_name")
