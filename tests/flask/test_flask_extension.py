@@ -174,3 +174,15 @@ def test_hooks_run_inside_the_app_context(tmp_path: Path) -> None:
     double.delay(21)
     assert seen == ["hooks:double:42"]
     ext.queue_for(app).close()
+
+
+def test_app_on_postgres(make_app: Callable[..., Flask], pg_schema: str) -> None:
+    from tests.conftest import PG_URL
+
+    pytest.importorskip("taskito.storage.postgres", reason="the PostgreSQL engine is not in this tree yet")
+    app = make_app(TASKITO_BACKEND="postgres", TASKITO_DB_URL=PG_URL, TASKITO_SCHEMA=pg_schema)
+    queue = sample_app.taskito.queue_for(app)
+    assert (queue.backend, queue.schema) == ("postgres", pg_schema)
+    response = app.test_client().post("/add/2/3")
+    assert response.status_code == 202 and queue.get_job(response.json["id"]).status == "pending"
+    assert app.test_client().get("/taskito/stats").json["pending"] == 1
