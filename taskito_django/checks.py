@@ -1,0 +1,83 @@
+"""System checks (``manage.py check``) for the TASKITO_* settings: bad values fail before a worker starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from taskito import config
+from taskito.exceptions import ConfigurationError
+from taskito.storage import BACKENDS
+
+from .project import database_is_postgres, is_postgres_backend
+
+
+@register("taskito")
+def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    try:
+        config.queue_kwargs_from(settings)
+    except ConfigurationError as exc:
+        messages.append(Error(str(exc), hint="Fix the value of this TASKITO_* setting.", id="taskito.E004"))
+
+    backend = getattr(settings, "TASKITO_BACKEND", None) or os.environ.get("TASKITO_BACKEND") or "sqlite"
+    if str(backend).lower() not in BACKENDS:
+        messages.append(Error(
+            f"TASKITO_BACKEND is {backend!r}, which is not a taskito backend",
+            hint="Use 'sqlite' (the default) or 'postgres'.", id="taskito.E002",
+        ))
+
+    db_path = getattr(settings, "TASKITO_DB_PATH", None)
+    if db_path is not None and not Path(os.fspath(db_path)).expanduser().is_absolute():
+        messages.append(Error(
+            f"TASKITO_DB_PATH is the relative path {str(db_path)!r}: the web server and the workers would each "
+            "resolve it against their own working directory and use different databases",
+            hint="Use an absolute path, e.g. TASKITO_DB_PATH = BASE_DIR / '.taskito' / 'taskito.db'.",
+            id="taskito.E001",
+        ))
+    elif (db_path is None and not os.environ.get("TASKITO_DB_PATH") and not getattr(settings, "BASE_DIR", None)
+          and not is_postgres_backend(backend)):
+        messages.append(Warning(
+            "TASKITO_DB_PATH is not set and settings has no BASE_DIR, so the queue database is "
+            "'.taskito/taskito.db' relative to each process's working directory",
+            hint="Set TASKITO_DB_PATH to an absolute path.", id="taskito.W001",
+        ))
+
+    if is_postgres_backend(backend):
+        has_url = getattr(settings, "TASKITO_DB_URL", None) or os.environ.get("TASKITO_DB_URL")
+        if not has_url and not database_is_postgres("default"):
+            engine = settings.DATABASES.get("default", {}).get("ENGINE")
+            messages.append(Error(
+                f"TASKITO_BACKEND is 'postgres' but TASKITO_DB_URL is not set and the default database "
+                f"({engine!r}) is not PostgreSQL, so there is no database to put the queue in",
+                hint="Set TASKITO_DB_URL = 'postgresql://user:password@host:5432/dbname', or use the "
+                     "sqlite backend.", id="taskito.E003",
+            ))
+        missing = [name for name in ("psycopg", "psycopg_pool") if importlib.util.find_spec(name) is None]
+        if missing:
+            messages.append(Error(
+                f"TASKITO_BACKEND is 'postgres' but {' and '.join(missing)} is not installed",
+                hint="pip install 'taskito[postgres]'", id="taskito.E007",
+            ))
+
+    module = getattr(settings, "TASKITO_AUTODISCOVER_MODULE", "tasks")
+    if module is not None and not isinstance(module, str):
+        messages.append(Error(
+            f"TASKITO_AUTODISCOVER_MODULE is {module!r}",
+            hint="Use the name of the module to import from every app (default 'tasks'), or None to turn "
+                 "autodiscovery off.", id="taskito.E005",
+        ))
+
+    per_page = getattr(settings, "TASKITO_ADMIN_PER_PAGE", 50)
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
+        messages.append(Error(
+            f"TASKITO_ADMIN_PER_PAGE is {per_page!r}",
+            hint="Use a whole number of jobs per admin page, 1 or more (default 50).", id="taskito.E006",
+        ))
+    return messages

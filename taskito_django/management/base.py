@@ -1,0 +1,69 @@
+"""Shared plumbing of the ``taskito_*`` management commands: the CLI's flags and output, Django-style.
+
+The flags are read from the click options of ``taskito.cli`` so that ``manage.py taskito_worker``
+and ``taskito worker`` can never drift apart; the output is the CLI's, written to the command's
+stdout (so ``call_command(..., stdout=buffer)`` captures it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from django.core.management.base import BaseCommand, CommandError
+
+from taskito.exceptions import TaskitoError
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def add_click_options(parser: argparse.ArgumentParser, decorator: Callable[[Callable[..., Any]], Any]) -> None:
+    """Add to ``parser`` the options that the click ``decorator`` adds to a command."""
+    command = click.command()(decorator(lambda **kwargs: None))
+    ctx = click.Context(command)
+    for param in command.params:
+        if not isinstance(param, click.Option):
+            continue
+        help_text = param.help or ""
+        if param.is_flag:
+            parser.add_argument(*param.opts, dest=param.name, action="store_true", help=help_text)
+            continue
+        default = param.get_default(ctx)
+        if not isinstance(default, _PLAIN):  # click's "no default" sentinel
+            default = None
+        if isinstance(param.type, click.Choice):
+            metavar = "{" + ",".join(map(str, param.type.choices)) + "}"
+        else:
+            metavar = param.metavar or (param.name or "value").upper()
+        if default is not None and param.show_default:
+            help_text = f"{help_text} (default: {default})".strip()
+        parser.add_argument(*param.opts, dest=param.name, default=default, type=_converter(param),
+                            metavar=metavar, help=help_text)
+
+
+def _converter(param: click.Option) -> Callable[[str], Any]:
+    def convert(value: str) -> Any:
+        try:
+            return param.type.convert(value, param, None)
+        except click.BadParameter as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    convert.__name__ = param.type.name  # argparse names the type in its error messages
+    return convert
+
+
+class TaskitoCommand(BaseCommand):
+    """A command that prints what the ``taskito`` CLI prints and turns taskito errors into CommandError."""
+
+    @contextlib.contextmanager
+    def cli_output(self) -> Iterator[None]:
+        try:
+            with contextlib.redirect_stdout(self.stdout):  # type: ignore[type-var]
+                yield
+        except click.ClickException as exc:
+            raise CommandError(exc.format_message()) from None
+        except TaskitoError as exc:
+            raise CommandError(str(exc)) from None

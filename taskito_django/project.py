@@ -1,0 +1,253 @@
+"""The project's one queue: built lazily from ``TASKITO_*`` settings, shared by user code, admin and commands.
+
+Tasks, periodic schedules, hooks and task contexts are kept in a registry that
+outlives any one Queue object, for two reasons: defining tasks (at import time,
+during ``AppConfig.ready``) must never open the database, and a settings change
+(``override_settings`` in tests) rebuilds the queue without losing the tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.utils.functional import LazyObject, empty
+
+from taskito import config
+from taskito.exceptions import ConfigurationError
+from taskito.queue import PeriodicSpec, Queue
+from taskito.schedule import validate_schedule
+from taskito.storage import BACKENDS
+from taskito.task import TaskOptions, TaskWrapper, parse_rate_limit
+
+from .wrapper import DjangoTaskWrapper
+
+logger = logging.getLogger("taskito.django")
+
+Hook = Callable[..., Any]
+
+# Settings of DESIGN.md that are Django-only (the rest come from taskito.config.SETTINGS).
+DEFAULT_AUTODISCOVER_MODULE = "tasks"
+DEFAULT_ADMIN_PER_PAGE = 50
+# The one taskito task behind every job of the Django Tasks backend (see backends.py).
+RUNNER_NAME = "taskito_django.run_django_task"
+
+# Keys of a Django PostgreSQL OPTIONS dict that are not libpq connection parameters.
+_DJANGO_ONLY_PG_OPTIONS = {"isolation_level", "pool", "server_side_binding", "assume_role", "cursor_factory"}
+
+
+def is_postgres_backend(name: Any) -> bool:
+    return BACKENDS.get(str(name).lower()) == "postgres"
+
+
+def database_is_postgres(alias: str = "default") -> bool:
+    """Whether Django's database ``alias`` is PostgreSQL (PostGIS and wrapped engines included)."""
+    from django.db import connections
+
+    try:
+        return connections[alias].vendor == "postgresql"
+    except Exception:  # a backend whose driver is missing: judge by its name
+        engine = str(settings.DATABASES.get(alias, {}).get("ENGINE", ""))
+        return "postg" in engine.lower()
+
+
+def postgres_url_from_django(alias: str = "default") -> str:
+    """A libpq URL for Django's database ``alias`` (the test database while tests run)."""
+    from django.db import connections
+
+    if alias not in settings.DATABASES:
+        raise ConfigurationError(f"TASKITO_BACKEND is 'postgres' with no TASKITO_DB_URL, and DATABASES has no "
+                                 f"{alias!r} entry to take the connection from; set TASKITO_DB_URL")
+    if not database_is_postgres(alias):
+        engine = settings.DATABASES[alias].get("ENGINE")
+        raise ConfigurationError(
+            f"TASKITO_BACKEND is 'postgres' with no TASKITO_DB_URL, but DATABASES[{alias!r}] uses {engine!r}, "
+            "not PostgreSQL; set TASKITO_DB_URL = 'postgresql://user:password@host:5432/dbname'"
+        )
+    conf = connections[alias].settings_dict
+    user, password = conf.get("USER") or "", conf.get("PASSWORD") or ""
+    host, port, name = conf.get("HOST") or "", str(conf.get("PORT") or ""), conf.get("NAME") or ""
+    params: dict[str, str] = {}
+    for key, value in (conf.get("OPTIONS") or {}).items():
+        if key not in _DJANGO_ONLY_PG_OPTIONS and isinstance(value, (str, int)) and not isinstance(value, bool):
+            params[key] = str(value)
+    netloc = ""
+    if user:
+        netloc = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "") + "@"
+    if host.startswith("/"):  # a unix socket directory
+        params["host"] = host
+        if port:
+            params["port"] = port
+    elif host:
+        netloc += (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    query = f"?{urlencode(params)}" if params else ""
+    return f"postgresql://{netloc}/{quote(name, safe='')}{query}"
+
+
+def queue_kwargs() -> dict[str, Any]:
+    """Queue keyword arguments from Django settings (settings > TASKITO_* env vars > defaults)."""
+    kwargs = config.queue_kwargs_from(settings)
+    backend = kwargs.get("backend") or config.resolve("backend", None)
+    if is_postgres_backend(backend) and not kwargs.get("db_url") and not os.environ.get("TASKITO_DB_URL"):
+        kwargs["db_url"] = postgres_url_from_django()
+    if "db_path" not in kwargs and not os.environ.get("TASKITO_DB_PATH") and getattr(settings, "BASE_DIR", None):
+        # Anchor the default file to the project, so that a web server and workers started from
+        # different directories share one database.
+        kwargs["db_path"] = str(Path(settings.BASE_DIR) / ".taskito" / "taskito.db")
+    return kwargs
+
+
+def autodiscover_module() -> str | None:
+    return getattr(settings, "TASKITO_AUTODISCOVER_MODULE", DEFAULT_AUTODISCOVER_MODULE) or None
+
+
+def admin_per_page() -> int:
+    value = getattr(settings, "TASKITO_ADMIN_PER_PAGE", DEFAULT_ADMIN_PER_PAGE)
+    return value if isinstance(value, int) and value > 0 else DEFAULT_ADMIN_PER_PAGE
+
+
+class TaskRegistry:
+    """What a Queue knows about tasks, kept apart from any one Queue object."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskWrapper] = {}
+        self.periodic_tasks: list[PeriodicSpec] = []
+        self.hooks: dict[str, list[Hook]] = {"before_task": [], "after_task": [], "on_success": [], "on_failure": []}
+        self.task_contexts: list[Callable[[], AbstractContextManager[Any]]] = []
+
+    def attach(self, queue: Queue) -> Queue:
+        """Make ``queue`` share this registry (so tasks survive a rebuild)."""
+        queue.tasks = self.tasks
+        queue.periodic_tasks = self.periodic_tasks
+        queue.hooks = self.hooks
+        queue.task_contexts = self.task_contexts
+        return queue
+
+
+registry = TaskRegistry()
+
+
+def _task_defaults() -> dict[str, Any]:
+    """Default priority, retries and timeout from settings, without building the queue."""
+    try:
+        kwargs = config.queue_kwargs_from(settings)
+        return {name: config.resolve(name, kwargs.get(name))
+                for name in ("default_priority", "default_retry", "default_timeout")}
+    except ConfigurationError:  # reported by the system checks and by the first use of the queue
+        return {name: config.SETTINGS_BY_KWARG[name].default
+                for name in ("default_priority", "default_retry", "default_timeout")}
+
+
+class ProjectQueue(LazyObject):
+    """``taskito_django.queue``: the project's Queue, built on first use from settings.
+
+    ``isinstance(queue, taskito.Queue)`` holds and every Queue method works. Defining
+    tasks does not build it, and a change to a ``TASKITO_*`` setting (``override_settings``)
+    rebuilds it on next use with the same tasks.
+    """
+
+    _lock = threading.RLock()
+
+    def _setup(self) -> None:
+        with self._lock:
+            if self._wrapped is empty:
+                built = Queue(**queue_kwargs())
+                logger.debug("built the project queue %r", built)
+                self._wrapped = registry.attach(built)
+
+    def _reset(self) -> None:
+        """Forget the built queue; the next use builds it again from the current settings."""
+        with self._lock:
+            self._wrapped = empty
+
+    @property
+    def _is_built(self) -> bool:
+        return self._wrapped is not empty
+
+    def __repr__(self) -> str:
+        return f"<taskito_django.queue: {self._wrapped!r}>" if self._is_built else "<taskito_django.queue (not built)>"
+
+    # -- defining tasks: never builds the queue --------------------------------------------
+    def task(self, name: str | None = None, *, max_retries: int | None = None, retry_backoff: float = 1.0,
+             timeout: float | None = None, expires: float | None = None, priority: int | None = None,
+             queue: str = "default", retry_on: Sequence[type[BaseException]] | None = None,
+             dont_retry_on: Sequence[type[BaseException]] | None = None, rate_limit: str | None = None,
+             soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], DjangoTaskWrapper]:
+        """Register a task (``Queue.task``'s options); it also gets ``delay_on_commit``."""
+
+        def decorator(fn: Callable[..., Any]) -> DjangoTaskWrapper:
+            defaults = _task_defaults()
+            options = TaskOptions(
+                name=name or f"{fn.__module__}.{fn.__qualname__}",
+                queue=queue,
+                priority=defaults["default_priority"] if priority is None else priority,
+                max_retries=defaults["default_retry"] if max_retries is None else max_retries,
+                retry_backoff=retry_backoff,
+                timeout=defaults["default_timeout"] if timeout is None else timeout,
+                soft_timeout=soft_timeout,
+                expires=expires,
+                retry_on=tuple(retry_on) if retry_on else None,
+                dont_retry_on=tuple(dont_retry_on or ()),
+                rate_limit=parse_rate_limit(rate_limit),
+            )
+            wrapper = DjangoTaskWrapper(self, fn, options)  # type: ignore[arg-type]  # the proxy is a Queue
+            registry.tasks[options.name] = wrapper
+            return wrapper
+
+        return decorator
+
+    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
+                 kwargs: dict[str, Any] | None = None, queue: str = "default",
+                 timezone: str | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
+        """Register a task that workers enqueue on a cron schedule (see ``Queue.periodic``)."""
+        validate_schedule(cron, timezone)
+
+        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
+            wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
+            registry.periodic_tasks.append(PeriodicSpec(
+                name=wrapper.name, task_name=wrapper.name, cron=cron, args=tuple(args),
+                kwargs=dict(kwargs or {}), queue=queue, timezone=timezone,
+            ))
+            return wrapper
+
+        return decorator
+
+    def _hook(self, kind: str, fn: Hook) -> Hook:
+        registry.hooks[kind].append(fn)
+        return fn
+
+    def before_task(self, fn: Hook) -> Hook:
+        return self._hook("before_task", fn)
+
+    def after_task(self, fn: Hook) -> Hook:
+        return self._hook("after_task", fn)
+
+    def on_success(self, fn: Hook) -> Hook:
+        return self._hook("on_success", fn)
+
+    def on_failure(self, fn: Hook) -> Hook:
+        return self._hook("on_failure", fn)
+
+    @property
+    def tasks(self) -> dict[str, TaskWrapper]:
+        return registry.tasks
+
+    @property
+    def task_contexts(self) -> list[Callable[[], AbstractContextManager[Any]]]:
+        return registry.task_contexts
+
+
+queue: Queue = ProjectQueue()  # type: ignore[assignment]
+
+
+def reset_on_setting_change(*, setting: str, **_: Any) -> None:
+    """``setting_changed`` receiver: a TASKITO_* or DATABASES change rebuilds the queue on next use."""
+    if setting.startswith("TASKITO_") or setting in ("DATABASES", "BASE_DIR"):
+        queue._reset()  # type: ignore[attr-defined]

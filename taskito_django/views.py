@@ -1,0 +1,280 @@
+"""The admin pages under ``/admin/taskito/``: built on the admin's templates, staff only, POST + CSRF actions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from taskito.exceptions import TaskitoError
+from taskito.result import job_to_dict
+from taskito.storage import Status
+
+from .project import RUNNER_NAME, admin_per_page, queue
+
+logger = logging.getLogger("taskito.django.admin")
+
+BULK_LIMIT = 1000  # most dead letters one bulk action touches
+
+
+def _when(timestamp: float | None) -> datetime | None:
+    if timestamp is None:
+        return None
+    value = datetime.fromtimestamp(timestamp, tz=dt_timezone.utc)
+    return timezone.localtime(value) if settings.USE_TZ else timezone.make_naive(value)
+
+
+def _pretty(value: Any) -> str:
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _describe(record: Any) -> dict[str, Any]:
+    """A job as the templates show it: job_to_dict plus datetimes and the Django task it runs."""
+    job = job_to_dict(queue, record)
+    for key in ("created_at", "scheduled_at", "started_at", "finished_at", "expires_at"):
+        job[key] = _when(job[key])
+    job["attempts"] = record.retry_count + (1 if record.status in (Status.RUNNING, Status.COMPLETE, Status.DEAD)
+                                            else 0)
+    job["display_name"] = record.task_name
+    if record.task_name == RUNNER_NAME and isinstance(job["args"], list) and job["args"]:
+        job["display_name"] = f"{job['args'][0]} (Django task)"
+    return job
+
+
+class TaskitoAdminViews:
+    """The views of one AdminSite; ``get_urls()`` goes in front of the site's own URLs."""
+
+    def __init__(self, site: AdminSite) -> None:
+        self.site = site
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.site.admin_view
+        return [
+            path("taskito/", wrap(self.overview), name="taskito_overview"),
+            path("taskito/queues/", wrap(require_POST(self.queue_action)), name="taskito_queue_action"),
+            path("taskito/jobs/", wrap(self.job_list), name="taskito_jobs"),
+            path("taskito/jobs/<str:job_id>/", wrap(self.job_detail), name="taskito_job"),
+            path("taskito/jobs/<str:job_id>/cancel/", wrap(require_POST(self.cancel)), name="taskito_job_cancel"),
+            path("taskito/dead/", wrap(self.dead_letters), name="taskito_dead"),
+            path("taskito/dead/<str:job_id>/retry/", wrap(require_POST(self.retry_dead)), name="taskito_dead_retry"),
+            path("taskito/dead/<str:job_id>/delete/", wrap(require_POST(self.delete_dead)),
+                 name="taskito_dead_delete"),
+            # The dashboard checks CSRF itself (cookie + X-CSRF-Token header), as its page expects.
+            path("taskito/dashboard/", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard"),
+            path("taskito/dashboard/<path:rest>", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard_path"),
+        ]
+
+    def app_list_entry(self, request: HttpRequest) -> dict[str, Any]:
+        """The "Taskito" section of the admin index and sidebar."""
+
+        def link(name: str, object_name: str, url_name: str) -> dict[str, Any]:
+            return {"name": name, "object_name": object_name, "admin_url": self._url(url_name), "add_url": None,
+                    "view_only": True, "perms": {"add": False, "change": False, "delete": False, "view": True}}
+
+        return {
+            "name": "Taskito", "app_label": "taskito", "app_url": self._url("taskito_overview"),
+            "has_module_perms": True,
+            "models": [link("Overview", "TaskitoOverview", "taskito_overview"),
+                       link("Jobs", "TaskitoJob", "taskito_jobs"),
+                       link("Dead letters", "TaskitoDeadLetter", "taskito_dead")],
+        }
+
+    def _url(self, name: str, *args: Any, query: dict[str, Any] | None = None) -> str:
+        url = reverse(f"admin:{name}", args=args, current_app=self.site.name)
+        query = {key: value for key, value in (query or {}).items() if value not in (None, "")}
+        return f"{url}?{urlencode(query)}" if query else url
+
+    def _render(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+        request.current_app = self.site.name
+        return TemplateResponse(request, f"admin/taskito/{template}", {
+            **self.site.each_context(request), "title": title, "subtitle": None, **context,
+        })
+
+    def _back(self, request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+        """Redirect to the page the form came from (same site only), else to ``fallback``."""
+        target = request.POST.get("next", "")
+        if target.startswith("/") and not target.startswith("//"):
+            return HttpResponseRedirect(target)
+        return HttpResponseRedirect(fallback)
+
+    # -- pages ---------------------------------------------------------------------------------
+    def overview(self, request: HttpRequest) -> HttpResponse:
+        per_queue = queue.stats_all_queues()
+        paused = set(queue.paused_queues())
+        names = sorted(set(per_queue) | paused | set(queue.default_queues()))
+        empty = dict.fromkeys(queue.stats(), 0)
+        rows = [{"name": name, "paused": name in paused, "stats": per_queue.get(name, empty)} for name in names]
+        workers = queue.workers()
+        for worker in workers:
+            worker["started"] = _when(worker.get("started_at"))
+            worker["heartbeat"] = _when(worker.get("last_heartbeat"))
+        return self._render(request, "overview.html", "Taskito", stats=queue.stats(), rows=rows,
+                            statuses=_STAT_STATUS, paused=sorted(paused), workers=workers,
+                            backend=queue.backend)
+
+    def job_list(self, request: HttpRequest) -> HttpResponse:
+        search = request.GET.get("q", "").strip()
+        if search:
+            if queue.get_job(search) is not None:
+                return HttpResponseRedirect(self._url("taskito_job", search))
+            messages.warning(request, f"No job has the id {search!r}.")
+        status = request.GET.get("status") or None
+        if status is not None and status not in Status.ALL:
+            messages.error(request, f"Unknown status {status!r}; showing every status.")
+            status = None
+        queue_name = request.GET.get("queue") or None
+        task_name = request.GET.get("task") or None
+        per_page = admin_per_page()
+        page = _page_number(request)
+        # One row more than a page tells whether there is a next page, without counting the table.
+        records = queue.storage.list_jobs(status=status, queue=queue_name, task_name=task_name,
+                                          limit=per_page + 1, offset=(page - 1) * per_page)
+        filters = {"status": status, "queue": queue_name, "task": task_name}
+        known_queues = sorted(set(queue.default_queues()) | set(queue.paused_queues()) | {queue_name} - {None})
+        known_tasks = sorted(set(queue.tasks) | {task_name} - {None})
+        return self._render(
+            request, "job_list.html", "Jobs", search=search,
+            jobs=[_describe(record) for record in records[:per_page]],
+            filter_groups=[
+                self._filter_group("status", "By status", Status.ALL, filters),
+                self._filter_group("queue", "By queue", known_queues, filters),
+                self._filter_group("task", "By task", known_tasks, filters),
+            ],
+            has_filters=any(filters.values()), clear_url=self._url("taskito_jobs"),
+            page=page, per_page=per_page,
+            previous_url=self._url("taskito_jobs", query={**filters, "p": page - 1}) if page > 1 else None,
+            next_url=self._url("taskito_jobs", query={**filters, "p": page + 1}) if len(records) > per_page else None,
+        )
+
+    def _filter_group(self, key: str, title: str, choices: Any, filters: dict[str, Any]) -> dict[str, Any]:
+        links = [{"label": "All", "selected": filters[key] is None,
+                  "url": self._url("taskito_jobs", query={**filters, key: None})}]
+        links += [{"label": choice, "selected": filters[key] == choice,
+                   "url": self._url("taskito_jobs", query={**filters, key: choice})} for choice in choices]
+        return {"title": title, "links": links}
+
+    def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        record = queue.storage.get_job(job_id)
+        if record is None:
+            raise Http404(f"No job has the id {job_id!r} (it may have been purged).")
+        job = _describe(record)
+        errors = queue.job_errors(job_id)
+        for error in errors:
+            error["failed"] = _when(error.get("failed_at"))
+        waited = ran = None
+        if record.started_at is not None:
+            waited = max(record.started_at - record.scheduled_at, 0.0)
+            ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
+        return self._render(
+            request, "job_detail.html", f"Job {job_id}", job=job, errors=errors,
+            args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
+            waited=waited, ran=ran, can_cancel=record.status == Status.PENDING,
+            is_dead=record.status == Status.DEAD,
+        )
+
+    def dead_letters(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            return self._bulk_dead(request)
+        per_page = admin_per_page()
+        page = _page_number(request)
+        records = queue.storage.list_jobs(status=Status.DEAD, limit=per_page + 1, offset=(page - 1) * per_page)
+        return self._render(
+            request, "dead_letters.html", "Dead letters", jobs=[_describe(record) for record in records[:per_page]],
+            page=page,
+            previous_url=self._url("taskito_dead", query={"p": page - 1}) if page > 1 else None,
+            next_url=self._url("taskito_dead", query={"p": page + 1}) if len(records) > per_page else None,
+        )
+
+    # -- actions (POST only; the admin's CSRF protection applies) --------------------------------
+    def queue_action(self, request: HttpRequest) -> HttpResponse:
+        name = request.POST.get("queue", "").strip()
+        action = request.POST.get("action")
+        if not name or action not in ("pause", "resume"):
+            messages.error(request, "Choose a queue and an action (pause or resume).")
+        elif action == "pause":
+            queue.pause(name)
+            messages.success(request, f"Queue {name!r} is paused: workers claim none of its jobs until resumed.")
+        else:
+            queue.resume(name)
+            messages.success(request, f"Queue {name!r} is resumed.")
+        return self._back(request, self._url("taskito_overview"))
+
+    def cancel(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        if queue.cancel_job(job_id):
+            messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
+        else:
+            messages.error(request, f"Job {job_id} was not cancelled: only a pending job can be.")
+        return self._back(request, self._url("taskito_job", job_id))
+
+    def retry_dead(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        try:
+            new_id = queue.retry_dead(job_id)
+        except TaskitoError as exc:
+            messages.error(request, f"Not retried: {exc}.")
+            return self._back(request, self._url("taskito_dead"))
+        messages.success(request, f"Dead letter {job_id} is replayed as the new job {new_id}.")
+        return HttpResponseRedirect(self._url("taskito_job", new_id))
+
+    def delete_dead(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        if queue.delete_dead(job_id):
+            messages.success(request, f"Dead letter {job_id} is deleted.")
+        else:
+            messages.error(request, f"Not deleted: {job_id} is not a dead letter.")
+        return self._back(request, self._url("taskito_dead"))
+
+    def _bulk_dead(self, request: HttpRequest) -> HttpResponse:
+        action = request.POST.get("action")
+        selected = request.POST.getlist("_selected_action")[:BULK_LIMIT]
+        if action not in ("retry", "delete"):
+            messages.error(request, "Choose an action: retry or delete the selected dead letters.")
+        elif not selected:
+            messages.warning(request, "Select at least one dead letter first.")
+        elif action == "retry":
+            done = 0
+            for job_id in selected:
+                try:
+                    queue.retry_dead(job_id)
+                    done += 1
+                except TaskitoError:
+                    pass  # retried or deleted meanwhile
+            messages.success(request, f"Replayed {done} of {len(selected)} selected dead letter(s) as new jobs.")
+        else:
+            done = sum(1 for job_id in selected if queue.delete_dead(job_id))
+            messages.success(request, f"Deleted {done} of {len(selected)} selected dead letter(s).")
+        return self._back(request, self._url("taskito_dead"))
+
+    # -- the web dashboard, mounted inside the admin ---------------------------------------------
+    def dashboard(self, request: HttpRequest, rest: str = "") -> HttpResponse:
+        from .dashboard import serve_dashboard
+
+        prefix = self._url("taskito_dashboard")
+        return serve_dashboard(request, prefix)
+
+
+# The six counts as stats() names them, with the status each links to in the job list.
+_STAT_STATUS = [("pending", Status.PENDING), ("running", Status.RUNNING), ("completed", Status.COMPLETE),
+                ("failed", Status.FAILED), ("dead", Status.DEAD), ("cancelled", Status.CANCELLED)]
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(int(request.GET.get("p", "1")), 1)
+    except ValueError:
+        return 1

@@ -1,0 +1,43 @@
+"""Autodiscovered by taskito_django (TASKITO_AUTODISCOVER_MODULE = "tasks")."""
+
+from django.db import connection
+
+from djapp.apps import record
+from djapp.models import Order
+from taskito import current_job
+from taskito_django import queue
+
+DISCOVERED = True
+
+
+@queue.task()
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@queue.task(max_retries=0)
+def explode(message: str) -> None:
+    raise ValueError(message)
+
+
+@queue.task(queue="reports")
+def report(name: str) -> str:
+    return f"report {name}"
+
+
+@queue.task()
+def mark_paid(order_id: int) -> str:
+    Order.objects.filter(pk=order_id).update(status="paid")
+    record(f"paid {order_id} {current_job.id}")
+    return Order.objects.get(pk=order_id).status
+
+
+@queue.task()
+def use_database() -> int:
+    return Order.objects.count()
+
+
+@queue.task()
+def connection_was_closed() -> bool:
+    """True when the worker closed this thread's connection after the previous task."""
+    return connection.connection is None
