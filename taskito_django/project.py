@@ -71,7 +71,11 @@ def postgres_url_from_django(alias: str = "default") -> str:
             f"TASKITO_BACKEND is 'postgres' with no TASKITO_DB_URL, but DATABASES[{alias!r}] uses {engine!r}, "
             "not PostgreSQL; set TASKITO_DB_URL = 'postgresql://user:password@host:5432/dbname'"
         )
-    conf = connections[alias].settings_dict
+    return postgres_url(connections[alias].settings_dict)
+
+
+def postgres_url(conf: dict[str, Any]) -> str:
+    """Turn a Django PostgreSQL DATABASES entry into a libpq URL (OPTIONS such as sslmode included)."""
     user, password = conf.get("USER") or "", conf.get("PASSWORD") or ""
     host, port, name = conf.get("HOST") or "", str(conf.get("PORT") or ""), conf.get("NAME") or ""
     params: dict[str, str] = {}

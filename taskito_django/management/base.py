@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +35,9 @@ def add_click_options(parser: argparse.ArgumentParser, decorator: Callable[[Call
         default = param.get_default(ctx)
         if not isinstance(default, _PLAIN):  # click's "no default" sentinel
             default = None
+        envvar = param.envvar if isinstance(param.envvar, str) else None
+        if envvar and os.environ.get(envvar):
+            default = os.environ[envvar]
         if isinstance(param.type, click.Choice):
             metavar = "{" + ",".join(map(str, param.type.choices)) + "}"
         else:
@@ -55,13 +59,30 @@ def _converter(param: click.Option) -> Callable[[str], Any]:
     return convert
 
 
+class _RawOutput:
+    """The command's stdout as a plain text stream: click writes exactly what it means to."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self._wrapper = wrapper
+
+    def write(self, text: str) -> int:
+        self._wrapper.write(text, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self._wrapper.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._wrapper.isatty())
+
+
 class TaskitoCommand(BaseCommand):
     """A command that prints what the ``taskito`` CLI prints and turns taskito errors into CommandError."""
 
     @contextlib.contextmanager
     def cli_output(self) -> Iterator[None]:
         try:
-            with contextlib.redirect_stdout(self.stdout):  # type: ignore[type-var]
+            with contextlib.redirect_stdout(_RawOutput(self.stdout)):  # type: ignore[type-var]
                 yield
         except click.ClickException as exc:
             raise CommandError(exc.format_message()) from None

@@ -26,13 +26,16 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.path.insert(0, str(HERE))
     os.environ["DJANGO_SETTINGS_MODULE"] = "djtest.settings"
     import django
+    from django.conf import settings
 
+    settings.INSTALLED_APPS  # noqa: B018  (loads the settings module, as pytest-django does)
     try:
         from pytest_django.plugin import _setup_django
     except ImportError:  # a pytest-django without it: set up by hand
         django.setup()
     else:
-        _setup_django(config)
+        _setup_django(config)  # django.setup() and pytest-django's blocking of unmarked database access
+    assert django.apps.apps.ready, "tests/django: Django was not set up"
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +85,17 @@ def django_worker(transactional_db: None, effects_file: Path) -> Iterator[Proces
     process = start_django_worker("--concurrency", "2")
     yield process
     process.stop()
+
+
+def finish_all(error: str | None = None) -> list[str]:
+    """Play a worker through the storage API: claim every due job, complete it (or kill it with ``error``)."""
+    from taskito.storage import Completion
+    from taskito_django import queue
+
+    records = queue.storage.claim("test-hand", queue.default_queues(), 1000, 30)
+    if error is None:
+        queue.storage.complete([Completion(r.id, r.attempt, queue.serializer.dumps("done")) for r in records])
+    else:
+        for record in records:
+            queue.storage.fail(record.id, record.attempt, error, f"Traceback (most recent call last):\n{error}", None)
+    return [record.id for record in records]

@@ -1,0 +1,183 @@
+"""The management commands as users run them: ``manage.py taskito_*`` subprocesses on the test databases."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import urllib.request
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from taskito_django import queue
+from tests.django.conftest import HERE, MANAGE, effects, finish_all, manage, start_django_worker, subprocess_env
+from tests.support import Process, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_info_prints_the_cli_table_with_paused_queues() -> None:
+    queue.enqueue("djapp.tasks.add", args=(1, 2))
+    queue.enqueue("djapp.tasks.report", args=("q3",))
+    queue.pause("reports")
+    result = manage("taskito_info")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["queue", "pending", "running", "completed", "failed", "dead", "cancelled"]
+    assert lines[1].split() == ["all", "2", "0", "0", "0", "0", "0"]
+    assert "reports (paused)" in result.stdout
+    assert "workers: 0" in result.stdout
+
+
+def test_info_json_and_call_command_capture() -> None:
+    queue.enqueue("djapp.tasks.add", args=(1, 2))
+    data = json.loads(manage("taskito_info", "--format", "json").stdout)
+    assert data["stats"]["pending"] == 1 and data["queues"]["default"]["pending"] == 1
+    assert data["paused"] == [] and data["workers"] == []
+    out = StringIO()
+    call_command("taskito_info", "--format", "json", stdout=out)  # output goes to the command's stdout
+    assert json.loads(out.getvalue())["stats"]["pending"] == 1
+
+
+def test_info_watch_refreshes_until_interrupted() -> None:
+    process = Process([sys.executable, MANAGE, "taskito_info", "--watch", "--interval", "0.2", "--format", "json"],
+                      cwd=HERE, env=subprocess_env())
+    try:
+        wait_until(lambda: sum(line.startswith("{") for line in process.lines) >= 2, 30, message="two refreshes")
+        queue.enqueue("djapp.tasks.add", args=(1, 2))
+        wait_until(lambda: any('"pending": 1' in line for line in process.lines), 30, message="a refresh with the job")
+        process.signal(signal.SIGINT)
+        assert process.wait(15) == 0
+    finally:
+        process.stop()
+
+
+def test_purge_deletes_old_finished_jobs() -> None:
+    for n in range(2):
+        queue.enqueue("djapp.tasks.add", args=(n, n))
+    finish_all()
+    queue.enqueue("djapp.tasks.add", args=(9, 9))
+    finish_all(error="ValueError: boom")
+    result = manage("taskito_purge")  # defaults: older than a day, so nothing yet
+    assert result.stdout.splitlines() == ["purged 0 completed job(s)", "purged 0 dead letter(s)"]
+    result = manage("taskito_purge", "--completed-older-than", "0")
+    assert result.stdout.splitlines() == ["purged 2 completed job(s)"]
+    assert manage("taskito_purge", "--dead-older-than", "0").stdout.splitlines() == ["purged 1 dead letter(s)"]
+    assert queue.stats()["completed"] == queue.stats()["dead"] == 0
+
+
+def test_dead_list_retry_and_retry_all() -> None:
+    assert manage("taskito_dead", "list").stdout.strip() == "no dead letters"
+    for n in range(3):
+        queue.enqueue("djapp.tasks.explode", args=(f"boom {n}",))
+    dead_ids = finish_all(error="ValueError: boom")
+    listed = manage("taskito_dead", "list").stdout
+    assert all(job_id in listed for job_id in dead_ids) and "ValueError: boom" in listed
+    as_json = json.loads(manage("taskito_dead", "list", "--format", "json", "--limit", "2").stdout)
+    assert len(as_json) == 2 and as_json[0]["status"] == "dead"
+
+    retried = manage("taskito_dead", "retry", dead_ids[0])
+    assert re.fullmatch(rf"{dead_ids[0]} replayed as [0-9a-f]{{32}}", retried.stdout.strip()), retried.stdout
+    assert manage("taskito_dead", "retry-all").stdout.strip() == "replayed 2 dead letter(s)"
+    assert queue.stats()["dead"] == 0 and queue.stats()["pending"] == 3
+
+
+def test_dead_retry_of_an_unknown_id_is_a_clear_error() -> None:
+    result = manage("taskito_dead", "retry", "nope")
+    assert result.returncode == 1
+    assert "no dead letter with id nope" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(CommandError, match="no dead letter with id nope"):
+        call_command("taskito_dead", "retry", "nope")
+
+
+def test_bad_flags_are_usage_errors() -> None:
+    result = manage("taskito_worker", "--concurrency", "0")
+    assert result.returncode == 2
+    assert "argument --concurrency" in result.stderr and "0" in result.stderr
+    result = manage("taskito_info", "--format", "yaml")
+    assert result.returncode == 2 and "--format" in result.stderr
+
+
+def test_worker_runs_jobs_and_stops_cleanly_on_sigint(effects_file: Path) -> None:
+    worker = start_django_worker("--concurrency", "2")
+    try:
+        assert queue.enqueue("djapp.tasks.add", args=(2, 3)).result(timeout=30) == 5
+        assert queue.workers()[0]["concurrency"] == 2
+        worker.signal(signal.SIGINT)
+        assert worker.wait(30) == 0
+        assert "stopped" in worker.output
+    finally:
+        worker.stop()
+
+
+def test_worker_serves_only_the_queues_it_is_given() -> None:
+    worker = start_django_worker("--queues", "reports", "--concurrency", "1")
+    try:
+        report = queue.enqueue("djapp.tasks.report", args=("weekly",))
+        add = queue.enqueue("djapp.tasks.add", args=(1, 1))
+        assert report.result(timeout=30) == "report weekly"
+        assert add.status == "pending"
+    finally:
+        worker.stop()
+
+
+def test_worker_serves_the_queues_of_its_tasks_and_of_the_tasks_backend() -> None:
+    worker = start_django_worker("--concurrency", "1")
+    try:
+        line = worker.wait_for_line("started:")
+        assert "queues default,emails,reports" in line, line
+    finally:
+        worker.stop()
+
+
+def test_worker_closes_django_connections_around_every_task() -> None:
+    worker = start_django_worker("--concurrency", "1")  # one thread: both tasks share its connection
+    try:
+        assert queue.enqueue("djapp.tasks.use_database").result(timeout=30) == 0
+        assert queue.enqueue("djapp.tasks.connection_was_closed").result(timeout=30) is True
+        assert queue.enqueue("djapp.tasks.use_database").result(timeout=30) == 0  # and reopens on demand
+    finally:
+        worker.stop()
+
+
+def test_worker_runs_system_checks_before_starting() -> None:
+    bad = {"DJTEST_SETTINGS": json.dumps({"TASKITO_DB_PATH": "relative.db"})}
+    result = manage("taskito_worker", env=bad, timeout=60)
+    assert result.returncode == 1
+    assert "taskito.E001" in result.stderr and "started:" not in result.stderr
+
+
+def test_the_view_enqueues_on_commit_and_the_worker_runs_it(client: Any, effects_file: Path) -> None:
+    from djapp.models import Order
+
+    worker = start_django_worker("--concurrency", "2")
+    try:
+        order_id = client.post("/order/", {"item": "lamp"}).json()["order"]
+        wait_until(lambda: Order.objects.get(pk=order_id).status == "paid", 30, message="the order to be paid")
+        assert any(line.startswith(f"paid {order_id} ") for line in effects(effects_file))
+    finally:
+        worker.stop()
+
+
+def test_dashboard_command_serves_the_dashboard_until_sigint() -> None:
+    pytest.importorskip("taskito.dashboard")
+    process = Process([sys.executable, MANAGE, "taskito_dashboard", "--port", "0", "--read-only"], cwd=HERE,
+                      env=subprocess_env())
+    try:
+        line = process.wait_for_line("serving on http://", timeout=30)
+        assert "read-only" in line
+        url = re.search(r"http://[\d.]+:\d+/", line).group(0)  # type: ignore[union-attr]
+        with urllib.request.urlopen(url + "health", timeout=10) as response:
+            assert json.load(response) == {"status": "ok"}
+        with urllib.request.urlopen(url + "api/stats", timeout=10) as response:
+            assert "pending" in json.dumps(json.load(response))
+        process.signal(signal.SIGINT)
+        assert process.wait(15) == 0
+    finally:
+        process.stop()
