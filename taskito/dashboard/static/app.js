@@ -1,6 +1,6 @@
 // taskito dashboard: one page over the JSON API under ./api.
 // Rules kept throughout: every value that comes from a job (arguments, results, errors, names) reaches the
-// page through textContent or an attribute, never through innerHTML; the page is updated in place (rows
+// page through textContent or an attribute, never parsed as HTML; the page is updated in place (rows
 // are keyed and reused) so the periodic refresh never flashes.
 "use strict";
 

@@ -1,0 +1,229 @@
+"""The page in a real browser: headless Chromium (Debian chromium + chromium-driver) driven by selenium.
+
+The page runs against a live queue served by a real server thread. These tests fail (never skip) when
+Chromium is missing, so a CI without a browser cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskito import Queue
+from taskito.dashboard import create_app
+from tests.dashboard.conftest import SCRIPT_ARG, Populated
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+STAT_KEYS = ("pending", "running", "completed", "failed", "dead", "cancelled")
+TOKEN = "browser-token-7f3a9c"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"the dashboard's browser tests need headless Chromium, but {', '.join(missing)} is missing: "
+                    "install the Debian packages with `apt-get install -y chromium chromium-driver` "
+                    "(.ci/run does this)", pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--window-size=1400,1100",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser: Any, queue: Queue, dashboard_server: Callable[..., Any]) -> Callable[..., Any]:
+    """Open the dashboard of ``queue`` (created with the given options) and wait for its first refresh."""
+
+    def open_page(**options: Any) -> Any:
+        browser.delete_all_cookies()
+        server = dashboard_server(create_app(queue, **options))
+        browser.get(server.url + "/")
+        browser.get_log("browser")  # start each page with an empty console
+        if not options.get("token"):
+            wait(browser, lambda d: d.execute_script("return document.body.dataset.loaded === '1'"), "first refresh")
+        browser.dashboard_url = server.url
+        return browser
+
+    return open_page
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 10) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # rows come and go while the page refreshes: a vanished element just means "look again"
+    waiter = WebDriverWait(driver, timeout, poll_frequency=0.05,
+                           ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    return waiter.until(condition, f"timed out waiting for {what}")
+
+
+def css(driver: Any, selector: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def all_css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def click(driver: Any, selector: str) -> None:
+    element = css(driver, selector)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def shown_counts(driver: Any) -> dict[str, int]:
+    return {key: int(css(driver, f"#count-{key}").text) for key in STAT_KEYS}
+
+
+def console_errors(driver: Any) -> list[str]:
+    """JavaScript errors and Content-Security-Policy violations end up here."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_overview_counts_match_stats_and_a_screenshot_is_saved(page, queue: Queue, populated: Populated,
+                                                               tmp_path: Path) -> None:
+    driver = page()
+    assert shown_counts(driver) == queue.stats()
+    assert [row.get_attribute("data-key") for row in all_css(driver, "#queues-body tr")] == ["default", "mail"]
+    mail = css(driver, '#queues-body tr[data-key="mail"]').text
+    assert "active" in mail and "Pause" in mail
+    assert css(driver, "#workers-empty").is_displayed()
+    assert {row.get_attribute("data-key") for row in all_css(driver, "#dead-body tr")} == set(populated["dead"])
+    assert len(all_css(driver, "#jobs-body tr")) == 10
+    assert len(all_css(driver, "#throughput-chart .bars g")) == 60
+    assert "2 completed" in css(driver, "#throughput-summary").text
+    assert css(driver, "#conn").text.startswith("updated")
+    assert not css(driver, "#mode-readonly").is_displayed() and not css(driver, "#logout").is_displayed()
+    assert not css(driver, "#job-detail").is_displayed()
+
+    shot = tmp_path / "overview.png"
+    driver.execute_script("window.scrollTo(0, 0)")
+    assert driver.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    assert console_errors(driver) == []
+
+
+def test_the_page_refreshes_itself_in_place(page, queue: Queue, populated: Populated) -> None:
+    driver = page()
+    driver.execute_script("window.__card = document.getElementById('count-pending');"
+                          "window.__row = document.querySelector('#queues-body tr[data-key=\"default\"]');"
+                          "window.__job = document.querySelector('#jobs-body tr');")
+    new = [queue.enqueue("tasks.add", args=(n, n)) for n in range(4)]
+    expected = queue.stats()
+    wait(driver, lambda d: shown_counts(d) == expected, "the new counts to appear without a reload")
+    wait(driver, lambda d: css(d, "#jobs-body tr").get_attribute("data-key") == new[-1].id, "the newest job row")
+    assert driver.execute_script("return document.getElementById('count-pending') === window.__card")
+    assert driver.execute_script(
+        "return document.querySelector('#queues-body tr[data-key=\"default\"]') === window.__row")
+    assert driver.execute_script("return document.body.contains(window.__job)")  # old rows kept, not rebuilt
+    assert console_errors(driver) == []
+
+
+def test_retry_a_dead_letter_from_the_page(page, queue: Queue, populated: Populated) -> None:
+    driver = page()
+    dead_id = populated["dead"][0]
+    click(driver, f'#dead-body tr[data-key="{dead_id}"] .act-retry')
+    wait(driver, lambda d: queue.get_job(dead_id) is None, "the dead letter to be replayed")
+    assert queue.stats()["dead"] == 1
+    replayed = queue.list_jobs(status="pending", task_name="tasks.explode")
+    assert len(replayed) == 1 and replayed[0].to_dict()["args"] == [0]
+    wait(driver, lambda d: not all_css(d, f'#dead-body tr[data-key="{dead_id}"]'), "the row to leave the table")
+    assert "Retried" in css(driver, "#flash").text
+    wait(driver, lambda d: shown_counts(d) == queue.stats(), "the counts to follow")
+
+
+def test_pause_and_resume_a_queue_from_the_page(page, queue: Queue, populated: Populated) -> None:
+    driver = page()
+    click(driver, '#queues-body tr[data-key="mail"] .act-toggle')
+    wait(driver, lambda d: queue.paused_queues() == ["mail"], "the queue to be paused")
+    wait(driver, lambda d: "paused" in css(d, '#queues-body tr[data-key="mail"]').text, "the paused badge")
+    assert css(driver, '#queues-body tr[data-key="mail"] .act-toggle').text == "Resume"
+    click(driver, '#queues-body tr[data-key="mail"] .act-toggle')
+    wait(driver, lambda d: queue.paused_queues() == [], "the queue to be resumed")
+    assert console_errors(driver) == []
+
+
+def test_a_script_argument_shows_as_text_and_never_runs(page, queue: Queue, populated: Populated) -> None:
+    driver = page()
+    echo_id = populated["pending"][1]
+    row = css(driver, f'#jobs-body tr[data-key="{echo_id}"]')
+    assert SCRIPT_ARG in row.text
+    click(driver, f'#jobs-body tr[data-key="{echo_id}"] a.job-link')
+    wait(driver, lambda d: SCRIPT_ARG in css(d, "#detail-args").text, "the job detail")
+    assert SCRIPT_ARG in css(driver, "#detail-kwargs").text
+    dead_row = css(driver, f'#dead-body tr[data-key="{populated["dead"][0]}"]').text
+    assert "<b>boom 0</b>" in dead_row  # HTML in an error message is shown, not rendered
+    assert driver.execute_script("return typeof window.__pwned") == "undefined"
+    assert driver.execute_script("return document.querySelectorAll('#jobs-body script, #job-detail script, "
+                                 "#dead-body b').length") == 0
+    assert console_errors(driver) == []
+
+
+def test_job_filters_and_detail_with_error_history(page, queue: Queue, populated: Populated) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    driver = page()
+    Select(css(driver, "#filter-status")).select_by_value("dead")
+    wait(driver, lambda d: {r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")} == set(populated["dead"]),
+         "only dead jobs")
+    Select(css(driver, "#filter-queue")).select_by_value("mail")
+    wait(driver, lambda d: [r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")] == [populated["dead"][1]],
+         "dead jobs of the mail queue")
+    click(driver, "#job-filters button[type=reset]")
+    wait(driver, lambda d: len(all_css(d, "#jobs-body tr")) == 10, "every job again")
+
+    dead_id = populated["dead"][1]
+    driver.get(f"{driver.dashboard_url}/#job/{dead_id}")
+    wait(driver, lambda d: len(all_css(d, "#detail-errors tr")) == 1, "the error history")
+    assert css(driver, "#detail-errors tr").text.startswith("1")
+    assert "ValueError: <b>boom 1</b>" in css(driver, "#detail-error").text
+    assert css(driver, "#detail-retry").is_displayed() and not css(driver, "#detail-cancel").is_displayed()
+    click(driver, "#detail-close")
+    wait(driver, lambda d: not css(d, "#job-detail").is_displayed(), "the detail to close")
+
+
+def test_sign_in_with_the_token(page, queue: Queue, populated: Populated) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver = page(token=TOKEN)
+    wait(driver, lambda d: d.current_url.endswith("/login"), "the login form")
+    css(driver, "#token").send_keys("wrong" + Keys.ENTER)
+    wait(driver, lambda d: "not right" in css(d, ".login-error").text, "the refusal")
+    css(driver, "#token").send_keys(TOKEN + Keys.ENTER)
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.loaded === '1'"), "the dashboard")
+    assert shown_counts(driver) == queue.stats()
+    assert css(driver, "#logout").is_displayed()
+    click(driver, '#queues-body tr[data-key="mail"] .act-toggle')  # CSRF token and cookie work under a token
+    wait(driver, lambda d: queue.paused_queues() == ["mail"], "the queue to be paused")
+    click(driver, "#logout")
+    wait(driver, lambda d: d.current_url.endswith("/login"), "the login form after signing out")
+    # the refused sign-in answered 401 on purpose; nothing else may have gone wrong
+    assert [e for e in console_errors(driver) if "/login - Failed to load resource" not in e] == []
+
+
+def test_read_only_page_offers_no_actions(page, queue: Queue, populated: Populated) -> None:
+    driver = page(read_only=True)
+    assert css(driver, "#mode-readonly").is_displayed()
+    assert all_css(driver, ".act-toggle, .act-retry, .act-delete") == []
+    assert not css(driver, "#dead-purge").is_displayed()
+    assert shown_counts(driver) == queue.stats()

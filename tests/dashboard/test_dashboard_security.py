@@ -1,0 +1,257 @@
+"""Token, CSRF, read-only mode, security headers and escaping, through the WSGI app."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+
+from taskito import Queue
+from taskito.dashboard import create_app
+from tests.dashboard.conftest import SCRIPT_ARG, DashClient, Populated
+
+TOKEN = "correct-horse-battery-staple-42"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
+              "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput"]
+MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
+                   "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete"]
+PUBLIC_GET = ["/health", "/login", "/static/app.css", "/static/favicon.svg"]
+
+
+def fill(path: str, populated: Populated) -> str:
+    return path.format(job=populated["dead"][0], pending=populated["pending"][0], dead=populated["dead"][0])
+
+
+def snapshot(queue: Queue) -> tuple[object, ...]:
+    return queue.stats(), queue.paused_queues(), [job.id for job in queue.list_jobs(limit=100)]
+
+
+def test_the_route_lists_here_cover_every_route_of_the_app(queue: Queue) -> None:
+    """So that a new route cannot be added without these tests covering it."""
+    app = create_app(queue)
+    listed = GET_ROUTES + MUTATING_ROUTES + PUBLIC_GET + ["/logout"]
+    for route in app.router.routes:
+        concrete = [path for path in listed if route.pattern.match(path.format(job="j", pending="p", dead="d"))]
+        assert concrete, f"route {route.pattern.pattern} is not exercised by the security tests"
+
+
+# -- with a token ------------------------------------------------------------------------------
+@pytest.fixture
+def guarded(make_client) -> DashClient:
+    return make_client(token=TOKEN)
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_token_protects_every_page_and_api_call(guarded: DashClient, populated: Populated, path: str) -> None:
+    response = guarded.get(fill(path, populated))
+    if path == "/":
+        assert response.status_code == 303 and response.headers["Location"] == "login"
+        return
+    assert response.status_code == 401
+    assert "needs its token" in response.get_data(as_text=True) or path.startswith("/static")
+    if path.startswith("/api") or path == "/metrics":
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="taskito"'
+        assert response.json["status"] == 401
+
+
+@pytest.mark.parametrize("path", MUTATING_ROUTES + ["/logout"])
+def test_token_protects_every_state_changing_call(guarded: DashClient, queue: Queue, populated: Populated,
+                                                  path: str) -> None:
+    before = snapshot(queue)
+    response = guarded.post(fill(path, populated), csrf=False)
+    assert response.status_code == 401
+    assert snapshot(queue) == before
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_bearer_token_opens_every_get_route(guarded: DashClient, populated: Populated, path: str) -> None:
+    assert guarded.get(fill(path, populated), headers=BEARER).status_code == 200
+
+
+@pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer ", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN[:-1]}"])
+def test_a_wrong_or_malformed_authorization_header_is_refused(guarded: DashClient, header: str) -> None:
+    assert guarded.get("/api/stats", headers={"Authorization": header}).status_code == 401
+
+
+def test_scripts_with_the_bearer_token_need_no_csrf_token(guarded: DashClient, queue: Queue) -> None:
+    response = guarded.post("/api/queues/mail/pause", csrf=False, headers=BEARER)
+    assert response.status_code == 200
+    assert queue.paused_queues() == ["mail"]
+
+
+def test_public_endpoints_stay_reachable_without_the_token(guarded: DashClient) -> None:
+    for path in PUBLIC_GET:
+        assert guarded.get(path).status_code == 200, path
+    assert guarded.get("/health").json == {"status": "ok"}  # and says nothing else
+
+
+def test_login_form_sets_a_strict_httponly_session_cookie(guarded: DashClient, queue: Queue) -> None:
+    page = guarded.get("/login")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b'<form method="post" action="login">' in page.get_data()
+
+    wrong = guarded.http.post("/login", data={"token": "guess"})
+    assert wrong.status_code == 401
+    assert b"That token is not right" in wrong.get_data()
+    assert not wrong.headers.getlist("Set-Cookie")
+    assert guarded.get("/api/stats").status_code == 401
+
+    right = guarded.http.post("/login", data={"token": TOKEN})
+    assert right.status_code == 303 and right.headers["Location"] == "./"
+    cookies = {c.split("=", 1)[0]: c for c in right.headers.getlist("Set-Cookie")}
+    session = cookies["taskito_session"]
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/"):
+        assert attribute in session
+    assert TOKEN not in session  # the cookie is derived from the token, not the token itself
+    assert "HttpOnly" in cookies["taskito_csrf"]
+
+    assert guarded.get("/api/stats").status_code == 200
+    assert guarded.get("/").status_code == 200
+    assert guarded.get("/login").status_code == 303  # already signed in: back to the page
+
+    refused = guarded.post("/api/queues/mail/pause", csrf=False)
+    assert refused.status_code == 403 and "CSRF" in refused.json["error"]
+    assert queue.paused_queues() == []
+    assert guarded.post("/api/queues/mail/pause").status_code == 200
+    assert queue.paused_queues() == ["mail"]
+
+    assert guarded.post("/logout").json == {"signed_out": True}
+    assert guarded.get("/api/stats").status_code == 401
+
+
+def test_login_page_does_not_reflect_what_was_typed(guarded: DashClient) -> None:
+    response = guarded.http.post("/login", data={"token": SCRIPT_ARG})
+    assert response.status_code == 401
+    assert b"__pwned" not in response.get_data()
+
+
+def test_a_forged_csrf_pair_is_refused_when_a_token_is_set(guarded: DashClient, queue: Queue) -> None:
+    """Someone able to plant cookies still cannot make a CSRF token: it is signed with the dashboard token."""
+    assert guarded.http.post("/login", data={"token": TOKEN}).status_code == 303
+    guarded.http.set_cookie("taskito_csrf", "planted")
+    response = guarded.post("/api/queues/mail/pause", csrf=False, headers={"X-CSRF-Token": "planted"})
+    assert response.status_code == 403
+    assert queue.paused_queues() == []
+
+
+def test_without_a_token_there_is_no_login(client: DashClient) -> None:
+    assert client.get("/login").status_code == 303
+    assert client.http.post("/login", data={"token": "x"}).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_an_empty_token_is_a_clear_error(queue: Queue, token: str) -> None:
+    with pytest.raises(ValueError, match="token must be a non-empty string"):
+        create_app(queue, token=token)
+
+
+# -- CSRF without a token -------------------------------------------------------------------------
+@pytest.mark.parametrize("path", MUTATING_ROUTES)
+def test_state_changing_calls_need_the_csrf_token(client: DashClient, queue: Queue, populated: Populated,
+                                                  path: str) -> None:
+    before = snapshot(queue)
+    no_header = client.post(fill(path, populated), csrf=False)
+    assert no_header.status_code == 403 and "CSRF" in no_header.json["error"]
+    client.csrf()  # now the browser holds the cookie...
+    mismatch = client.post(fill(path, populated), csrf=False, headers={"X-CSRF-Token": "something-else"})
+    assert mismatch.status_code == 403  # ...but the header must match it
+    assert snapshot(queue) == before
+
+
+def test_a_cross_site_form_post_is_refused(client: DashClient, queue: Queue) -> None:
+    client.csrf()
+    response = client.http.post("/api/queues/default/pause", data={"x": "1"})  # what a hostile page can send
+    assert response.status_code == 403
+    assert queue.paused_queues() == []
+
+
+def test_a_csrf_header_without_the_cookie_is_refused(queue: Queue) -> None:
+    from werkzeug.test import Client
+
+    fresh = Client(create_app(queue), use_cookies=False)
+    response = fresh.post("/api/queues/default/pause", headers={"X-CSRF-Token": "abc"})
+    assert response.status_code == 403
+    assert queue.paused_queues() == []
+
+
+# -- read-only --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", MUTATING_ROUTES)
+def test_read_only_refuses_every_state_changing_call(make_client, queue: Queue, populated: Populated,
+                                                     path: str) -> None:
+    before = snapshot(queue)
+    plain = make_client(read_only=True)
+    response = plain.post(fill(path, populated))
+    assert response.status_code == 403 and "read-only" in response.json["error"]
+    guarded = make_client(read_only=True, token=TOKEN)
+    assert guarded.post(fill(path, populated), csrf=False, headers=BEARER).status_code == 403
+    assert snapshot(queue) == before
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_read_only_still_shows_everything(make_client, populated: Populated, path: str) -> None:
+    assert make_client(read_only=True).get(fill(path, populated)).status_code == 200
+
+
+# -- headers and escaping ----------------------------------------------------------------------------
+def test_security_headers_on_every_response(make_client, queue: Queue, populated: Populated, monkeypatch) -> None:
+    open_client = make_client()
+    guarded = make_client(token=TOKEN)
+    responses = {
+        "page": open_client.get("/"),
+        "script": open_client.get("/static/app.js"),
+        "api": open_client.get("/api/stats"),
+        "metrics": open_client.get("/metrics"),
+        "health": open_client.get("/health"),
+        "404": open_client.get("/nope"),
+        "405": open_client.post("/api/stats"),
+        "403": open_client.post("/api/queues/default/pause", csrf=False),
+        "401": guarded.get("/api/stats"),
+        "redirect": guarded.get("/"),
+        "login": guarded.get("/login"),
+        "static 304": open_client.get("/static/app.css",
+                                      headers={"If-None-Match": open_client.get("/static/app.css").headers["ETag"]}),
+    }
+    monkeypatch.setattr(queue, "workers", lambda: 1 / 0)
+    responses["500"] = open_client.get("/api/workers")
+    assert responses["500"].status_code == 500 and responses["static 304"].status_code == 304
+    for name, response in responses.items():
+        csp = response.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, name
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp, name
+        assert response.headers.get("X-Frame-Options") == "DENY", name
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+        assert response.headers.get("Referrer-Policy") == "no-referrer", name
+
+
+def test_the_page_has_no_inline_script_and_never_parses_job_values_as_html() -> None:
+    static = resources.files("taskito.dashboard").joinpath("static")
+    for page in ("index.html", "login.html"):
+        html = static.joinpath(page).read_text()
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)
+        assert all(not body.strip() for body in scripts), f"inline script in {page}"
+        assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", html))
+        assert not re.search(r"\son\w+\s*=", html), f"inline event handler in {page}"
+        assert "http://" not in html and "https://" not in html, f"{page} fetches something from the internet"
+    script = static.joinpath("app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script, f"app.js uses {sink}"
+    assert "https://" not in script and "http://www.w3.org/2000/svg" in script  # the SVG namespace, not a fetch
+
+
+def test_job_values_travel_as_json_data(client: DashClient, populated: Populated) -> None:
+    response = client.get(f"/api/jobs/{populated['pending'][1]}")
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.json["args"] == [SCRIPT_ARG]
+
+
+def test_static_files_cannot_escape_their_folder(client: DashClient) -> None:
+    for path in ("/static/../app.py", "/static/..%2Fapp.py", "/static/nope.js", "/static/index.html",
+                 "/static/login.html"):
+        assert client.get(path).status_code == 404, path
+    script = client.get("/static/app.js")
+    assert script.mimetype == "text/javascript" and script.headers["Cache-Control"] == "no-cache"
