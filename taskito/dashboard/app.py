@@ -4,7 +4,7 @@ It mounts anywhere a WSGI app does (gunicorn, Flask's DispatcherMiddleware, a
 Django URL) because every link the page uses is relative to its mount point.
 
 Security model:
-- ``token`` set: every page and API call needs it, as a session cookie set by the
+- ``token`` set (or ``TASKITO_DASHBOARD_TOKEN``): every page and API call needs it, as a session cookie set by the
   login form (HttpOnly, SameSite=Strict) or as ``Authorization: Bearer <token>``.
   ``/health`` stays open (it says only whether the database answers) so that
   load balancers can probe it.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -68,7 +69,9 @@ class DashboardApp:
     """The WSGI callable ``create_app`` returns."""
 
     def __init__(self, queue: Queue, *, token: str | None = None, read_only: bool = False) -> None:
-        if token is not None and (not isinstance(token, str) or not token.strip()):
+        if token is None:
+            token = os.environ.get(TOKEN_ENV, "").strip() or None
+        elif not isinstance(token, str) or not token.strip():
             raise ValueError(f"token must be a non-empty string, got {token!r}; pass None for no token")
         self.queue = queue
         self.token = token
@@ -111,6 +114,9 @@ class DashboardApp:
         if req.path == "":  # mounted at /prefix and asked for /prefix: relative links need the slash
             return _redirect(req.cookie_path, 308)
         route, params = self.router.match(req.method, req.path)
+        if req.method == "POST" and req.header("Sec-Fetch-Site") == "cross-site":
+            # Browsers say where a request comes from: no other site may post here, not even a login.
+            raise HTTPError(403, "cross-site request refused: use the dashboard page itself")
         bearer = False
         if not route.public:
             authenticated, bearer = self._authenticate(req)
@@ -262,7 +268,8 @@ def _redirect(location: str, status: int = 303) -> Response:
 def create_app(queue: Queue, *, token: str | None = None, read_only: bool = False) -> DashboardApp:
     """The dashboard for ``queue`` as a WSGI application.
 
-    ``token``: require it on every page and API call (None: open to whoever reaches it).
+    ``token``: require it on every page and API call; None reads ``TASKITO_DASHBOARD_TOKEN``, and with
+    that unset too the dashboard is open to whoever reaches it.
     ``read_only``: refuse every call that would change the queue.
     """
     return DashboardApp(queue, token=token, read_only=read_only)

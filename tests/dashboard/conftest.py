@@ -18,6 +18,12 @@ SCRIPT_ARG = "<script>window.__pwned=1</script>"
 WORKER = "dashboard-test-worker"
 
 
+@pytest.fixture(autouse=True)
+def no_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """create_app() reads TASKITO_DASHBOARD_TOKEN; a value in the runner's environment must not leak in."""
+    monkeypatch.delenv("TASKITO_DASHBOARD_TOKEN", raising=False)
+
+
 @dataclass
 class Populated:
     """Job ids by the state the fixture left them in."""

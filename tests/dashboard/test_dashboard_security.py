@@ -143,6 +143,18 @@ def test_without_a_token_there_is_no_login(client: DashClient) -> None:
     assert client.get("/").status_code == 200
 
 
+def test_the_token_can_come_from_the_environment(queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    from werkzeug.test import Client
+
+    monkeypatch.setenv("TASKITO_DASHBOARD_TOKEN", TOKEN)
+    http = Client(create_app(queue))
+    assert http.get("/api/stats").status_code == 401
+    assert http.get("/api/stats", headers=BEARER).status_code == 200
+    assert Client(create_app(queue, token="explicit-wins")).get("/api/stats", headers=BEARER).status_code == 401
+    monkeypatch.setenv("TASKITO_DASHBOARD_TOKEN", "  ")  # set but empty: no token
+    assert Client(create_app(queue)).get("/api/stats").status_code == 200
+
+
 @pytest.mark.parametrize("token", ["", "   "])
 def test_an_empty_token_is_a_clear_error(queue: Queue, token: str) -> None:
     with pytest.raises(ValueError, match="token must be a non-empty string"):
@@ -167,6 +179,16 @@ def test_a_cross_site_form_post_is_refused(client: DashClient, queue: Queue) -> 
     response = client.http.post("/api/queues/default/pause", data={"x": "1"})  # what a hostile page can send
     assert response.status_code == 403
     assert queue.paused_queues() == []
+
+
+@pytest.mark.parametrize("path", ["/api/queues/default/pause", "/login"])
+def test_posts_a_browser_marks_cross_site_are_refused(make_client, queue: Queue, path: str) -> None:
+    guarded = make_client(token=TOKEN)
+    response = guarded.http.post(path, data={"token": TOKEN}, headers={**BEARER, "Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403 and "cross-site" in response.get_data(as_text=True)
+    assert queue.paused_queues() == [] and not response.headers.getlist("Set-Cookie")
+    same = guarded.http.post("/api/queues/default/pause", headers={**BEARER, "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200
 
 
 def test_a_csrf_header_without_the_cookie_is_refused(queue: Queue) -> None:
