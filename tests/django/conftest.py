@@ -87,12 +87,12 @@ def django_worker(transactional_db: None, effects_file: Path) -> Iterator[Proces
     process.stop()
 
 
-def finish_all(error: str | None = None) -> list[str]:
+def finish_all(error: str | None = None, queues: list[str] | None = None) -> list[str]:
     """Play a worker through the storage API: claim every due job, complete it (or kill it with ``error``)."""
     from taskito.storage import Completion
     from taskito_django import queue
 
-    records = queue.storage.claim("test-hand", queue.default_queues(), 1000, 30)
+    records = queue.storage.claim("test-hand", queues or queue.default_queues(), 1000, 30)
     if error is None:
         queue.storage.complete([Completion(r.id, r.attempt, queue.serializer.dumps("done")) for r in records])
     else:
