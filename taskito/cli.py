@@ -160,7 +160,8 @@ def dashboard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--host", default="127.0.0.1", show_default=True,
                      help="Address to listen on (0.0.0.0: every interface; then set --token)."),
-        click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True),
+        click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+                     help="Port to listen on (0: any free port, printed at start)."),
         click.option("--token", envvar="TASKITO_DASHBOARD_TOKEN", metavar="TOKEN",
                      help="Require this token on every page and API call (env TASKITO_DASHBOARD_TOKEN)."),
         click.option("--read-only", is_flag=True, help="Show the queue but refuse every change."),

@@ -18,7 +18,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from taskito import Queue
-from taskito.dashboard import create_app
+from taskito.dashboard import create_app, is_loopback
 from tests.dashboard.conftest import Populated
 from tests.support import TASKITO, Process, run_cli, start_worker, wait_until
 
@@ -150,6 +150,14 @@ def test_cli_serves_the_dashboard_and_stops_cleanly(tmp_path: Path, project: dic
         process.signal(signal.SIGINT)
     assert process.wait() == 0
     assert "Traceback" not in process.output
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("dashboard.internal", False),
+])
+def test_which_hosts_count_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 def test_cli_on_every_interface_without_token_warns(tmp_path: Path, project: dict[str, str]) -> None:
