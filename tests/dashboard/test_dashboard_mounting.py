@@ -75,6 +75,23 @@ def test_served_as_a_plain_wsgi_app_by_a_real_server(dashboard_server, queue: Qu
     assert statuses == [200] * 16
 
 
+def test_the_app_follows_the_wsgi_spec(queue: Queue, populated: Populated) -> None:
+    """wsgiref's validator checks every PEP 3333 rule (header types, status line, iterable body...)."""
+    from wsgiref.validate import validator
+
+    from werkzeug.test import Client
+
+    http = Client(validator(create_app(queue, token=TOKEN)))
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/", "/static/app.js", "/api/stats", f"/api/jobs/{populated['dead'][0]}", "/metrics", "/health",
+                 "/nope", "/login"):
+        http.get(path).close()
+        http.get(path, headers=bearer).close()
+    http.post("/api/queues/mail/pause", headers=bearer).close()
+    http.post("/login", data={"token": TOKEN}).close()
+    assert queue.paused_queues() == ["mail"]
+
+
 # -- Flask, via werkzeug's DispatcherMiddleware ------------------------------------------------------------
 @pytest.fixture
 def flask_app(queue: Queue) -> Flask:
