@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-flask test bench lint clean
+.PHONY: demo demo-flask demo-django test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(STAMP)
 
 demo-flask: $(STAMP)
 	cd example_projects/flask_app && ../../$(BIN)/python demo.py
+
+demo-django: $(STAMP)
+	cd example_projects/django_site && ../../$(BIN)/python demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
