@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from ..exceptions import ConfigurationError, DatabaseUnavailableError
 from .base import Completion, JobRecord, NewJob
-from .sqlbase import SQLStorage
+from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
 logger = logging.getLogger("taskito.storage.postgres")
@@ -189,11 +189,6 @@ class PostgresStorage(SQLStorage):
     def _notify(self, cur: Any) -> None:
         cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})
 
-    def _notify_done(self, cur: Any, job_ids: Sequence[str] = ()) -> None:
-        payload = ",".join(job_ids)
-        cur.execute(self.sql["notify"], {"channel": self._done_channel,
-                                         "payload": payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else ""})
-
     # -- schema ------------------------------------------------------------------------
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         """Create or upgrade the schema; an advisory lock makes concurrent first starts safe."""
@@ -266,22 +261,42 @@ class PostgresStorage(SQLStorage):
             self._run(cur, "lock_unique", namespace=f"{self.schema} unique", unique_key=job.unique_key)
         return super()._enqueue_one(cur, job, now)
 
-    def _cancel_dependents(self, cur: Any, job_id: str, now: float, reason: str) -> None:
-        # Every way a job ends other than success passes here: tell result() waiters.
-        super()._cancel_dependents(cur, job_id, now, reason)
-        self._notify_done(cur)
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+        """One round trip: taskito_claim() expires, cascades and claims in one transaction."""
+        now = time.time()
+        with self._reading() as cur:
+            rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
+                              lease_until=now + lease_seconds, limit=limit)
+        rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
+        return [to_record(row) for row in rows]
 
     def complete(self, done: Sequence[Completion]) -> None:
-        """The whole batch in one pipelined transaction: one round trip."""
+        """One round trip per batch (taskito_complete() also releases dependents), then the NOTIFYs.
+
+        The notifications go in a statement of their own because a transaction that notifies
+        waits for its WAL flush, and the completion itself does not need to (see the function).
+        """
         if not done:
             return
-        now = time.time()
-        ids = [item.job_id for item in done]
-        with self._pool.connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            cur.execute(self.sql["complete"], {"ids": ids, "attempts": [item.attempt for item in done],
-                                               "results": [item.result for item in done], "now": now})
-            cur.execute(self.sql["release_dependents"], {"ids": ids, "now": now, "channel": self._work_channel})
-            self._notify_done(cur, ids)
+        with self._reading() as cur:
+            [(completed, released)] = self._rows(
+                cur, "complete", ids=[item.job_id for item in done], attempts=[item.attempt for item in done],
+                results=[item.result for item in done], now=time.time())
+            if completed:
+                payload = ",".join(completed)
+                self._run(cur, "notify", channel=self._done_channel,
+                          payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
+            if released:
+                self._notify(cur)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self._reading() as cur:
+            rows = self._rows(cur, "get_job", job_id=job_id)
+        if not rows:
+            return None
+        record = to_record(rows[0])
+        record.depends_on = list(rows[0]["depends_on"])
+        return record
 
     # -- waiting -------------------------------------------------------------------------
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
@@ -324,7 +339,7 @@ class PostgresStorage(SQLStorage):
                 if remaining <= 0:
                     return record
                 if listener is not None and listener.listening.is_set():
-                    event.wait(min(remaining, 5.0))  # a safety re-read every few seconds
+                    event.wait(min(remaining, 2.0))  # a safety re-read, should a notification be missed
                 else:
                     event.wait(min(remaining, poll))
                     poll = min(poll * 1.5, 0.5)

@@ -1,5 +1,6 @@
 -- Named statements of the PostgreSQL engine: the same names as the SQLite engine's, with
--- %(name)s parameters. Connections run with search_path set to the configured schema, so no
+-- %(name)s parameters (expire_jobs and release_dependents are part of the taskito_claim() and
+-- taskito_complete() functions of the migration here). Connections run with search_path set to the configured schema, so no
 -- statement names it. Lists arrive as text[] parameters.
 
 -- name: insert_job
@@ -30,71 +31,17 @@ WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'running')
 -- waiting_deps count and the release in `complete` never miss each other.
 SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 
--- name: expire_jobs
-UPDATE taskito_jobs
-SET status = 'cancelled', error = 'expired before it started', finished_at = %(now)s
-WHERE id IN (
-    SELECT id FROM taskito_jobs
-    WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < %(now)s
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id;
-
 -- name: cancel_dependents
-WITH RECURSIVE doomed(id) AS (
-    SELECT job_id FROM taskito_job_deps WHERE depends_on = %(id)s
-    UNION
-    SELECT d.job_id FROM taskito_job_deps d JOIN doomed ON d.depends_on = doomed.id
-)
-UPDATE taskito_jobs
-SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
-WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
+-- taskito_cancel_dependents() in the schema; it also notifies result() waiters.
+SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- Claim a batch: rows another worker is claiming right now are skipped, never waited for.
-WITH picked AS (
-    SELECT id FROM taskito_jobs
-    WHERE status IN ('pending', 'failed') AND waiting_deps = 0
-      AND scheduled_at <= %(now)s
-      AND (expires_at IS NULL OR expires_at >= %(now)s)
-      AND queue = ANY(%(queues)s::text[])
-      AND queue NOT IN (SELECT name FROM taskito_paused_queues)
-    ORDER BY priority DESC, scheduled_at, seq
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE taskito_jobs AS j
-SET status = 'running', attempt = j.attempt + 1, worker_id = %(worker_id)s,
-    started_at = %(now)s, lease_until = %(lease_until)s
-FROM picked
-WHERE j.id = picked.id
-RETURNING j.seq, j.id, j.task_name, j.queue, j.status, j.priority, j.payload, j.retry_count,
-          j.max_retries, j.timeout, j.attempt, j.created_at, j.scheduled_at, j.started_at;
+-- taskito_claim() in the schema also cancels expired jobs first (one round trip).
+SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
 
 -- name: complete
--- A whole batch of successful attempts in one statement (postgres takes arrays here).
-UPDATE taskito_jobs AS j
-SET status = 'complete', result = c.result, finished_at = %(now)s, lease_until = NULL, error = NULL
-FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[]) AS c(id, attempt, result)
-WHERE j.id = c.id AND j.attempt = c.attempt AND j.status = 'running';
-
--- name: release_dependents
--- Release the dependents of the jobs that `complete` just finished (same transaction, later
--- statement, so it also sees dependents committed while `complete` waited for a row lock);
--- wakes workers when some became claimable.
-WITH done AS (
-    SELECT id FROM taskito_jobs
-    WHERE id = ANY(%(ids)s::text[]) AND status = 'complete' AND finished_at = %(now)s
-), counts AS (
-    SELECT d.job_id, count(*) AS n FROM taskito_job_deps d JOIN done ON d.depends_on = done.id
-    GROUP BY d.job_id
-), released AS (
-    UPDATE taskito_jobs AS j SET waiting_deps = greatest(j.waiting_deps - counts.n, 0)
-    FROM counts
-    WHERE j.id = counts.job_id AND j.waiting_deps > 0
-    RETURNING j.id
-)
-SELECT pg_notify(%(channel)s, '') FROM released HAVING count(*) > 0;
+-- A whole batch at once (postgres takes arrays here), with its dependents' release.
+SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[], %(now)s);
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
@@ -129,7 +76,10 @@ WHERE id = %(job_id)s AND status IN ('pending', 'failed')
 RETURNING id;
 
 -- name: get_job
-SELECT * FROM taskito_jobs WHERE id = %(job_id)s;
+-- With the ids it depends on, so that reading a job is one round trip.
+SELECT j.*, ARRAY(SELECT d.depends_on FROM taskito_job_deps d WHERE d.job_id = j.id ORDER BY d.depends_on)
+            AS depends_on
+FROM taskito_jobs j WHERE j.id = %(job_id)s;
 
 -- name: get_deps
 SELECT depends_on FROM taskito_job_deps WHERE job_id = %(job_id)s;
@@ -199,11 +149,11 @@ UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
 -- Rows locked right now are being completed or failed: skipping them cannot deadlock with
 -- the completion writer, which locks the same worker's rows in another order.
 UPDATE taskito_jobs SET lease_until = %(lease_until)s
-WHERE id IN (
+WHERE id = ANY(ARRAY(
     SELECT id FROM taskito_jobs
     WHERE worker_id = %(worker_id)s AND status = 'running'
     FOR UPDATE SKIP LOCKED
-);
+));
 
 -- name: unregister_worker
 DELETE FROM taskito_workers WHERE id = %(worker_id)s;
