@@ -1,0 +1,183 @@
+"""Throughput and latency of taskito, printed as one JSON line.
+
+    python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
+
+Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
+from the CLI with default settings, round-trip latency against an idle worker in
+another process, and the worker's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TASKITO = str(Path(sys.executable).with_name("taskito"))
+DEFAULT_PG_URL = os.environ.get("TASKITO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def database(backend: str, pg_url: str) -> Iterator[dict[str, str]]:
+    """A fresh database (SQLite file or PostgreSQL schema), removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="taskito-bench-")
+    try:
+        if backend == "sqlite":
+            yield {"TASKITO_BACKEND": "sqlite", "TASKITO_DB_PATH": f"{folder}/taskito.db", "LOG_DIR": folder}
+            return
+        import psycopg
+
+        schema = f"taskito_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            yield {"TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": pg_url, "TASKITO_SCHEMA": schema,
+                   "LOG_DIR": folder}
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_queue(env: dict[str, str]):
+    os.environ.update(env)
+    sys.path.insert(0, str(HERE))
+    import bench_app
+
+    from taskito import Queue
+
+    queue = Queue()
+    queue.tasks.update(bench_app.queue.tasks)
+    return queue, queue.tasks["bench_app.noop"]
+
+
+def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
+    """Start worker processes from the CLI; their logs go to files (a full pipe would stall them)."""
+    procs = []
+    for index in range(count):
+        log = open(f"{log_dir}/worker-{index}.log", "wb")  # noqa: SIM115 - closed with the process
+        procs.append(subprocess.Popen([TASKITO, "worker", "--app", "bench_app:queue"], cwd=HERE,
+                                      env={**os.environ, **env}, stdout=log, stderr=log))
+    deadline = time.monotonic() + 60
+    for index, proc in enumerate(procs):
+        while "started:" not in Path(f"{log_dir}/worker-{index}.log").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {index} did not start: see {log_dir}/worker-{index}.log")
+            time.sleep(0.01)
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        proc.wait(60)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_drained(queue, total: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while queue.stats()["completed"] < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"drain did not finish: {queue.stats()}")
+        time.sleep(0.01)
+
+
+def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, float]:
+    with database(backend, pg_url) as env:
+        queue, noop = load_queue(env)
+        started = time.perf_counter()
+        for _ in range(jobs):
+            noop.delay()
+        single = jobs / (time.perf_counter() - started)
+
+        started = time.perf_counter()
+        noop.map([()] * jobs)
+        batch = jobs / (time.perf_counter() - started)
+
+        [worker] = start_workers(1, env, env["LOG_DIR"])
+        try:
+            # The worker drains from the moment it starts; its start-up is part of the figure.
+            started = time.perf_counter()
+            wait_drained(queue, 2 * jobs)
+            drain = 2 * jobs / (time.perf_counter() - started)
+
+            latencies = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                noop.delay().result(timeout=10)
+                latencies.append((time.perf_counter() - started) * 1000)
+            rss = peak_rss_mb(worker.pid)
+        finally:
+            stop_workers([worker])
+        queue.close()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "single_enqueue_jobs_per_s": round(single),
+        "batch_enqueue_jobs_per_s": round(batch),
+        "drain_jobs_per_s": round(drain),
+        "latency_p50_ms": round(cuts[49], 2),
+        "latency_p95_ms": round(cuts[94], 2),
+        "worker_peak_rss_mb": round(rss, 1),
+    }
+
+
+def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> dict[str, int]:
+    """Drain rate of `jobs` pre-enqueued jobs with 1, 2, 4... worker processes."""
+    result = {}
+    for count in counts:
+        with database(backend, pg_url) as env:
+            queue, noop = load_queue(env)
+            noop.map([()] * jobs)
+            procs = start_workers(count, env, env["LOG_DIR"])
+            try:
+                started = time.perf_counter()
+                wait_drained(queue, jobs)
+                result[str(count)] = round(jobs / (time.perf_counter() - started))
+            finally:
+                stop_workers(procs)
+            queue.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--db-url", default=DEFAULT_PG_URL, help="PostgreSQL URL for --backend postgres")
+    parser.add_argument("--rounds", type=int, default=200, help="latency round trips")
+    parser.add_argument("--scaling", help="also drain with these worker-process counts, e.g. 1,2,4")
+    args = parser.parse_args()
+    report = {
+        "backend": args.backend,
+        "jobs": args.jobs,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        **measure(args.backend, args.jobs, args.rounds, args.db_url),
+    }
+    if args.scaling:
+        counts = [int(part) for part in args.scaling.split(",")]
+        report["drain_jobs_per_s_by_worker_processes"] = measure_scaling(args.backend, args.jobs, counts, args.db_url)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
