@@ -224,6 +224,7 @@ def test_dead_letter_page_lists_them(staff_client: Client) -> None:
     assert "No dead letters." in text(staff_client.get("/admin/taskito/dead/"))
     dead_id = dead_letter("bad input")
     page = text(staff_client.get("/admin/taskito/dead/"))
+    assert re.search(r'<body class="[^"<>]*change-list[^"<>]*"', page)  # the admin's own page structure
     assert dead_id in page and "ValueError: bad input" in page
     assert f'formaction="/admin/taskito/dead/{dead_id}/retry/"' in page
 
