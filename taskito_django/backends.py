@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -59,15 +60,24 @@ def _datetime(timestamp: float | None) -> datetime | None:
     return value if settings.USE_TZ else timezone.make_naive(value)
 
 
-def _exception_path(error: str | None, traceback: str | None) -> str:
+def _exception_path(error: str | None, tb: str | None) -> str:
     """The dotted path of the exception class, read back from the stored error and traceback."""
     name = (error or "Exception").split(":", 1)[0].strip() or "Exception"
-    for line in reversed((traceback or "").splitlines()):
+    for line in reversed((tb or "").splitlines()):
         match = re.match(rf"^((?:[A-Za-z_][\w]*\.)*{re.escape(name)})(?::|$)", line)
         if match:
             path = match.group(1)
             return path if "." in path else f"builtins.{path}"
     return f"builtins.{name}" if name.isidentifier() else "builtins.Exception"
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _error_of(exc: BaseException) -> Any:
+    return compat.TaskError(exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                            traceback=_traceback(exc))
 
 
 def _import_task(module_path: str) -> Any:
@@ -145,8 +155,7 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
         if not retried:
             object.__setattr__(result, "status", compat.TaskResultStatus.FAILED)
             object.__setattr__(result, "finished_at", timezone.now())
-            result.errors.append(compat.TaskError(exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                                                  traceback="".join(_format(exc))))
+            result.errors.append(_error_of(exc))
             compat.task_finished.send(sender=sender, task_result=result)
         raise
     object.__setattr__(result, "status", compat.TaskResultStatus.SUCCESSFUL)
@@ -154,12 +163,6 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
     object.__setattr__(result, "_return_value", value)
     compat.task_finished.send(sender=sender, task_result=result)
     return value
-
-
-def _format(exc: BaseException) -> list[str]:
-    import traceback
-
-    return traceback.format_exception(type(exc), exc, exc.__traceback__)
 
 
 def register_runner() -> None:
@@ -226,9 +229,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
         except TaskFailedError as failure:
             exc = failure.__cause__ or failure
             object.__setattr__(result, "status", compat.TaskResultStatus.FAILED)
-            result.errors.append(compat.TaskError(
-                exception_class_path=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                traceback="".join(_format(exc))))
+            result.errors.append(_error_of(exc))
             return result
         object.__setattr__(result, "status", compat.TaskResultStatus.SUCCESSFUL)
         object.__setattr__(result, "_return_value", value)
