@@ -6,14 +6,16 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from .exceptions import TaskitoError
+from .exceptions import DatabaseUnavailableError, TaskitoError
 from .queue import Queue
 
 
@@ -92,14 +94,50 @@ def run_worker(queue: Queue, queues: str | None, concurrency: int | None, pool: 
     queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool)
 
 
+def load_queue_waiting(spec: str) -> Queue | None:
+    """``load_queue``, retrying while the database cannot be reached (containers start in any order).
+
+    Logs one line per attempt, backing off up to 30 s; returns None if SIGINT/SIGTERM arrives first.
+    """
+    log = logging.getLogger("taskito.worker")
+    interrupted = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        attempt = 0
+        while True:
+            try:
+                queue = load_queue(spec)
+                return None if interrupted.is_set() else queue
+            except AppError as exc:
+                if not isinstance(exc.__context__, DatabaseUnavailableError):
+                    raise
+                attempt += 1
+                delay = min(2 ** (attempt - 1), 30)
+                log.warning("waiting for the database (attempt %d): %s; retrying in %ds "
+                            "(--no-wait-for-db exits instead)", attempt, exc.__context__, delay)
+            if interrupted.wait(delay):
+                log.info("stopped before the database became reachable")
+                return None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @main.command()
 @app_option
 @worker_options
+@click.option("--wait-for-db/--no-wait-for-db", default=True, show_default=True,
+              help="If the database is unreachable at start, keep retrying (a log line per attempt) "
+                   "instead of exiting with status 2.")
 def worker(app: str, queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
-           loglevel: str) -> None:
+           loglevel: str, wait_for_db: bool) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
     configure_logging(loglevel)
-    run_worker(load_queue(app), queues, concurrency, pool, drain_timeout)
+    queue = load_queue_waiting(app) if wait_for_db else load_queue(app)
+    if queue is not None:
+        run_worker(queue, queues, concurrency, pool, drain_timeout)
 
 
 def _info(queue: Queue) -> dict[str, Any]:

@@ -97,9 +97,9 @@ def _target(params: dict[str, Any]) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """The useful part of a libpq error, on one line."""
-    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-    text = re.sub(r"^connection failed:\s*", "", text)
+    """The useful part of a libpq error: its first line, without the repeated host and port."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = re.sub(r"^(connection failed:|FATAL:)\s*", "", lines[0]) if lines else ""
     text = re.sub(r'connection to server (at|on) "[^"]*"(, port \d+)?( \([^)]*\))? failed:\s*', "", text)
     return text or type(exc).__name__
 
@@ -147,6 +147,8 @@ class PostgresStorage(SQLStorage):
         self._work_event = threading.Event()
         self._waiters_lock = threading.Lock()
         self._waiters: dict[str, set[threading.Event]] = {}
+        self._uncertain_lock = threading.Lock()
+        self._uncertain_claims: list[tuple[str, float]] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -262,13 +264,63 @@ class PostgresStorage(SQLStorage):
         return super()._enqueue_one(cur, job, now)
 
     def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
-        """One round trip: taskito_claim() expires, cascades and claims in one transaction."""
+        """One round trip: taskito_claim() expires, cascades and claims in one transaction.
+
+        If the connection breaks while claiming, the claim may have committed without the worker
+        ever seeing its jobs; the live worker's heartbeat would then keep them running forever.
+        Such a batch is recognisable (this worker, started_at = this claim's time) and is put
+        back before the next claim.
+        """
+        self._release_uncertain_claims()
         now = time.time()
-        with self._reading() as cur:
-            rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
-                              lease_until=now + lease_seconds, limit=limit)
+        try:
+            with self._reading() as cur:
+                rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
+                                  lease_until=now + lease_seconds, limit=limit)
+        except psycopg.OperationalError:
+            with self._uncertain_lock:
+                self._uncertain_claims.append((worker_id, now))
+            raise
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def _release_uncertain_claims(self) -> None:
+        with self._uncertain_lock:
+            pending, self._uncertain_claims = self._uncertain_claims, []
+        for position, (worker_id, claimed_at) in enumerate(pending):
+            try:
+                with self._reading() as cur:
+                    released = self._run(cur, "release_claim", worker_id=worker_id, started_at=claimed_at)
+            except psycopg.Error:
+                with self._uncertain_lock:
+                    self._uncertain_claims[:0] = pending[position:]
+                raise
+            if released:
+                logger.warning("put back %d job(s) claimed while the connection broke", released)
+
+    def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
+             retry_delay: float | None) -> bool:
+        """Retried through connection faults (it is fenced by attempt, so repeating it is safe):
+        a failure left unrecorded would leave the job running under a live worker's heartbeat."""
+        return self._retry_idempotent(f"record the failure of job {job_id}", lambda: super(PostgresStorage, self).fail(
+            job_id, attempt, error, traceback, retry_delay))
+
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        self._retry_idempotent(f"put back {len(job_ids)} job(s)", lambda: super(PostgresStorage, self).requeue(
+            worker_id, job_ids), patience=5.0)
+
+    def _retry_idempotent(self, what: str, action: Callable[[], Any], patience: float = 60.0) -> Any:
+        deadline = time.monotonic() + patience
+        delay = 0.1
+        while True:
+            try:
+                return action()
+            except psycopg.OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("cannot %s (%s); retrying in %.1fs", what, _reason(exc), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def complete(self, done: Sequence[Completion]) -> None:
         """One round trip per batch (taskito_complete() also releases dependents), then the NOTIFYs.

@@ -39,6 +39,12 @@ SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 -- taskito_claim() in the schema also cancels expired jobs first (one round trip).
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
 
+-- name: release_claim
+-- Put back a batch whose claim committed while the connection broke (postgres only).
+UPDATE taskito_jobs
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
+WHERE worker_id = %(worker_id)s AND started_at = %(started_at)s AND status = 'running';
+
 -- name: complete
 -- A whole batch at once (postgres takes arrays here), with its dependents' release.
 SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[], %(now)s);

@@ -1,0 +1,263 @@
+"""What only the PostgreSQL engine promises: its schema, its backups, concurrency on one database.
+
+Every test runs against the real server (PG_URL) in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from taskito import ConfigurationError, Queue
+from taskito.storage import Completion, NewJob
+from tests.conftest import PG_URL, require_postgres
+from tests.support import wait_until
+
+psycopg = pytest.importorskip("psycopg")
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"taskito_jobs", "taskito_job_deps", "taskito_job_errors", "taskito_paused_queues", "taskito_workers",
+          "taskito_periodic", "taskito_schema_version"}
+
+
+def sql(query: str, *params: object, url: str = PG_URL) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query, params or None)
+        return cur.fetchall() if cur.description else []
+
+
+def pg_queue(schema: str, url: str = PG_URL, **kwargs: object) -> Queue:
+    return Queue(backend="postgres", db_url=url, schema=schema, **kwargs)
+
+
+def new_job(q: Queue, **fields: object) -> NewJob:
+    return NewJob(id=uuid.uuid4().hex, task_name="t", payload=q.encode_payload("t", fields.pop("args", ()), None),
+                  **fields)
+
+
+@pytest.mark.parametrize("bad", ["Taskito", "bad-name", "1st", "", "drop table x; --", 'a"b', "x" * 59, "naïve"])
+def test_schema_that_is_not_a_plain_identifier_is_refused_before_connecting(bad: str) -> None:
+    # The URL points nowhere: validation comes first, so the error is about the schema.
+    with pytest.raises(ValueError, match="is not a plain identifier") as info:
+        Queue(backend="postgres", db_url="postgresql://nobody@127.0.0.1:1/none", schema=bad)
+    assert repr(bad) in str(info.value)
+
+
+def test_schema_is_created_on_first_use_with_every_object_inside_it(pg_schema: str) -> None:
+    assert sql("SELECT 1 FROM pg_namespace WHERE nspname = %s", pg_schema) == []
+    q = pg_queue(pg_schema)
+    try:
+        tables = {row[0] for row in sql("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                                        pg_schema)}
+        assert tables == TABLES
+        functions = {row[0] for row in sql("SELECT p.proname FROM pg_proc p JOIN pg_namespace n "
+                                           "ON n.oid = p.pronamespace WHERE n.nspname = %s", pg_schema)}
+        assert {"taskito_claim", "taskito_complete", "taskito_notify_work"} <= functions
+        assert sql(f'SELECT version FROM "{pg_schema}".taskito_schema_version') == [(1,)]
+        # nothing lands in the default schema (where a missing search_path would put it)
+        assert sql("SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = 'public' AND relname LIKE 'taskito%%'") == []
+        assert sql("SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                   "WHERE n.nspname = 'public' AND proname LIKE 'taskito%%'") == []
+        job = q.enqueue("t", args=(1,))
+        assert sql(f'SELECT id FROM "{pg_schema}".taskito_jobs') == [(job.id,)]
+    finally:
+        q.close()
+    # a second start finds the schema current and changes nothing
+    pg_queue(pg_schema).close()
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".taskito_schema_version') == [(1,)]
+
+
+def test_a_schema_from_a_newer_release_is_refused(pg_schema: str) -> None:
+    pg_queue(pg_schema).close()
+    sql(f'INSERT INTO "{pg_schema}".taskito_schema_version VALUES (999, 0)')
+    with pytest.raises(ConfigurationError, match="version 999.*upgrade taskito"):
+        pg_queue(pg_schema)
+
+
+def test_concurrent_first_starts_create_the_schema_once(pg_schema: str, tmp_path: Path) -> None:
+    """Two workers starting together (here: 3 processes and 6 threads) must not trip over each other."""
+    script = (f"from taskito import Queue; q = Queue(backend='postgres', db_url={PG_URL!r}, schema={pg_schema!r}); "
+              "q.enqueue('t'); q.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            q = pg_queue(pg_schema)
+            q.enqueue("t")
+            q.close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    outcomes = [(proc.wait(60), proc.stderr.read()) for proc in procs]
+    assert errors == []
+    assert all(code == 0 for code, _ in outcomes), outcomes
+    assert sql(f'SELECT version FROM "{pg_schema}".taskito_schema_version') == [(1,)]
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".taskito_jobs') == [(9,)]
+
+
+def test_pg_dump_of_the_schema_restores_into_a_fresh_database(pg_schema: str, tmp_path: Path) -> None:
+    """The deployment guide's backup: `pg_dump -n taskito > backup.sql`, then `psql < backup.sql`."""
+    q = pg_queue(pg_schema)
+    storage = q.storage
+    done, dead, waiting, dependent = (new_job(q, args=(i,)) for i in range(4))
+    storage.enqueue([done, dead, waiting])
+    storage.enqueue([new_job(q, depends_on=[waiting.id])])
+    dependent_id = storage.list_jobs(limit=1)[0].id
+    claimed = {r.id: r for r in storage.claim("w", ["default"], 2, 30)}
+    storage.complete([Completion(done.id, claimed[done.id].attempt, b'{"ok":1}')])
+    storage.fail(dead.id, claimed[dead.id].attempt, "ValueError: boom", "Traceback: ...", None)
+    before = {r.id: (r.status, r.result, r.error) for r in storage.list_jobs(limit=10)}
+    q.close()
+
+    backup = tmp_path / "backup.sql"
+    with backup.open("w") as out:
+        subprocess.run(["pg_dump", "--no-owner", "-d", PG_URL, "-n", pg_schema], stdout=out, check=True, timeout=60)
+    restored_db = f"taskito_restore_{uuid.uuid4().hex[:8]}"
+    sql(f'CREATE DATABASE "{restored_db}"')
+    restored_url = make_conninfo(PG_URL, dbname=restored_db)
+    try:
+        with backup.open() as dump:
+            subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-q", "-d", restored_url], stdin=dump, check=True,
+                           timeout=60, capture_output=True)
+        copy = pg_queue(pg_schema, url=restored_url)
+        try:
+            assert {r.id: (r.status, r.result, r.error) for r in copy.storage.list_jobs(limit=10)} == before
+            assert [e["error"] for e in copy.job_errors(dead.id)] == ["ValueError: boom"]
+            assert copy.storage.get_job(dependent_id).depends_on == [waiting.id]
+            # the restored copy is a working queue: functions, trigger and sequences came along
+            [again] = copy.storage.claim("w2", ["default"], 5, 30)
+            assert again.id == waiting.id
+            copy.storage.complete([Completion(waiting.id, again.attempt, b"2")])
+            assert [r.id for r in copy.storage.claim("w2", ["default"], 5, 30)] == [dependent_id]
+            fresh = copy.enqueue("t")
+            assert copy.get_job(fresh.id).status == "pending"
+        finally:
+            copy.close()
+    finally:
+        sql(f'DROP DATABASE IF EXISTS "{restored_db}" WITH (FORCE)')
+
+
+def test_concurrent_claimers_never_share_a_job(pg_schema: str) -> None:
+    q = pg_queue(pg_schema, pool_size=8)
+    try:
+        q.storage.enqueue([new_job(q) for _ in range(600)])
+        claimed: list[str] = []
+        lock = threading.Lock()
+
+        def claimer(name: str) -> None:
+            while batch := q.storage.claim(name, ["default"], 7, 30):
+                with lock:
+                    claimed.extend(r.id for r in batch)
+
+        threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(claimed) == 600 and len(set(claimed)) == 600
+    finally:
+        q.close()
+
+
+def test_concurrent_enqueues_with_one_unique_key_get_one_job(pg_schema: str) -> None:
+    q = pg_queue(pg_schema, pool_size=8)
+    try:
+        barrier = threading.Barrier(8)
+        ids: list[str] = []
+
+        def enqueue() -> None:
+            barrier.wait()
+            ids.append(q.enqueue("t", unique_key="nightly-report").id)
+
+        threads = [threading.Thread(target=enqueue) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(ids) == 8 and len(set(ids)) == 1
+        assert q.stats()["pending"] == 1
+    finally:
+        q.close()
+
+
+def test_dependents_enqueued_while_their_dependency_completes_are_released(pg_schema: str) -> None:
+    """Enqueue-with-dependency racing the dependency's completion must never leave a job waiting forever."""
+    q = pg_queue(pg_schema, pool_size=8)
+    try:
+        parents = [new_job(q) for _ in range(40)]
+        q.storage.enqueue(parents)
+        claimed = {r.id: r for r in q.storage.claim("w", ["default"], 40, 30)}
+        children: list[str] = []
+
+        def enqueue_children() -> None:
+            for parent in parents:
+                children.extend(q.storage.enqueue([new_job(q, depends_on=[parent.id])]))
+
+        thread = threading.Thread(target=enqueue_children)
+        thread.start()
+        for parent in parents:
+            q.storage.complete([Completion(parent.id, claimed[parent.id].attempt, b"null")])
+        thread.join(30)
+        got: list[str] = []
+        wait_until(lambda: got.extend(r.id for r in q.storage.claim("w", ["default"], 50, 30)) or len(got) == 40,
+                   10, message="every child to become claimable")
+        assert Counter(got) == Counter(children)
+    finally:
+        q.close()
+
+
+def test_idle_worker_wakes_on_notify_and_result_waits_without_polling(pg_schema: str) -> None:
+    worker_side, client_side = pg_queue(pg_schema), pg_queue(pg_schema)
+    try:
+        worker_side.storage.wait_for_work(0.01)  # starts listening
+        wait_until(lambda: worker_side.storage._work_listener.listening.is_set(), 10, message="LISTEN")
+        worker_side.storage.wait_for_work(0.01)  # consume the wake-up of connecting
+
+        woke: list[float] = []
+        waiter = threading.Thread(target=lambda: (worker_side.storage.wait_for_work(20), woke.append(time.monotonic())))
+        waiter.start()
+        time.sleep(0.2)  # let the waiter block: a wake-up before the enqueue would be a bug, not a race
+        enqueued = time.monotonic()
+        job = client_side.enqueue("t")
+        waiter.join(20)
+        assert woke and woke[0] - enqueued < 1.0
+
+        [record] = worker_side.storage.claim("w", ["default"], 1, 30)
+        finishing = threading.Timer(0.3, lambda: worker_side.storage.complete(
+            [Completion(job.id, record.attempt, b"42")]))
+        started = time.monotonic()
+        finishing.start()
+        assert job.result(timeout=20) == 42
+        assert time.monotonic() - started < 2.0  # the NOTIFY, not the 2 s safety re-read
+    finally:
+        worker_side.close()
+        client_side.close()
+
+
+def test_unreachable_server_is_one_configuration_error_naming_host_and_port() -> None:
+    require_postgres()
+    with pytest.raises(ConfigurationError) as info:
+        Queue(backend="postgres", db_url="postgresql://postgres@127.0.0.1:1/test")
+    message = str(info.value)
+    assert "127.0.0.1:1" in message and "\n" not in message
+    host = conninfo_to_dict(PG_URL).get("host", "localhost")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db", host=host))
