@@ -1,0 +1,241 @@
+"""PostgreSQL connection faults under real `taskito worker` processes and the real server.
+
+- every connection of a running worker terminated (pg_terminate_backend), twice;
+- the server restarted while the worker runs (this machine's cluster, via pg_ctlcluster);
+- the database unreachable at start: `taskito info` exits 2 with one line, `taskito worker`
+  waits (logging each attempt) and starts once the database answers, or exits 0 on SIGINT.
+
+Each time: the worker logs, reconnects, loses no job and does not exit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskito import Queue
+from tests.conftest import PG_URL
+from tests.support import run_cli, start_worker, wait_until
+
+psycopg = pytest.importorskip("psycopg")
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+APP = "pg_app:queue"
+TASK = "pg_app.mark"
+JOBS = 1500
+
+
+def sql(query: str, *params: object) -> list[tuple]:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        cur = conn.execute(query, params or None)
+        return cur.fetchall() if cur.description else []
+
+
+def env_for(schema: str, tmp_path: Path, url: str) -> dict[str, str]:
+    return {
+        "TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": url, "TASKITO_SCHEMA": schema,
+        "TASKITO_LEASE_SECONDS": "2", "EFFECTS_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")])),
+    }
+
+
+@pytest.fixture
+def app_name() -> str:
+    """The worker's application_name, so that a test can terminate exactly its connections."""
+    return f"taskito-fault-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worker_env(pg_schema: str, tmp_path: Path, app_name: str) -> dict[str, str]:
+    return env_for(pg_schema, tmp_path, make_conninfo(PG_URL, application_name=app_name))
+
+
+@pytest.fixture
+def client(pg_schema: str) -> Iterator[Queue]:
+    q = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
+    sql(f'CREATE TABLE "{pg_schema}".effects (job_id text PRIMARY KEY)')
+    yield q
+    q.close()
+
+
+def completed(client: Queue) -> int:
+    """Completed jobs, or -1 while the server is away (the client reconnects by itself)."""
+    try:
+        return client.stats()["completed"]
+    except psycopg.OperationalError:
+        return -1
+
+
+def assert_every_job_done_once(client: Queue, schema: str, ids: list[str]) -> None:
+    stats = client.stats()
+    assert stats["completed"] == len(ids), stats
+    assert (stats["pending"], stats["running"], stats["failed"], stats["dead"]) == (0, 0, 0, 0), stats
+    assert {row[0] for row in sql(f'SELECT job_id FROM "{schema}".effects')} == set(ids)
+
+
+def terminate(app_name: str) -> int:
+    rows = sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", app_name)
+    return sum(1 for (done,) in rows if done)
+
+
+def test_worker_survives_all_its_connections_being_terminated(client: Queue, worker_env: dict[str, str],
+                                                              pg_schema: str, app_name: str) -> None:
+    worker = start_worker(APP, APPS, "--concurrency", "4", env=worker_env)
+    try:
+        ids = [job.id for job in client.enqueue_many(TASK, [(i, 0.002) for i in range(JOBS)])]
+        for fraction in (0.2, 0.5):
+            wait_until(lambda f=fraction: completed(client) >= JOBS * f, 60, message=f"{fraction:.0%} done")
+            assert terminate(app_name) >= 2  # at least the pool's and the LISTEN connection
+        wait_until(lambda: completed(client) == JOBS, 90, interval=0.1, message="every job to complete")
+        assert worker.proc.poll() is None, worker.output
+        assert f"notification connection ({pg_schema}_work) lost" in worker.output
+        assert "is back" in worker.output
+        assert_every_job_done_once(client, pg_schema, ids)
+        # the reconnected worker still wakes on NOTIFY and answers at once
+        assert client.enqueue(TASK, args=(0,)).result(timeout=10) == 0
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output
+
+
+def cluster_version() -> str:
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions:
+        pytest.skip("no local PostgreSQL cluster to restart (pg_ctlcluster)")
+    return versions[-1]
+
+
+def server_ready() -> bool:
+    return subprocess.run(["pg_isready", "-q", "-d", PG_URL], timeout=10).returncode == 0
+
+
+def ensure_server_running(version: str) -> None:
+    if not server_ready():
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], timeout=120)
+    wait_until(server_ready, 60, interval=0.2, message="PostgreSQL to accept connections again")
+
+
+def test_worker_survives_a_server_restart(client: Queue, worker_env: dict[str, str], pg_schema: str) -> None:
+    version = cluster_version()
+    worker = start_worker(APP, APPS, "--concurrency", "4", env=worker_env)
+    try:
+        ids = [job.id for job in client.enqueue_many(TASK, [(i, 0.002) for i in range(JOBS)])]
+        wait_until(lambda: completed(client) >= JOBS * 0.25, 60, message="a quarter done")
+        try:
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                           check=True, timeout=120, capture_output=True)
+        finally:
+            ensure_server_running(version)
+        wait_until(lambda: completed(client) == JOBS, 90, interval=0.2, message="every job to complete")
+        assert worker.proc.poll() is None, worker.output
+        assert f"notification connection ({pg_schema}_work) lost" in worker.output
+        assert_every_job_done_once(client, pg_schema, ids)
+        assert client.enqueue(TASK, args=(0,)).result(timeout=15) == 0
+    finally:
+        worker.signal(signal.SIGINT)
+        ensure_server_running(version)
+    assert worker.wait() == 0, worker.output
+
+
+class LatePostgres:
+    """A TCP port that refuses connections until ``open()``, then forwards them to the test server."""
+
+    def __init__(self) -> None:
+        params = conninfo_to_dict(PG_URL)
+        self.upstream = (params.get("host") or "127.0.0.1", int(params.get("port") or 5432))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        self.port = self.sock.getsockname()[1]
+        self._closing = False
+
+    def open(self) -> None:
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closing = True
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def late_db() -> Iterator[LatePostgres]:
+    proxy = LatePostgres()
+    yield proxy
+    proxy.close()
+
+
+def test_info_with_unreachable_database_prints_one_line_and_exits_2(pg_schema: str, tmp_path: Path,
+                                                                     late_db: LatePostgres) -> None:
+    url = make_conninfo(PG_URL, host="127.0.0.1", port=str(late_db.port))
+    result = run_cli("info", "--app", APP, cwd=APPS, env=env_for(pg_schema, tmp_path, url))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"127.0.0.1:{late_db.port}" in line and "cannot connect to PostgreSQL" in line
+    assert "Traceback" not in result.stderr
+
+    result = run_cli("worker", "--app", APP, "--no-wait-for-db", cwd=APPS, env=env_for(pg_schema, tmp_path, url))
+    assert result.returncode == 2
+    assert f"127.0.0.1:{late_db.port}" in result.stderr.strip().splitlines()[-1]
+
+
+def test_worker_waits_for_the_database_then_starts(pg_schema: str, tmp_path: Path, late_db: LatePostgres,
+                                                   client: Queue) -> None:
+    url = make_conninfo(PG_URL, host="127.0.0.1", port=str(late_db.port))
+    worker = start_worker(APP, APPS, env=env_for(pg_schema, tmp_path, url), ready=False)
+    try:
+        worker.wait_for_line("waiting for the database (attempt 2)", timeout=20)
+        assert f"127.0.0.1:{late_db.port}" in worker.output
+        assert worker.proc.poll() is None
+        late_db.open()
+        worker.wait_for_line("started:", timeout=30)
+        assert client.enqueue(TASK, args=(7,)).result(timeout=15) == 7
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output
+
+
+def test_worker_waiting_for_the_database_stops_cleanly_on_sigint(pg_schema: str, tmp_path: Path,
+                                                                 late_db: LatePostgres) -> None:
+    url = make_conninfo(PG_URL, host="127.0.0.1", port=str(late_db.port))
+    worker = start_worker(APP, APPS, env=env_for(pg_schema, tmp_path, url), ready=False)
+    try:
+        worker.wait_for_line("waiting for the database (attempt 2)", timeout=20)
+        assert worker.proc.poll() is None
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait(15) == 0, worker.output
+    assert "Traceback" not in worker.output
