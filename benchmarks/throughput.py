@@ -10,6 +10,7 @@ another process, and the worker's peak RSS.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -53,14 +54,13 @@ def database(backend: str, pg_url: str) -> Iterator[dict[str, str]]:
 
 def load_queue(env: dict[str, str]):
     os.environ.update(env)
-    sys.path.insert(0, str(HERE))
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
     import bench_app
 
-    from taskito import Queue
-
-    queue = Queue()
-    queue.tasks.update(bench_app.queue.tasks)
-    return queue, queue.tasks["bench_app.noop"]
+    # Reloaded for every database: its task must enqueue into this database, not the first one's.
+    bench_app = importlib.reload(bench_app)
+    return bench_app.queue, bench_app.noop
 
 
 def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
