@@ -441,7 +441,11 @@ def _check_connection(conn: psycopg.Connection[Any]) -> None:
 
 
 class _Listener:
-    """One LISTEN connection on its own thread; reconnects with backoff, never gives up."""
+    """One LISTEN connection on its own thread; reconnects with backoff, never gives up.
+
+    The thread sleeps in select() on the connection's socket and on a pipe that ``stop()``
+    writes to, so it reacts at once to both a notification and a close.
+    """
 
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str,
                  on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> None:
@@ -451,12 +455,17 @@ class _Listener:
         self._on_notify = on_notify
         self._on_reset = on_reset
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"taskito-listen-{channel}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(3)
+        os.write(self._wake_w, b"x")
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _run(self) -> None:
         failures = 0
@@ -471,8 +480,10 @@ class _Listener:
                 self.listening.set()
                 self._on_reset()
                 while not self._stop.is_set():
-                    for note in conn.notifies(timeout=1.0):
-                        self._on_notify(note.payload)
+                    readable, _, _ = select.select([conn.fileno(), self._wake_r], [], [], 5.0)
+                    if conn.fileno() in readable:
+                        for note in conn.notifies(timeout=0):
+                            self._on_notify(note.payload)
             except Exception as exc:
                 was_listening = self.listening.is_set()
                 self.listening.clear()
