@@ -171,6 +171,15 @@ class ProjectQueue(LazyObject):
         with self._lock:
             self._wrapped = empty
 
+    # isinstance(queue, Queue) holds without building it (what it wraps is always a Queue).
+    __class__ = property(lambda self: Queue)  # type: ignore[assignment]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or (name.startswith("_") and not any(name in cls.__dict__ for cls in Queue.__mro__)):
+            # Introspection (pytest's collection, mock, copy, issubclass...) must not open the database.
+            raise AttributeError(name)
+        return LazyObject.__getattr__(self, name)  # type: ignore[operator]
+
     @property
     def _is_built(self) -> bool:
         return self._wrapped is not empty

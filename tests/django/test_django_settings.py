@@ -32,6 +32,14 @@ def test_queue_is_a_lazily_built_taskito_queue_from_settings(settings: Any, task
     assert queue._is_built
 
 
+def test_introspection_does_not_build_the_queue() -> None:
+    queue._reset()
+    assert isinstance(queue, Queue) and not isinstance(queue, type)
+    assert not hasattr(queue, "_mock_name") and not hasattr(queue, "__wrapped__")
+    assert "djapp.tasks.add" in queue.tasks
+    assert not queue._is_built  # so importing it (tests, tools) never opens the database
+
+
 def test_every_user_shares_one_queue_object() -> None:
     import taskito_django
     from taskito_django.management.commands import taskito_worker
