@@ -87,7 +87,8 @@ def _normalize_url(url: str) -> str:
 
 
 def _masked(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL without its password, fit for an error message."""
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
 
 
 def _target(params: dict[str, Any]) -> str:
