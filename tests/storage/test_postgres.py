@@ -21,7 +21,7 @@ from tests.conftest import PG_URL, require_postgres
 from tests.support import wait_until
 
 psycopg = pytest.importorskip("psycopg")
-from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"taskito_jobs", "taskito_job_deps", "taskito_job_errors", "taskito_paused_queues", "taskito_workers",
@@ -231,14 +231,16 @@ def test_idle_worker_wakes_on_notify_and_result_waits_without_polling(pg_schema:
         wait_until(lambda: worker_side.storage._work_listener.listening.is_set(), 10, message="LISTEN")
         worker_side.storage.wait_for_work(0.01)  # consume the wake-up of connecting
 
-        woke: list[float] = []
-        waiter = threading.Thread(target=lambda: (worker_side.storage.wait_for_work(20), woke.append(time.monotonic())))
-        waiter.start()
-        time.sleep(0.2)  # let the waiter block: a wake-up before the enqueue would be a bug, not a race
-        enqueued = time.monotonic()
-        job = client_side.enqueue("t")
-        waiter.join(20)
-        assert woke and woke[0] - enqueued < 1.0
+        # The enqueue happens 0.3 s into a 20 s wait: the wait must end right after it.
+        job_ids: list[str] = []
+        enqueue = threading.Timer(0.3, lambda: job_ids.append(client_side.enqueue("t").id))
+        started = time.monotonic()
+        enqueue.start()
+        worker_side.storage.wait_for_work(20)
+        waited = time.monotonic() - started
+        enqueue.join(10)
+        assert job_ids and waited < 2.0
+        job = client_side.get_job(job_ids[0])
 
         [record] = worker_side.storage.claim("w", ["default"], 1, 30)
         finishing = threading.Timer(0.3, lambda: worker_side.storage.complete(
@@ -258,6 +260,5 @@ def test_unreachable_server_is_one_configuration_error_naming_host_and_port() ->
         Queue(backend="postgres", db_url="postgresql://postgres@127.0.0.1:1/test")
     message = str(info.value)
     assert "127.0.0.1:1" in message and "\n" not in message
-    host = conninfo_to_dict(PG_URL).get("host", "localhost")
     with pytest.raises(ConfigurationError, match="does not exist"):
-        Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db", host=host))
+        Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db"))
