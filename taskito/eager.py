@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from .context import JobContext, activate
 from .exceptions import TaskFailedError, TaskitoError
 from .execution import call_task
+from .storage import new_job_id
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -45,7 +45,7 @@ def run_eagerly(queue: Queue, task_name: str, args: tuple[Any, ...], kwargs: dic
     task = queue.tasks.get(task_name)
     if task is None:
         raise TaskitoError(f"eager mode cannot run unknown task {task_name!r}: it is not registered on this queue")
-    job_id = uuid.uuid4().hex
+    job_id = new_job_id()
     activate(JobContext(id=job_id, task_name=task_name, retry_count=0, queue_name=task.options.queue,
                         storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from .exceptions import JobNotFoundError, SerializationError
 from .result import JobResult
 from .schedule import validate_schedule
 from .serializers import Serializer, describe_unserializable, get_serializer
-from .storage import NewJob, Status, Storage, open_storage
+from .storage import NewJob, Status, Storage, new_job_id, open_storage
 from .task import TaskOptions, TaskWrapper, check_non_negative, parse_rate_limit
 
 if TYPE_CHECKING:
@@ -170,38 +169,38 @@ class Queue:
         except SerializationError:
             raise SerializationError(describe_unserializable(self.serializer, task_name, args, kwargs)) from None
 
-    def _new_job(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None, *,
-                 priority: int | None = None, delay: float | None = None, queue: str | None = None,
-                 max_retries: int | None = None, timeout: float | None = None,
-                 unique_key: str | None = None, expires: float | None = None,
-                 depends_on: Any = None) -> NewJob:
+    def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]], *,
+                  priority: int | None = None, delay: float | None = None, queue: str | None = None,
+                  max_retries: int | None = None, timeout: float | None = None,
+                  unique_key: str | None = None, expires: float | None = None,
+                  depends_on: Any = None) -> list[NewJob]:
+        """Build the rows for calls of one task; the options are resolved once for all of them."""
         for option, value in (("delay", delay), ("timeout", timeout), ("expires", expires),
                               ("max_retries", max_retries)):
             check_non_negative(option, value)
         task = self.tasks.get(task_name)
         opts = task.options if task else None
-        return NewJob(
-            id=uuid.uuid4().hex,
-            task_name=task_name,
-            payload=self.encode_payload(task_name, args, kwargs),
-            queue=queue or (opts.queue if opts else "default"),
-            priority=priority if priority is not None else (opts.priority if opts else self.default_priority),
+        shared = {
+            "task_name": task_name,
+            "queue": queue or (opts.queue if opts else "default"),
+            "priority": priority if priority is not None else (opts.priority if opts else self.default_priority),
             # Unknown here (enqueued by name): leave None so the worker applies the task's own settings.
-            max_retries=max_retries if max_retries is not None else (opts.max_retries if opts else None),
-            timeout=timeout if timeout is not None else (opts.timeout if opts else None),
-            delay=delay or 0.0,
-            expires=expires if expires is not None else (opts.expires if opts else None),
-            unique_key=unique_key,
-            depends_on=_job_ids(depends_on),
-        )
+            "max_retries": max_retries if max_retries is not None else (opts.max_retries if opts else None),
+            "timeout": timeout if timeout is not None else (opts.timeout if opts else None),
+            "delay": delay or 0.0,
+            "expires": expires if expires is not None else (opts.expires if opts else None),
+            "unique_key": unique_key,
+            "depends_on": _job_ids(depends_on),
+        }
+        return [NewJob(id=new_job_id(), payload=self.encode_payload(task_name, args, kwargs), **shared)
+                for args, kwargs in calls]
 
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                 **options: Any) -> JobResult:
         """Enqueue a job by task name (the task need not be importable here)."""
         if self.eager:
             return self._run_eager(task_name, args, kwargs)
-        job = self._new_job(task_name, args, kwargs, **options)
-        job_id = self.storage.enqueue([job])[0]
+        [job_id] = self.storage.enqueue(self._new_jobs(task_name, [(args, kwargs)], **options))
         return JobResult(self, job_id)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
@@ -215,7 +214,7 @@ class Queue:
         pairs = zip(args_list, kwargs_seq, strict=True)
         if self.eager:
             return [self._run_eager(task_name, args, kwargs) for args, kwargs in pairs]
-        jobs = [self._new_job(task_name, args, kwargs, **options) for args, kwargs in pairs]
+        jobs = self._new_jobs(task_name, pairs, **options)
         if not jobs:
             return []
         return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
@@ -268,7 +267,7 @@ class Queue:
 
     def retry_dead(self, job_id: str) -> str:
         """Replay a dead letter as a new pending job; returns the new job's id."""
-        new_id = self.storage.retry_dead(job_id, uuid.uuid4().hex)
+        new_id = self.storage.retry_dead(job_id, new_job_id())
         if new_id is None:
             raise JobNotFoundError(f"no dead letter with id {job_id}")
         return new_id

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..exceptions import ConfigurationError
-from .base import Completion, JobRecord, NewJob, PeriodicDef, Status, Storage
+from .base import Completion, JobRecord, NewJob, PeriodicDef, Status, Storage, new_job_id
 
-__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Status", "Storage", "open_storage"]
+__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Status", "Storage", "new_job_id", "open_storage"]
 
 BACKENDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
 

@@ -57,14 +57,19 @@ class ThreadExecutor:
         for _ in range(self.concurrency):
             self._spawn()
 
-    def free_slots(self) -> int:
-        with self._cond:
-            return self.capacity - self._held
+    def _wanted(self) -> int:
+        # Claim in batches: wait until half the capacity is free, unless threads would go idle.
+        free = self.capacity - self._held
+        return free if free >= self.capacity // 2 or not self._inbox else 0
 
-    def wait_for_slot(self, timeout: float) -> None:
+    def wanted(self) -> int:
+        """How many jobs to claim now (0: not worth a claim yet)."""
         with self._cond:
-            if self._held >= self.capacity:
-                self._cond.wait(timeout)
+            return self._wanted()
+
+    def wait_for_room(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(self._wanted, timeout)
 
     def submit(self, records: list[JobRecord]) -> None:
         for record in records:

@@ -90,9 +90,9 @@ class Worker:
         failures = 0
         while not self._stop.is_set():
             self.executor.check_timeouts()
-            free = self.executor.free_slots()
+            free = self.executor.wanted()
             if free <= 0:
-                self.executor.wait_for_slot(0.05)
+                self.executor.wait_for_room(0.05)
                 continue
             try:
                 jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)

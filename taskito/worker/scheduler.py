@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from ..schedule import next_run
-from ..storage import NewJob, PeriodicDef
+from ..storage import NewJob, PeriodicDef, new_job_id
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -54,7 +53,7 @@ class Scheduler:
         for due in self.storage.due_periodic(now):
             task = self.queue.tasks.get(due.task_name)
             job = NewJob(
-                id=uuid.uuid4().hex, task_name=due.task_name, payload=due.payload, queue=due.queue,
+                id=new_job_id(), task_name=due.task_name, payload=due.payload, queue=due.queue,
                 priority=task.options.priority if task else self.queue.default_priority,
                 max_retries=task.options.max_retries if task else self.queue.default_retry,
                 timeout=task.options.timeout if task else self.queue.default_timeout,
