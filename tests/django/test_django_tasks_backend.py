@@ -120,13 +120,17 @@ def test_states_map_to_django_statuses() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_on_commit_option(settings: Any) -> None:
-    from djapp.jobs import multiply
+    from djapp.jobs import multiply, send_email
 
-    settings.TASKS = {"default": {"BACKEND": "taskito_django.backends.TaskitoBackend", "ENQUEUE_ON_COMMIT": True}}
+    settings.TASKS = {"default": {"BACKEND": "taskito_django.backends.TaskitoBackend", "ENQUEUE_ON_COMMIT": True,
+                                  "QUEUES": ["default", "emails"], "OPTIONS": {"max_retries": 2}}}
     with transaction.atomic():
-        result = multiply.enqueue(3, 3)
+        result = send_email.enqueue("cy@example.com")
         assert queue.get_job(result.id) is None
-    assert queue.get_job(result.id).status == "pending"
+    job = queue.get_job(result.id).to_dict()
+    assert (job["status"], job["queue"], job["priority"], job["max_retries"]) == ("pending", "emails", 5, 2)
+    assert job["args"] == ["djapp.jobs.send_email", ["cy@example.com"], {}]
+    assert send_email.get_result(result.id).status == Status.READY
     with pytest.raises(RuntimeError), transaction.atomic():
         rolled_back = multiply.enqueue(4, 4)
         raise RuntimeError
