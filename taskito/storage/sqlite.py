@@ -134,7 +134,9 @@ class SQLiteStorage(SQLStorage):
                     )
                 for version, script in known:
                     if version > current:
-                        logger.info("migrating %s to schema version %d", self.path, version)
+                        # Creating a new database is routine; upgrading an existing one is news.
+                        logger.log(logging.INFO if current else logging.DEBUG,
+                                   "migrating %s to schema version %d", self.path, version)
                         for statement in _split_statements(script):
                             cur.execute(statement)
                         cur.execute("INSERT INTO taskito_schema_version (version) VALUES (?)", (version,))
