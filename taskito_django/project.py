@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,7 +26,7 @@ from taskito.exceptions import ConfigurationError
 from taskito.queue import PeriodicSpec, Queue
 from taskito.schedule import validate_schedule
 from taskito.storage import BACKENDS
-from taskito.task import TaskOptions, TaskWrapper, parse_rate_limit
+from taskito.task import TaskWrapper
 
 from .wrapper import DjangoTaskWrapper
 
@@ -188,30 +189,19 @@ class ProjectQueue(LazyObject):
         return f"<taskito_django.queue: {self._wrapped!r}>" if self._is_built else "<taskito_django.queue (not built)>"
 
     # -- defining tasks: never builds the queue --------------------------------------------
-    def task(self, name: str | None = None, *, max_retries: int | None = None, retry_backoff: float = 1.0,
-             timeout: float | None = None, expires: float | None = None, priority: int | None = None,
-             queue: str = "default", retry_on: Sequence[type[BaseException]] | None = None,
-             dont_retry_on: Sequence[type[BaseException]] | None = None, rate_limit: str | None = None,
-             soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], DjangoTaskWrapper]:
-        """Register a task (``Queue.task``'s options); it also gets ``delay_on_commit``."""
+    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], DjangoTaskWrapper]:
+        """Register a task, with ``Queue.task``'s options; it also gets ``delay_on_commit``.
+
+        The options are checked and completed by ``Queue.task`` itself, run against a stand-in
+        that holds the defaults from settings instead of a database.
+        """
+        stand_in = SimpleNamespace(tasks={}, **_task_defaults())
+        register = Queue.task(stand_in, name, **options)  # type: ignore[arg-type]
 
         def decorator(fn: Callable[..., Any]) -> DjangoTaskWrapper:
-            defaults = _task_defaults()
-            options = TaskOptions(
-                name=name or f"{fn.__module__}.{fn.__qualname__}",
-                queue=queue,
-                priority=defaults["default_priority"] if priority is None else priority,
-                max_retries=defaults["default_retry"] if max_retries is None else max_retries,
-                retry_backoff=retry_backoff,
-                timeout=defaults["default_timeout"] if timeout is None else timeout,
-                soft_timeout=soft_timeout,
-                expires=expires,
-                retry_on=tuple(retry_on) if retry_on else None,
-                dont_retry_on=tuple(dont_retry_on or ()),
-                rate_limit=parse_rate_limit(rate_limit),
-            )
-            wrapper = DjangoTaskWrapper(self, fn, options)  # type: ignore[arg-type]  # the proxy is a Queue
-            registry.tasks[options.name] = wrapper
+            core = register(fn)
+            wrapper = DjangoTaskWrapper(self, fn, core.options)  # type: ignore[arg-type]  # the proxy is a Queue
+            registry.tasks[core.options.name] = wrapper
             return wrapper
 
         return decorator

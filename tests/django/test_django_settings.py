@@ -72,6 +72,21 @@ def test_tasks_survive_a_rebuild_and_defining_one_never_builds_the_queue(setting
     assert defined_late() == "late"  # still a plain function when called
 
 
+def test_task_options_are_checked_and_defaulted_like_the_core_queue(settings: Any) -> None:
+    settings.TASKITO_DEFAULT_RETRY = 6
+    settings.TASKITO_DEFAULT_TIMEOUT = 42
+
+    @queue.task(name="tests.defaults", rate_limit="10/s", soft_timeout=5)
+    def defaults() -> None: ...
+
+    options = queue.tasks["tests.defaults"].options
+    assert (options.max_retries, options.timeout, options.rate_limit, options.soft_timeout) == (6, 42, 10.0, 5)
+    with pytest.raises(ValueError, match="max_retries must be zero or positive"):
+        queue.task(max_retries=-1)
+    with pytest.raises(ValueError, match="invalid rate_limit"):
+        queue.task(rate_limit="fast")
+
+
 def test_autodiscovery_imported_each_apps_tasks_module() -> None:
     assert "djapp.tasks" in sys.modules
     assert {"djapp.tasks.add", "djapp.tasks.mark_paid", "djapp.tasks.report"} <= set(queue.tasks)
