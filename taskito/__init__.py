@@ -3,6 +3,7 @@
 from .context import current_job
 from .exceptions import (
     ConfigurationError,
+    DatabaseUnavailableError,
     JobNotFoundError,
     MaxRetriesExceededError,
     SerializationError,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "DatabaseUnavailableError",
     "JobNotFoundError",
     "JobResult",
     "MaxRetriesExceededError",

@@ -172,8 +172,12 @@ class Storage(Protocol):
     # -- workers ----------------------------------------------------------------------
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None: ...
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
-        """Record the worker alive and extend the lease of every job it runs."""
+    def heartbeat(self, worker_id: str, lease_seconds: float, job_ids: Sequence[str]) -> None:
+        """Record the worker alive and extend the leases of the jobs it still holds.
+
+        Only the ids the worker names are renewed, so a job it lost track of (a claim whose
+        answer never arrived) expires and is reaped even while the worker lives.
+        """
 
     def unregister_worker(self, worker_id: str) -> None: ...
 

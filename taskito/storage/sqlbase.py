@@ -140,7 +140,8 @@ class SQLStorage:
                 {"job_id": item.job_id, "attempt": item.attempt, "result": item.result, "now": now}
                 for item in done
             ])
-            cur.executemany(self.sql["release_dependents"], [{"job_id": item.job_id} for item in done])
+            cur.executemany(self.sql["release_dependents"], [
+                {"job_id": item.job_id, "attempt": item.attempt, "now": now} for item in done])
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
              retry_delay: float | None) -> bool:
@@ -267,11 +268,12 @@ class SQLStorage:
             self._run(cur, "register_worker", id=worker_id, hostname=info["hostname"], pid=info["pid"],
                       queues=",".join(info["queues"]), concurrency=info["concurrency"], now=time.time())
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
+    def heartbeat(self, worker_id: str, lease_seconds: float, job_ids: Sequence[str]) -> None:
         now = time.time()
         with self._transaction() as cur:
             self._run(cur, "heartbeat_worker", worker_id=worker_id, now=now)
-            self._run(cur, "renew_leases", worker_id=worker_id, lease_until=now + lease_seconds)
+            self._run(cur, "renew_leases", worker_id=worker_id, lease_until=now + lease_seconds,
+                      ids=self._id_list(job_ids))
             self._run(cur, "forget_stale_workers", before=now - 10 * lease_seconds)
 
     def unregister_worker(self, worker_id: str) -> None:

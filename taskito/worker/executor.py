@@ -79,6 +79,12 @@ class ThreadExecutor:
             self._held += len(records)
             self._cond.notify(len(records))
 
+    def held_ids(self) -> list[str]:
+        """Jobs this worker still owns: waiting for a thread or running (not abandoned)."""
+        with self._cond:
+            return [record.id for record in self._inbox] + [
+                job_id for job_id, entry in self._running.items() if not entry.abandoned]
+
     def take_unstarted(self) -> list[JobRecord]:
         """Stop starting jobs and hand back the ones still waiting for a thread."""
         with self._cond:

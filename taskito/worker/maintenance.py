@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..storage import Status
@@ -19,8 +20,9 @@ WORKER_LOST = "WorkerLost: the worker running this job stopped heart-beating (ki
 
 
 class Maintenance:
-    def __init__(self, queue: Queue, worker_id: str) -> None:
+    def __init__(self, queue: Queue, worker_id: str, held: Callable[[], list[str]]) -> None:
         self.queue = queue
+        self.held = held
         self.storage = queue.storage
         self.worker_id = worker_id
         self.interval = max(0.1, queue.lease_seconds / 3)
@@ -41,7 +43,7 @@ class Maintenance:
         failures = 0
         while not self._stop.wait(self.interval if failures == 0 else min(self.interval * 2 ** failures, 10)):
             try:
-                self.storage.heartbeat(self.worker_id, self.queue.lease_seconds)
+                self.storage.heartbeat(self.worker_id, self.queue.lease_seconds, self.held())
                 self.reap()
                 if self.purge_interval is not None and time.monotonic() - last_purge >= self.purge_interval:
                     self.purge()

@@ -45,7 +45,7 @@ class Worker:
         self._force = threading.Event()
         self.writer = CompletionWriter(self.storage)
         self.executor = ThreadExecutor(queue, self.writer, self.concurrency, prefetch=PREFETCH)
-        self.maintenance = Maintenance(queue, self.id)
+        self.maintenance = Maintenance(queue, self.id, self.executor.held_ids)
         self.scheduler = Scheduler(queue)
 
     def request_stop(self, force: bool = False) -> None:

@@ -156,14 +156,14 @@ def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue
     assert record.status == "pending" and record.retry_count == 0 and record.worker_id is None
 
 
-def test_expired_leases_are_reported(engine_queue: Queue) -> None:
+def test_expired_leases_are_reported_and_heartbeats_renew_only_held_jobs(engine_queue: Queue) -> None:
     storage = engine_queue.storage
-    [job_id] = storage.enqueue([job(engine_queue)])
-    storage.claim(WORKER, ["default"], 1, lease_seconds=0.01)
-    time.sleep(0.05)  # the lease must run out; nothing to poll for
-    assert [r.id for r in storage.reap_expired_leases()] == [job_id]
-    storage.heartbeat(WORKER, lease_seconds=30)
-    assert storage.reap_expired_leases() == []
+    held, forgotten = storage.enqueue([job(engine_queue), job(engine_queue)])
+    storage.claim(WORKER, ["default"], 2, lease_seconds=0.01)
+    time.sleep(0.05)  # the leases must run out; nothing to poll for
+    assert {r.id for r in storage.reap_expired_leases()} == {held, forgotten}
+    storage.heartbeat(WORKER, 30, [held])
+    assert [r.id for r in storage.reap_expired_leases()] == [forgotten]
 
 
 def test_unique_key_returns_the_live_job(engine_queue: Queue) -> None:
@@ -195,6 +195,18 @@ def test_dependencies_wait_and_cancel_in_cascade(engine_queue: Queue) -> None:
     assert storage.get_job(grandchild).status == "pending"
     with pytest.raises(JobNotFoundError):
         storage.enqueue([job(engine_queue, depends_on=["missing"])])
+
+
+def test_a_stale_completion_does_not_release_dependents_twice(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    first, second = storage.enqueue([job(engine_queue), job(engine_queue)])
+    [child] = storage.enqueue([job(engine_queue, depends_on=[first, second])])
+    claimed = {r.id: r for r in storage.claim(WORKER, ["default"], 2, 30)}
+    storage.complete([Completion(first, claimed[first].attempt, b"null")])
+    storage.complete([Completion(first, claimed[first].attempt, b"null")])  # delivered twice
+    assert storage.claim(WORKER, ["default"], 10, 30) == []
+    storage.complete([Completion(second, claimed[second].attempt, b"null")])
+    assert [r.id for r in storage.claim(WORKER, ["default"], 10, 30)] == [child]
 
 
 def test_cancel_only_pending_jobs(engine_queue: Queue) -> None:
@@ -230,7 +242,7 @@ def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> No
 def test_workers_and_heartbeats(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     storage.register_worker("w1", {"hostname": "h", "pid": 1, "queues": ["a", "b"], "concurrency": 4})
-    storage.heartbeat("w1", 30)
+    storage.heartbeat("w1", 30, [])
     [worker] = engine_queue.workers()
     assert (worker["id"], worker["queues"], worker["concurrency"], worker["running"]) == ("w1", ["a", "b"], 4, 0)
     storage.unregister_worker("w1")

@@ -157,7 +157,7 @@ UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
 UPDATE taskito_jobs SET lease_until = %(lease_until)s
 WHERE id = ANY(ARRAY(
     SELECT id FROM taskito_jobs
-    WHERE worker_id = %(worker_id)s AND status = 'running'
+    WHERE worker_id = %(worker_id)s AND status = 'running' AND id = ANY(%(ids)s)
     FOR UPDATE SKIP LOCKED
 ));
 

@@ -55,9 +55,13 @@ SET status = 'complete', result = :result, finished_at = :now, lease_until = NUL
 WHERE id = :job_id AND attempt = :attempt AND status = 'running';
 
 -- name: release_dependents
+-- Only when this very batch completed the job (finished_at = :now): a stale, ignored
+-- completion must not release its dependents a second time.
 UPDATE taskito_jobs SET waiting_deps = waiting_deps - 1
 WHERE id IN (SELECT job_id FROM taskito_job_deps WHERE depends_on = :job_id)
-  AND waiting_deps > 0;
+  AND waiting_deps > 0
+  AND EXISTS (SELECT 1 FROM taskito_jobs done WHERE done.id = :job_id AND done.status = 'complete'
+              AND done.attempt = :attempt AND done.finished_at = :now);
 
 -- name: fail_retry
 UPDATE taskito_jobs
@@ -152,7 +156,7 @@ UPDATE taskito_workers SET last_heartbeat = :now WHERE id = :worker_id;
 
 -- name: renew_leases
 UPDATE taskito_jobs SET lease_until = :lease_until
-WHERE worker_id = :worker_id AND status = 'running';
+WHERE worker_id = :worker_id AND status = 'running' AND id IN (SELECT value FROM json_each(:ids));
 
 -- name: unregister_worker
 DELETE FROM taskito_workers WHERE id = :worker_id;
