@@ -342,16 +342,6 @@ class PostgresStorage(SQLStorage):
             if released:
                 self._notify(cur)
 
-    def get_job(self, job_id: str) -> JobRecord | None:
-        with self._reading() as cur:
-            rows = self._rows(cur, "get_job", job_id=job_id)
-        if not rows:
-            return None
-        record = to_record(rows[0])
-        record.depends_on = list(rows[0]["depends_on"])
-        return record
-
-    # -- waiting -------------------------------------------------------------------------
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
         return _Listener(self._connect, channel, on_notify, on_reset)
 

@@ -61,6 +61,10 @@ class SQLStorage:
         """Encode a list of strings as the engine's list parameter."""
         raise NotImplementedError
 
+    def _str_list(self, value: Any) -> list[str]:
+        """Decode a list of strings that a query aggregated (an array, or JSON text on SQLite)."""
+        return list(value or [])
+
     def _notify(self, cur: Any) -> None:
         """Tell idle workers that new work may be there (inside the writing transaction)."""
 
@@ -184,10 +188,10 @@ class SQLStorage:
     def get_job(self, job_id: str) -> JobRecord | None:
         with self._reading() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
-            if not rows:
-                return None
-            record = to_record(rows[0])
-            record.depends_on = [row[0] for row in self._rows(cur, "get_deps", job_id=job_id)]
+        if not rows:
+            return None
+        record = to_record(rows[0])
+        record.depends_on = self._str_list(rows[0]["depends_on"])
         return record
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,

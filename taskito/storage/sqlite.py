@@ -116,6 +116,9 @@ class SQLiteStorage(SQLStorage):
     def _id_list(self, ids: Sequence[str]) -> str:
         return json.dumps(list(ids))
 
+    def _str_list(self, value: str) -> list[str]:
+        return json.loads(value)
+
     def _migrate(self) -> None:
         known = migrations(self.engine)
         with self._connection() as conn:

@@ -87,9 +87,6 @@ SELECT j.*, ARRAY(SELECT d.depends_on FROM taskito_job_deps d WHERE d.job_id = j
             AS depends_on
 FROM taskito_jobs j WHERE j.id = %(job_id)s;
 
--- name: get_deps
-SELECT depends_on FROM taskito_job_deps WHERE job_id = %(job_id)s;
-
 -- name: list_jobs
 SELECT * FROM taskito_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s::text)

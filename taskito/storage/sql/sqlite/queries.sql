@@ -93,10 +93,11 @@ WHERE id = :job_id AND status IN ('pending', 'failed')
 RETURNING id;
 
 -- name: get_job
-SELECT * FROM taskito_jobs WHERE id = :job_id;
-
--- name: get_deps
-SELECT depends_on FROM taskito_job_deps WHERE job_id = :job_id;
+-- With the ids it depends on (a JSON array), so that reading a job is one query.
+SELECT j.*, (SELECT json_group_array(d.depends_on) FROM
+                 (SELECT depends_on FROM taskito_job_deps WHERE job_id = j.id ORDER BY depends_on) d)
+            AS depends_on
+FROM taskito_jobs j WHERE j.id = :job_id;
 
 -- name: list_jobs
 SELECT * FROM taskito_jobs
