@@ -93,3 +93,36 @@ def run_cli(*args: str, cwd: str | os.PathLike[str], env: dict[str, str] | None 
             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TASKITO, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
                           text=True, timeout=timeout)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def headless_chromium(profile_dir: str | os.PathLike[str], what: str) -> Any:
+    """A selenium driver for Debian's headless Chromium; fails (never skips) when it is missing."""
+    import pytest
+
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"{what} needs headless Chromium, but {', '.join(missing)} is missing: install the Debian "
+                    "packages with `apt-get install -y chromium chromium-driver` (.ci/run does this)",
+                    pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--window-size=1400,1100", f"--user-data-dir={profile_dir}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def wait_in_browser(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 15) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, f"timed out waiting for {what}")

@@ -6,7 +6,6 @@ Chromium is missing, so a CI without a browser cannot pass silently.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,32 +15,15 @@ import pytest
 from taskito import Queue
 from taskito.dashboard import create_app
 from tests.dashboard.conftest import SCRIPT_ARG, Populated
+from tests.support import headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 STAT_KEYS = ("pending", "running", "completed", "failed", "dead", "cancelled")
 TOKEN = "browser-token-7f3a9c"
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:
-        pytest.fail(f"the dashboard's browser tests need headless Chromium, but {', '.join(missing)} is missing: "
-                    "install the Debian packages with `apt-get install -y chromium chromium-driver` "
-                    "(.ci/run does this)", pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-dev-shm-usage", "--window-size=1400,1100",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), "the dashboard's browser tests")
     yield driver
     driver.quit()
 

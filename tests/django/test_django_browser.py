@@ -5,8 +5,7 @@ Fails (never skips) when Chromium is missing, so a CI without a browser cannot p
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +13,17 @@ import pytest
 
 from taskito_django import queue
 from tests.django.conftest import finish_all
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from tests.support import headless_chromium
+from tests.support import wait_in_browser as wait
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:
-        pytest.fail(f"the admin browser test needs headless Chromium, but {', '.join(missing)} is missing: "
-                    "apt-get install -y chromium chromium-driver (.ci/run does this)", pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), 'the admin browser test')
     yield driver
     driver.quit()
 
 
-def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 15) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, f"timed out waiting for {what}")
 
 
 def test_staff_logs_in_opens_the_overview_and_retries_a_dead_letter(
