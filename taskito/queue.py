@@ -195,12 +195,20 @@ class Queue:
         return [NewJob(id=new_job_id(), payload=self.encode_payload(task_name, args, kwargs), **shared)
                 for args, kwargs in calls]
 
+    def prepare_job(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> NewJob:
+        """Validate and encode a job without writing it: its id is known now.
+
+        ``queue.storage.enqueue([job])`` writes it later, e.g. when a transaction commits.
+        """
+        return self._new_jobs(task_name, [(args, kwargs)], **options)[0]
+
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                 **options: Any) -> JobResult:
         """Enqueue a job by task name (the task need not be importable here)."""
         if self.eager:
             return self._run_eager(task_name, args, kwargs)
-        [job_id] = self.storage.enqueue(self._new_jobs(task_name, [(args, kwargs)], **options))
+        [job_id] = self.storage.enqueue([self.prepare_job(task_name, args, kwargs, **options)])
         return JobResult(self, job_id)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -33,8 +32,7 @@ from django.utils.module_loading import import_string
 
 from taskito.context import current_job
 from taskito.exceptions import TaskFailedError
-from taskito.storage import JobRecord, NewJob, Status
-from taskito.task import check_non_negative
+from taskito.storage import JobRecord, Status
 
 from . import compat
 from .project import RUNNER_NAME, queue, registry
@@ -205,7 +203,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
         if queue.eager:
             return self._run_eagerly(task, pending, runner_args, runner_kwargs)
         if self.enqueue_on_commit:
-            job = self._prepared_job(runner_args, runner_kwargs, options)
+            job = queue.prepare_job(RUNNER_NAME, runner_args, runner_kwargs, **options)
             object.__setattr__(pending, "id", job.id)
 
             def send() -> None:
@@ -218,18 +216,6 @@ class TaskitoBackend(compat.BaseTaskBackend):
         object.__setattr__(pending, "id", job_result.id)
         compat.task_enqueued.send(type(self), task_result=pending)
         return pending
-
-    def _prepared_job(self, runner_args: list[Any], runner_kwargs: dict[str, Any], options: dict[str, Any]) -> NewJob:
-        """The job row, with its id known now and written at commit (Queue.enqueue would write it at once)."""
-        runner = registry.tasks[RUNNER_NAME].options
-        max_retries = options.get("max_retries", runner.max_retries)
-        timeout = options.get("timeout", runner.timeout)
-        for name, value in (("max_retries", max_retries), ("timeout", timeout), ("delay", options["delay"])):
-            check_non_negative(name, value)
-        return NewJob(id=uuid.uuid4().hex, task_name=RUNNER_NAME,
-                      payload=queue.encode_payload(RUNNER_NAME, runner_args, runner_kwargs),
-                      queue=options["queue"], priority=options["priority"], max_retries=max_retries,
-                      timeout=timeout, delay=options["delay"] or 0.0)
 
     def _run_eagerly(self, task: Any, result: Any, runner_args: list[Any], runner_kwargs: dict[str, Any]) -> Any:
         """TASKITO_EAGER: run inline now, like Django's ImmediateBackend, and return the finished result."""

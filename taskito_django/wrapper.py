@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from taskito.task import TaskWrapper, check_non_negative
+from taskito.task import TaskWrapper
 
 if TYPE_CHECKING:
     from taskito.result import JobResult
@@ -37,16 +37,17 @@ class DjangoTaskWrapper(TaskWrapper):
         Returns None: there is no job until the commit. Arguments that the queue cannot
         serialize, and negative options, fail here at once rather than at commit time.
         """
-        args = tuple(args)
-        kwargs = dict(kwargs or {})
-        for option, value in (("delay", delay), ("timeout", timeout), ("expires", expires),
-                              ("max_retries", max_retries)):
-            check_non_negative(option, value)
-        self.queue.encode_payload(self.name, args, kwargs)
         options = {"priority": priority, "delay": delay, "queue": queue, "max_retries": max_retries,
                    "timeout": timeout, "unique_key": unique_key, "expires": expires, "depends_on": depends_on}
+        if self.queue.eager:
+            self.queue.encode_payload(self.name, args, kwargs)  # same errors now as without eager
 
-        def send() -> None:
-            self.apply_async(args=args, kwargs=kwargs, **options)
+            def send() -> None:
+                self.apply_async(args=args, kwargs=kwargs, **options)
+        else:
+            job = self.queue.prepare_job(self.name, args, kwargs, **options)
+
+            def send() -> None:
+                self.queue.storage.enqueue([job])
 
         transaction.on_commit(send, using=using)
