@@ -144,8 +144,8 @@ class TaskitoAdminViews:
         per_page = admin_per_page()
         page = _page_number(request)
         # One row more than a page tells whether there is a next page, without counting the table.
-        records = queue.storage.list_jobs(status=status, queue=queue_name, task_name=task_name,
-                                          limit=per_page + 1, offset=(page - 1) * per_page)
+        records = [job.record for job in queue.list_jobs(status=status, queue=queue_name, task_name=task_name,
+                                                         limit=per_page + 1, offset=(page - 1) * per_page)]
         filters = {"status": status, "queue": queue_name, "task": task_name}
         known_queues = sorted(set(queue.default_queues()) | set(queue.paused_queues()) | {queue_name} - {None})
         known_tasks = sorted(set(queue.tasks) | {task_name} - {None})
@@ -171,9 +171,10 @@ class TaskitoAdminViews:
         return {"title": title, "links": links}
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
-        record = queue.storage.get_job(job_id)
-        if record is None:
+        found = queue.get_job(job_id)
+        if found is None:
             raise Http404(f"No job has the id {job_id!r} (it may have been purged).")
+        record = found.record
         job = _describe(record)
         errors = queue.job_errors(job_id)
         for error in errors:
@@ -194,7 +195,7 @@ class TaskitoAdminViews:
             return self._bulk_dead(request)
         per_page = admin_per_page()
         page = _page_number(request)
-        records = queue.storage.list_jobs(status=Status.DEAD, limit=per_page + 1, offset=(page - 1) * per_page)
+        records = [job.record for job in queue.dead_letters(limit=per_page + 1, offset=(page - 1) * per_page)]
         return self._render(
             request, "dead_letters.html", "Dead letters", jobs=[_describe(record) for record in records[:per_page]],
             page=page,
