@@ -75,6 +75,7 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--pool", type=click.Choice(["thread"]), default="thread", show_default=True),
         click.option("--drain-timeout", type=click.FloatRange(min=0),
                      help="Seconds to let running jobs finish on stop."),
+        click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
         click.option("--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
     ]):
@@ -86,12 +87,12 @@ def configure_logging(loglevel: str) -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_worker(queue: Queue, queues: str | None, concurrency: int | None, pool: str,
-               drain_timeout: float | None) -> None:
+def run_worker(queue: Queue, *, queues: str | None = None, concurrency: int | None = None, pool: str = "thread",
+               drain_timeout: float | None = None, burst: bool = False) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
-    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool)
+    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst)
 
 
 def load_queue_waiting(spec: str) -> Queue | None:
@@ -131,13 +132,12 @@ def load_queue_waiting(spec: str) -> Queue | None:
 @click.option("--wait-for-db/--no-wait-for-db", default=True, show_default=True,
               help="If the database is unreachable at start, keep retrying (a log line per attempt) "
                    "instead of exiting with status 2.")
-def worker(app: str, queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
-           loglevel: str, wait_for_db: bool) -> None:
+def worker(app: str, loglevel: str, wait_for_db: bool, **options: Any) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
     configure_logging(loglevel)
     queue = load_queue_waiting(app) if wait_for_db else load_queue(app)
     if queue is not None:
-        run_worker(queue, queues, concurrency, pool, drain_timeout)
+        run_worker(queue, **options)
 
 
 def _info(queue: Queue) -> dict[str, Any]:

@@ -311,11 +311,14 @@ class Queue:
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread") -> None:
-        """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop."""
+                   pool: str = "thread", burst: bool = False) -> None:
+        """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
+
+        With ``burst``, it returns as soon as no job is due (and none is running).
+        """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool)
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst)
         with self._worker_lock:
             self._worker = worker
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask.cli import AppGroup
@@ -18,11 +18,10 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
 
     @group.command()
     @cli.worker_options
-    def worker(queues: str | None, concurrency: int | None, pool: str, drain_timeout: float | None,
-               loglevel: str) -> None:
+    def worker(loglevel: str, **options: Any) -> None:
         """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
         cli.configure_logging(loglevel)
-        cli.run_worker(extension.queue, queues, concurrency, pool, drain_timeout)
+        cli.run_worker(extension.queue, **options)
 
     @group.command()
     @cli.info_options

@@ -23,13 +23,22 @@ class CompletionWriter:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._unwritten = 0
+        self._written = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="taskito-completions", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def add(self, completion: Completion) -> None:
+        with self._written:
+            self._unwritten += 1
         self._inbox.put(completion)
+
+    def flush(self) -> None:
+        """Wait until every completion added so far is in the database."""
+        with self._written:
+            self._written.wait_for(lambda: self._unwritten == 0)
 
     def stop(self, timeout: float) -> None:
         """Write everything queued so far, then stop."""
@@ -62,6 +71,9 @@ class CompletionWriter:
         while True:
             try:
                 self.storage.complete(batch)
+                with self._written:
+                    self._unwritten -= len(batch)
+                    self._written.notify_all()
                 return
             except Exception as exc:
                 logger.warning("cannot record %d completed job(s), retrying in %.1fs: %s", len(batch), backoff, exc)

@@ -31,7 +31,7 @@ class Worker:
     """One worker process's engine. ``Queue.run_worker`` builds and runs it."""
 
     def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                 pool: str = "thread") -> None:
+                 pool: str = "thread", burst: bool = False) -> None:
         if pool != "thread":
             raise ConfigurationError(f"unknown pool {pool!r}: this release runs tasks on a thread pool; use 'thread'")
         if concurrency is not None and concurrency < 1:
@@ -40,6 +40,7 @@ class Worker:
         self.storage = queue.storage
         self.queues = list(queues) if queues else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
+        self.burst = burst
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
         self._force = threading.Event()
@@ -88,6 +89,7 @@ class Worker:
 
     def _loop(self) -> None:
         failures = 0
+        settled = False  # burst: completions written since the last empty claim
         while not self._stop.is_set():
             self.executor.check_timeouts()
             free = self.executor.wanted()
@@ -106,6 +108,15 @@ class Worker:
                 logger.error("cannot claim jobs (%s); retrying in %.1fs", exc, delay)
                 self._stop.wait(delay)
                 continue
+            if self.burst and not jobs and self.executor.wait_idle(0):
+                if settled:
+                    logger.info("no job is due: burst worker stopping")
+                    return
+                # Written completions may release dependents: claim once more before stopping.
+                self.writer.flush()
+                settled = True
+                continue
+            settled = False
             if len(jobs) < free:
                 self.storage.wait_for_work(IDLE_WAIT)
 

@@ -45,11 +45,12 @@ class Command(TaskitoCommand):
         add_click_options(parser, worker_options)
 
     def handle(self, *args: Any, queues: str | None, concurrency: int | None, pool: str,
-               drain_timeout: float | None, loglevel: str, **options: Any) -> None:
+               drain_timeout: float | None, burst: bool, loglevel: str, **options: Any) -> None:
         configure_logging(loglevel)
         if django_db_connections not in queue.task_contexts:
             queue.task_contexts.append(django_db_connections)
         if not queues:
             queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
         with self.cli_output():
-            run_worker(queue, queues, concurrency, pool, drain_timeout)
+            run_worker(queue, queues=queues, concurrency=concurrency, pool=pool, drain_timeout=drain_timeout,
+                       burst=burst)
