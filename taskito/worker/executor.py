@@ -6,16 +6,13 @@ import collections
 import logging
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..context import JobContext, activate
-from ..exceptions import SerializationError
-from ..execution import call_task
-from ..storage import Completion, JobRecord
+from ..storage import JobRecord
+from .attempt import record_outcome, run_attempt, timed_out
 from .ratelimit import TokenBucket
-from .retry import apply_task_defaults, retry_delay
+from .retry import apply_task_defaults
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -127,12 +124,9 @@ class ThreadExecutor:
             if expired:
                 self._cond.notify_all()
         for entry in expired:
-            record = entry.record
             self._spawn()
-            task = self.queue.tasks.get(record.task_name)
-            delay = retry_delay(record, task.options if task else None, None)
-            error = f"TimeoutError: timed out after {record.timeout:g}s"
-            self._record_failure(record, error, None, delay, now - entry.started)
+            record_outcome(self.storage, self.writer, entry.record, timed_out(self.queue, entry.record,
+                                                                              now - entry.started))
 
     # -- the threads -------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -165,60 +159,8 @@ class ThreadExecutor:
 
     def _execute(self, entry: Running) -> None:
         record = entry.record
-        task = self.queue.tasks.get(record.task_name)
-        if task is None:
-            known = ", ".join(sorted(self.queue.tasks)) or "none"
-            self._record_failure(record, f"unknown task {record.task_name!r}: this worker has no task registered "
-                                 f"under that name (registered: {known}); import its module in the --app module",
-                                 None, None, 0.0)
-            return
-        try:
-            payload = self.queue.serializer.loads(record.payload)
-            args, kwargs = payload["args"], payload["kwargs"]
-            if not isinstance(args, list) or not isinstance(kwargs, dict):
-                raise TypeError("args must be a list and kwargs an object")
-        except Exception as exc:
-            self._record_failure(record, f"corrupt payload: {type(exc).__name__}: {exc}", None, None, 0.0)
-            return
-        bucket = self._buckets.get(record.task_name)
-        if bucket is not None:
-            bucket.acquire()
-        activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
-                            queue_name=record.queue, storage=self.storage, started=entry.started,
-                            soft_timeout=task.options.soft_timeout))
-        try:
-            result, error = call_task(self.queue, task, tuple(args), kwargs)
-        finally:
-            activate(None)
-        duration = time.monotonic() - entry.started
+        outcome = run_attempt(self.queue, record, entry.started, self._buckets.get(record.task_name))
         if entry.abandoned:
             logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
             return
-        if error is None:
-            try:
-                blob = self.queue.serializer.dumps(result)
-            except SerializationError as exc:
-                self._record_failure(record, f"the result of {record.task_name!r} cannot be serialized: {exc}",
-                                     None, None, duration)
-                return
-            self.writer.add(Completion(record.id, record.attempt, blob))
-            logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, duration * 1000)
-            return
-        text = f"{type(error).__name__}: {error}"
-        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        self._record_failure(record, text, tb, retry_delay(record, task.options, error), duration)
-
-    def _record_failure(self, record: JobRecord, error: str, tb: str | None, delay: float | None,
-                        duration: float) -> None:
-        try:
-            applied = self.storage.fail(record.id, record.attempt, error, tb, delay)
-        except Exception as exc:
-            logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "
-                         "its lease will return it to the queue", record.id, record.task_name, error, exc)
-            return
-        if not applied:
-            return
-        outcome = f"failed, retry in {delay:.1f}s" if delay is not None else "dead"
-        logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, outcome, duration * 1000,
-                    error.splitlines()[0] if error else "")
-
+        record_outcome(self.storage, self.writer, record, outcome)

@@ -1,0 +1,92 @@
+"""One attempt of a job: run it (in a thread or a child process), then record what happened."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..context import JobContext, activate
+from ..exceptions import SerializationError
+from ..execution import call_task
+from ..storage import Completion, JobRecord, Storage
+from .ratelimit import TokenBucket
+from .retry import retry_delay
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+    from .completions import CompletionWriter
+
+logger = logging.getLogger("taskito.worker")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished attempt: ``result`` when it succeeded, else ``error`` and the retry decision."""
+
+    result: bytes | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retry_delay: float | None = None  # None with an error: the job is dead
+    duration: float = 0.0
+
+
+def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBucket | None = None) -> Outcome:
+    """Decode the arguments, call the task with its hooks and encode the result."""
+    task = queue.tasks.get(record.task_name)
+    if task is None:
+        known = ", ".join(sorted(queue.tasks)) or "none"
+        return Outcome(error=f"unknown task {record.task_name!r}: this worker has no task registered under that "
+                             f"name (registered: {known}); import its module in the --app module")
+    try:
+        payload = queue.serializer.loads(record.payload)
+        args, kwargs = payload["args"], payload["kwargs"]
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise TypeError("args must be a list and kwargs an object")
+    except Exception as exc:
+        return Outcome(error=f"corrupt payload: {type(exc).__name__}: {exc}")
+    if bucket is not None:
+        bucket.acquire()
+    activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
+                        queue_name=record.queue, storage=queue.storage, started=started,
+                        soft_timeout=task.options.soft_timeout))
+    try:
+        result, error = call_task(queue, task, tuple(args), kwargs)
+    finally:
+        activate(None)
+    duration = time.monotonic() - started
+    if error is not None:
+        return Outcome(error=f"{type(error).__name__}: {error}",
+                       traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+                       retry_delay=retry_delay(record, task.options, error), duration=duration)
+    try:
+        return Outcome(result=queue.serializer.dumps(result), duration=duration)
+    except SerializationError as exc:
+        return Outcome(error=f"the result of {record.task_name!r} cannot be serialized: {exc}", duration=duration)
+
+
+def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
+    """The outcome of an attempt stopped by its hard timeout: a failure, retried while attempts remain."""
+    task = queue.tasks.get(record.task_name)
+    return Outcome(error=f"TimeoutError: timed out after {record.timeout:g}s",
+                   retry_delay=retry_delay(record, task.options if task else None, None), duration=duration)
+
+
+def record_outcome(storage: Storage, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
+    """Write the outcome (completions in batches) and log the job's one line."""
+    if outcome.error is None:
+        writer.add(Completion(record.id, record.attempt, outcome.result or b"null"))
+        logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
+        return
+    try:
+        applied = storage.fail(record.id, record.attempt, outcome.error, outcome.traceback, outcome.retry_delay)
+    except Exception as exc:
+        logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "
+                     "its lease will return it to the queue", record.id, record.task_name, outcome.error, exc)
+        return
+    if applied:
+        verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
+        logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
+                    outcome.duration * 1000, outcome.error.splitlines()[0])
