@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
 from .completions import CompletionWriter
-from .executor import ThreadExecutor
 from .maintenance import Maintenance
 from .scheduler import Scheduler
+from .thread_pool import ThreadPool
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -45,8 +45,8 @@ class Worker:
         self._stop = threading.Event()
         self._force = threading.Event()
         self.writer = CompletionWriter(self.storage)
-        self.executor = ThreadExecutor(queue, self.writer, self.concurrency, prefetch=PREFETCH)
-        self.maintenance = Maintenance(queue, self.id, self.executor.held_ids)
+        self.pool = ThreadPool(queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
         self.scheduler = Scheduler(queue)
 
     def request_stop(self, force: bool = False) -> None:
@@ -75,7 +75,7 @@ class Worker:
         self.storage.register_worker(self.id, {"hostname": socket.gethostname(), "pid": os.getpid(),
                                                "queues": self.queues, "concurrency": self.concurrency})
         self.writer.start()
-        self.executor.start()
+        self.pool.start()
         self.maintenance.start()
         self.scheduler.start()
         logger.info("worker %s started: queues %s, %d threads, %r", self.id, ",".join(self.queues),
@@ -91,14 +91,14 @@ class Worker:
         failures = 0
         settled = False  # burst: completions written since the last empty claim
         while not self._stop.is_set():
-            self.executor.check_timeouts()
-            free = self.executor.wanted()
+            self.pool.check_timeouts()
+            free = self.pool.wanted()
             if free <= 0:
-                self.executor.wait_for_room(0.05)
+                self.pool.wait_for_room(0.05)
                 continue
             try:
                 jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)
-                self.executor.submit(jobs)
+                self.pool.submit(jobs)
                 if failures:
                     logger.warning("database reachable again; claiming resumed")
                 failures = 0
@@ -108,7 +108,7 @@ class Worker:
                 logger.error("cannot claim jobs (%s); retrying in %.1fs", exc, delay)
                 self._stop.wait(delay)
                 continue
-            if self.burst and not jobs and self.executor.wait_idle(0):
+            if self.burst and not jobs and self.pool.wait_idle(0):
                 if settled:
                     logger.info("no job is due: burst worker stopping")
                     return
@@ -121,15 +121,15 @@ class Worker:
                 self.storage.wait_for_work(IDLE_WAIT)
 
     def _drain(self) -> None:
-        unstarted = self.executor.take_unstarted()
+        unstarted = self.pool.take_unstarted()
         self._put_back([record.id for record in unstarted])
         deadline = time.monotonic() + self.queue.drain_timeout
         while not self._force.is_set():
             remaining = deadline - time.monotonic()
-            if self.executor.wait_idle(min(0.1, max(remaining, 0))) or remaining <= 0:
+            if self.pool.wait_idle(min(0.1, max(remaining, 0))) or remaining <= 0:
                 break
-            self.executor.check_timeouts()
-        leftover = self.executor.abandon_all()
+            self.pool.check_timeouts()
+        leftover = self.pool.abandon_all()
         self.writer.stop(timeout=10)
         if leftover:
             logger.warning("putting %d unfinished job(s) back for another worker", len(leftover))

@@ -1,0 +1,80 @@
+"""The thread pool: jobs run on threads of the worker process; a stuck one is abandoned at its timeout."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from .attempt import record_outcome, run_attempt, timed_out
+from .pool import JobPool, Running
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+    from .completions import CompletionWriter
+
+logger = logging.getLogger("taskito.worker")
+
+
+class ThreadPool(JobPool):
+    """Runs jobs on ``concurrency`` threads of the worker process."""
+
+    def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
+        super().__init__(queue, writer, concurrency, prefetch)
+        self._threads = 0
+        self._buckets = self.rate_limits()
+
+    def start(self) -> None:
+        for _ in range(self.concurrency):
+            self._spawn()
+
+    def check_timeouts(self) -> None:
+        """Fail jobs past their hard timeout and give their thread slot to a fresh thread."""
+        now = time.monotonic()
+        expired = []
+        with self._cond:
+            for entry in self._running.values():
+                if not entry.abandoned and entry.deadline is not None and now > entry.deadline:
+                    entry.abandoned = True
+                    self._release()
+                    expired.append(entry)
+        for entry in expired:
+            self._spawn()
+            outcome = timed_out(self.queue, entry.record, now - entry.started)
+            record_outcome(self.queue.storage, self.writer, entry.record, outcome)
+
+    # -- the threads -------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        with self._cond:
+            self._threads += 1
+            number = self._threads
+        threading.Thread(target=self._thread_main, name=f"taskito-exec-{number}", daemon=True).start()
+
+    def _thread_main(self) -> None:
+        while True:
+            with self._cond:
+                while not self._inbox and not self._closed:
+                    self._cond.wait()
+                if not self._inbox:
+                    return
+                record = self._inbox.popleft()
+                entry = Running.start(record)
+                self._running[record.id] = entry
+            try:
+                self._execute(entry)
+            except Exception:
+                logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
+            with self._cond:
+                del self._running[record.id]
+                if entry.abandoned:
+                    return  # a replacement thread took this slot when the job timed out
+                self._release()
+
+    def _execute(self, entry: Running) -> None:
+        record = entry.record
+        outcome = run_attempt(self.queue, record, entry.started, self._buckets.get(record.task_name))
+        if entry.abandoned:
+            logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
+            return
+        record_outcome(self.queue.storage, self.writer, record, outcome)
