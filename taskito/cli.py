@@ -72,7 +72,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use)."),
         click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs)."),
-        click.option("--pool", type=click.Choice(["thread"]), default="thread", show_default=True),
+        click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
+                     help="thread: jobs share the worker process; prefork: each runs in a child process "
+                          "(CPU-bound tasks, hard timeouts that really stop the job)."),
         click.option("--drain-timeout", type=click.FloatRange(min=0),
                      help="Seconds to let running jobs finish on stop."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),

@@ -71,10 +71,8 @@ class Queue:
             raise ValueError(f"workers must be zero (one per CPU) or positive, got {self.concurrency}")
         if self.lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {self.lease_seconds}")
-        self.storage: Storage = open_storage(
-            self.backend, db_path=self.db_path, db_url=self.db_url, schema=self.schema,
-            pool_size=config.resolve("pool_size", pool_size),
-        )
+        self.pool_size = config.resolve("pool_size", pool_size)
+        self.storage: Storage = self._open_storage()
         self.tasks: dict[str, TaskWrapper] = {}
         self.periodic_tasks: list[PeriodicSpec] = []
         self.hooks: dict[str, list[Hook]] = {"before_task": [], "after_task": [], "on_success": [], "on_failure": []}
@@ -83,6 +81,18 @@ class Queue:
         self.task_contexts: list[Callable[[], AbstractContextManager[Any]]] = []
         self._worker: Worker | None = None
         self._worker_lock = threading.Lock()
+
+    def _open_storage(self) -> Storage:
+        return open_storage(self.backend, db_path=self.db_path, db_url=self.db_url, schema=self.schema,
+                            pool_size=self.pool_size)
+
+    def reconnect(self) -> None:
+        """Give this process its own database connections (a forked child must not use its parent's).
+
+        The inherited ones are left alone, never closed: closing them would end the parent's sessions.
+        """
+        self._inherited_storage = self.storage
+        self.storage = self._open_storage()
 
     def __repr__(self) -> str:
         where = self.db_path if self.backend == "sqlite" else f"{self.backend} schema {self.schema}"

@@ -44,9 +44,11 @@ class JobPool:
         self._held = 0  # jobs waiting or running, not counting abandoned ones
         self._closed = False
 
-    def rate_limits(self) -> dict[str, TokenBucket]:
+    @staticmethod
+    def rate_limits_of(queue: Queue) -> dict[str, TokenBucket]:
+        """One token bucket per rate-limited task (limits apply per process)."""
         return {name: TokenBucket(task.options.rate_limit)
-                for name, task in self.queue.tasks.items() if task.options.rate_limit}
+                for name, task in queue.tasks.items() if task.options.rate_limit}
 
     # -- what the worker loop calls --------------------------------------------------------
     def start(self) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigurationError
 from .completions import CompletionWriter
 from .maintenance import Maintenance
+from .process_pool import ProcessPool
 from .scheduler import Scheduler
 from .thread_pool import ThreadPool
 
@@ -32,8 +33,9 @@ class Worker:
 
     def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
                  pool: str = "thread", burst: bool = False) -> None:
-        if pool != "thread":
-            raise ConfigurationError(f"unknown pool {pool!r}: this release runs tasks on a thread pool; use 'thread'")
+        pools = {"thread": ThreadPool, "prefork": ProcessPool}
+        if pool not in pools:
+            raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
         if concurrency is not None and concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.queue = queue
@@ -45,7 +47,7 @@ class Worker:
         self._stop = threading.Event()
         self._force = threading.Event()
         self.writer = CompletionWriter(self.storage)
-        self.pool = ThreadPool(queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        self.pool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
         self.scheduler = Scheduler(queue)
 
@@ -78,8 +80,8 @@ class Worker:
         self.pool.start()
         self.maintenance.start()
         self.scheduler.start()
-        logger.info("worker %s started: queues %s, %d threads, %r", self.id, ",".join(self.queues),
-                    self.concurrency, self.queue)
+        logger.info("worker %s started: queues %s, %d %s, %r", self.id, ",".join(self.queues), self.concurrency,
+                    "threads" if isinstance(self.pool, ThreadPool) else "child processes", self.queue)
         try:
             self._loop()
         finally:
@@ -134,6 +136,7 @@ class Worker:
         if leftover:
             logger.warning("putting %d unfinished job(s) back for another worker", len(leftover))
         self._put_back([record.id for record in leftover])
+        self.pool.close()
         self.scheduler.stop()
         self.maintenance.stop()
         try:

@@ -23,7 +23,7 @@ class ThreadPool(JobPool):
     def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
         super().__init__(queue, writer, concurrency, prefetch)
         self._threads = 0
-        self._buckets = self.rate_limits()
+        self._buckets = self.rate_limits_of(queue)
 
     def start(self) -> None:
         for _ in range(self.concurrency):

@@ -60,3 +60,27 @@ def slow(seconds: float) -> str:
 def hangs() -> None:
     effect(f"hangs {current_job.id}")
     time.sleep(30)
+
+
+@queue.task()
+def whoami() -> list[int]:
+    """Which process ran the job, and its parent (the worker, under --pool prefork)."""
+    current_job.update_progress(100)
+    return [os.getpid(), os.getppid()]
+
+
+@queue.task(retry_backoff=0.01)
+def crash_once() -> str:
+    """The process running it dies on the first attempt; the retry succeeds."""
+    if current_job.retry_count == 0:
+        os._exit(7)
+    return "survived"
+
+
+@queue.task(timeout=60)
+def pid_then_sleep(seconds: float) -> str:
+    """Write this process's pid to started-<job id>, then work for a while."""
+    (EFFECTS / f"started-{current_job.id}").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    effect(f"slept {current_job.id}")
+    return "done"

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from taskito.cli import configure_logging, run_worker, worker_options
 
@@ -47,6 +47,8 @@ class Command(TaskitoCommand):
     def handle(self, *args: Any, queues: str | None, concurrency: int | None, pool: str,
                drain_timeout: float | None, burst: bool, loglevel: str, **options: Any) -> None:
         configure_logging(loglevel)
+        if pool == "prefork":
+            connections.close_all()  # forked children must not share the parent's database sessions
         if django_db_connections not in queue.task_contexts:
             queue.task_contexts.append(django_db_connections)
         if not queues:

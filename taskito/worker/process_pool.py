@@ -1,0 +1,192 @@
+"""The prefork pool: jobs run in child processes, so a hard timeout really stops them.
+
+Children are forked from the worker (the task registry comes with them) and open their
+own database connections. They ignore SIGINT and SIGTERM: the parent decides when a job
+is drained, and kills a child whose job passed its timeout, then forks a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from ..storage import JobRecord
+from .attempt import Outcome, record_outcome, run_attempt, timed_out
+from .pool import JobPool, Running
+from .retry import retry_delay
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+    from .completions import CompletionWriter
+
+logger = logging.getLogger("taskito.worker")
+
+TICK = 0.05  # how often the dispatcher looks at deadlines when nothing else wakes it
+
+
+def _child_main(queue: Queue, conn: Connection) -> None:
+    """Run the jobs the parent sends until it sends None or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    queue.reconnect()
+    buckets = JobPool.rate_limits_of(queue)
+    while True:
+        try:
+            record = conn.recv()
+        except (EOFError, OSError):
+            return
+        if record is None:
+            return
+        outcome = run_attempt(queue, record, time.monotonic(), buckets.get(record.task_name))
+        try:
+            conn.send(outcome)
+        except (BrokenPipeError, OSError):
+            return
+
+
+@dataclass
+class Child:
+    process: Any
+    conn: Connection
+    job: Running | None = None
+
+
+class ProcessPool(JobPool):
+    """Runs jobs in ``concurrency`` forked child processes, one job each at a time."""
+
+    def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
+        super().__init__(queue, writer, concurrency, prefetch)
+        self._context = multiprocessing.get_context("fork")
+        self._children: list[Child] = []
+        self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
+        self._stopping = threading.Event()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="taskito-prefork", daemon=True)
+
+    def start(self) -> None:
+        self._children = [self._fork() for _ in range(self.concurrency)]
+        self._dispatcher.start()
+
+    def _fork(self) -> Child:
+        parent_end, child_end = self._context.Pipe()
+        process = self._context.Process(target=_child_main, args=(self.queue, child_end),
+                                        name="taskito-child", daemon=True)
+        process.start()
+        child_end.close()
+        return Child(process, parent_end)
+
+    def _wake(self) -> None:
+        self._wake_writer.send_bytes(b"")
+
+    def close(self) -> None:
+        """Stop the dispatcher, let idle children exit and kill any still running a job."""
+        self._stopping.set()
+        self._wake()
+        self._dispatcher.join(5)
+        for child in self._children:
+            if child.job is None:
+                try:
+                    child.conn.send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5
+        for child in self._children:
+            child.process.join(max(0.0, deadline - time.monotonic()))
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(5)
+
+    def abandon_all(self) -> list[JobRecord]:
+        self._stopping.set()  # no fresh children for the ones killed below
+        records = super().abandon_all()
+        for child in self._children:
+            if child.job is not None:
+                child.process.kill()
+        return records
+
+    # -- the dispatcher thread ---------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._assign()
+                self._collect()
+                self._enforce_deadlines()
+            except Exception:
+                logger.exception("prefork dispatcher error; carrying on")
+                time.sleep(TICK)
+
+    def _assign(self) -> None:
+        with self._cond:
+            for child in self._children:
+                if not self._inbox:
+                    return
+                if child.job is None and child.process.is_alive():
+                    record = self._inbox.popleft()
+                    child.job = Running.start(record)
+                    self._running[record.id] = child.job
+                    child.conn.send(record)
+
+    def _collect(self) -> None:
+        busy = {child.conn: child for child in self._children if child.job is not None}
+        sentinels = {child.process.sentinel: child for child in self._children if child.job is None}
+        ready = wait([self._wake_reader, *busy, *sentinels], timeout=TICK)
+        for item in ready:
+            if item is self._wake_reader:
+                while self._wake_reader.poll():
+                    self._wake_reader.recv_bytes()
+            elif item in busy:
+                child = busy[item]
+                try:
+                    outcome: Outcome | None = child.conn.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                self._finish(child, outcome)
+            else:
+                self._replace(sentinels[item])
+
+    def _finish(self, child: Child, outcome: Outcome | None) -> None:
+        entry = child.job
+        assert entry is not None
+        if outcome is None:  # the child died in the middle of the job
+            child.process.join(1)
+            code = child.process.exitcode
+            task = self.queue.tasks.get(entry.record.task_name)
+            outcome = Outcome(error=f"WorkerLost: the process running this job died (exit code {code})",
+                              retry_delay=retry_delay(entry.record, task.options if task else None, None),
+                              duration=time.monotonic() - entry.started)
+            self._replace(child)
+        self._settle(child, entry, outcome)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for child in self._children:
+            entry = child.job
+            if entry is not None and entry.deadline is not None and now > entry.deadline:
+                logger.warning("job %s %s passed its %gs timeout: killing its process %s", entry.record.id,
+                               entry.record.task_name, entry.record.timeout, child.process.pid)
+                child.process.kill()
+                child.process.join(5)
+                self._replace(child)
+                self._settle(child, entry, timed_out(self.queue, entry.record, now - entry.started))
+
+    def _replace(self, child: Child) -> None:
+        """Fork a fresh child in the place of one that died or was killed."""
+        child.conn.close()
+        if self._stopping.is_set():
+            return
+        fresh = self._fork()
+        child.process, child.conn = fresh.process, fresh.conn
+
+    def _settle(self, child: Child, entry: Running, outcome: Outcome) -> None:
+        child.job = None
+        with self._cond:
+            del self._running[entry.record.id]
+            if entry.abandoned:
+                return
+            self._release()
+        record_outcome(self.queue.storage, self.writer, entry.record, outcome)
