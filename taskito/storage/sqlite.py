@@ -46,13 +46,18 @@ class SQLiteStorage(SQLStorage):
         self.path = Path(path).expanduser().absolute()
         self._prepare_directory()
         self._pool_size = pool_size
-        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # Pooled connections carry the generation of the file they were opened on (see _follow_file).
+        self._pool: queue.LifoQueue[tuple[int, sqlite3.Connection]] = queue.LifoQueue()
         self._opened = 0
+        self._generation = 0
         self._pool_lock = threading.Lock()
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = 0.001
+        self._file_lock = threading.Lock()
+        self._file_checked = time.monotonic()
         self._migrate()
+        self._file = self._file_identity()
 
     # -- connections -------------------------------------------------------------------
     def _prepare_directory(self) -> None:
@@ -85,17 +90,56 @@ class SQLiteStorage(SQLStorage):
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         try:
-            conn = self._pool.get_nowait()
+            generation, conn = self._pool.get_nowait()
         except queue.Empty:
             with self._pool_lock:
                 grow = self._opened < self._pool_size
                 if grow:
                     self._opened += 1
-            conn = self._connect() if grow else self._pool.get()
+            generation, conn = (self._generation, self._connect()) if grow else self._pool.get()
+        if generation != self._generation:  # opened on a file that was since deleted or replaced
+            conn.close()
+            generation, conn = self._generation, self._connect()
         try:
             yield conn
         finally:
-            self._pool.put(conn)
+            self._pool.put((generation, conn))
+
+    # -- a database file that went away -------------------------------------------------
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _follow_file(self) -> None:
+        """Notice a database file deleted or replaced under us, and move to the one at the path now.
+
+        Open connections would otherwise go on using the unlinked file while enqueuers write
+        to a new one that no worker reads. Jobs of the old file are gone with it.
+        """
+        self._file_checked = time.monotonic()
+        if self._file_identity() == self._file:
+            return
+        with self._file_lock:
+            if self._file_identity() == self._file:
+                return
+            logger.error("the taskito database %s was deleted or replaced while in use; reopening it at that "
+                         "path (jobs that were only in the old file are lost with it: restore it from a backup "
+                         "made with sqlite3 .backup)", self.path)
+            self._generation += 1
+            with self._watch_lock:
+                if self._watcher is not None:
+                    self._watcher.close()
+                    self._watcher = None
+            self._prepare_directory()
+            self._migrate()
+            self._file = self._file_identity()
+
+    def heartbeat(self, worker_id: str, lease_seconds: float, job_ids: Sequence[str]) -> None:
+        self._follow_file()
+        super().heartbeat(worker_id, lease_seconds, job_ids)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -151,6 +195,8 @@ class SQLiteStorage(SQLStorage):
         The step starts at 1 ms and grows while nothing happens (to 20 ms), so an
         idle worker costs little CPU and a busy one reacts within a millisecond.
         """
+        if time.monotonic() - self._file_checked > 1.0:
+            self._follow_file()
         deadline = time.monotonic() + timeout
         with self._watch_lock:
             if self._watcher is None:
@@ -169,7 +215,7 @@ class SQLiteStorage(SQLStorage):
     def close(self) -> None:
         while True:
             try:
-                self._pool.get_nowait().close()
+                self._pool.get_nowait()[1].close()
             except queue.Empty:
                 break
         with self._watch_lock:

@@ -195,3 +195,19 @@ def test_result_ttl_purges_finished_jobs(client: Queue, app_env: dict[str, str])
     finally:
         worker.stop()
     assert client.stats()["completed"] == 0
+
+
+def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed(app_env: dict[str, str]) -> None:
+    db = Path(app_env["TASKITO_DB_PATH"])
+    worker = start_worker(APP, APPS, env=app_env)
+    try:
+        first = Queue(db_path=str(db))
+        assert first.enqueue("worker_app.add", args=(1, 1)).result(timeout=15) == 2
+        first.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        fresh = Queue(db_path=str(db))  # the web app keeps enqueueing: a new, empty file
+        assert fresh.enqueue("worker_app.add", args=(2, 2)).result(timeout=20) == 4
+    finally:
+        worker.stop()
+    assert "was deleted or replaced while in use" in worker.output
