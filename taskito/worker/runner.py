@@ -76,8 +76,8 @@ class Worker:
         previous = self._install_signals()
         self.storage.register_worker(self.id, {"hostname": socket.gethostname(), "pid": os.getpid(),
                                                "queues": self.queues, "concurrency": self.concurrency})
+        self.pool.start()  # first: a prefork pool forks best while no other thread runs
         self.writer.start()
-        self.pool.start()
         self.maintenance.start()
         self.scheduler.start()
         logger.info("worker %s started: queues %s, %d %s, %r", self.id, ",".join(self.queues), self.concurrency,
