@@ -8,6 +8,7 @@ Times are UNIX timestamps (float seconds) taken from the caller's clock.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,8 +38,12 @@ def empty_stats() -> dict[str, int]:
 
 
 def new_job_id() -> str:
-    """A random 128-bit id as 32 hex characters (uuid4().hex's shape, cheaper to make)."""
-    return os.urandom(16).hex()
+    """A 128-bit id as 32 hex characters: 48 bits of milliseconds, then 80 random bits (UUIDv7's layout).
+
+    Time-ordered ids land at the right edge of the id index instead of on a random page, so each
+    insert dirties few pages (on PostgreSQL, no full-page image in the WAL for every enqueue).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass
