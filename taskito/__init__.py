@@ -11,6 +11,7 @@ from .exceptions import (
     TaskCancelledError,
     TaskFailedError,
     TaskitoError,
+    WorkerLostError,
 )
 from .queue import Queue
 from .result import JobResult
@@ -32,5 +33,6 @@ __all__ = [
     "TaskFailedError",
     "TaskWrapper",
     "TaskitoError",
+    "WorkerLostError",
     "current_job",
 ]

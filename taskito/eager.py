@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class EagerResult:
     """The JobResult of a job that already ran inline; nothing is stored."""
 
-    def __init__(self, job_id: str, task_name: str, value: Any, error: Exception | None) -> None:
+    def __init__(self, job_id: str, task_name: str, value: Any, error: BaseException | None) -> None:
         self.id = job_id
         self.task_name = task_name
         self._value = value

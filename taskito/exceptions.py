@@ -44,5 +44,9 @@ class TaskCancelledError(TaskitoError):
     """The job was cancelled (by hand, by expiry or because a dependency failed)."""
 
 
+class WorkerLostError(TaskitoError):
+    """The process running an attempt died (killed, crashed, or stopped heart-beating)."""
+
+
 class SoftTimeLimitExceeded(TaskitoError):
     """Raised by ``current_job.check_timeout()`` once the task's ``soft_timeout`` has passed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -21,23 +22,36 @@ def _run_hooks(queue: Queue, kind: str, *args: Any) -> None:
             logger.exception("%s hook %r raised; the job goes on", kind, hook)
 
 
-def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
-    """Call the task inside the queue's task contexts; return (result, error)."""
+def run_failure_hooks(queue: Queue, task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      error: BaseException) -> None:
+    """The hooks of a failed attempt, also for failures the worker decides (timeouts, lost workers)."""
+    _run_hooks(queue, "after_task", task_name, args, kwargs, None, error)
+    _run_hooks(queue, "on_failure", task_name, args, kwargs, error)
+
+
+def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
+              still_current: Callable[[], bool] = lambda: True) -> tuple[Any, BaseException | None]:
+    """Call the task inside the queue's task contexts; return (result, error).
+
+    ``SystemExit`` and ``KeyboardInterrupt`` raised by a task fail the attempt like any error.
+    The after-hooks are skipped when ``still_current()`` says the attempt was given up meanwhile
+    (its timeout passed): the worker has already reported that attempt as failed.
+    """
     name = task.name
     with ExitStack() as stack:
         for factory in queue.task_contexts:
             stack.enter_context(factory())
         _run_hooks(queue, "before_task", name, args, kwargs)
         result: Any = None
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             result = task.fn(*args, **kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
             error = exc
-        _run_hooks(queue, "after_task", name, args, kwargs, result, error)
-        if error is None:
-            _run_hooks(queue, "on_success", name, args, kwargs, result)
-        else:
-            _run_hooks(queue, "on_failure", name, args, kwargs, error)
+        if still_current():
+            if error is None:
+                _run_hooks(queue, "after_task", name, args, kwargs, result, None)
+                _run_hooks(queue, "on_success", name, args, kwargs, result)
+            else:
+                run_failure_hooks(queue, name, args, kwargs, error)
     return result, error

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..context import JobContext, activate
 from ..exceptions import SerializationError
-from ..execution import call_task
-from ..storage import Completion, JobRecord, Storage
+from ..execution import call_task, run_failure_hooks
+from ..storage import Completion, JobRecord
 from .ratelimit import TokenBucket
 from .retry import retry_delay
 
@@ -31,9 +32,20 @@ class Outcome:
     traceback: str | None = None
     retry_delay: float | None = None  # None with an error: the job is dead
     duration: float = 0.0
+    # A failure the worker decided (timeout, lost process): its hooks run once it is recorded.
+    raised: BaseException | None = None
 
 
-def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBucket | None = None) -> Outcome:
+def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any]]:
+    payload = queue.serializer.loads(record.payload)
+    args, kwargs = payload["args"], payload["kwargs"]
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise TypeError("args must be a list and kwargs an object")
+    return args, kwargs
+
+
+def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBucket | None = None,
+                still_current: Callable[[], bool] = lambda: True) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result."""
     task = queue.tasks.get(record.task_name)
     if task is None:
@@ -41,10 +53,7 @@ def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBu
         return Outcome(error=f"unknown task {record.task_name!r}: this worker has no task registered under that "
                              f"name (registered: {known}); import its module in the --app module")
     try:
-        payload = queue.serializer.loads(record.payload)
-        args, kwargs = payload["args"], payload["kwargs"]
-        if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise TypeError("args must be a list and kwargs an object")
+        args, kwargs = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {type(exc).__name__}: {exc}")
     if bucket is not None:
@@ -53,7 +62,7 @@ def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBu
                         queue_name=record.queue, storage=queue.storage, started=started,
                         soft_timeout=task.options.soft_timeout))
     try:
-        result, error = call_task(queue, task, tuple(args), kwargs)
+        result, error = call_task(queue, task, tuple(args), kwargs, still_current)
     finally:
         activate(None)
     duration = time.monotonic() - started
@@ -67,26 +76,46 @@ def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBu
         return Outcome(error=f"the result of {record.task_name!r} cannot be serialized: {exc}", duration=duration)
 
 
-def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
-    """The outcome of an attempt stopped by its hard timeout: a failure, retried while attempts remain."""
+def lost_attempt(queue: Queue, record: JobRecord, error: BaseException, duration: float) -> Outcome:
+    """An attempt the worker gave up on (timeout, dead process): retried while attempts remain."""
     task = queue.tasks.get(record.task_name)
-    return Outcome(error=f"TimeoutError: timed out after {record.timeout:g}s",
-                   retry_delay=retry_delay(record, task.options if task else None, None), duration=duration)
+    return Outcome(error=f"{type(error).__name__}: {error}",
+                   retry_delay=retry_delay(record, task.options if task else None, None),
+                   duration=duration, raised=error)
 
 
-def record_outcome(storage: Storage, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
+def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
+    return lost_attempt(queue, record, TimeoutError(f"timed out after {record.timeout:g}s"), duration)
+
+
+def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
     """Write the outcome (completions in batches) and log the job's one line."""
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null"))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
         return
+    record_failure(queue, record, outcome)
+
+
+def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
+    """Record a failed attempt; False when the attempt no longer held the job (someone else recorded it)."""
+    assert outcome.error is not None
     try:
-        applied = storage.fail(record.id, record.attempt, outcome.error, outcome.traceback, outcome.retry_delay)
+        applied = queue.storage.fail(record.id, record.attempt, outcome.error, outcome.traceback,
+                                     outcome.retry_delay)
     except Exception as exc:
         logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "
                      "its lease will return it to the queue", record.id, record.task_name, outcome.error, exc)
-        return
-    if applied:
-        verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
-        logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
-                    outcome.duration * 1000, outcome.error.splitlines()[0])
+        return False
+    if not applied:
+        return False
+    verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
+    logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
+                outcome.duration * 1000, outcome.error.splitlines()[0])
+    if outcome.raised is not None:
+        try:
+            args, kwargs = _decode(queue, record)
+        except Exception:
+            args, kwargs = [], {}
+        run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
+    return True

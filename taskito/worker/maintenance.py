@@ -8,16 +8,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..exceptions import WorkerLostError
 from ..storage import Status
-from .retry import apply_task_defaults, retry_delay
+from .attempt import lost_attempt, record_failure
+from .retry import apply_task_defaults
 
 if TYPE_CHECKING:
     from ..queue import Queue
 
 logger = logging.getLogger("taskito.worker")
-
-WORKER_LOST = "WorkerLost: the worker running this job stopped heart-beating (killed or crashed)"
-
 
 class Maintenance:
     def __init__(self, queue: Queue, worker_id: str, held: Callable[[], list[str]]) -> None:
@@ -59,11 +58,9 @@ class Maintenance:
         """Return the jobs of workers that died to the queue, as a failed attempt."""
         for record in self.storage.reap_expired_leases():
             apply_task_defaults(self.queue, record)
-            task = self.queue.tasks.get(record.task_name)
-            delay = retry_delay(record, task.options if task else None, None)
-            if self.storage.fail(record.id, record.attempt, WORKER_LOST, None, delay):
-                logger.warning("job %s %s: its worker %s was lost; %s", record.id, record.task_name,
-                               record.worker_id, "retrying" if delay is not None else "now dead")
+            lost = WorkerLostError(f"worker {record.worker_id} stopped heart-beating (killed or crashed)")
+            if record_failure(self.queue, record, lost_attempt(self.queue, record, lost, 0.0)):
+                logger.warning("job %s %s: its worker %s was lost", record.id, record.task_name, record.worker_id)
 
     def purge(self) -> None:
         ttl = self.queue.result_ttl

@@ -24,6 +24,10 @@ class Running:
     deadline: float | None
     abandoned: bool = False
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.record.id, self.record.attempt
+
     @classmethod
     def start(cls, record: JobRecord) -> Running:
         now = time.monotonic()
@@ -40,7 +44,8 @@ class JobPool:
         self.capacity = concurrency + prefetch
         self._inbox: collections.deque[JobRecord] = collections.deque()
         self._cond = threading.Condition()
-        self._running: dict[str, Running] = {}
+        # Keyed by (job id, attempt): a timed-out attempt may still run beside the job's retry.
+        self._running: dict[tuple[str, int], Running] = {}
         self._held = 0  # jobs waiting or running, not counting abandoned ones
         self._closed = False
 
@@ -90,7 +95,7 @@ class JobPool:
         """Jobs this worker still owns: waiting or running (not abandoned)."""
         with self._cond:
             return [record.id for record in self._inbox] + [
-                job_id for job_id, entry in self._running.items() if not entry.abandoned]
+                entry.record.id for entry in self._running.values() if not entry.abandoned]
 
     def take_unstarted(self) -> list[JobRecord]:
         """Stop starting jobs and hand back the ones still waiting."""

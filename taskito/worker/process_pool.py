@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import WorkerLostError
 from ..storage import JobRecord
-from .attempt import Outcome, record_outcome, run_attempt, timed_out
+from .attempt import Outcome, lost_attempt, record_outcome, run_attempt, timed_out
 from .pool import JobPool, Running
-from .retry import retry_delay
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -128,7 +128,7 @@ class ProcessPool(JobPool):
                 if child.job is None and child.process.is_alive():
                     record = self._inbox.popleft()
                     child.job = Running.start(record)
-                    self._running[record.id] = child.job
+                    self._running[child.job.key] = child.job
                     child.conn.send(record)
 
     def _collect(self) -> None:
@@ -155,10 +155,9 @@ class ProcessPool(JobPool):
         if outcome is None:  # the child died in the middle of the job
             child.process.join(1)
             code = child.process.exitcode
-            task = self.queue.tasks.get(entry.record.task_name)
-            outcome = Outcome(error=f"WorkerLost: the process running this job died (exit code {code})",
-                              retry_delay=retry_delay(entry.record, task.options if task else None, None),
-                              duration=time.monotonic() - entry.started)
+            outcome = lost_attempt(self.queue, entry.record,
+                                   WorkerLostError(f"the process running this job died (exit code {code})"),
+                                   time.monotonic() - entry.started)
             self._replace(child)
         self._settle(child, entry, outcome)
 
@@ -185,8 +184,8 @@ class ProcessPool(JobPool):
     def _settle(self, child: Child, entry: Running, outcome: Outcome) -> None:
         child.job = None
         with self._cond:
-            del self._running[entry.record.id]
+            del self._running[entry.key]
             if entry.abandoned:
                 return
             self._release()
-        record_outcome(self.queue.storage, self.writer, entry.record, outcome)
+        record_outcome(self.queue, self.writer, entry.record, outcome)

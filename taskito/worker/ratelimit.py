@@ -9,8 +9,9 @@ import time
 class TokenBucket:
     def __init__(self, per_second: float) -> None:
         self.per_second = per_second
-        self.capacity = max(1.0, per_second)
-        self.tokens = self.capacity
+        # Capacity one: jobs are spaced 1/rate apart, never a burst above the limit.
+        self.capacity = 1.0
+        self.tokens = 1.0
         self.updated = time.monotonic()
         self.lock = threading.Lock()
 

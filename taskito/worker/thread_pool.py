@@ -42,7 +42,7 @@ class ThreadPool(JobPool):
         for entry in expired:
             self._spawn()
             outcome = timed_out(self.queue, entry.record, now - entry.started)
-            record_outcome(self.queue.storage, self.writer, entry.record, outcome)
+            record_outcome(self.queue, self.writer, entry.record, outcome)
 
     # -- the threads -------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -60,21 +60,22 @@ class ThreadPool(JobPool):
                     return
                 record = self._inbox.popleft()
                 entry = Running.start(record)
-                self._running[record.id] = entry
+                self._running[entry.key] = entry
             try:
                 self._execute(entry)
             except Exception:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
             with self._cond:
-                del self._running[record.id]
+                del self._running[entry.key]
                 if entry.abandoned:
                     return  # a replacement thread took this slot when the job timed out
                 self._release()
 
     def _execute(self, entry: Running) -> None:
         record = entry.record
-        outcome = run_attempt(self.queue, record, entry.started, self._buckets.get(record.task_name))
+        outcome = run_attempt(self.queue, record, entry.started, self._buckets.get(record.task_name),
+                              still_current=lambda: not entry.abandoned)
         if entry.abandoned:
             logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
             return
-        record_outcome(self.queue.storage, self.writer, record, outcome)
+        record_outcome(self.queue, self.writer, record, outcome)

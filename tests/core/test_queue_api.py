@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from taskito import (
     SerializationError,
     TaskCancelledError,
     TaskFailedError,
+    WorkerLostError,
     current_job,
 )
 from tests.support import wait_until
@@ -319,3 +321,85 @@ def test_unique_key_and_depends_on_through_the_api(queue: Queue) -> None:
     assert child.record.depends_on == [first.id]
     assert queue.cancel_job(first.id)
     assert child.status == "cancelled"
+
+
+def test_a_timed_out_attempt_that_returns_late_leaves_its_retry_alone(db_path: str) -> None:
+    q = Queue(db_path=db_path, lease_seconds=0.6)
+    events: list[str] = []
+    q.on_success(lambda name, args, kwargs, result: events.append(f"success {result}"))
+    q.on_failure(lambda name, args, kwargs, error: events.append(f"failure {type(error).__name__}"))
+    first_returned = threading.Event()
+
+    @q.task(timeout=1.0, max_retries=2, retry_backoff=0.01)
+    def slow_then_fast() -> str:
+        if current_job.retry_count == 0:
+            wait_until(lambda: current_job.elapsed > 1.3, message="the first attempt to outlive its timeout")
+            first_returned.set()
+            return "late"
+        assert first_returned.wait(5)  # the stale attempt returns while the retry runs
+        wait_until(lambda: current_job.elapsed > 0.8, message="the retry to outlive a lease period")
+        return "retry"
+
+    thread = run_worker_thread(q, concurrency=1)
+    try:
+        job = slow_then_fast.delay()
+        assert job.result(timeout=15) == "retry"
+        assert [e["error"] for e in job.errors] == ["TimeoutError: timed out after 1s"]
+        assert q.enqueue(slow_then_fast.name, max_retries=0, timeout=5).status in ("pending", "running", "complete")
+    finally:
+        stop_worker(q, thread)
+    assert events[:2] == ["failure TimeoutError", "success retry"], events
+    q.close()
+
+
+def test_a_task_raising_system_exit_fails_its_attempt(queue: Queue) -> None:
+    @queue.task(max_retries=0)
+    def quits() -> None:
+        raise SystemExit(3)
+
+    thread = run_worker_thread(queue)
+    try:
+        with pytest.raises(TaskFailedError, match="SystemExit: 3"):
+            quits.delay().result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+
+
+def test_on_failure_hears_about_lost_workers(db_path: str) -> None:
+    q = Queue(db_path=db_path, lease_seconds=0.3)
+    errors: list[BaseException] = []
+    q.on_failure(lambda name, args, kwargs, error: errors.append(error))
+
+    @q.task(max_retries=1)
+    def orphan(x: int) -> int:
+        return x
+
+    job = orphan.delay(7)
+    q.storage.claim("a-worker-that-died", ["default"], 1, lease_seconds=0.01)  # claimed, then never heard of
+    thread = run_worker_thread(q)
+    try:
+        assert job.result(timeout=15) == 7
+    finally:
+        stop_worker(q, thread)
+    assert len(errors) == 1 and isinstance(errors[0], WorkerLostError)
+    assert "a-worker-that-died" in job.errors[0]["error"]
+    q.close()
+
+
+def test_rate_limit_spaces_jobs_out(queue: Queue) -> None:
+    ran_at: list[float] = []
+
+    @queue.task(rate_limit="20/s")
+    def limited(i: int) -> int:
+        ran_at.append(time.monotonic())
+        return i
+
+    jobs = limited.map([(i,) for i in range(6)])
+    thread = run_worker_thread(queue, concurrency=2)
+    try:
+        for job in jobs:
+            job.result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    # six jobs at 20/s take at least five intervals of 50 ms, whatever the thread count
+    assert max(ran_at) - min(ran_at) >= 5 * 0.05 * 0.9, ran_at
