@@ -7,6 +7,7 @@ Flask config, so one table documents them all.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,43 @@ def _parse_optional_float(value: Any) -> float | None:
     return float(value)
 
 
+SCHEMA_MAX = 58  # PostgreSQL's 63-byte identifiers, minus the "_work"/"_done" of taskito's channel names
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
+BACKENDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
+
+
+def validate_schema(schema: str) -> str:
+    """Accept only a plain lowercase identifier: it is spliced into LISTEN and search_path."""
+    if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema) or len(schema) > SCHEMA_MAX:
+        raise ValueError(
+            f"schema {schema!r} is not a plain identifier: use lowercase letters, digits and "
+            f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
+        )
+    return schema
+
+
+def _at_least(name: str, low: float, strict: bool = False) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value is not None and (value <= low if strict else value < low):
+            bound = f"greater than {low:g}" if strict else f"at least {low:g}"
+            raise ValueError(f"{name} must be {bound}, got {value}")
+    return check
+
+
+def _backend(value: Any) -> None:
+    if str(value).lower() not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {value!r}: use 'sqlite' (default) or 'postgres'")
+
+
+def _serializer(value: Any) -> None:
+    if isinstance(value, str) and value not in ("json", "pickle"):
+        raise ConfigurationError(f"unknown serializer {value!r}: use 'json' (default) or 'pickle'")
+
+
+def _no_check(value: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -38,44 +76,65 @@ class Setting:
     parse: Callable[[Any], Any]
     default: Any
     doc: str
+    check: Callable[[Any], None] = _no_check  # raises ValueError or ConfigurationError
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db",
             "SQLite database file (parent directory is created)"),
-    Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)"),
+    Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)", _backend),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
-    Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table"),
-    Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()"),
-    Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it"),
-    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it"),
+    Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table",
+            validate_schema),
+    Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()",
+            _at_least("workers", 0)),
+    Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it",
+            _at_least("default_retry", 0)),
+    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it",
+            _at_least("default_timeout", 0)),
     Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it"),
     Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,
-            "purge completed and dead jobs older than this (s)"),
-    Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs"),
-    Setting("TASKITO_POOL_SIZE", "pool_size", int, None, "database connections (SQLite 8, Postgres 10)"),
+            "purge completed and dead jobs older than this (s)", _at_least("result_ttl", 0)),
+    Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs",
+            _at_least("drain_timeout", 0)),
+    Setting("TASKITO_POOL_SIZE", "pool_size", int, None, "database connections (SQLite 8, Postgres 10)",
+            _at_least("pool_size", 1)),
     Setting("TASKITO_LEASE_SECONDS", "lease_seconds", float, 30.0,
-            "a job whose worker stops heart-beating returns to the queue after this long (s)"),
-    Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments"),
+            "a job whose worker stops heart-beating returns to the queue after this long (s)",
+            _at_least("lease_seconds", 0, strict=True)),
+    Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments",
+            _serializer),
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
 )
 
 SETTINGS_BY_KWARG = {setting.kwarg: setting for setting in SETTINGS}
 
 
+def _from_source(setting: Setting, raw: Any, where: str) -> Any:
+    """Parse and check a value read from the environment or a settings object, naming it on error."""
+    try:
+        value = setting.parse(raw)
+        setting.check(value)
+    except (ValueError, ConfigurationError) as exc:
+        raise ConfigurationError(f"invalid {where}={raw!r}: {exc}") from None
+    return value
+
+
 def resolve(kwarg: str, explicit: Any, env: Mapping[str, str] | None = None) -> Any:
-    """Return the explicit value if given, else the environment's, else the default."""
+    """Return the explicit value if given, else the environment's, else the default.
+
+    A bad explicit value raises the check's own error; a bad environment value raises
+    ConfigurationError naming the variable.
+    """
     setting = SETTINGS_BY_KWARG[kwarg]
     if explicit is not None:
+        setting.check(explicit)
         return explicit
     environ = os.environ if env is None else env
     raw = environ.get(setting.env)
     if raw is None or raw == "":
         return setting.default
-    try:
-        return setting.parse(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"invalid {setting.env}={raw!r}: {exc}") from None
+    return _from_source(setting, raw, setting.env)
 
 
 def queue_kwargs_from(mapping: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -88,8 +147,5 @@ def queue_kwargs_from(mapping: Mapping[str, Any] | Any) -> dict[str, Any]:
             value = getattr(mapping, setting.env, None)
         if value is None:
             continue
-        try:
-            kwargs[setting.kwarg] = setting.parse(value)
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid {setting.env}={value!r}: {exc}") from None
+        kwargs[setting.kwarg] = _from_source(setting, value, setting.env)
     return kwargs

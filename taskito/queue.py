@@ -65,12 +65,6 @@ class Queue:
         self.lease_seconds = config.resolve("lease_seconds", lease_seconds)
         self.eager = config.resolve("eager", eager)
         self.serializer = get_serializer(config.resolve("serializer", serializer))
-        for name in ("result_ttl", "drain_timeout", "default_timeout", "default_retry"):
-            check_non_negative(name, getattr(self, name))
-        if self.concurrency < 0:
-            raise ValueError(f"workers must be zero (one per CPU) or positive, got {self.concurrency}")
-        if self.lease_seconds <= 0:
-            raise ValueError(f"lease_seconds must be positive, got {self.lease_seconds}")
         self.pool_size = config.resolve("pool_size", pool_size)
         self.storage: Storage = self._open_storage()
         self.tasks: dict[str, TaskWrapper] = {}

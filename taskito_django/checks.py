@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from taskito import config
+from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
-from taskito.storage import BACKENDS
 
 from .project import database_is_postgres, is_postgres_backend
 

@@ -22,10 +22,10 @@ from django.conf import settings
 from django.utils.functional import LazyObject, empty
 
 from taskito import config
+from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
 from taskito.queue import PeriodicSpec, Queue
 from taskito.schedule import validate_schedule
-from taskito.storage import BACKENDS
 from taskito.task import TaskWrapper
 
 from .wrapper import DjangoTaskWrapper

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ..config import BACKENDS
 from ..exceptions import ConfigurationError
 from .base import Completion, JobRecord, NewJob, PeriodicDef, Status, Storage, new_job_id
 
 __all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Status", "Storage", "new_job_id", "open_storage"]
 
-BACKENDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
 
 
 def open_storage(backend: str, *, db_path: str, db_url: str | None, schema: str,

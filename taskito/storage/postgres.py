@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from ..config import validate_schema
 from ..exceptions import ConfigurationError, DatabaseUnavailableError
 from .base import Completion, JobRecord, NewJob
 from .sqlbase import SQLStorage, to_record
@@ -37,21 +38,6 @@ CONNECT_TIMEOUT = 5  # seconds to establish one connection (libpq connect_timeou
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection (e.g. while the server restarts)
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
-SCHEMA_MAX = 58  # 63-byte identifiers, minus the "_work"/"_done" of the channel names
-
-_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
-
-
-def validate_schema(schema: str) -> str:
-    """Accept only a plain lowercase identifier: it is spliced into LISTEN and search_path."""
-    if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema) or len(schema) > SCHEMA_MAX:
-        raise ValueError(
-            f"schema {schema!r} is not a plain identifier: use lowercase letters, digits and "
-            f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
-        )
-    return schema
-
-
 # -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
 class _Row(tuple):  # type: ignore[type-arg]
     __slots__ = ()

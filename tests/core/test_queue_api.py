@@ -403,3 +403,21 @@ def test_rate_limit_spaces_jobs_out(queue: Queue) -> None:
         stop_worker(queue, thread)
     # six jobs at 20/s take at least five intervals of 50 ms, whatever the thread count
     assert max(ran_at) - min(ran_at) >= 5 * 0.05 * 0.9, ran_at
+
+
+@pytest.mark.parametrize("name, value, reason", [
+    ("TASKITO_WORKERS", "-1", "workers must be at least 0"),
+    ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be at least 0"),
+    ("TASKITO_RESULT_TTL", "-5", "result_ttl must be at least 0"),
+    ("TASKITO_LEASE_SECONDS", "0", "lease_seconds must be greater than 0"),
+    ("TASKITO_POOL_SIZE", "0", "pool_size must be at least 1"),
+    ("TASKITO_SERIALIZER", "yaml", "unknown serializer 'yaml'"),
+    ("TASKITO_BACKEND", "mysql", "unknown backend 'mysql'"),
+    ("TASKITO_SCHEMA", "Bad-Name", "is not a plain identifier"),
+    ("TASKITO_EAGER", "maybe", "expected a boolean"),
+])
+def test_a_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, db_path: str, name: str,
+                                                    value: str, reason: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"invalid {name}='{value}': .*{reason}"):
+        Queue(db_path=db_path)
