@@ -85,6 +85,12 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def wait_for_db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--wait-for-db/--no-wait-for-db", default=True, show_default=True,
+                        help="If the database is unreachable at start, keep retrying (a log line per attempt) "
+                             "instead of exiting with status 2.")(fn)
+
+
 def configure_logging(loglevel: str) -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -97,8 +103,8 @@ def run_worker(queue: Queue, *, queues: str | None = None, concurrency: int | No
     queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst)
 
 
-def load_queue_waiting(spec: str) -> Queue | None:
-    """``load_queue``, retrying while the database cannot be reached (containers start in any order).
+def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
+    """Call ``build`` until the database can be reached (containers start in any order).
 
     Logs one line per attempt, backing off up to 30 s; returns None if SIGINT/SIGTERM arrives first.
     """
@@ -111,15 +117,16 @@ def load_queue_waiting(spec: str) -> Queue | None:
         attempt = 0
         while True:
             try:
-                queue = load_queue(spec)
+                queue = build()
                 return None if interrupted.is_set() else queue
-            except AppError as exc:
-                if not isinstance(exc.__context__, DatabaseUnavailableError):
+            except (AppError, DatabaseUnavailableError) as exc:
+                cause = exc if isinstance(exc, DatabaseUnavailableError) else exc.__context__
+                if not isinstance(cause, DatabaseUnavailableError):
                     raise
                 attempt += 1
                 delay = min(2 ** (attempt - 1), 30)
                 log.warning("waiting for the database (attempt %d): %s; retrying in %ds "
-                            "(--no-wait-for-db exits instead)", attempt, exc.__context__, delay)
+                            "(--no-wait-for-db exits instead)", attempt, cause, delay)
             if interrupted.wait(delay):
                 log.info("stopped before the database became reachable")
                 return None
@@ -131,13 +138,11 @@ def load_queue_waiting(spec: str) -> Queue | None:
 @main.command()
 @app_option
 @worker_options
-@click.option("--wait-for-db/--no-wait-for-db", default=True, show_default=True,
-              help="If the database is unreachable at start, keep retrying (a log line per attempt) "
-                   "instead of exiting with status 2.")
+@wait_for_db_option
 def worker(app: str, loglevel: str, wait_for_db: bool, **options: Any) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
     configure_logging(loglevel)
-    queue = load_queue_waiting(app) if wait_for_db else load_queue(app)
+    queue = wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app)
     if queue is not None:
         run_worker(queue, **options)
 

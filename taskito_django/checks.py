@@ -21,10 +21,14 @@ from .project import database_is_postgres, is_postgres_backend
 @register("taskito")
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    try:
-        config.queue_kwargs_from(settings)
-    except ConfigurationError as exc:
-        messages.append(Error(str(exc), hint="Fix the value of this TASKITO_* setting.", id="taskito.E004"))
+    for setting in config.SETTINGS:
+        value = getattr(settings, setting.env, None)
+        if value is None or setting.env == "TASKITO_BACKEND":  # the backend has its own check, E002
+            continue
+        try:
+            config.queue_kwargs_from({setting.env: value})
+        except ConfigurationError as exc:
+            messages.append(Error(str(exc), hint="Fix the value of this TASKITO_* setting.", id="taskito.E004"))
 
     backend = getattr(settings, "TASKITO_BACKEND", None) or os.environ.get("TASKITO_BACKEND") or "sqlite"
     if str(backend).lower() not in BACKENDS:

@@ -29,6 +29,11 @@ def add_click_options(parser: argparse.ArgumentParser, decorator: Callable[[Call
         if not isinstance(param, click.Option):
             continue
         help_text = param.help or ""
+        if param.is_flag and param.secondary_opts:  # --flag/--no-flag
+            parser.add_argument(*param.opts, dest=param.name, action="store_true", default=param.default,
+                                help=f"{help_text} (default: {'on' if param.default else 'off'})")
+            parser.add_argument(*param.secondary_opts, dest=param.name, action="store_false")
+            continue
         if param.is_flag:
             parser.add_argument(*param.opts, dest=param.name, action="store_true", help=help_text)
             continue

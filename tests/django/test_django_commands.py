@@ -181,3 +181,26 @@ def test_dashboard_command_serves_the_dashboard_until_sigint() -> None:
         assert process.wait(15) == 0
     finally:
         process.stop()
+
+
+def test_worker_with_an_unusable_database_is_one_clean_error() -> None:
+    bad = {"DJTEST_SETTINGS": json.dumps({"TASKITO_DB_PATH": "/proc/taskito/queue.db"})}
+    result = manage("taskito_worker", "--no-wait-for-db", env=bad, timeout=60)
+    assert result.returncode == 1
+    assert "CommandError: cannot create the directory of the taskito database '/proc/taskito/queue.db'" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_waits_for_an_unreachable_postgres_until_stopped() -> None:
+    settings = {"TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": "postgresql://postgres@127.0.0.1:9/test"}
+    env = {"DJTEST_SETTINGS": json.dumps(settings)}
+    refused = manage("taskito_worker", "--no-wait-for-db", env=env, timeout=60)
+    assert refused.returncode == 1 and "127.0.0.1:9" in refused.stderr and "Traceback" not in refused.stderr
+    waiting = Process([sys.executable, MANAGE, "taskito_worker"], cwd=HERE, env={**subprocess_env(), **env})
+    try:
+        waiting.wait_for_line("waiting for the database (attempt 2)", timeout=30)
+    finally:
+        waiting.signal(signal.SIGINT)
+    assert waiting.wait(timeout=30) == 0
+    assert "stopped before the database became reachable" in waiting.output

@@ -153,6 +153,9 @@ def test_checks_pass_on_the_test_settings() -> None:
     ({"TASKITO_BACKEND": "redis"}, "taskito.E002", "'redis'"),
     ({"TASKITO_BACKEND": "postgres"}, "taskito.E003", "is not PostgreSQL"),
     ({"TASKITO_WORKERS": "many"}, "taskito.E004", "TASKITO_WORKERS='many'"),
+    ({"TASKITO_LEASE_SECONDS": -1}, "taskito.E004", "lease_seconds must be greater than 0"),
+    ({"TASKITO_SERIALIZER": "yaml"}, "taskito.E004", "unknown serializer 'yaml'"),
+    ({"TASKITO_SCHEMA": "Bad-Name"}, "taskito.E004", "TASKITO_SCHEMA='Bad-Name'"),
     ({"TASKITO_AUTODISCOVER_MODULE": 3}, "taskito.E005", "3"),
     ({"TASKITO_ADMIN_PER_PAGE": 0}, "taskito.E006", "0"),
 ])

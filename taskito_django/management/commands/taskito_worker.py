@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from taskito.cli import configure_logging, run_worker, worker_options
+from taskito import Queue
+from taskito.cli import configure_logging, run_worker, wait_for_database, wait_for_db_option, worker_options
 
 from ...project import queue
 from ..base import TaskitoCommand, add_click_options
@@ -38,21 +39,30 @@ def tasks_backend_queues() -> list[str]:
     return names
 
 
+def _opened() -> Queue:
+    """The project queue with its database open (building it connects)."""
+    queue.storage  # noqa: B018 - the attribute access builds the lazy queue
+    return queue  # type: ignore[return-value]  # the lazy proxy stands for the Queue
+
+
 class Command(TaskitoCommand):
     help = "Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."
 
     def add_arguments(self, parser: Any) -> None:
         add_click_options(parser, worker_options)
+        add_click_options(parser, wait_for_db_option)
 
     def handle(self, *args: Any, queues: str | None, concurrency: int | None, pool: str,
-               drain_timeout: float | None, burst: bool, loglevel: str, **options: Any) -> None:
+               drain_timeout: float | None, burst: bool, loglevel: str, wait_for_db: bool, **options: Any) -> None:
         configure_logging(loglevel)
-        if pool == "prefork":
-            connections.close_all()  # forked children must not share the parent's database sessions
-        if django_db_connections not in queue.task_contexts:
-            queue.task_contexts.append(django_db_connections)
-        if not queues:
-            queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
         with self.cli_output():
+            if (wait_for_database(_opened) if wait_for_db else _opened()) is None:
+                return  # stopped while waiting for the database
+            if pool == "prefork":
+                connections.close_all()  # forked children must not share the parent's database sessions
+            if django_db_connections not in queue.task_contexts:
+                queue.task_contexts.append(django_db_connections)
+            if not queues:
+                queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
             run_worker(queue, queues=queues, concurrency=concurrency, pool=pool, drain_timeout=drain_timeout,
                        burst=burst)
