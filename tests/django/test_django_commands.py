@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import sys
+import urllib.error
 import urllib.request
 from io import StringIO
 from pathlib import Path
@@ -166,7 +167,6 @@ def test_the_view_enqueues_on_commit_and_the_worker_runs_it(client: Any, effects
 
 
 def test_dashboard_command_serves_the_dashboard_until_sigint() -> None:
-    pytest.importorskip("taskito.dashboard")
     process = Process([sys.executable, MANAGE, "taskito_dashboard", "--port", "0", "--read-only"], cwd=HERE,
                       env=subprocess_env())
     try:
@@ -179,6 +179,22 @@ def test_dashboard_command_serves_the_dashboard_until_sigint() -> None:
             assert "pending" in json.dumps(json.load(response))
         process.signal(signal.SIGINT)
         assert process.wait(15) == 0
+    finally:
+        process.stop()
+
+
+def test_dashboard_command_takes_its_token_from_the_settings() -> None:
+    env = {"DJTEST_SETTINGS": json.dumps({"TASKITO_DASHBOARD_TOKEN": "from-settings"})}
+    process = Process([sys.executable, MANAGE, "taskito_dashboard", "--port", "0"], cwd=HERE,
+                      env={**subprocess_env(), **env})
+    try:
+        url = re.search(r"http://[\d.]+:\d+/", process.wait_for_line("serving on http://", timeout=30)).group(0)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "api/stats", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(url + "api/stats", headers={"Authorization": "Bearer from-settings"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
     finally:
         process.stop()
 
