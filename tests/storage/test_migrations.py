@@ -1,0 +1,54 @@
+"""Schemas are versioned and migrated in place: a database made by an older release keeps its jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from taskito import Queue
+from taskito.storage.sqlfiles import migrations
+from tests.conftest import PG_URL
+
+
+def _first_release_rows(execute) -> None:
+    execute("INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, created_at, scheduled_at) "
+            "VALUES ('old-job', 'old.task', 'default', 'pending', 0, '{\"args\":[1],\"kwargs\":{}}', 1, 1)")
+
+
+def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    [(_, first)] = [m for m in migrations("sqlite") if m[0] == 1]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(first)
+        conn.execute("CREATE TABLE taskito_schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO taskito_schema_version VALUES (1)")
+        _first_release_rows(conn.execute)
+    queue = Queue(db_path=str(path))
+    assert queue.get_job("old-job").status == "pending"
+    queue.close()
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0]
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert version == migrations("sqlite")[-1][0] and "taskito_job_errors_failed_at" in indexes
+
+
+def test_postgres_schema_v1_is_migrated_in_place(pg_schema: str) -> None:
+    import psycopg
+
+    [(_, first)] = [m for m in migrations("postgres") if m[0] == 1]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{pg_schema}"')
+        conn.execute(f'SET search_path TO "{pg_schema}"')
+        conn.execute(first)
+        conn.execute("CREATE TABLE taskito_schema_version (version integer PRIMARY KEY, "
+                     "applied_at double precision NOT NULL)")
+        conn.execute("INSERT INTO taskito_schema_version VALUES (1, %s)", (time.time(),))
+        _first_release_rows(conn.execute)
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
+    assert queue.get_job("old-job").status == "pending"
+    queue.close()
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        version = conn.execute(f'SELECT max(version) FROM "{pg_schema}".taskito_schema_version').fetchone()[0]
+        index = conn.execute("SELECT to_regclass(%s)", (f"{pg_schema}.taskito_job_errors_failed_at",)).fetchone()[0]
+    assert version == migrations("postgres")[-1][0] and index is not None
