@@ -227,16 +227,10 @@ class PostgresStorage(SQLStorage):
 
     # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """One statement for one job, one COPY for a batch; unique keys and dependencies go the long way."""
-        if not jobs:
-            return []
-        if any(job.unique_key or job.depends_on for job in jobs):
+        """One COPY for a batch; one job, unique keys and dependencies go sqlbase's way."""
+        if len(jobs) < 2 or any(job.unique_key or job.depends_on for job in jobs):
             return super().enqueue(jobs)
         now = time.time()
-        if len(jobs) == 1:
-            with self._reading() as cur:  # autocommit: one round trip; the insert trigger notifies
-                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], now, 0))
-            return [jobs[0].id]
         with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
                 copy.write_row((

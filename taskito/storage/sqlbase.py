@@ -79,7 +79,15 @@ class SQLStorage:
 
     # -- writing jobs ------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
         now = time.time()
+        if len(jobs) == 1 and not jobs[0].unique_key and not jobs[0].depends_on:
+            # The common delay(): one autocommit statement, its own transaction. A new row wakes
+            # workers by itself (PostgreSQL's insert trigger notifies; SQLite's see data_version).
+            with self._reading() as cur:
+                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], now, 0))
+            return [jobs[0].id]
         ids: list[str] = []
         with self._transaction() as cur:
             simple = all(not job.unique_key and not job.depends_on for job in jobs)
