@@ -2,9 +2,9 @@
 
     python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
 
-Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
-from the CLI with default settings, round-trip latency against an idle worker in
-another process, and the worker's peak RSS.
+Measures single enqueue (from one thread, then from four threads at once), batch
+(`map`) enqueue, drain by worker processes started from the CLI with default settings,
+round-trip latency against an idle worker in another process, and the worker's peak RSS.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TASKITO = str(Path(sys.executable).with_name("taskito"))
+ENQUEUE_THREADS = 4
 DEFAULT_PG_URL = os.environ.get("TASKITO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -101,13 +103,27 @@ def wait_drained(queue, total: int, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
+def enqueue_one_by_one(task, count: int) -> None:
+    for _ in range(count):
+        task.delay()
+
+
 def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, float]:
     with database(backend, pg_url) as env:
         queue, noop = load_queue(env)
         started = time.perf_counter()
-        for _ in range(jobs):
-            noop.delay()
+        enqueue_one_by_one(noop, jobs)
         single = jobs / (time.perf_counter() - started)
+
+        # As a web server's request threads enqueue: one by one, several at once.
+        threads = [threading.Thread(target=enqueue_one_by_one, args=(noop, jobs // ENQUEUE_THREADS))
+                   for _ in range(ENQUEUE_THREADS)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        threaded = jobs // ENQUEUE_THREADS * ENQUEUE_THREADS / (time.perf_counter() - started)
 
         started = time.perf_counter()
         noop.map([()] * jobs)
@@ -117,8 +133,9 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
         try:
             # The worker drains from the moment it starts; its start-up is part of the figure.
             started = time.perf_counter()
-            wait_drained(queue, 2 * jobs)
-            drain = 2 * jobs / (time.perf_counter() - started)
+            total = 2 * jobs + jobs // ENQUEUE_THREADS * ENQUEUE_THREADS
+            wait_drained(queue, total)
+            drain = total / (time.perf_counter() - started)
 
             latencies = []
             for _ in range(rounds):
@@ -132,6 +149,7 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "single_enqueue_jobs_per_s": round(single),
+        f"single_enqueue_{ENQUEUE_THREADS}_threads_jobs_per_s": round(threaded),
         "batch_enqueue_jobs_per_s": round(batch),
         "drain_jobs_per_s": round(drain),
         "latency_p50_ms": round(cuts[49], 2),
