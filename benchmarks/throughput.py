@@ -2,9 +2,10 @@
 
     python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
 
-Measures single enqueue (from one thread, then from four threads at once), batch
-(`map`) enqueue, drain by worker processes started from the CLI with default settings,
-round-trip latency against an idle worker in another process, and the worker's peak RSS.
+Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
+from the CLI with default settings, round-trip latency against an idle worker in
+another process, the worker's peak RSS, and single enqueue from four threads at once
+(into a database of its own).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TASKITO = str(Path(sys.executable).with_name("taskito"))
-ENQUEUE_THREADS = 4
 DEFAULT_PG_URL = os.environ.get("TASKITO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -103,27 +103,13 @@ def wait_drained(queue, total: int, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
-def enqueue_one_by_one(task, count: int) -> None:
-    for _ in range(count):
-        task.delay()
-
-
 def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, float]:
     with database(backend, pg_url) as env:
         queue, noop = load_queue(env)
         started = time.perf_counter()
-        enqueue_one_by_one(noop, jobs)
+        for _ in range(jobs):
+            noop.delay()
         single = jobs / (time.perf_counter() - started)
-
-        # As a web server's request threads enqueue: one by one, several at once.
-        threads = [threading.Thread(target=enqueue_one_by_one, args=(noop, jobs // ENQUEUE_THREADS))
-                   for _ in range(ENQUEUE_THREADS)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        threaded = jobs // ENQUEUE_THREADS * ENQUEUE_THREADS / (time.perf_counter() - started)
 
         started = time.perf_counter()
         noop.map([()] * jobs)
@@ -133,9 +119,8 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
         try:
             # The worker drains from the moment it starts; its start-up is part of the figure.
             started = time.perf_counter()
-            total = 2 * jobs + jobs // ENQUEUE_THREADS * ENQUEUE_THREADS
-            wait_drained(queue, total)
-            drain = total / (time.perf_counter() - started)
+            wait_drained(queue, 2 * jobs)
+            drain = 2 * jobs / (time.perf_counter() - started)
 
             latencies = []
             for _ in range(rounds):
@@ -149,13 +134,29 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "single_enqueue_jobs_per_s": round(single),
-        f"single_enqueue_{ENQUEUE_THREADS}_threads_jobs_per_s": round(threaded),
         "batch_enqueue_jobs_per_s": round(batch),
         "drain_jobs_per_s": round(drain),
         "latency_p50_ms": round(cuts[49], 2),
         "latency_p95_ms": round(cuts[94], 2),
         "worker_peak_rss_mb": round(rss, 1),
     }
+
+
+def measure_threaded_enqueue(backend: str, jobs: int, threads: int, pg_url: str) -> int:
+    """Single enqueues from several threads at once, as a web server's request threads make them."""
+    with database(backend, pg_url) as env:
+        queue, noop = load_queue(env)
+        per_thread = jobs // threads
+        workers = [threading.Thread(target=lambda: [noop.delay() for _ in range(per_thread)])
+                   for _ in range(threads)]
+        started = time.perf_counter()
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+        rate = per_thread * threads / (time.perf_counter() - started)
+        queue.close()
+    return round(rate)
 
 
 def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> dict[str, int]:
@@ -190,6 +191,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         **measure(args.backend, args.jobs, args.rounds, args.db_url),
+        "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
     }
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]
