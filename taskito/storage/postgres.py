@@ -164,7 +164,7 @@ class PostgresStorage(SQLStorage):
             yield cur
 
     @contextmanager
-    def _reading(self) -> Iterator[psycopg.Cursor[Any]]:
+    def _autocommit(self) -> Iterator[psycopg.Cursor[Any]]:
         """An autocommit cursor: each statement is its own transaction (one round trip)."""
         with self._pool.connection() as conn, conn.cursor() as cur:
             yield cur
@@ -255,7 +255,7 @@ class PostgresStorage(SQLStorage):
         self._release_uncertain_claims()
         now = time.time()
         try:
-            with self._reading() as cur:
+            with self._autocommit() as cur:
                 rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
                                   lease_until=now + lease_seconds, limit=limit)
         except psycopg.OperationalError:
@@ -270,7 +270,7 @@ class PostgresStorage(SQLStorage):
             pending, self._uncertain_claims = self._uncertain_claims, []
         for position, (worker_id, claimed_at) in enumerate(pending):
             try:
-                with self._reading() as cur:
+                with self._autocommit() as cur:
                     released = self._run(cur, "release_claim", worker_id=worker_id, started_at=claimed_at)
             except psycopg.Error:
                 with self._uncertain_lock:
@@ -311,7 +311,7 @@ class PostgresStorage(SQLStorage):
         """
         if not done:
             return
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             [(completed, released)] = self._rows(
                 cur, "complete", ids=[item.job_id for item in done], attempts=[item.attempt for item in done],
                 results=[item.result for item in done], now=time.time())

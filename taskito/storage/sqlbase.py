@@ -53,8 +53,8 @@ class SQLStorage:
         """A write transaction; yields a cursor with execute/executemany/fetchall."""
         raise NotImplementedError
 
-    def _reading(self) -> AbstractContextManager[Any]:
-        """A cursor for reads."""
+    def _autocommit(self) -> AbstractContextManager[Any]:
+        """A cursor whose every statement is its own transaction: for reads and single-statement writes."""
         raise NotImplementedError
 
     def _id_list(self, ids: Sequence[str]) -> Any:
@@ -85,7 +85,7 @@ class SQLStorage:
         if len(jobs) == 1 and not jobs[0].unique_key and not jobs[0].depends_on:
             # The common delay(): one autocommit statement, its own transaction. A new row wakes
             # workers by itself (PostgreSQL's insert trigger notifies; SQLite's see data_version).
-            with self._reading() as cur:
+            with self._autocommit() as cur:
                 cur.execute(self.sql["insert_job"], self._job_row(jobs[0], now, 0))
             return [jobs[0].id]
         ids: list[str] = []
@@ -194,7 +194,7 @@ class SQLStorage:
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
         if not rows:
             return None
@@ -204,26 +204,26 @@ class SQLStorage:
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
                               limit=limit, offset=offset)
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             rows = self._rows(cur, "job_errors", job_id=job_id)
         return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
 
     def stats(self, queue: str | None = None) -> dict[str, int]:
         counts = empty_stats()
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             for status, count in self._rows(cur, "stats", queue=queue):
                 counts[STATS_KEYS[status]] = count
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             for queue, status, count in self._rows(cur, "stats_all_queues"):
                 result.setdefault(queue, empty_stats())[STATS_KEYS[status]] = count
         return result
@@ -258,7 +258,7 @@ class SQLStorage:
             return self._run(cur, "purge_jobs", **params)
 
     def reap_expired_leases(self) -> list[JobRecord]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             return [to_record(row) for row in self._rows(cur, "expired_leases", now=time.time())]
 
     def pause(self, queue: str) -> None:
@@ -271,7 +271,7 @@ class SQLStorage:
             self._notify(cur)
 
     def paused_queues(self) -> list[str]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             return [row[0] for row in self._rows(cur, "paused_queues")]
 
     # -- workers -------------------------------------------------------------------------
@@ -293,7 +293,7 @@ class SQLStorage:
             self._run(cur, "unregister_worker", worker_id=worker_id)
 
     def workers(self, alive_within: float) -> list[dict[str, Any]]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             rows = self._rows(cur, "workers", since=time.time() - alive_within)
         return [
             {"id": r["id"], "hostname": r["hostname"], "pid": r["pid"],
@@ -318,7 +318,7 @@ class SQLStorage:
                                     "runtime": {"buckets": [0] * len(bounds), "count": 0, "sum": 0.0}}
             return tasks[task_name]
 
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             for task_name, status, count in self._rows(cur, "task_status_counts"):
                 entry(task_name)["counts"][STATS_KEYS[status]] = count
             for task_name, count in self._rows(cur, "task_failures"):
@@ -342,7 +342,7 @@ class SQLStorage:
         def bucket(index: int) -> dict[str, int]:
             return buckets.setdefault(int(index), {"completed": 0, "dead": 0, "failed": 0})
 
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             for index, status, count in self._rows(cur, "finished_per_bucket", since=since, step=step):
                 bucket(index)["completed" if status == Status.COMPLETE else "dead"] += count
             for index, count in self._rows(cur, "failures_per_bucket", since=since, step=step):
@@ -357,7 +357,7 @@ class SQLStorage:
                       queue=definition.queue, next_run_at=definition.next_run_at)
 
     def due_periodic(self, now: float) -> list[PeriodicDef]:
-        with self._reading() as cur:
+        with self._autocommit() as cur:
             rows = self._rows(cur, "due_periodic", now=now)
         return [PeriodicDef(name=r["name"], task_name=r["task_name"], cron=r["cron"],
                             payload=bytes(r["payload"]), queue=r["queue"], timezone=r["timezone"],

@@ -153,7 +153,7 @@ class SQLiteStorage(SQLStorage):
             conn.execute("COMMIT")
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Cursor]:
+    def _autocommit(self) -> Iterator[sqlite3.Cursor]:
         with self._connection() as conn:
             yield conn.cursor()
 
