@@ -265,3 +265,18 @@ def test_unreachable_server_is_one_configuration_error_naming_host_and_port() ->
     assert "127.0.0.1:1" in message and "\n" not in message
     with pytest.raises(ConfigurationError, match="does not exist"):
         Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db"))
+
+
+def test_enqueues_wait_for_the_wal_flush_unless_the_url_opts_out(pg_schema: str) -> None:
+    """The README's durability trade: durable by default; the URL option reaches every pooled connection."""
+    opt_out = PG_URL + ("&" if "?" in PG_URL else "?") + "options=-c%20synchronous_commit%3Doff"
+    for url, expected in ((PG_URL, "on"), (opt_out, "off")):
+        q = pg_queue(pg_schema, url=url)
+        try:
+            job = q.enqueue("t")
+            with q.storage._autocommit() as cur:
+                cur.execute("SHOW synchronous_commit")
+                assert cur.fetchone()[0] == expected
+            assert q.get_job(job.id).status == "pending"
+        finally:
+            q.close()
