@@ -68,12 +68,16 @@ def queue(db_path: str) -> Iterator[Queue]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queue]:
-    """The same tests on both engines: a queue on SQLite, then on PostgreSQL."""
+def engine_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Queue arguments for one engine: the SQLite file, then a PostgreSQL schema, of this test."""
     if request.param == "sqlite":
-        q = Queue(db_path=str(tmp_path / "taskito.db"), workers=2)
-    else:
-        schema = request.getfixturevalue("pg_schema")
-        q = Queue(backend="postgres", db_url=PG_URL, schema=schema, workers=2)
+        return {"db_path": str(tmp_path / "taskito.db")}
+    return {"backend": "postgres", "db_url": PG_URL, "schema": request.getfixturevalue("pg_schema")}
+
+
+@pytest.fixture
+def engine_queue(engine_settings: dict[str, str]) -> Iterator[Queue]:
+    """The same tests on both engines: a queue on SQLite, then on PostgreSQL."""
+    q = Queue(**engine_settings, workers=2)
     yield q
     q.close()

@@ -235,7 +235,8 @@ class SQLStorage:
             if not rows or rows[0]["status"] != Status.DEAD:
                 return None
             old = to_record(rows[0])
-            self._run(cur, "delete_job", job_id=job_id, status=Status.DEAD)
+            if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
+                return None  # another caller retried or deleted it since we read it
             self._run(cur, "delete_job_details", job_id=job_id)
             fresh = NewJob(id=new_id, task_name=old.task_name, payload=old.payload, queue=old.queue,
                            priority=old.priority, max_retries=old.max_retries, timeout=old.timeout)

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from ..exceptions import ConfigurationError
@@ -55,7 +55,6 @@ class SQLiteStorage(SQLStorage):
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = 0.001
         self._file_lock = threading.Lock()
-        self._file_checked = time.monotonic()
         self._migrate()
         self._file = self._file_identity()
 
@@ -89,6 +88,7 @@ class SQLiteStorage(SQLStorage):
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
+        self._follow_file()  # one stat(): every process, enqueue-only ones too, follows a replaced file
         try:
             generation, conn = self._pool.get_nowait()
         except queue.Empty:
@@ -119,7 +119,6 @@ class SQLiteStorage(SQLStorage):
         Open connections would otherwise go on using the unlinked file while enqueuers write
         to a new one that no worker reads. Jobs of the old file are gone with it.
         """
-        self._file_checked = time.monotonic()
         if self._file_identity() == self._file:
             return
         with self._file_lock:
@@ -137,20 +136,22 @@ class SQLiteStorage(SQLStorage):
             self._migrate()
             self._file = self._file_identity()
 
-    def heartbeat(self, worker_id: str, lease_seconds: float, job_ids: Sequence[str]) -> None:
-        self._follow_file()
-        super().heartbeat(worker_id, lease_seconds, job_ids)
-
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn.cursor()
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connection() as conn, self._begin(conn) as cur:
+            yield cur
+
+    @staticmethod
+    @contextmanager
+    def _begin(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        """A write transaction on ``conn``: BEGIN IMMEDIATE takes the write lock up front."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn.cursor()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def _autocommit(self) -> Iterator[sqlite3.Cursor]:
@@ -165,12 +166,13 @@ class SQLiteStorage(SQLStorage):
 
     def _migrate(self) -> None:
         known = migrations(self.engine)
-        with self._connection() as conn:
+        # A connection of its own, not a pooled one: _connection() itself may call this (_follow_file).
+        with closing(self._connect()) as conn:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
             except sqlite3.DatabaseError as exc:
                 raise ConfigurationError(f"{str(self.path)!r} is not a usable SQLite database: {exc}") from None
-            with self._transaction() as cur:
+            with self._begin(conn) as cur:
                 cur.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version (version INTEGER NOT NULL)")
                 current = cur.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
                 newest = known[-1][0]
@@ -195,8 +197,7 @@ class SQLiteStorage(SQLStorage):
         The step starts at 1 ms and grows while nothing happens (to 20 ms), so an
         idle worker costs little CPU and a busy one reacts within a millisecond.
         """
-        if time.monotonic() - self._file_checked > 1.0:
-            self._follow_file()
+        self._follow_file()
         deadline = time.monotonic() + timeout
         with self._watch_lock:
             if self._watcher is None:

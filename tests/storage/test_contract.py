@@ -124,6 +124,48 @@ def test_retry_dead_replaces_the_dead_letter(engine_queue: Queue) -> None:
         engine_queue.retry_dead(job_id)
 
 
+def test_two_operators_retrying_the_same_dead_letters_make_one_job_each(engine_settings: dict) -> None:
+    """A double click on "retry" in the dashboard or admin must not run the job twice."""
+    operators = [Queue(**engine_settings) for _ in range(2)]
+    storage = operators[0].storage
+    ids = storage.enqueue([job(operators[0], max_retries=0) for _ in range(40)])
+    for record in storage.claim(WORKER, ["default"], 40, 30):
+        storage.fail(record.id, record.attempt, "boom", None, None)
+    retried: list[list[str]] = [[], []]
+    start = threading.Barrier(2)
+
+    def retry_all(index: int) -> None:
+        start.wait()
+        for job_id in ids:
+            try:
+                retried[index].append(operators[index].retry_dead(job_id))
+            except JobNotFoundError:
+                pass
+
+    threads = [threading.Thread(target=retry_all, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(retried[0]) + len(retried[1]) == 40
+        assert operators[0].stats()["pending"] == 40
+    finally:
+        for q in operators:
+            q.close()
+
+
+def test_a_pool_of_one_connection_serves_a_whole_queue(engine_settings: dict) -> None:
+    q = Queue(**engine_settings, pool_size=1)
+    try:
+        [job_id] = q.storage.enqueue([job(q)])
+        [record] = q.storage.claim(WORKER, ["default"], 1, 30)
+        q.storage.complete([Completion(job_id, record.attempt, None)])
+        assert q.get_job(job_id).status == "complete"
+    finally:
+        q.close()
+
+
 def test_delete_and_purge_dead(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     ids = storage.enqueue([job(engine_queue, max_retries=0) for _ in range(3)])

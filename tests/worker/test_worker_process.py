@@ -201,13 +201,14 @@ def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed
     db = Path(app_env["TASKITO_DB_PATH"])
     worker = start_worker(APP, APPS, env=app_env)
     try:
-        first = Queue(db_path=str(db))
-        assert first.enqueue("worker_app.add", args=(1, 1)).result(timeout=15) == 2
-        first.close()
+        web = Queue(db_path=str(db))  # a web app: it only enqueues, and it stays up
+        assert web.enqueue("worker_app.add", args=(1, 1)).result(timeout=15) == 2
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        fresh = Queue(db_path=str(db))  # the web app keeps enqueueing: a new, empty file
-        assert fresh.enqueue("worker_app.add", args=(2, 2)).result(timeout=20) == 4
+        # Both move to a new, empty file at the path: the web app's next job reaches the worker.
+        assert web.enqueue("worker_app.add", args=(2, 2)).result(timeout=20) == 4
+        assert Queue(db_path=str(db)).enqueue("worker_app.add", args=(3, 3)).result(timeout=20) == 6
+        web.close()
     finally:
         worker.stop()
     assert "was deleted or replaced while in use" in worker.output
