@@ -22,13 +22,23 @@ from .project import database_is_postgres, is_postgres_backend
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for setting in config.SETTINGS:
-        value = getattr(settings, setting.env, None)
-        if value is None or setting.env == "TASKITO_BACKEND":  # the backend has its own check, E002
+        if setting.env == "TASKITO_BACKEND":  # the backend has its own check, E002
             continue
-        try:
-            config.queue_kwargs_from({setting.env: value})
+        value = getattr(settings, setting.env, None)
+        if value is not None:
+            try:
+                config.queue_kwargs_from({setting.env: value})
+            except ConfigurationError as exc:
+                messages.append(Error(str(exc), hint="Fix the value of this TASKITO_* setting.", id="taskito.E004"))
+            continue
+        try:  # not in settings: the queue reads the environment, so a bad variable would fail it too
+            config.resolve(setting.kwarg, None)
         except ConfigurationError as exc:
-            messages.append(Error(str(exc), hint="Fix the value of this TASKITO_* setting.", id="taskito.E004"))
+            messages.append(Error(
+                f"{exc} (from the environment; settings has no {setting.env})",
+                hint=f"Fix or unset the environment variable {setting.env}, or set {setting.env} in settings, "
+                     "which takes precedence.", id="taskito.E004",
+            ))
 
     backend = getattr(settings, "TASKITO_BACKEND", None) or os.environ.get("TASKITO_BACKEND") or "sqlite"
     if str(backend).lower() not in BACKENDS:

@@ -1,8 +1,9 @@
 """Shared plumbing of the ``taskito_*`` management commands: the CLI's flags and output, Django-style.
 
 The flags are read from the click options of ``taskito.cli`` so that ``manage.py taskito_worker``
-and ``taskito worker`` can never drift apart; the output is the CLI's, written to the command's
-stdout (so ``call_command(..., stdout=buffer)`` captures it).
+and ``taskito worker`` can never drift apart; a flag that click reads from a ``TASKITO_*`` variable
+defaults to the Django setting of that name, else the variable. The output is the CLI's, written to
+the command's stdout (so ``call_command(..., stdout=buffer)`` captures it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from taskito.exceptions import TaskitoError
@@ -41,8 +43,8 @@ def add_click_options(parser: argparse.ArgumentParser, decorator: Callable[[Call
         if not isinstance(default, _PLAIN):  # click's "no default" sentinel
             default = None
         envvar = param.envvar if isinstance(param.envvar, str) else None
-        if envvar and os.environ.get(envvar):
-            default = os.environ[envvar]
+        if envvar:
+            default = _setting_or_env(envvar, default)
         if isinstance(param.type, click.Choice):
             metavar = "{" + ",".join(map(str, param.type.choices)) + "}"
         else:
@@ -51,6 +53,18 @@ def add_click_options(parser: argparse.ArgumentParser, decorator: Callable[[Call
             help_text = f"{help_text} (default: {default})".strip()
         parser.add_argument(*param.opts, dest=param.name, default=default, type=_converter(param),
                             metavar=metavar, help=help_text)
+
+
+def _setting_or_env(name: str, default: Any) -> Any:
+    """The Django setting ``name``, else the environment variable ``name``, else ``default``.
+
+    A flag's value comes from the command line first; without it, a project's settings.py
+    speaks for the project and so wins over a variable left in the shell (README: precedence).
+    """
+    value = getattr(settings, name, None)
+    if value is None or value == "":
+        value = os.environ.get(name) or None
+    return default if value is None else value
 
 
 def _converter(param: click.Option) -> Callable[[str], Any]:

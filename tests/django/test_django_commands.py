@@ -199,6 +199,24 @@ def test_dashboard_command_takes_its_token_from_the_settings() -> None:
         process.stop()
 
 
+def test_dashboard_command_prefers_the_token_setting_to_the_environment() -> None:
+    env = {"DJTEST_SETTINGS": json.dumps({"TASKITO_DASHBOARD_TOKEN": "from-settings"}),
+           "TASKITO_DASHBOARD_TOKEN": "from-env"}
+    process = Process([sys.executable, MANAGE, "taskito_dashboard", "--port", "0"], cwd=HERE,
+                      env={**subprocess_env(), **env})
+    try:
+        url = re.search(r"http://[\d.]+:\d+/", process.wait_for_line("serving on http://", timeout=30)).group(0)
+        request = urllib.request.Request(url + "api/stats", headers={"Authorization": "Bearer from-env"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(url + "api/stats", headers={"Authorization": "Bearer from-settings"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.stop()
+
+
 def test_worker_with_an_unusable_database_is_one_clean_error() -> None:
     bad = {"DJTEST_SETTINGS": json.dumps({"TASKITO_DB_PATH": "/proc/taskito/queue.db"})}
     result = manage("taskito_worker", "--no-wait-for-db", env=bad, timeout=60)

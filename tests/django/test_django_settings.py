@@ -167,6 +167,18 @@ def test_checks_name_each_bad_setting(settings: Any, overrides: dict[str, Any], 
     assert text in messages[check_id]
 
 
+@pytest.mark.parametrize(("name", "value", "text"), [
+    ("TASKITO_LEASE_SECONDS", "abc", "invalid TASKITO_LEASE_SECONDS='abc'"),
+    ("TASKITO_SERIALIZER", "yaml", "unknown serializer 'yaml'"),
+])
+def test_checks_name_a_bad_environment_variable_the_queue_would_use(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, text: str) -> None:
+    monkeypatch.setenv(name, value)
+    messages = taskito_messages()
+    assert "taskito.E004" in messages, messages
+    assert text in messages["taskito.E004"] and "environment" in messages["taskito.E004"]
+
+
 def test_check_warns_when_the_default_path_is_relative(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     del settings.TASKITO_DB_PATH
     del settings.BASE_DIR

@@ -1,15 +1,13 @@
 """``manage.py taskito_dashboard``: serve the taskito web dashboard alone (``taskito dashboard``'s flags).
 
 The token comes from ``--token``, else the ``TASKITO_DASHBOARD_TOKEN`` setting, else the
-environment. To serve the dashboard inside the project instead (Django's staff login), see
-``/admin/taskito/dashboard/`` or ``taskito_django.urls``.
+environment (``add_click_options`` gives the flag that default). To serve the dashboard inside
+the project instead (Django's staff login), see ``/admin/taskito/dashboard/`` or ``taskito_django.urls``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from django.conf import settings
 
 from taskito import cli
 
@@ -25,6 +23,5 @@ class Command(TaskitoCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cli.configure_logging(options["loglevel"])
-        token = options["token"] or getattr(settings, "TASKITO_DASHBOARD_TOKEN", None)
         with self.cli_output():
-            cli.run_dashboard(queue, options["host"], options["port"], token, options["read_only"])
+            cli.run_dashboard(queue, options["host"], options["port"], options["token"], options["read_only"])
