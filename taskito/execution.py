@@ -7,6 +7,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from .exceptions import SerializationError
+
 if TYPE_CHECKING:
     from .queue import Queue
     from .task import TaskWrapper
@@ -29,29 +31,42 @@ def run_failure_hooks(queue: Queue, task_name: str, args: tuple[Any, ...], kwarg
     _run_hooks(queue, "on_failure", task_name, args, kwargs, error)
 
 
+class UnserializableResult(SerializationError):
+    """The task returned what the serializer cannot hold: its attempt failed, and a retry would too."""
+
+
 def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
-              still_current: Callable[[], bool] = lambda: True) -> tuple[Any, BaseException | None]:
+              still_current: Callable[[], bool] = lambda: True,
+              encode: Callable[[Any], Any] | None = None) -> tuple[Any, BaseException | None]:
     """Call the task inside the queue's task contexts; return (result, error).
 
     ``SystemExit`` and ``KeyboardInterrupt`` raised by a task fail the attempt like any error.
-    The after-hooks are skipped when ``still_current()`` says the attempt was given up meanwhile
-    (its timeout passed): the worker has already reported that attempt as failed.
+    With ``encode``, the returned result is encoded, before the hooks run: a result that cannot
+    be encoded fails the attempt (``UnserializableResult``) and the failure hooks run, not the
+    success ones. The after-hooks are skipped when ``still_current()`` says the attempt was given
+    up meanwhile (its timeout passed): the worker has already reported that attempt as failed.
     """
     name = task.name
     with ExitStack() as stack:
         for factory in queue.task_contexts:
             stack.enter_context(factory())
         _run_hooks(queue, "before_task", name, args, kwargs)
+        value: Any = None
         result: Any = None
         error: BaseException | None = None
         try:
-            result = task.fn(*args, **kwargs)
+            value = result = task.fn(*args, **kwargs)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             error = exc
+        if error is None and encode is not None:
+            try:
+                result = encode(value)
+            except SerializationError as exc:
+                error = UnserializableResult(f"the result of {name!r} cannot be serialized: {exc}")
         if still_current():
             if error is None:
-                _run_hooks(queue, "after_task", name, args, kwargs, result, None)
-                _run_hooks(queue, "on_success", name, args, kwargs, result)
+                _run_hooks(queue, "after_task", name, args, kwargs, value, None)
+                _run_hooks(queue, "on_success", name, args, kwargs, value)
             else:
                 run_failure_hooks(queue, name, args, kwargs, error)
     return result, error

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..context import JobContext, activate
-from ..exceptions import SerializationError
-from ..execution import call_task, run_failure_hooks
+from ..execution import UnserializableResult, call_task, run_failure_hooks
 from ..storage import Completion, JobRecord
-from .ratelimit import TokenBucket
 from .retry import retry_delay
 
 if TYPE_CHECKING:
@@ -44,7 +42,16 @@ def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any]]
     return args, kwargs
 
 
-def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBucket | None = None,
+def describe(error: BaseException) -> str:
+    """``Type: message``, even for an exception whose ``str()`` itself raises."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "<its str() raised>"
+    return f"{type(error).__name__}: {text}"
+
+
+def run_attempt(queue: Queue, record: JobRecord, started: float,
                 still_current: Callable[[], bool] = lambda: True) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result."""
     task = queue.tasks.get(record.task_name)
@@ -55,31 +62,27 @@ def run_attempt(queue: Queue, record: JobRecord, started: float, bucket: TokenBu
     try:
         args, kwargs = _decode(queue, record)
     except Exception as exc:
-        return Outcome(error=f"corrupt payload: {type(exc).__name__}: {exc}")
-    if bucket is not None:
-        bucket.acquire()
+        return Outcome(error=f"corrupt payload: {describe(exc)}")
     activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                         queue_name=record.queue, storage=queue.storage, started=started,
                         soft_timeout=task.options.soft_timeout))
     try:
-        result, error = call_task(queue, task, tuple(args), kwargs, still_current)
+        result, error = call_task(queue, task, tuple(args), kwargs, still_current, encode=queue.serializer.dumps)
     finally:
         activate(None)
     duration = time.monotonic() - started
-    if error is not None:
-        return Outcome(error=f"{type(error).__name__}: {error}",
-                       traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
-                       retry_delay=retry_delay(record, task.options, error), duration=duration)
-    try:
-        return Outcome(result=queue.serializer.dumps(result), duration=duration)
-    except SerializationError as exc:
-        return Outcome(error=f"the result of {record.task_name!r} cannot be serialized: {exc}", duration=duration)
+    if error is None:
+        return Outcome(result=result, duration=duration)
+    delay = None if isinstance(error, UnserializableResult) else retry_delay(record, task.options, error)
+    return Outcome(error=describe(error),
+                   traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+                   retry_delay=delay, duration=duration)
 
 
 def lost_attempt(queue: Queue, record: JobRecord, error: BaseException, duration: float) -> Outcome:
-    """An attempt the worker gave up on (timeout, dead process): retried while attempts remain."""
+    """An attempt the worker gave up on (timeout, dead process, its own error): retried while attempts remain."""
     task = queue.tasks.get(record.task_name)
-    return Outcome(error=f"{type(error).__name__}: {error}",
+    return Outcome(error=describe(error),
                    retry_delay=retry_delay(record, task.options if task else None, None),
                    duration=duration, raised=error)
 

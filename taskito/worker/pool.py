@@ -1,8 +1,9 @@
-"""What every pool shares: the jobs a worker holds (waiting or running) and the claim budget."""
+"""What every pool shares: the jobs a worker holds (waiting or running), the claim budget, and
+which waiting job starts next (priority order, rate limits, expiry)."""
 
 from __future__ import annotations
 
-import collections
+import bisect
 import threading
 import time
 from dataclasses import dataclass
@@ -42,18 +43,16 @@ class JobPool:
         self.writer = writer
         self.concurrency = concurrency
         self.capacity = concurrency + prefetch
-        self._inbox: collections.deque[JobRecord] = collections.deque()
+        # Waiting jobs in priority order: a job claimed later may still start before earlier ones.
+        self._inbox: list[JobRecord] = []
+        # One token bucket per rate-limited task: limits apply per worker process, children included.
+        self._buckets = {name: TokenBucket(task.options.rate_limit)
+                         for name, task in queue.tasks.items() if task.options.rate_limit}
         self._cond = threading.Condition()
         # Keyed by (job id, attempt): a timed-out attempt may still run beside the job's retry.
         self._running: dict[tuple[str, int], Running] = {}
         self._held = 0  # jobs waiting or running, not counting abandoned ones
         self._closed = False
-
-    @staticmethod
-    def rate_limits_of(queue: Queue) -> dict[str, TokenBucket]:
-        """One token bucket per rate-limited task (limits apply per process)."""
-        return {name: TokenBucket(task.options.rate_limit)
-                for name, task in queue.tasks.items() if task.options.rate_limit}
 
     # -- what the worker loop calls --------------------------------------------------------
     def start(self) -> None:
@@ -83,13 +82,45 @@ class JobPool:
         for record in records:
             apply_task_defaults(self.queue, record)
         with self._cond:
-            self._inbox.extend(records)
+            for record in records:
+                bisect.insort_right(self._inbox, record, key=_start_order)
             self._held += len(records)
             self._cond.notify_all()
         self._wake()
 
     def _wake(self) -> None:
         """Tell the runners that jobs arrived (the condition already wakes threads)."""
+
+    def _next_job(self) -> tuple[JobRecord | None, float | None]:
+        """Pop the first waiting job that may start now (called with the condition held).
+
+        Returns ``(job, None)``, or ``(None, seconds)`` when every waiting job is held back by
+        its rate limit, or ``(None, None)`` when none may start. Expired jobs never start: they
+        wait for ``take_expired``.
+        """
+        now = time.time()
+        wait: float | None = None
+        for index, record in enumerate(self._inbox):
+            if record.expires_at is not None and record.expires_at < now:
+                continue
+            bucket = self._buckets.get(record.task_name)
+            token_wait = bucket.try_acquire() if bucket else 0.0
+            if token_wait == 0.0:
+                del self._inbox[index]
+                return record, None
+            wait = token_wait if wait is None else min(wait, token_wait)
+        return None, wait
+
+    def take_expired(self) -> list[JobRecord]:
+        """Remove the waiting jobs whose ``expires`` passed: they must be cancelled, never run."""
+        now = time.time()
+        with self._cond:
+            expired = [r for r in self._inbox if r.expires_at is not None and r.expires_at < now]
+            if expired:
+                self._inbox = [r for r in self._inbox if r.expires_at is None or r.expires_at >= now]
+                self._held -= len(expired)
+                self._cond.notify_all()
+        return expired
 
     def held_ids(self) -> list[str]:
         """Jobs this worker still owns: waiting or running (not abandoned)."""
@@ -126,3 +157,7 @@ class JobPool:
         """One held job is done (called with the condition held)."""
         self._held -= 1
         self._cond.notify_all()
+
+
+def _start_order(record: JobRecord) -> tuple[int, float]:
+    return -record.priority, record.scheduled_at

@@ -35,7 +35,6 @@ def _child_main(queue: Queue, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     queue.reconnect()
-    buckets = JobPool.rate_limits_of(queue)
     while True:
         try:
             record = conn.recv()
@@ -43,7 +42,12 @@ def _child_main(queue: Queue, conn: Connection) -> None:
             return
         if record is None:
             return
-        outcome = run_attempt(queue, record, time.monotonic(), buckets.get(record.task_name))
+        started = time.monotonic()
+        try:
+            outcome = run_attempt(queue, record, started)
+        except Exception as exc:  # the worker's own error: still an attempt to record, not a dead child
+            logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
+            outcome = lost_attempt(queue, record, exc, time.monotonic() - started)
         try:
             conn.send(outcome)
         except (BrokenPipeError, OSError):
@@ -113,28 +117,29 @@ class ProcessPool(JobPool):
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._assign()
-                self._collect()
+                self._collect(self._assign())
                 self._enforce_deadlines()
             except Exception:
                 logger.exception("prefork dispatcher error; carrying on")
                 time.sleep(TICK)
 
-    def _assign(self) -> None:
+    def _assign(self) -> float:
+        """Give waiting jobs to idle children; return how long the dispatcher may sleep."""
         with self._cond:
             for child in self._children:
-                if not self._inbox:
-                    return
                 if child.job is None and child.process.is_alive():
-                    record = self._inbox.popleft()
+                    record, token_wait = self._next_job()
+                    if record is None:
+                        return TICK if token_wait is None else min(TICK, token_wait)
                     child.job = Running.start(record)
                     self._running[child.job.key] = child.job
                     child.conn.send(record)
+        return TICK
 
-    def _collect(self) -> None:
+    def _collect(self, timeout: float) -> None:
         busy = {child.conn: child for child in self._children if child.job is not None}
         sentinels = {child.process.sentinel: child for child in self._children if child.job is None}
-        ready = wait([self._wake_reader, *busy, *sentinels], timeout=TICK)
+        ready = wait([self._wake_reader, *busy, *sentinels], timeout=timeout)
         for item in ready:
             if item is self._wake_reader:
                 while self._wake_reader.poll():

@@ -15,15 +15,17 @@ class TokenBucket:
         self.updated = time.monotonic()
         self.lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Block the calling thread until a token is free."""
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.per_second
-            time.sleep(wait)
+    def try_acquire(self) -> float:
+        """Take a token and return 0, or return the seconds until one is free (taking nothing).
+
+        Never blocks: a job waiting for its token stays queued in the pool, so the wait does not
+        count towards its timeout and other tasks' jobs start meanwhile.
+        """
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.per_second

@@ -94,6 +94,8 @@ class Worker:
         settled = False  # burst: completions written since the last empty claim
         while not self._stop.is_set():
             self.pool.check_timeouts()
+            # Back to pending: the next claim cancels them as expired (and their dependents).
+            self._put_back([record.id for record in self.pool.take_expired()])
             free = self.pool.wanted()
             if free <= 0:
                 self.pool.wait_for_room(0.05)

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .attempt import record_outcome, run_attempt, timed_out
+from .attempt import lost_attempt, record_outcome, run_attempt, timed_out
 from .pool import JobPool, Running
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ class ThreadPool(JobPool):
     def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
         super().__init__(queue, writer, concurrency, prefetch)
         self._threads = 0
-        self._buckets = self.rate_limits_of(queue)
 
     def start(self) -> None:
         for _ in range(self.concurrency):
@@ -54,17 +53,21 @@ class ThreadPool(JobPool):
     def _thread_main(self) -> None:
         while True:
             with self._cond:
-                while not self._inbox and not self._closed:
-                    self._cond.wait()
-                if not self._inbox:
+                record, wait = self._next_job()
+                while record is None and not self._closed:
+                    self._cond.wait(wait)  # None: until jobs arrive; else until a rate limit allows one
+                    record, wait = self._next_job()
+                if record is None:
                     return
-                record = self._inbox.popleft()
                 entry = Running.start(record)
                 self._running[entry.key] = entry
             try:
                 self._execute(entry)
-            except Exception:
+            except Exception as exc:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
+                if not entry.abandoned:
+                    record_outcome(self.queue, self.writer, record,
+                                   lost_attempt(self.queue, record, exc, time.monotonic() - entry.started))
             with self._cond:
                 del self._running[entry.key]
                 if entry.abandoned:
@@ -73,8 +76,7 @@ class ThreadPool(JobPool):
 
     def _execute(self, entry: Running) -> None:
         record = entry.record
-        outcome = run_attempt(self.queue, record, entry.started, self._buckets.get(record.task_name),
-                              still_current=lambda: not entry.abandoned)
+        outcome = run_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned)
         if entry.abandoned:
             logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
             return

@@ -405,6 +405,109 @@ def test_rate_limit_spaces_jobs_out(queue: Queue) -> None:
     assert max(ran_at) - min(ran_at) >= 5 * 0.05 * 0.9, ran_at
 
 
+def test_waiting_for_a_rate_limit_does_not_count_towards_the_timeout(queue: Queue) -> None:
+    calls: list[int] = []
+
+    @queue.task(rate_limit="4/s", timeout=0.3, max_retries=0)
+    def limited(i: int) -> int:
+        calls.append(i)
+        return i
+
+    jobs = limited.map([(i,) for i in range(4)])  # the last one waits ~0.75 s for its token
+    thread = run_worker_thread(queue, concurrency=4)
+    try:
+        assert [job.result(timeout=10) for job in jobs] == [0, 1, 2, 3]
+    finally:
+        stop_worker(queue, thread)
+    assert sorted(calls) == [0, 1, 2, 3]  # each ran once: no attempt was given up while it waited
+
+
+def test_a_job_that_expires_while_waiting_in_the_worker_is_cancelled_not_run(queue: Queue) -> None:
+    ran: list[str] = []
+
+    @queue.task()
+    def work(tag: str, seconds: float) -> None:
+        ran.append(tag)
+        time.sleep(seconds)
+
+    busy = work.delay("busy", 0.6)
+    stale = work.apply_async(args=("stale", 0), expires=0.2)  # claimed with `busy`, waits behind it
+    thread = run_worker_thread(queue, concurrency=1)
+    try:
+        busy.result(timeout=10)
+        with pytest.raises(TaskCancelledError):
+            stale.result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    assert stale.status == "cancelled" and "expired" in stale.error
+    assert ran == ["busy"]
+
+
+def test_a_higher_priority_job_claimed_later_starts_before_the_waiting_ones(queue: Queue) -> None:
+    order: list[str] = []
+    first_started = threading.Event()
+
+    @queue.task()
+    def step(tag: str) -> None:
+        order.append(tag)
+        if tag == "first":
+            first_started.set()
+            time.sleep(0.3)
+
+    step.delay("first")
+    low = [step.delay(f"low{i}") for i in range(3)]
+    thread = run_worker_thread(queue, concurrency=1)
+    try:
+        assert first_started.wait(10)  # the worker now holds the low-priority jobs, waiting
+        urgent = step.apply_async(args=("urgent",), priority=9)
+        for job in [urgent, *low]:
+            job.result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    assert order == ["first", "urgent", "low0", "low1", "low2"]
+
+
+def test_a_result_that_cannot_be_serialized_fails_with_the_failure_hooks(queue: Queue) -> None:
+    events: list[str] = []
+    queue.on_success(lambda name, args, kwargs, result: events.append("success"))
+    queue.on_failure(lambda name, args, kwargs, error: events.append(f"failure: {error}"))
+
+    @queue.task(max_retries=2)
+    def makes_a_set() -> set[int]:
+        return {1, 2}
+
+    thread = run_worker_thread(queue, concurrency=1)
+    try:
+        job = makes_a_set.delay()
+        with pytest.raises(TaskFailedError, match="cannot be serialized"):
+            job.result(timeout=10)
+    finally:
+        stop_worker(queue, thread)
+    assert job.status == "dead" and len(job.errors) == 1  # retrying would fail the same way
+    assert len(events) == 1 and events[0].startswith("failure: the result of ") and "set" in events[0]
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_an_exception_whose_str_raises_is_an_ordinary_failed_attempt(queue: Queue) -> None:
+    @queue.task(max_retries=1, retry_backoff=0.01)
+    def fails_oddly() -> None:
+        raise UnprintableError()
+
+    thread = run_worker_thread(queue, concurrency=1)
+    try:
+        job = fails_oddly.delay()
+        with pytest.raises(TaskFailedError):
+            job.result(timeout=10)
+        assert [e["error"] for e in job.errors] == ["UnprintableError: <its str() raised>"] * 2
+        assert job.status == "dead"
+    finally:
+        stop_worker(queue, thread)
+
+
 @pytest.mark.parametrize("name, value, reason", [
     ("TASKITO_WORKERS", "-1", "workers must be at least 0"),
     ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be at least 0"),

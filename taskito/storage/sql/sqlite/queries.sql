@@ -47,7 +47,7 @@ WHERE seq IN (
     LIMIT :limit
 )
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
-          timeout, attempt, created_at, scheduled_at, started_at;
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at;
 
 -- name: complete
 UPDATE taskito_jobs
