@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from taskito.contrib import views
+from taskito.exceptions import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from .extension import Taskito
@@ -27,6 +28,7 @@ def _json(reply: views.Reply) -> tuple[Response, int]:
 
 
 def make_blueprint(extension: Taskito) -> Blueprint:
+    """The blueprint of ``extension``; it uses the queue of the app serving the request."""
     bp = Blueprint("taskito", __name__)
 
     def protected(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,6 +54,13 @@ def make_blueprint(extension: Taskito) -> Blueprint:
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return _json(views.error(exc.code or 500, exc.description or exc.name))
+
+    @bp.errorhandler(DatabaseUnavailableError)
+    def database_unavailable(exc: DatabaseUnavailableError) -> tuple[Response, int]:
+        # The queue is built on first use, so a database that is down (or not up yet) shows here.
+        # Load balancers read /health: answer 503 with no database details, which go to the log.
+        logger.warning("taskito endpoint %s: %s", request.path, exc)
+        return _json(views.error(503, "the taskito database is unavailable", status="unavailable"))
 
     @bp.get("/health")
     def health() -> Any:

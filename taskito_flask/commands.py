@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from taskito import cli
+from taskito.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from .extension import Taskito
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(command: F) -> F:
+    """Report a bad setting or an unreachable database as ``taskito`` does: one line, exit status 2.
+
+    The queue is built on the command's first use of it, so this is where such errors surface.
+    """
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigurationError as exc:
+            raise cli.AppError(str(exc)) from None
+
+    return cast(F, run)
+
+
 def make_cli(extension: Taskito, name: str) -> AppGroup:
+    """The ``flask <name> ...`` command group of ``extension``."""
     group = AppGroup(name, help="Run taskito workers and operate this app's queue.")
 
     @group.command()
     @cli.worker_options
-    def worker(loglevel: str, **options: Any) -> None:
+    @cli.wait_for_db_option
+    @one_line_errors
+    def worker(loglevel: str, wait_for_db: bool, **options: Any) -> None:
         """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
         cli.configure_logging(loglevel)
-        cli.run_worker(extension.queue, **options)
+        app = cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+        build = functools.partial(extension.queue_for, app)
+        queue = cli.wait_for_database(build) if wait_for_db else build()
+        if queue is not None:  # None: stopped while waiting for the database
+            cli.run_worker(queue, **options)
 
     @group.command()
     @cli.info_options
+    @one_line_errors
     def info(watch: bool, interval: float, fmt: str) -> None:
         """Show job counts per queue, paused queues and live workers."""
         cli.show_info(extension.queue, watch, interval, fmt)
 
     @group.command()
     @cli.purge_options
+    @one_line_errors
     def purge(completed_older_than: float | None, dead_older_than: float | None) -> None:
         """Delete old finished jobs (both kinds older than a day when no option is given)."""
         cli.purge_jobs(extension.queue, completed_older_than, dead_older_than)
 
     @group.command()
     @click.argument("queue_name")
+    @one_line_errors
     def pause(queue_name: str) -> None:
         """Stop workers from claiming QUEUE_NAME's jobs."""
         extension.queue.pause(queue_name)
@@ -44,6 +76,7 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
 
     @group.command()
     @click.argument("queue_name")
+    @one_line_errors
     def resume(queue_name: str) -> None:
         """Let workers claim QUEUE_NAME's jobs again."""
         extension.queue.resume(queue_name)
@@ -55,17 +88,20 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
 
     @dead.command("list")
     @cli.dead_list_options
+    @one_line_errors
     def dead_list(limit: int, fmt: str) -> None:
         """Show the newest dead letters with their last error."""
         cli.list_dead(extension.queue, limit, fmt)
 
     @dead.command("retry")
     @click.argument("job_id")
+    @one_line_errors
     def dead_retry(job_id: str) -> None:
         """Replay one dead letter as a new job."""
         cli.retry_one_dead(extension.queue, job_id)
 
     @dead.command("retry-all")
+    @one_line_errors
     def dead_retry_all() -> None:
         """Replay every dead letter."""
         cli.retry_all_dead(extension.queue)

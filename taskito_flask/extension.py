@@ -1,4 +1,4 @@
-"""The Taskito extension: one queue per Flask app, built from ``app.config``.
+"""The Taskito extension: one queue per Flask app, built from ``app.config`` on first use.
 
 Tasks, periodic schedules and hooks can be declared before ``init_app`` (the factory
 pattern): they are recorded and registered on the queue of every app the extension
@@ -136,6 +136,27 @@ class _UnboundQueue:
         raise _not_initialized(f"taskito.queue.{attribute}")
 
 
+class _AppQueue:
+    """One app's queue, built on first use: creating the app never needs the database.
+
+    A failed build (database down, bad environment value) is not remembered, so the next use
+    tries again; that is what lets ``/health`` turn 200 once PostgreSQL is up.
+    """
+
+    def __init__(self, app: Flask, queue_kwargs: dict[str, Any]) -> None:
+        self._app = weakref.ref(app)
+        self.name = app.name
+        self.queue_kwargs = queue_kwargs
+        self.queue: Queue | None = None
+        self.lock = threading.Lock()
+
+    def app(self) -> Flask:
+        app = self._app()
+        if app is None:
+            raise RuntimeError(f"the Flask app {self.name!r} whose taskito queue was asked for no longer exists")
+        return app
+
+
 class Taskito:
     """The Flask extension. ``cli_group`` names the ``flask`` command group (None: no commands);
     ``url_prefix`` overrides ``TASKITO_URL_PREFIX`` (``False``: no blueprint)."""
@@ -145,8 +166,8 @@ class Taskito:
         self.cli_group = cli_group
         self.url_prefix = url_prefix
         self._declarations: list[Callable[[Queue], None]] = []
-        self._queues: weakref.WeakKeyDictionary[Flask, Queue] = weakref.WeakKeyDictionary()
-        self._last_queue: Queue | None = None
+        self._apps: weakref.WeakKeyDictionary[Flask, _AppQueue] = weakref.WeakKeyDictionary()
+        self._last_app: _AppQueue | None = None
         self._authorize: Callable[[Request], bool] | None = None
         self._lock = threading.Lock()
         if app is not None:
@@ -154,25 +175,25 @@ class Taskito:
 
     # -- binding ----------------------------------------------------------------------------
     def init_app(self, app: Flask) -> None:
-        """Build the app's queue from its ``TASKITO_*`` config and register tasks, blueprint and commands."""
+        """Register the blueprint and commands; the queue is built on first use (no database needed here).
+
+        ``TASKITO_*`` values in ``app.config`` are read and checked now, so a bad one fails app creation.
+        """
         if "taskito" in app.extensions:
             raise ConfigurationError(f"taskito is already initialised on the Flask app {app.name!r}; "
                                      "call init_app once per app")
-        queue = self.create_queue(app)
-        queue.task_contexts.append(_AppContextFactory(app))
-        with self._lock:
-            for declare in self._declarations:
-                declare(queue)
-            self._queues[app] = queue
-            self._last_queue = queue
-        app.extensions["taskito"] = self
-
+        state = _AppQueue(app, queue_kwargs_from(app.config))
         prefix = self.url_prefix if self.url_prefix is not None else app.config.get(
             "TASKITO_URL_PREFIX", DEFAULT_URL_PREFIX)
-        if prefix is not False and prefix is not None:
-            if not isinstance(prefix, str):
-                raise ConfigurationError(f"TASKITO_URL_PREFIX must be a path such as '/taskito' or False, "
-                                         f"got {prefix!r}")
+        if prefix is not False and prefix is not None and not isinstance(prefix, str):
+            raise ConfigurationError(f"TASKITO_URL_PREFIX must be a path such as '/taskito' or False, "
+                                     f"got {prefix!r}")
+        with self._lock:
+            self._apps[app] = state
+            self._last_app = state
+        app.extensions["taskito"] = self
+
+        if isinstance(prefix, str):
             from .blueprint import make_blueprint
 
             app.register_blueprint(make_blueprint(self), url_prefix=prefix.rstrip("/") or None)
@@ -180,41 +201,69 @@ class Taskito:
             from .commands import make_cli
 
             app.cli.add_command(make_cli(self, self.cli_group))
-        logger.debug("taskito initialised on %r: %r", app.name, queue)
+        logger.debug("taskito initialised on %r; its queue is built on first use", app.name)
 
     def create_queue(self, app: Flask) -> Queue:
-        """The Queue for ``app``; override to customise. Unset keys fall back to env vars, then defaults."""
-        return Queue(**queue_kwargs_from(app.config))
+        """The Queue for ``app``, called on its first use; override to customise.
+
+        Keys unset in ``app.config`` (as read by ``init_app``) fall back to env vars, then defaults.
+        """
+        state = self._apps.get(app)
+        return Queue(**(state.queue_kwargs if state is not None else queue_kwargs_from(app.config)))
+
+    def _build(self, state: _AppQueue) -> Queue:
+        """The app's queue, built (once, whichever thread asks first) with every declaration on it."""
+        queue = state.queue
+        if queue is not None:
+            return queue
+        with state.lock:
+            if state.queue is None:
+                app = state.app()
+                queue = self.create_queue(app)
+                queue.task_contexts.append(_AppContextFactory(app))
+                with self._lock:  # a declaration made now is either in the list or applied to this queue
+                    for declare in self._declarations:
+                        declare(queue)
+                    state.queue = queue
+                logger.debug("built the taskito queue of %r: %r", state.name, queue)
+            return state.queue
+
+    def _bound_state(self) -> _AppQueue | None:
+        if has_app_context():
+            state = self._apps.get(cast(Flask, current_app._get_current_object()))  # type: ignore[attr-defined]
+            if state is not None:
+                return state
+        return self._last_app
 
     def _bound_queue(self) -> Queue | None:
-        if has_app_context():
-            queue = self._queues.get(cast(Flask, current_app._get_current_object()))  # type: ignore[attr-defined]
-            if queue is not None:
-                return queue
-        return self._last_queue
+        state = self._bound_state()
+        return None if state is None else self._build(state)
 
     @property
     def queue(self) -> Queue:
         """The current app's Queue (or the last initialised one outside an app context).
 
-        Before ``init_app`` it accepts only declarations (task, periodic, hooks) and raises
-        NotInitializedError for anything that needs the database.
+        It is built on first access, which connects to the database: DatabaseUnavailableError if it
+        cannot be reached (the next access tries again). Before ``init_app`` it accepts only
+        declarations (task, periodic, hooks) and raises NotInitializedError for anything else.
         """
         queue = self._bound_queue()
         return queue if queue is not None else cast(Queue, _UnboundQueue(self))
 
     def queue_for(self, app: Flask) -> Queue:
-        try:
-            return self._queues[app]
-        except KeyError:
-            raise _not_initialized(f"the queue of the Flask app {app.name!r}") from None
+        """``app``'s Queue, built now if it was not yet (see ``queue``)."""
+        state = self._apps.get(app)
+        if state is None:
+            raise _not_initialized(f"the queue of the Flask app {app.name!r}")
+        return self._build(state)
 
     # -- declarations (usable before init_app) -----------------------------------------------------
     def _declare(self, declare: Callable[[Queue], None]) -> None:
         with self._lock:
             self._declarations.append(declare)
-            for queue in list(self._queues.values()):
-                declare(queue)
+            for state in list(self._apps.values()):
+                if state.queue is not None:
+                    declare(state.queue)
 
     def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
         """Register a task; takes the options of ``Queue.task``. Works before ``init_app``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from tests.support import Process, wait_until
 FLASK = str(Path(sys.executable).with_name("flask"))
 
 
-def flask_command(tmp_path: Path, *args: str) -> Process:
+def flask_command(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Process:
     env = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"), "SAMPLE_TEARDOWN_LOG": str(tmp_path / "teardown.log"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])), **(env or {})}
     return Process([FLASK, "--app", "sample_app:create_app", "taskito", *args], cwd=HERE, env=env)
 
 
@@ -128,3 +129,47 @@ def test_dead_list_retry_and_retry_all(app: Flask, app_queue: Queue) -> None:
 def test_every_command_is_in_the_group(app: Flask, command: str) -> None:
     code, output = run(app, command, "--help")
     assert code == 0 and "Usage:" in output
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once by the OS, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable_postgres() -> dict[str, str]:
+    pytest.importorskip("psycopg", reason="the PostgreSQL engine needs psycopg")
+    return {"TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": f"postgresql://postgres@127.0.0.1:{closed_port()}/test"}
+
+
+def test_worker_waits_for_the_database_until_interrupted(tmp_path: Path) -> None:
+    env = unreachable_postgres()
+    worker = flask_command(tmp_path, "worker", env=env)
+    try:
+        worker.wait_for_line("waiting for the database (attempt 1)")
+        worker.wait_for_line("waiting for the database (attempt 2)")  # still running, still retrying
+        assert worker.proc.poll() is None
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output
+    assert "Traceback" not in worker.output and "started:" not in worker.output
+
+
+def test_worker_without_wait_for_db_exits_with_one_line(tmp_path: Path) -> None:
+    env = unreachable_postgres()
+    port = env["TASKITO_DB_URL"].split(":")[-1].split("/")[0]
+    help_text = flask_command(tmp_path, "worker", "--help")
+    assert help_text.wait() == 0 and "--wait-for-db / --no-wait-for-db" in help_text.output
+    worker = flask_command(tmp_path, "worker", "--no-wait-for-db", env=env)
+    assert worker.wait() == 2, worker.output
+    [line] = [line for line in worker.lines if line.strip()]
+    assert f"cannot connect to PostgreSQL at 127.0.0.1:{port}" in line and "Traceback" not in worker.output
+
+
+@pytest.mark.parametrize("command", [["info"], ["worker"], ["pause", "emails"], ["dead", "list"], ["purge"]])
+def test_bad_setting_is_one_line_and_status_2(tmp_path: Path, command: list[str]) -> None:
+    process = flask_command(tmp_path, *command, env={"TASKITO_WORKERS": "abc"})
+    assert process.wait() == 2, process.output
+    [line] = [line for line in process.lines if line.strip()]
+    assert "TASKITO_WORKERS='abc'" in line and "Traceback" not in process.output
