@@ -44,6 +44,8 @@ def validate_schema(schema: str) -> str:
             f"schema {schema!r} is not a plain identifier: use lowercase letters, digits and "
             f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
         )
+    if schema == "information_schema" or schema.startswith("pg_"):
+        raise ValueError(f"schema {schema!r} is one of PostgreSQL's own: choose a name of taskito's (e.g. 'taskito')")
     return schema
 
 

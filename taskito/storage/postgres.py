@@ -86,7 +86,7 @@ def _target(params: dict[str, Any]) -> str:
 def _reason(exc: BaseException) -> str:
     """The useful part of a libpq error: its first line, without the repeated host and port."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    text = re.sub(r"^(connection failed:|FATAL:)\s*", "", lines[0]) if lines else ""
+    text = re.sub(r"^(connection failed:|connection is bad:|FATAL:)\s*", "", lines[0]) if lines else ""
     text = re.sub(r'connection to server (at|on) "[^"]*"(, port \d+)?( \([^)]*\))? failed:\s*', "", text)
     return text or type(exc).__name__
 
@@ -103,10 +103,7 @@ class PostgresStorage(SQLStorage):
         try:
             params = conninfo_to_dict(self.url)
         except psycopg.Error as exc:
-            raise ConfigurationError(
-                f"invalid PostgreSQL URL {_masked(self.url)!r} (db_url / TASKITO_DB_URL): {_reason(exc)}; "
-                "expected postgresql://user:password@host:5432/dbname"
-            ) from None
+            raise self._bad_url(_reason(exc)) from None
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
         self._work_channel = f"{self.schema}_work"
@@ -147,6 +144,8 @@ class PostgresStorage(SQLStorage):
         try:
             conn = psycopg.connect(self.url, **self._connect_kwargs)
         except psycopg.OperationalError as exc:
+            if _reason(exc).startswith("invalid "):  # libpq refused a value of the URL: waiting cannot help
+                raise self._bad_url(_reason(exc)) from None
             raise DatabaseUnavailableError(
                 f"cannot connect to PostgreSQL at {self.target} (database {self.database!r}): {_reason(exc)}"
             ) from None
@@ -154,6 +153,12 @@ class PostgresStorage(SQLStorage):
             raise ConfigurationError(f"cannot connect to PostgreSQL at {self.target}: {_reason(exc)}") from None
         self._configure(conn)
         return conn
+
+    def _bad_url(self, reason: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"invalid PostgreSQL URL {_masked(self.url)!r} (db_url / TASKITO_DB_URL): {reason}; "
+            "expected postgresql://user:password@host:5432/dbname"
+        )
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))

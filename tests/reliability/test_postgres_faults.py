@@ -239,3 +239,14 @@ def test_worker_waiting_for_the_database_stops_cleanly_on_sigint(pg_schema: str,
         worker.signal(signal.SIGINT)
     assert worker.wait(15) == 0, worker.output
     assert "Traceback" not in worker.output
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:abc/test",
+                                 "postgresql://postgres@127.0.0.1:5432/test?sslmode=bogus"])
+def test_worker_with_a_malformed_url_exits_at_once_instead_of_waiting(pg_schema: str, tmp_path: Path,
+                                                                      url: str) -> None:
+    """Waiting is for a database not up yet; a URL libpq refuses will never work."""
+    result = run_cli("worker", "--app", APP, cwd=APPS, env=env_for(pg_schema, tmp_path, url), timeout=30)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "invalid PostgreSQL URL" in line and "waiting for the database" not in result.stderr

@@ -54,6 +54,13 @@ def test_schema_that_is_not_a_plain_identifier_is_refused_before_connecting(bad:
     assert repr(bad) in str(info.value)
 
 
+@pytest.mark.parametrize("system", ["information_schema", "pg_catalog", "pg_toast", "pg_taskito"])
+def test_postgresql_system_schemas_are_refused(system: str) -> None:
+    with pytest.raises(ValueError, match="one of PostgreSQL's own") as info:
+        Queue(backend="postgres", db_url="postgresql://nobody@127.0.0.1:1/none", schema=system)
+    assert repr(system) in str(info.value)
+
+
 def test_schema_is_created_on_first_use_with_every_object_inside_it(pg_schema: str) -> None:
     assert sql("SELECT 1 FROM pg_namespace WHERE nspname = %s", pg_schema) == []
     q = pg_queue(pg_schema)
