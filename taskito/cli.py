@@ -265,27 +265,33 @@ def resume(app: str, queue_name: str) -> None:
 
 
 def purge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--cancelled-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+                      help="Delete cancelled (and expired) jobs this old.")(fn)
     fn = click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
                       help="Delete dead letters this old.")(fn)
     return click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
                         help="Delete completed jobs finished this long ago.")(fn)
 
 
-def purge_jobs(queue: Queue, completed_older_than: float | None, dead_older_than: float | None) -> None:
-    if completed_older_than is None and dead_older_than is None:
-        completed_older_than = dead_older_than = 86400
-    if completed_older_than is not None:
-        click.echo(f"purged {queue.purge_completed(completed_older_than)} completed job(s)")
-    if dead_older_than is not None:
-        click.echo(f"purged {queue.purge_dead(dead_older_than)} dead letter(s)")
+PURGE_HELP = "Delete old finished jobs (all three kinds older than a day when no option is given)."
 
 
-@main.command()
+def purge_jobs(queue: Queue, completed_older_than: float | None = None, dead_older_than: float | None = None,
+               cancelled_older_than: float | None = None) -> None:
+    ages = (completed_older_than, dead_older_than, cancelled_older_than)
+    if all(age is None for age in ages):
+        ages = (86400, 86400, 86400)
+    for age, purge, what in zip(ages, (queue.purge_completed, queue.purge_dead, queue.purge_cancelled),
+                                ("completed job(s)", "dead letter(s)", "cancelled job(s)"), strict=True):
+        if age is not None:
+            click.echo(f"purged {purge(age)} {what}")
+
+
+@main.command(help=PURGE_HELP)
 @app_option
 @purge_options
-def purge(app: str, completed_older_than: float | None, dead_older_than: float | None) -> None:
-    """Delete old finished jobs (both kinds older than a day when no option is given)."""
-    purge_jobs(load_queue(app), completed_older_than, dead_older_than)
+def purge(app: str, **ages: float | None) -> None:
+    purge_jobs(load_queue(app), **ages)
 
 
 @main.group()

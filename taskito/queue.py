@@ -297,6 +297,11 @@ class Queue:
         check_non_negative("older_than", older_than)
         return self.storage.purge(Status.DEAD, older_than)
 
+    def purge_cancelled(self, older_than: float = 86400) -> int:
+        """Delete cancelled (and expired) jobs cancelled more than ``older_than`` seconds ago."""
+        check_non_negative("older_than", older_than)
+        return self.storage.purge(Status.CANCELLED, older_than)
+
     def pause(self, name: str = "default") -> None:
         """Stop workers from claiming jobs of this queue, from their very next claim."""
         self.storage.pause(name)

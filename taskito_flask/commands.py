@@ -59,12 +59,11 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
         """Show job counts per queue, paused queues and live workers."""
         cli.show_info(extension.queue, watch, interval, fmt)
 
-    @group.command()
+    @group.command(help=cli.PURGE_HELP)
     @cli.purge_options
     @one_line_errors
-    def purge(completed_older_than: float | None, dead_older_than: float | None) -> None:
-        """Delete old finished jobs (both kinds older than a day when no option is given)."""
-        cli.purge_jobs(extension.queue, completed_older_than, dead_older_than)
+    def purge(**ages: float | None) -> None:
+        cli.purge_jobs(extension.queue, **ages)
 
     @group.command()
     @click.argument("queue_name")

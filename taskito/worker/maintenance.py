@@ -65,6 +65,6 @@ class Maintenance:
     def purge(self) -> None:
         ttl = self.queue.result_ttl
         assert ttl is not None
-        removed = self.storage.purge(Status.COMPLETE, ttl) + self.storage.purge(Status.DEAD, ttl)
+        removed = sum(self.storage.purge(status, ttl) for status in (Status.COMPLETE, Status.DEAD, Status.CANCELLED))
         if removed:
             logger.info("purged %d finished job(s) older than result_ttl=%gs", removed, ttl)

@@ -91,8 +91,14 @@ def test_purge(client: Queue, env: dict[str, str]) -> None:
     result = run_cli("purge", "--app", APP, "--dead-older-than", "0", cwd=APPS)
     assert result.returncode == 0 and "purged 2 dead letter(s)" in result.stdout
     assert client.stats()["dead"] == 0
-    result = run_cli("purge", "--app", APP, cwd=APPS)
-    assert "purged 0 completed job(s)" in result.stdout and "purged 0 dead letter(s)" in result.stdout
+    cancelled = client.enqueue("worker_app.add", args=(1, 1))
+    client.cancel_job(cancelled.id)
+    result = run_cli("purge", "--app", APP, cwd=APPS)  # defaults: older than a day, so it stays
+    assert result.stdout.splitlines() == ["purged 0 completed job(s)", "purged 0 dead letter(s)",
+                                          "purged 0 cancelled job(s)"]
+    result = run_cli("purge", "--app", APP, "--cancelled-older-than", "0", cwd=APPS)
+    assert result.stdout.splitlines() == ["purged 1 cancelled job(s)"]
+    assert client.get_job(cancelled.id) is None
 
 
 def test_dead_list_retry_and_retry_all(client: Queue, env: dict[str, str]) -> None:

@@ -66,7 +66,8 @@ def test_purge_deletes_old_finished_jobs() -> None:
     queue.enqueue("djapp.tasks.add", args=(9, 9))
     finish_all(error="ValueError: boom")
     result = manage("taskito_purge")  # defaults: older than a day, so nothing yet
-    assert result.stdout.splitlines() == ["purged 0 completed job(s)", "purged 0 dead letter(s)"]
+    assert result.stdout.splitlines() == ["purged 0 completed job(s)", "purged 0 dead letter(s)",
+                                          "purged 0 cancelled job(s)"]
     result = manage("taskito_purge", "--completed-older-than", "0")
     assert result.stdout.splitlines() == ["purged 2 completed job(s)"]
     assert manage("taskito_purge", "--dead-older-than", "0").stdout.splitlines() == ["purged 1 dead letter(s)"]

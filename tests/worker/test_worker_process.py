@@ -190,11 +190,13 @@ def test_result_ttl_purges_finished_jobs(client: Queue, app_env: dict[str, str])
     worker = start_worker(APP, APPS, env={**app_env, "TASKITO_RESULT_TTL": "1"})
     try:
         job = client.enqueue("worker_app.add", args=(1, 2))
+        expired = client.enqueue("worker_app.add", args=(1, 2), delay=0.2, expires=0.1)  # cancelled, never run
         assert job.result(timeout=15) == 3
         wait_until(lambda: client.get_job(job.id) is None, 15, message="the finished job to be purged")
+        wait_until(lambda: client.get_job(expired.id) is None, 15, message="the expired job to be purged")
     finally:
         worker.stop()
-    assert client.stats()["completed"] == 0
+    assert client.stats()["completed"] == client.stats()["cancelled"] == 0
 
 
 def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed(app_env: dict[str, str]) -> None:
