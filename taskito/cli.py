@@ -159,7 +159,10 @@ def _info(queue: Queue) -> dict[str, Any]:
 def _print_table(info: dict[str, Any]) -> None:
     columns = list(info["stats"])
     click.echo(f"{'queue':<20}" + "".join(f"{name:>11}" for name in columns))
-    rows = [("all", info["stats"])] + sorted(info["queues"].items())
+    empty = dict.fromkeys(columns, 0)
+    # A paused queue shows even with no jobs in it: pausing ahead of work is the usual case.
+    queues = {**{name: empty for name in info["paused"]}, **info["queues"]}
+    rows = [("all", info["stats"])] + sorted(queues.items())
     for name, counts in rows:
         label = f"{name} (paused)" if name in info["paused"] else name
         click.echo(f"{label:<20}" + "".join(f"{counts[c]:>11}" for c in columns))

@@ -82,6 +82,8 @@ def test_info_table_and_json(client: Queue, env: dict[str, str]) -> None:
 def test_pause_and_resume(client: Queue, env: dict[str, str]) -> None:
     assert run_cli("pause", "--app", APP, "reports", cwd=APPS).stdout.strip() == "paused reports"
     assert client.paused_queues() == ["reports"]
+    # paused before any job arrives: info still shows it
+    assert "reports (paused)" in run_cli("info", "--app", APP, cwd=APPS).stdout
     assert run_cli("resume", "--app", APP, "reports", cwd=APPS).stdout.strip() == "resumed reports"
     assert client.paused_queues() == []
 
