@@ -24,6 +24,8 @@ def eager(queue: Queue) -> Iterator[Queue]:
 def run_jobs(queue: Queue, queues: Sequence[str] | None = None, concurrency: int = 1) -> int:
     """Run every due job in this process, as a real worker would, and return how many finished.
 
+    Like a worker, it serves ``queues``, or else the queues the registered tasks use plus ``default``.
+
     Unlike eager mode the jobs go through the database (retries, dependencies, hooks and
     ``current_job`` behave as in production). It returns once nothing is due; a retry
     scheduled for later stays for a later call.
