@@ -25,7 +25,24 @@ def validate_schedule(cron: str, timezone: str | None) -> None:
 
 
 def next_run(cron: str, timezone: str | None, after: float | None = None) -> float:
-    """The first tick strictly after ``after`` (default: now), as a UNIX timestamp."""
+    """The first tick strictly after ``after`` (default: now), as a UNIX timestamp.
+
+    When clocks go back, the repeated hour's wall times come twice. As in cron, a schedule at
+    fixed hours (say 01:30 daily) fires at the first of the two only; one whose hour field has
+    a ``*`` (hourly, every 5 minutes) keeps firing through both.
+    """
     zone = ZoneInfo(timezone) if timezone else dt_timezone.utc
     start = datetime.fromtimestamp(time.time() if after is None else after, tz=zone)
-    return float(croniter(cron, start, second_at_beginning=True).get_next(float))
+    ticks = croniter(cron, start, second_at_beginning=True)
+    fixed_hours = _at_fixed_hours(cron)
+    while True:
+        tick = ticks.get_next(datetime)
+        if not (fixed_hours and tick.fold):
+            return tick.timestamp()
+
+
+def _at_fixed_hours(cron: str) -> bool:
+    fields = cron.split()
+    if len(fields) < 3:  # an alias: @daily, @weekly... fire at midnight; @hourly every hour
+        return cron.strip() != "@hourly"
+    return "*" not in fields[2]
