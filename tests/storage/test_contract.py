@@ -268,6 +268,18 @@ def test_expired_jobs_are_cancelled_not_run(engine_queue: Queue) -> None:
     assert record.status == "cancelled" and "expired" in record.error
 
 
+def test_a_job_expiring_while_it_waits_for_a_retry_keeps_its_last_error(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue, expires=0.05)])
+    [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.fail(job_id, record.attempt, "ValueError: flaky", None, 60.0)  # retry in a minute
+    time.sleep(0.06)  # let the job's start deadline pass
+    assert storage.claim(WORKER, ["default"], 1, 30) == []
+    record = storage.get_job(job_id)
+    assert record.status == "cancelled"
+    assert record.error == "expired before its retry started; last error: ValueError: flaky"
+
+
 def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     ids = storage.enqueue([job(engine_queue, "a", queue="q1") for _ in range(5)]

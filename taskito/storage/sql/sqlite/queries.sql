@@ -17,8 +17,11 @@ WHERE unique_key = :unique_key AND status IN ('pending', 'failed', 'running');
 SELECT id, status FROM taskito_jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: expire_jobs
+-- A job waiting for a retry ran already: its message says so and keeps its last error.
 UPDATE taskito_jobs INDEXED BY taskito_jobs_expiry
-SET status = 'cancelled', error = 'expired before it started', finished_at = :now
+SET status = 'cancelled', finished_at = :now,
+    error = CASE WHEN status = 'failed' THEN 'expired before its retry started; last error: ' || error
+                 ELSE 'expired before it started' END
 WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < :now
 RETURNING id;
 
