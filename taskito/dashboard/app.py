@@ -73,6 +73,8 @@ class DashboardApp:
             token = os.environ.get(TOKEN_ENV, "").strip() or None
         elif not isinstance(token, str) or not token.strip():
             raise ValueError(f"token must be a non-empty string, got {token!r}; pass None for no token")
+        else:
+            token = token.strip()  # read from a secrets file, it ends in a newline no one types
         self.queue = queue
         self.token = token
         self.read_only = bool(read_only)

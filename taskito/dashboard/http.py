@@ -56,6 +56,8 @@ class Request:
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
+        if values and "\x00" in values[0]:  # PostgreSQL text cannot hold it: the caller's mistake
+            raise HTTPError(400, f"{name} must not contain a NUL character")
         return values[0] if values else None
 
     def body(self) -> bytes:
@@ -178,6 +180,8 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The route for this request; 404 if no path matches, 405 if only the method is wrong."""
+        if "\x00" in path:  # ids and queue names are PostgreSQL text, which cannot hold it
+            raise HTTPError(400, "the path must not contain a NUL character")
         allowed: list[str] = []
         for route in self.routes:
             found = route.pattern.match(path)

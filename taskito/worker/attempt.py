@@ -51,6 +51,12 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+def storable(text: str) -> str:
+    """Error text every engine can store: NUL escaped (PostgreSQL text refuses it), lone
+    surrogates escaped (not UTF-8: e.g. a file name from os.listdir)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def run_attempt(queue: Queue, record: JobRecord, started: float,
                 still_current: Callable[[], bool] = lambda: True) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result."""
@@ -104,7 +110,8 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
     """Record a failed attempt; False when the attempt no longer held the job (someone else recorded it)."""
     assert outcome.error is not None
     try:
-        applied = queue.storage.fail(record.id, record.attempt, outcome.error, outcome.traceback,
+        applied = queue.storage.fail(record.id, record.attempt, storable(outcome.error),
+                                     None if outcome.traceback is None else storable(outcome.traceback),
                                      outcome.retry_delay)
     except Exception as exc:
         logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "

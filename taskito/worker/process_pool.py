@@ -79,7 +79,7 @@ class ProcessPool(JobPool):
     def _fork(self) -> Child:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(target=_child_main, args=(self.queue, child_end),
-                                        name="taskito-child", daemon=True)
+                                        name="taskito-child")  # not daemonic: tasks may start processes
         process.start()
         child_end.close()
         return Child(process, parent_end)

@@ -84,3 +84,16 @@ def pid_then_sleep(seconds: float) -> str:
     time.sleep(seconds)
     effect(f"slept {current_job.id}")
     return "done"
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+@queue.task(timeout=60)
+def squares_in_processes(count: int) -> list[int]:
+    """CPU-bound work fanned out to processes of its own, as tasks under --pool prefork do."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        return list(pool.map(_square, range(count)))

@@ -487,6 +487,23 @@ def test_a_result_that_cannot_be_serialized_fails_with_the_failure_hooks(queue: 
     assert len(events) == 1 and events[0].startswith("failure: the result of ") and "set" in events[0]
 
 
+def test_an_error_message_no_database_can_store_as_is_is_kept_escaped(engine_queue: Queue) -> None:
+    """NUL (PostgreSQL text refuses it) and lone surrogates (not UTF-8) in an error: the failure is
+    still recorded, with its traceback, not lost until the lease runs out."""
+    from taskito.testing import run_jobs
+
+    @engine_queue.task(max_retries=0)
+    def odd_failure() -> None:
+        raise ValueError("header b'\x00\x01' in file \udcff.txt")
+
+    job = odd_failure.delay()
+    assert run_jobs(engine_queue) == 1
+    assert job.status == "dead"
+    [error] = job.errors
+    assert error["error"] == "ValueError: header b'\\x00\x01' in file \\udcff.txt"
+    assert "odd_failure" in error["traceback"]
+
+
 class UnprintableError(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no text for you")

@@ -60,9 +60,29 @@ def test_jobs_are_listed_newest_first_with_decoded_arguments(client: DashClient,
     assert len(body["jobs"]) == 10
     assert body["jobs"][0]["id"] == populated["cancelled"][0]
     echo = next(job for job in body["jobs"] if job["task_name"] == "tasks.echo")
-    assert echo["args"] == [SCRIPT_ARG] and echo["kwargs"] == {"note": SCRIPT_ARG}
+    assert echo["preview"] == f'"{SCRIPT_ARG}", note="{SCRIPT_ARG}"'
     done = next(job for job in body["jobs"] if job["id"] == populated["complete"][1])
-    assert done["result"] == 2 and done["status"] == "complete"
+    assert done["status"] == "complete" and "result" not in done and "args" not in done
+
+
+def test_lists_stay_small_when_jobs_carry_megabytes(client: DashClient, queue: Queue) -> None:
+    """The page polls the job list every few seconds: only the job's own page sends everything."""
+    big = "x" * 1_000_000
+    job = queue.enqueue("tasks.echo", args=(big,))
+    [record] = queue.storage.claim("w", ["default"], 1, 60)
+    queue.storage.complete([Completion(record.id, record.attempt, queue.serializer.dumps(big))])
+    listing = client.get("/api/jobs")
+    assert len(listing.get_data()) < 5_000
+    [summary] = listing.json["jobs"]
+    assert summary["preview"].startswith('"xxx') and summary["preview"].endswith("…")
+    detail = client.get(f"/api/jobs/{job.id}").json
+    assert detail["args"] == [big] and detail["result"] == big
+
+
+@pytest.mark.parametrize("path", ["/api/jobs/a%00b", "/api/jobs?queue=a%00b", "/api/queues/a%00b"])
+def test_a_nul_character_in_an_id_or_name_is_a_bad_request(client: DashClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400 and "NUL" in response.json["error"]
 
 
 @pytest.mark.parametrize(("query", "expected"), [

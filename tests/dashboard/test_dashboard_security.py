@@ -155,6 +155,14 @@ def test_the_token_can_come_from_the_environment(queue: Queue, monkeypatch: pyte
     assert Client(create_app(queue)).get("/api/stats").status_code == 200
 
 
+def test_a_token_read_from_a_file_with_its_newline_still_works(queue: Queue) -> None:
+    from werkzeug.test import Client
+
+    http = Client(create_app(queue, token=TOKEN + "\n"))
+    assert http.get("/api/stats", headers=BEARER).status_code == 200
+    assert http.post("/login", data={"token": TOKEN}).status_code == 303
+
+
 @pytest.mark.parametrize("token", ["", "   "])
 def test_an_empty_token_is_a_clear_error(queue: Queue, token: str) -> None:
     with pytest.raises(ValueError, match="token must be a non-empty string"):

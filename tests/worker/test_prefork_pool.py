@@ -86,3 +86,12 @@ def test_children_ignore_sigint_and_the_worker_drains_them(client: Queue, app_en
     assert worker.wait() == 0
     assert job.status == "complete"
     assert effects(tmp_path) == [f"slept {job.id}"]
+
+
+def test_a_task_may_start_processes_of_its_own(client: Queue, app_env: dict[str, str]) -> None:
+    worker = start_worker(APP, APPS, *PREFORK, env=app_env)
+    try:
+        assert client.enqueue("worker_app.squares_in_processes", args=(5,)).result(timeout=30) == [0, 1, 4, 9, 16]
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output

@@ -121,12 +121,8 @@
   }
 
   function preview(job) {
-    const parts = [];
-    if (Array.isArray(job.args)) for (const arg of job.args) parts.push(JSON.stringify(arg));
-    if (job.kwargs && typeof job.kwargs === "object") {
-      for (const [key, value] of Object.entries(job.kwargs)) parts.push(key + "=" + JSON.stringify(value));
-    }
-    const text = parts.join(", ");
+    // Lists carry a short preview of the arguments (the server cuts it); the job's page has them all.
+    const text = String(job.preview || "");
     return text.length > 80 ? text.slice(0, 79) + "…" : text;
   }
 
