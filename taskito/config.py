@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import validation
 from .exceptions import ConfigurationError
 
 
@@ -67,6 +68,10 @@ def _serializer(value: Any) -> None:
         raise ConfigurationError(f"unknown serializer {value!r}: use 'json' (default) or 'pickle'")
 
 
+def _priority(value: Any) -> None:
+    validation.priority("default_priority", value)
+
+
 def _no_check(value: Any) -> None:
     return None
 
@@ -94,7 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
             _at_least("default_retry", 0)),
     Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it",
             _at_least("default_timeout", 0)),
-    Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it"),
+    Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it",
+            _priority),
     Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,
             "purge completed and dead jobs older than this (s)", _at_least("result_ttl", 0)),
     Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs",
@@ -130,6 +136,11 @@ def resolve(kwarg: str, explicit: Any, env: Mapping[str, str] | None = None) -> 
     """
     setting = SETTINGS_BY_KWARG[kwarg]
     if explicit is not None:
+        if isinstance(explicit, str) and setting.parse is not str:
+            try:  # Queue(eager="false") means False, as the variable would
+                explicit = setting.parse(explicit)
+            except ValueError as exc:
+                raise ValueError(f"invalid {kwarg}={explicit!r}: {exc}") from None
         setting.check(explicit)
         return explicit
     environ = os.environ if env is None else env

@@ -1,14 +1,21 @@
-"""Eager mode: run tasks inline at enqueue time, for tests and scripts."""
+"""Eager mode: run tasks inline at enqueue time, for tests and scripts.
+
+A test written in eager mode must hold in production, so an eager job goes the way a worker
+takes it: options checked and arguments encoded as at enqueue, the task given the decoded
+arguments, its result encoded (and decoded for ``result()``), failures retried (at once,
+without the backoff) as ``max_retries`` and ``retry_on`` allow.
+"""
 
 from __future__ import annotations
 
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from .context import JobContext, activate
-from .exceptions import TaskFailedError, TaskitoError
-from .execution import call_task
-from .storage import new_job_id
+from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
+from .execution import UnserializableResult, call_task
+from .storage import JobRecord, NewJob, Status
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -17,39 +24,69 @@ if TYPE_CHECKING:
 class EagerResult:
     """The JobResult of a job that already ran inline; nothing is stored."""
 
-    def __init__(self, job_id: str, task_name: str, value: Any, error: BaseException | None) -> None:
-        self.id = job_id
-        self.task_name = task_name
-        self._value = value
-        self._error = error
-        self.status = "complete" if error is None else "dead"
-        self.progress = 100.0 if error is None else None
-        self.error = None if error is None else f"{type(error).__name__}: {error}"
-        self.errors = [] if error is None else [{"attempt": 1, "error": self.error, "traceback": None}]
+    def __init__(self, queue: Queue, record: JobRecord, errors: list[dict[str, Any]],
+                 exception: BaseException | None = None) -> None:
+        self.queue = queue
+        self._exception = exception  # the last attempt's, the cause of what result() raises
+        self.record = record
+        self.id = record.id
+        self.task_name = record.task_name
+        self.status = record.status
+        self.progress = 100.0 if record.status == Status.COMPLETE else None
+        self.error = record.error
+        self.errors = errors
 
     def refresh(self) -> EagerResult:
         return self
 
     def result(self, timeout: float | None = None) -> Any:
-        if self._error is not None:
-            raise TaskFailedError(f"eager job {self.id} ({self.task_name}) failed: {self.error}",
-                                  error=self.error, job_id=self.id) from self._error
-        return self._value
+        if self.status == Status.COMPLETE:
+            return None if self.record.result is None else self.queue.serializer.loads(self.record.result)
+        if self.record.retry_count > 0:
+            raise MaxRetriesExceededError(
+                f"eager job {self.id} ({self.task_name}) failed {self.record.retry_count + 1} times: {self.error}",
+                error=self.error, job_id=self.id) from self._exception
+        raise TaskFailedError(f"eager job {self.id} ({self.task_name}) failed: {self.error}",
+                              error=self.error, job_id=self.id) from self._exception
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "task_name": self.task_name, "status": self.status,
-                "result": self._value, "error": self.error}
+        from .result import job_to_dict
+
+        return job_to_dict(self.queue, self.record)
 
 
-def run_eagerly(queue: Queue, task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EagerResult:
-    task = queue.tasks.get(task_name)
+def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
+    """Run a prepared job (``Queue.prepare_job``) inline, as a worker would, retries included."""
+    task = queue.tasks.get(job.task_name)
     if task is None:
-        raise TaskitoError(f"eager mode cannot run unknown task {task_name!r}: it is not registered on this queue")
-    job_id = new_job_id()
-    activate(JobContext(id=job_id, task_name=task_name, retry_count=0, queue_name=task.options.queue,
-                        storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
-    try:
-        value, error = call_task(queue, task, args, kwargs)
-    finally:
-        activate(None)
-    return EagerResult(job_id, task_name, value, error)
+        raise TaskitoError(f"eager mode cannot run unknown task {job.task_name!r}: it is not registered on this queue")
+    payload = queue.serializer.loads(job.payload)
+    args, kwargs = tuple(payload["args"]), payload["kwargs"]
+    max_retries = task.options.max_retries if job.max_retries is None else job.max_retries
+    errors: list[dict[str, Any]] = []
+    started_at = time.time()
+    for retry_count in range(max_retries + 1):
+        activate(JobContext(id=job.id, task_name=job.task_name, retry_count=retry_count, queue_name=job.queue,
+                            storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
+        try:
+            result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)
+        finally:
+            activate(None)
+        if error is None:
+            return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
+        message = f"{type(error).__name__}: {error}"
+        errors.append({"attempt": retry_count + 1, "error": message, "failed_at": time.time(),
+                       "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))})
+        if isinstance(error, UnserializableResult) or not task.options.should_retry(error):
+            break
+    return EagerResult(queue, _record(job, started_at, Status.DEAD, len(errors) - 1, error=errors[-1]["error"]),
+                       errors, error)
+
+
+def _record(job: NewJob, started_at: float, status: str, retry_count: int, result: bytes | None = None,
+            error: str | None = None) -> JobRecord:
+    return JobRecord(id=job.id, task_name=job.task_name, queue=job.queue, status=status, priority=job.priority,
+                     payload=job.payload, result=result, error=error, retry_count=retry_count,
+                     max_retries=job.max_retries, timeout=job.timeout, attempt=retry_count + 1,
+                     unique_key=job.unique_key, created_at=started_at, scheduled_at=started_at,
+                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on))

@@ -10,14 +10,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .eager import EagerResult, run_eagerly
+from . import config, validation
+from .eager import run_eagerly
 from .exceptions import JobNotFoundError, SerializationError
 from .result import JobResult
 from .schedule import validate_schedule
 from .serializers import Serializer, describe_unserializable, get_serializer
 from .storage import NewJob, Status, Storage, new_job_id, open_storage
-from .task import TaskOptions, TaskWrapper, check_non_negative, parse_rate_limit
+from .task import TaskOptions, TaskWrapper, parse_rate_limit
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -100,9 +100,12 @@ class Queue:
              soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. Unset options use the queue's defaults."""
         per_second = parse_rate_limit(rate_limit)
-        for option, value in (("timeout", timeout), ("soft_timeout", soft_timeout), ("expires", expires),
-                              ("retry_backoff", retry_backoff), ("max_retries", max_retries)):
-            check_non_negative(option, value)
+        timeout, soft_timeout, expires = (validation.seconds(option, value) for option, value in (
+            ("timeout", timeout), ("soft_timeout", soft_timeout), ("expires", expires)))
+        retry_backoff = validation.seconds("retry_backoff", retry_backoff)
+        max_retries = validation.count("max_retries", max_retries)
+        priority = validation.priority("priority", priority)
+        queue = validation.text("queue", queue)
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             options = TaskOptions(
@@ -178,10 +181,13 @@ class Queue:
                   max_retries: int | None = None, timeout: float | None = None,
                   unique_key: str | None = None, expires: float | None = None,
                   depends_on: Any = None) -> list[NewJob]:
-        """Build the rows for calls of one task; the options are resolved once for all of them."""
-        for option, value in (("delay", delay), ("timeout", timeout), ("expires", expires),
-                              ("max_retries", max_retries)):
-            check_non_negative(option, value)
+        """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
+        delay, timeout, expires = (validation.seconds(option, value) for option, value in (
+            ("delay", delay), ("timeout", timeout), ("expires", expires)))
+        max_retries = validation.count("max_retries", max_retries)
+        priority = validation.priority("priority", priority)
+        queue = validation.text("queue", queue)
+        unique_key = validation.text("unique_key", unique_key)
         task = self.tasks.get(task_name)
         opts = task.options if task else None
         shared = {
@@ -210,9 +216,10 @@ class Queue:
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                 **options: Any) -> JobResult:
         """Enqueue a job by task name (the task need not be importable here)."""
+        job = self.prepare_job(task_name, args, kwargs, **options)  # the same checks in eager mode
         if self.eager:
-            return self._run_eager(task_name, args, kwargs)
-        [job_id] = self.storage.enqueue([self.prepare_job(task_name, args, kwargs, **options)])
+            return run_eagerly(self, job)
+        [job_id] = self.storage.enqueue([job])
         return JobResult(self, job_id)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
@@ -223,17 +230,12 @@ class Queue:
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
         if len(kwargs_seq) != len(args_list):
             raise ValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        pairs = zip(args_list, kwargs_seq, strict=True)
+        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
         if self.eager:
-            return [self._run_eager(task_name, args, kwargs) for args, kwargs in pairs]
-        jobs = self._new_jobs(task_name, pairs, **options)
+            return [run_eagerly(self, job) for job in jobs]
         if not jobs:
             return []
         return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
-
-    def _run_eager(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> EagerResult:
-        self.encode_payload(task_name, args, kwargs)  # same errors as a real enqueue
-        return run_eagerly(self, task_name, tuple(args), dict(kwargs or {}))
 
     # -- inspecting ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobResult | None:
@@ -289,17 +291,17 @@ class Queue:
 
     def purge_completed(self, older_than: float = 86400) -> int:
         """Delete completed jobs finished more than ``older_than`` seconds ago."""
-        check_non_negative("older_than", older_than)
+        validation.seconds("older_than", older_than)
         return self.storage.purge(Status.COMPLETE, older_than)
 
     def purge_dead(self, older_than: float = 86400) -> int:
         """Delete dead letters that died more than ``older_than`` seconds ago."""
-        check_non_negative("older_than", older_than)
+        validation.seconds("older_than", older_than)
         return self.storage.purge(Status.DEAD, older_than)
 
     def purge_cancelled(self, older_than: float = 86400) -> int:
         """Delete cancelled (and expired) jobs cancelled more than ``older_than`` seconds ago."""
-        check_non_negative("older_than", older_than)
+        validation.seconds("older_than", older_than)
         return self.storage.purge(Status.CANCELLED, older_than)
 
     def pause(self, name: str = "default") -> None:
@@ -351,5 +353,12 @@ def _job_ids(depends_on: Any) -> list[str]:
         return []
     if isinstance(depends_on, (str, JobResult)):
         depends_on = [depends_on]
-    return [item.id if isinstance(item, JobResult) else str(item) for item in depends_on]
+    try:
+        items = list(depends_on)
+    except TypeError:
+        items = [depends_on]
+    for item in items:
+        if not isinstance(item, (str, JobResult)) or item == "":
+            raise ValueError(f"depends_on takes job ids or JobResults (one, or a list), got {item!r}")
+    return [item.id if isinstance(item, JobResult) else item for item in items]
 

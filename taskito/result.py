@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
@@ -76,6 +77,8 @@ class JobResult:
         TaskFailedError / MaxRetriesExceededError if it ended dead, and
         TaskCancelledError if it was cancelled.
         """
+        if timeout is not None and math.isnan(timeout):
+            raise ValueError("timeout must be a number of seconds or None (wait for ever), got nan")
         record = self.queue.storage.wait_for_result(self.id, float("inf") if timeout is None else timeout)
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
@@ -95,9 +98,8 @@ class JobResult:
         raise TimeoutError(f"job {self.id} ({record.task_name}) is still {record.status} after {timeout}s")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of the job (payload and result decoded when possible)."""
-        record = self.record
-        return job_to_dict(self.queue, record)
+        """A JSON-ready view of the job as it is now (payload and result decoded when possible)."""
+        return job_to_dict(self.queue, self.refresh().record)
 
 
 def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:

@@ -28,11 +28,6 @@ def parse_rate_limit(rate: str | None) -> float | None:
     return per_second
 
 
-def check_non_negative(name: str, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{name} must be zero or positive, got {value}")
-
-
 @dataclass(frozen=True)
 class TaskOptions:
     name: str

@@ -201,7 +201,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
                    **self.job_options}
         pending = _task_result(task, "", None, self.alias, args, kwargs, [])
         if queue.eager:
-            return self._run_eagerly(task, pending, runner_args, runner_kwargs)
+            return self._run_eagerly(task, pending, runner_args, runner_kwargs, options)
         if self.enqueue_on_commit:
             job = queue.prepare_job(RUNNER_NAME, runner_args, runner_kwargs, **options)
             object.__setattr__(pending, "id", job.id)
@@ -217,10 +217,12 @@ class TaskitoBackend(compat.BaseTaskBackend):
         compat.task_enqueued.send(type(self), task_result=pending)
         return pending
 
-    def _run_eagerly(self, task: Any, result: Any, runner_args: list[Any], runner_kwargs: dict[str, Any]) -> Any:
-        """TASKITO_EAGER: run inline now, like Django's ImmediateBackend, and return the finished result."""
+    def _run_eagerly(self, task: Any, result: Any, runner_args: list[Any], runner_kwargs: dict[str, Any],
+                     options: dict[str, Any]) -> Any:
+        """TASKITO_EAGER: run inline now, like Django's ImmediateBackend, and return the finished result
+        (with the retries a worker would make: OPTIONS' max_retries applies)."""
         compat.task_enqueued.send(type(self), task_result=result)
-        eager = queue.enqueue(RUNNER_NAME, args=runner_args, kwargs=runner_kwargs)
+        eager = queue.enqueue(RUNNER_NAME, args=runner_args, kwargs=runner_kwargs, **options)
         object.__setattr__(result, "id", eager.id)
         object.__setattr__(result, "worker_ids", ["eager"])
         object.__setattr__(result, "finished_at", timezone.now())

@@ -504,6 +504,79 @@ def test_an_error_message_no_database_can_store_as_is_is_kept_escaped(engine_que
     assert "odd_failure" in error["traceback"]
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"priority": "high"}, "priority must be a whole number"),
+    ({"priority": True}, "priority must be a whole number"),
+    ({"priority": 2**40}, "priority must be a whole number"),
+    ({"delay": float("nan")}, "delay must be a finite number of seconds"),
+    ({"delay": float("inf")}, "delay must be a finite number of seconds"),
+    ({"delay": "5"}, "delay must be a finite number of seconds"),
+    ({"expires": float("nan")}, "expires must be a finite number of seconds"),
+    ({"max_retries": 1.5}, "max_retries must be a whole number"),
+    ({"unique_key": 123}, "unique_key must be a non-empty string"),
+    ({"unique_key": ""}, "unique_key must be a non-empty string"),
+    ({"queue": ""}, "queue must be a non-empty string"),
+    ({"depends_on": 123}, "depends_on takes job ids or JobResults"),
+])
+def test_bad_options_are_named_and_nothing_is_written(engine_queue: Queue, options: dict, message: str) -> None:
+    """The same clear error on both engines (a priority of "high" once stalled every SQLite claim)."""
+    with pytest.raises(ValueError, match=message):
+        engine_queue.enqueue("t", **options)
+    with pytest.raises(ValueError, match=message):
+        engine_queue.enqueue_many("t", [(1,), (2,)], **options)
+    assert engine_queue.stats()["pending"] == 0
+
+
+def test_explicit_settings_are_checked_like_the_environment_s(db_path: str) -> None:
+    assert Queue(db_path=db_path, eager="false").eager is False
+    with pytest.raises(ValueError, match="default_priority"):
+        Queue(db_path=db_path, default_priority="x")
+
+
+def test_a_nan_timeout_is_refused_rather_than_waiting_for_ever(queue: Queue) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        queue.enqueue("t").result(timeout=float("nan"))
+
+
+def test_to_dict_reads_the_job_as_it_is_now(queue: Queue) -> None:
+    job = queue.enqueue("t")
+    assert job.to_dict()["status"] == "pending"
+    assert queue.cancel_job(job.id)
+    assert job.to_dict()["status"] == "cancelled"
+
+
+def test_eager_mode_runs_a_job_the_way_a_worker_does(queue: Queue) -> None:
+    calls: list[object] = []
+
+    @queue.task(max_retries=2)
+    def flaky(mapping: dict) -> None:
+        calls.append(mapping)
+        raise ConnectionError("down")
+
+    @queue.task()
+    def returns_an_object() -> object:
+        return object()
+
+    @queue.task()
+    def pair() -> tuple[int, int]:
+        return (1, 2)
+
+    keys = set(queue.enqueue("t").to_dict())
+    queue.eager = True
+    job = flaky.delay({1: "x"})
+    assert calls == [{"1": "x"}] * 3  # arguments as a worker decodes them; two retries
+    with pytest.raises(MaxRetriesExceededError):
+        job.result()
+    assert job.status == "dead" and len(job.errors) == 3
+    with pytest.raises(TaskFailedError, match="cannot be serialized"):
+        returns_an_object.delay().result()
+    done = pair.delay()
+    assert done.result() == [1, 2]  # as a worker's result comes back
+    assert set(done.to_dict()) == keys
+    with pytest.raises(ValueError, match="delay"):
+        pair.apply_async(delay=-1)
+
+
 class UnprintableError(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no text for you")

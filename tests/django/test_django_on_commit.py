@@ -76,7 +76,7 @@ def test_bad_arguments_fail_at_the_call_not_at_commit_time() -> None:
     with transaction.atomic():
         with pytest.raises(SerializationError, match="djapp.tasks.add"):
             add.delay_on_commit(object(), 1)
-        with pytest.raises(ValueError, match="delay must be zero or positive"):
+        with pytest.raises(ValueError, match="delay must be a finite number of seconds, zero or more, got -1"):
             add.apply_async_on_commit(args=(1, 2), delay=-1)
     assert pending() == []
 

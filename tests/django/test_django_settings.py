@@ -81,7 +81,7 @@ def test_task_options_are_checked_and_defaulted_like_the_core_queue(settings: An
 
     options = queue.tasks["tests.defaults"].options
     assert (options.max_retries, options.timeout, options.rate_limit, options.soft_timeout) == (6, 42, 10.0, 5)
-    with pytest.raises(ValueError, match="max_retries must be zero or positive"):
+    with pytest.raises(ValueError, match="max_retries must be a whole number, zero or more, got -1"):
         queue.task(max_retries=-1)
     with pytest.raises(ValueError, match="invalid rate_limit"):
         queue.task(rate_limit="fast")
