@@ -38,6 +38,21 @@ class PeriodicSpec:
     timezone: str | None
 
 
+def add_schedule(specs: list[PeriodicSpec], fn: Any, wrapper: TaskWrapper, name: str | None, cron: str,
+                 args: Sequence[Any], kwargs: dict[str, Any] | None, queue: str, timezone: str | None) -> None:
+    """Add the schedule ``periodic()`` declares; one name, one schedule.
+
+    ``name`` names the task when ``periodic`` makes it; stacked on a task, it names the extra
+    schedule (two unnamed schedules of one task would otherwise be one).
+    """
+    schedule = (name or wrapper.name) if fn is wrapper else wrapper.name
+    if any(spec.name == schedule for spec in specs):
+        raise ValueError(f"a periodic schedule named {schedule!r} is declared already: give this one its own "
+                         "name=...")
+    specs.append(PeriodicSpec(name=schedule, task_name=wrapper.name, cron=cron, args=tuple(args),
+                              kwargs=dict(kwargs or {}), queue=queue, timezone=timezone))
+
+
 class Queue:
     """A task queue on SQLite (default) or PostgreSQL.
 
@@ -138,10 +153,8 @@ class Queue:
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
-            self.periodic_tasks.append(PeriodicSpec(
-                name=wrapper.name, task_name=wrapper.name, cron=cron, args=tuple(args),
-                kwargs=dict(kwargs or {}), queue=queue, timezone=timezone,
-            ))
+            self.encode_payload(wrapper.name, args, kwargs)  # arguments it cannot hold fail here, not in a worker
+            add_schedule(self.periodic_tasks, fn, wrapper, name, cron, args, kwargs, queue, timezone)
             return wrapper
 
         return decorator

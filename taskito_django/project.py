@@ -24,7 +24,7 @@ from django.utils.functional import LazyObject, empty
 from taskito import config
 from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
-from taskito.queue import PeriodicSpec, Queue
+from taskito.queue import PeriodicSpec, Queue, add_schedule
 from taskito.schedule import validate_schedule
 from taskito.task import TaskWrapper
 
@@ -214,10 +214,7 @@ class ProjectQueue(LazyObject):
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
-            registry.periodic_tasks.append(PeriodicSpec(
-                name=wrapper.name, task_name=wrapper.name, cron=cron, args=tuple(args),
-                kwargs=dict(kwargs or {}), queue=queue, timezone=timezone,
-            ))
+            add_schedule(registry.periodic_tasks, fn, wrapper, name, cron, args, kwargs, queue, timezone)
             return wrapper
 
         return decorator

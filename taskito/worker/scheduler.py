@@ -23,6 +23,7 @@ class Scheduler:
         self.queue = queue
         self.storage = queue.storage
         self._stop = threading.Event()
+        self._undeclared: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="taskito-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -50,13 +51,18 @@ class Scheduler:
 
     def fire_due(self) -> None:
         now = time.time()
+        declared = {spec.name: spec for spec in self.queue.periodic_tasks}
         for due in self.storage.due_periodic(now):
-            task = self.queue.tasks.get(due.task_name)
+            if due.name not in declared:
+                # Removed from the code (or declared only by other deployments): not this worker's to fire.
+                if due.name not in self._undeclared:
+                    self._undeclared.add(due.name)
+                    logger.info("periodic %s is in the database but not declared here: not firing it", due.name)
+                continue
+            options = self.queue.tasks[declared[due.name].task_name].options
             job = NewJob(
                 id=new_job_id(), task_name=due.task_name, payload=due.payload, queue=due.queue,
-                priority=task.options.priority if task else self.queue.default_priority,
-                max_retries=task.options.max_retries if task else self.queue.default_retry,
-                timeout=task.options.timeout if task else self.queue.default_timeout,
+                priority=options.priority, max_retries=options.max_retries, timeout=options.timeout,
             )
             # Ticks missed while no worker ran are fired once, then the schedule moves on.
             upcoming = next_run(due.cron, due.timezone, after=max(now, due.next_run_at))

@@ -577,6 +577,41 @@ def test_eager_mode_runs_a_job_the_way_a_worker_does(queue: Queue) -> None:
         pair.apply_async(delay=-1)
 
 
+def test_two_schedules_of_one_task_need_two_names(queue: Queue) -> None:
+    @queue.periodic(cron="*/2 * * * * *", name="every-two-seconds", args=(2,))
+    @queue.periodic(cron="* * * * * *", args=(1,))
+    def tick(n: int) -> int:
+        return n
+
+    assert [(spec.name, spec.args) for spec in queue.periodic_tasks] == [
+        (tick.name, (1,)), ("every-two-seconds", (2,))]
+    with pytest.raises(ValueError, match="is declared already"):
+        queue.periodic(cron="0 * * * * *")(tick)
+
+
+def test_periodic_arguments_json_cannot_hold_fail_at_declaration(queue: Queue) -> None:
+    import datetime
+
+    with pytest.raises(SerializationError):
+        @queue.periodic(cron="0 0 * * * *", args=(datetime.date(2026, 1, 1),))
+        def report(day: object) -> None: ...
+
+
+def test_a_schedule_removed_from_the_code_is_not_fired(queue: Queue) -> None:
+    from taskito.storage import PeriodicDef
+    from taskito.worker.scheduler import Scheduler
+
+    @queue.periodic(cron="* * * * * *")
+    def kept() -> None: ...
+
+    now = time.time()
+    payload = queue.encode_payload("old.task", (), {})
+    for name in ("old.task", kept.name):  # "old.task": declared by an earlier release, due now
+        queue.storage.register_periodic(PeriodicDef(name, name, "* * * * * *", payload, "default", None, now - 1))
+    Scheduler(queue).fire_due()
+    assert [job.task_name for job in queue.list_jobs()] == [kept.name]
+
+
 class UnprintableError(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no text for you")
