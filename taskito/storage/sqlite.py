@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -102,8 +102,18 @@ class SQLiteStorage(SQLStorage):
             generation, conn = self._generation, self._connect()
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            raise self._unusable(exc) from exc
         finally:
             self._pool.put((generation, conn))
+
+    def _unusable(self, exc: sqlite3.OperationalError) -> DatabaseUnavailableError:
+        """A taskito error naming the file, for a lock held too long, a full disk, a read-only file..."""
+        reason = str(exc)
+        if "locked" in reason or "busy" in reason:
+            reason += (f" (another connection held its write lock for more than {BUSY_TIMEOUT:g}s: "
+                       "a long transaction, or a backup not made with sqlite3 .backup?)")
+        return DatabaseUnavailableError(f"the taskito database {str(self.path)!r} cannot be used right now: {reason}")
 
     # -- a database file that went away -------------------------------------------------
     def _file_identity(self) -> tuple[int, int] | None:
@@ -148,10 +158,11 @@ class SQLiteStorage(SQLStorage):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn.cursor()
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (disk full) leaves it open too
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def _autocommit(self) -> Iterator[sqlite3.Cursor]:
@@ -165,30 +176,43 @@ class SQLiteStorage(SQLStorage):
         return json.loads(value)
 
     def _migrate(self) -> None:
+        """Bring the schema up to date. Only a due migration takes the write lock, so a process
+        starts (and reads) while another connection holds that lock, as WAL allows."""
         known = migrations(self.engine)
         # A connection of its own, not a pooled one: _connection() itself may call this (_follow_file).
         with closing(self._connect()) as conn:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
+                if self._schema_version(conn, known) == known[-1][0]:
+                    return
+                with self._begin(conn) as cur:  # again under the lock: another process may have migrated
+                    cur.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version (version INTEGER NOT NULL)")
+                    current = self._schema_version(conn, known)
+                    for version, script in known:
+                        if version > current:
+                            # Creating a new database is routine; upgrading an existing one is news.
+                            logger.log(logging.INFO if current else logging.DEBUG,
+                                       "migrating %s to schema version %d", self.path, version)
+                            for statement in _split_statements(script):
+                                cur.execute(statement)
+                            cur.execute("INSERT INTO taskito_schema_version (version) VALUES (?)", (version,))
+            except sqlite3.OperationalError as exc:
+                raise self._unusable(exc) from exc
             except sqlite3.DatabaseError as exc:
                 raise ConfigurationError(f"{str(self.path)!r} is not a usable SQLite database: {exc}") from None
-            with self._begin(conn) as cur:
-                cur.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version (version INTEGER NOT NULL)")
-                current = cur.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
-                newest = known[-1][0]
-                if current > newest:
-                    raise ConfigurationError(
-                        f"the taskito database {str(self.path)!r} has schema version {current}, newer than "
-                        f"this release understands ({newest}); upgrade taskito"
-                    )
-                for version, script in known:
-                    if version > current:
-                        # Creating a new database is routine; upgrading an existing one is news.
-                        logger.log(logging.INFO if current else logging.DEBUG,
-                                   "migrating %s to schema version %d", self.path, version)
-                        for statement in _split_statements(script):
-                            cur.execute(statement)
-                        cur.execute("INSERT INTO taskito_schema_version (version) VALUES (?)", (version,))
+
+    def _schema_version(self, conn: sqlite3.Connection, known: tuple[tuple[int, str], ...]) -> int:
+        try:
+            current = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return 0  # a new database
+        newest = known[-1][0]
+        if current > newest:
+            raise ConfigurationError(f"the taskito database {str(self.path)!r} has schema version {current}, newer "
+                                     f"than this release understands ({newest}); upgrade taskito")
+        return current
 
     # -- waiting -----------------------------------------------------------------------
     def wait_for_work(self, timeout: float) -> None:

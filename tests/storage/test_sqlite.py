@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from taskito import Queue
+import pytest
+
+import taskito.storage.sqlite as sqlite_engine
+from taskito import DatabaseUnavailableError, Queue
 
 
 def test_an_enqueue_only_process_follows_a_replaced_database_file(tmp_path: Path) -> None:
@@ -24,3 +28,27 @@ def test_an_enqueue_only_process_follows_a_replaced_database_file(tmp_path: Path
             worker.close()
     finally:
         web.close()
+
+
+def test_a_write_lock_held_elsewhere_neither_stops_start_up_nor_reads(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """WAL lets readers through a writer's lock: a web app, `taskito info` or a dashboard starting
+    while a long transaction runs must come up; an enqueue that cannot get the lock says why."""
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT", 0.2)
+    db = tmp_path / "taskito.db"
+    first = Queue(db_path=str(db))  # the file exists, with its schema and a job
+    first.enqueue("t")
+    first.close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        q = Queue(db_path=str(db))
+        assert q.stats()["pending"] == 1
+        with pytest.raises(DatabaseUnavailableError, match="taskito.db.*locked.*another connection"):
+            q.enqueue("t")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert q.enqueue("t").status == "pending"  # and it recovers once the lock is gone
+    assert q.stats()["pending"] == 2
+    q.close()
