@@ -218,6 +218,9 @@ class TaskitoAdminViews:
         return self._back(request, self._url("taskito_overview"))
 
     def cancel(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        if queue.get_job(job_id) is None:  # its page would be a 404: say so on the job list instead
+            messages.error(request, f"No job has the id {job_id} (it may have been purged).")
+            return HttpResponseRedirect(self._url("taskito_jobs"))
         if queue.cancel_job(job_id):
             messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
         else:

@@ -199,6 +199,12 @@ def test_cancel_a_pending_job_and_not_a_finished_one(staff_client: Client) -> No
     assert "only a pending job can be" in text(response)
 
 
+def test_cancel_of_a_purged_job_says_so_on_the_job_list(staff_client: Client) -> None:
+    response = staff_client.post("/admin/taskito/jobs/0123456789abcdef/cancel/", follow=True)
+    assert response.status_code == 200 and response.redirect_chain[-1][0].endswith("/admin/taskito/jobs/")
+    assert "No job has the id 0123456789abcdef (it may have been purged)." in text(response)
+
+
 def test_actions_refuse_get(staff_client: Client) -> None:
     job = queue.enqueue("djapp.tasks.add", args=(1, 2))
     for url in (f"/admin/taskito/jobs/{job.id}/cancel/", f"/admin/taskito/dead/{job.id}/retry/",
