@@ -102,7 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it",
             _priority),
     Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,
-            "purge completed and dead jobs older than this (s)", _at_least("result_ttl", 0)),
+            "purge completed, dead and cancelled jobs older than this (s)", _at_least("result_ttl", 0)),
     Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs",
             _at_least("drain_timeout", 0)),
     Setting("TASKITO_POOL_SIZE", "pool_size", int, None, "database connections (SQLite 8, Postgres 10)",

@@ -47,8 +47,8 @@ def add_schedule(specs: list[PeriodicSpec], fn: Any, wrapper: TaskWrapper, name:
     """
     schedule = (name or wrapper.name) if fn is wrapper else wrapper.name
     if any(spec.name == schedule for spec in specs):
-        raise ValueError(f"a periodic schedule named {schedule!r} is declared already: give this one its own "
-                         "name=...")
+        raise ValueError(f"a periodic schedule named {schedule!r} is declared already: give the upper (outer) "
+                         "of the stacked @periodic decorators a name=... of its own")
     specs.append(PeriodicSpec(name=schedule, task_name=wrapper.name, cron=cron, args=tuple(args),
                               kwargs=dict(kwargs or {}), queue=queue, timezone=timezone))
 
@@ -258,8 +258,7 @@ class Queue:
     def list_jobs(self, status: str | None = None, queue: str | None = None, task_name: str | None = None,
                   limit: int = 50, offset: int = 0) -> list[JobResult]:
         """Newest first. ``status`` is one of pending, running, complete, failed, dead, cancelled."""
-        if status is not None and status not in Status.ALL:
-            raise ValueError(f"unknown status {status!r}: use one of {', '.join(Status.ALL)}")
+        status = None if status is None else Status.parse(status)
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be zero or positive, got {limit} and {offset}")
         records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,

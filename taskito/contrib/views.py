@@ -92,8 +92,10 @@ def _page(queue: Queue, jobs: list[Any], limit: int, offset: int) -> dict[str, A
 
 def list_jobs(queue: Queue, status: str | None, queue_name: str | None, task_name: str | None,
               limit: int, offset: int) -> Reply:
-    if status is not None and status not in Status.ALL:
-        return error(400, f"unknown status {status!r}: use one of {', '.join(Status.ALL)}")
+    try:
+        status = None if status is None else Status.parse(status)
+    except ValueError as exc:
+        return error(400, str(exc))
     jobs = queue.list_jobs(status=status, queue=queue_name, task_name=task_name, limit=limit + 1, offset=offset)
     return 200, _page(queue, jobs, limit, offset)
 

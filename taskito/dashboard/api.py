@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import JobNotFoundError
 from ..result import job_to_dict
+from ..storage import Status
 from .http import HTTPError, Request, Response, Router, json_response
 from .metrics import STAT_NAMES
 
 if TYPE_CHECKING:
     from ..queue import Queue
 
-STATUSES = ("pending", "running", "complete", "failed", "dead", "cancelled")
-STATUS_ALIASES = {"completed": "complete"}  # stats() says "completed"; accept it as a filter too
 MAX_LIMIT = 500
 MAX_NAME = 200
 PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own page has them all
@@ -120,9 +119,10 @@ class Api:
     def jobs(self, req: Request) -> Response:
         """Newest first, filtered by ``status``, ``queue`` and ``task``; ``limit``/``offset`` paginate."""
         status = req.arg("status") or None
-        status = STATUS_ALIASES.get(status, status) if status else None
-        if status is not None and status not in STATUSES:
-            raise HTTPError(400, f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+        try:
+            status = None if status is None else Status.parse(status)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
         queue_name = req.arg("queue") or None
         task = req.arg("task") or None
         page = self._page(req, lambda limit, offset: self.queue.list_jobs(

@@ -27,6 +27,14 @@ class Status:
     ALL = (PENDING, RUNNING, COMPLETE, FAILED, DEAD, CANCELLED)
     FINISHED = (COMPLETE, DEAD, CANCELLED)
 
+    @classmethod
+    def parse(cls, value: str) -> str:
+        """A status filter as users write it: stats() says "completed", so that means "complete" too."""
+        status = "complete" if value == "completed" else value
+        if status not in cls.ALL:
+            raise ValueError(f"unknown status {value!r}: use one of {', '.join(cls.ALL)}")
+        return status
+
 
 # stats() reports "completed" for the "complete" status, as users read it.
 STATS_KEYS = {"pending": "pending", "running": "running", "complete": "completed",

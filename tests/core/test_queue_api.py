@@ -19,6 +19,7 @@ from taskito import (
     WorkerLostError,
     current_job,
 )
+from taskito.storage import Completion
 from tests.support import wait_until
 
 
@@ -536,6 +537,16 @@ def test_explicit_settings_are_checked_like_the_environment_s(db_path: str) -> N
 def test_a_nan_timeout_is_refused_rather_than_waiting_for_ever(queue: Queue) -> None:
     with pytest.raises(ValueError, match="timeout"):
         queue.enqueue("t").result(timeout=float("nan"))
+
+
+def test_status_filters_take_the_stats_spelling_too(queue: Queue) -> None:
+    job = queue.enqueue("t")
+    [record] = queue.storage.claim("w", ["default"], 1, 30)
+    queue.storage.complete([Completion(job.id, record.attempt, b"1")])
+    assert [j.id for j in queue.list_jobs(status="completed")] == [job.id] == [
+        j.id for j in queue.list_jobs(status="complete")]
+    with pytest.raises(ValueError, match="unknown status 'done'"):
+        queue.list_jobs(status="done")
 
 
 def test_to_dict_reads_the_job_as_it_is_now(queue: Queue) -> None:
