@@ -18,6 +18,7 @@ class JobContext:
     id: str
     task_name: str
     retry_count: int
+    max_retries: int  # retry_count < max_retries: a failure now is retried (if retry_on allows)
     queue_name: str
     storage: Storage | None
     started: float
@@ -52,6 +53,11 @@ class _CurrentJob:
     @property
     def retry_count(self) -> int:
         return self._get().retry_count
+
+    @property
+    def max_retries(self) -> int:
+        """Retries this job may make in all: a failure now is retried while ``retry_count`` is below it."""
+        return self._get().max_retries
 
     @property
     def queue_name(self) -> str:

@@ -66,7 +66,8 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
     errors: list[dict[str, Any]] = []
     started_at = time.time()
     for retry_count in range(max_retries + 1):
-        activate(JobContext(id=job.id, task_name=job.task_name, retry_count=retry_count, queue_name=job.queue,
+        activate(JobContext(id=job.id, task_name=job.task_name, retry_count=retry_count,
+                            max_retries=max_retries, queue_name=job.queue,
                             storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
         try:
             result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)

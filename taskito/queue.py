@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import config, validation
-from .eager import run_eagerly
+from .eager import EagerResult, run_eagerly
 from .exceptions import JobNotFoundError, SerializationError
 from .result import JobResult
 from .schedule import validate_schedule
@@ -363,14 +363,15 @@ class Queue:
 def _job_ids(depends_on: Any) -> list[str]:
     if depends_on is None:
         return []
-    if isinstance(depends_on, (str, JobResult)):
+    results = (JobResult, EagerResult)
+    if isinstance(depends_on, (str, *results)):
         depends_on = [depends_on]
     try:
         items = list(depends_on)
     except TypeError:
         items = [depends_on]
     for item in items:
-        if not isinstance(item, (str, JobResult)) or item == "":
+        if not isinstance(item, (str, *results)) or item == "":
             raise ValueError(f"depends_on takes job ids or JobResults (one, or a list), got {item!r}")
-    return [item.id if isinstance(item, JobResult) else item for item in items]
+    return [item if isinstance(item, str) else item.id for item in items]
 

@@ -150,7 +150,8 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
         value = compat.normalize_json(value)
     except Exception as exc:
         runner = registry.tasks.get(RUNNER_NAME)
-        retried = (record is not None and record.retry_count < record.max_retries
+        # From the job's context, not its row: eager mode retries too, and stores nothing.
+        retried = (current_job.retry_count < current_job.max_retries
                    and (runner is None or runner.options.should_retry(exc)))
         if not retried:
             object.__setattr__(result, "status", compat.TaskResultStatus.FAILED)

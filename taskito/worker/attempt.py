@@ -69,8 +69,9 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
         args, kwargs = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}")
+    max_retries = task.options.max_retries if record.max_retries is None else record.max_retries
     activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
-                        queue_name=record.queue, storage=queue.storage, started=started,
+                        max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
                         soft_timeout=task.options.soft_timeout))
     try:
         result, error = call_task(queue, task, tuple(args), kwargs, still_current, encode=queue.serializer.dumps)

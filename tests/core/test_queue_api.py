@@ -586,6 +586,8 @@ def test_eager_mode_runs_a_job_the_way_a_worker_does(queue: Queue) -> None:
     assert set(done.to_dict()) == keys
     with pytest.raises(ValueError, match="delay"):
         pair.apply_async(delay=-1)
+    assert pair.apply_async(depends_on=done).result() == [1, 2]  # as in production code; no effect here
+    assert pair.map([()], depends_on=[done])[0].status == "complete"
 
 
 def test_two_schedules_of_one_task_need_two_names(queue: Queue) -> None:

@@ -146,10 +146,20 @@ def test_eager_mode_runs_django_tasks_inline(settings: Any) -> None:
     settings.TASKITO_EAGER = True
     result = multiply.enqueue(6, 7)
     assert (result.status, result.return_value) == (Status.SUCCESSFUL, 42)
-    failed = broken.enqueue("nope")
+    finished_signals: list[str] = []
+
+    def on_finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        finished_signals.append(task_result.status)
+
+    compat.task_finished.connect(on_finished)
+    try:
+        failed = broken.enqueue("nope")  # OPTIONS max_retries=1: retried at once, as a worker would
+    finally:
+        compat.task_finished.disconnect(on_finished)
     assert failed.status == Status.FAILED
     assert failed.errors[0].exception_class_path == "builtins.KeyError"
     assert "KeyError: 'nope'" in failed.errors[0].traceback
+    assert finished_signals == [Status.FAILED]  # once, when it gave up; not for the retried attempt
     assert queue.stats()["pending"] == 0
 
 
