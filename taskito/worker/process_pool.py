@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.worker")
 
 TICK = 0.05  # how often the dispatcher looks at deadlines when nothing else wakes it
+# How often an idle child checks that its worker is alive. Children inherit the parent ends of the
+# pipes forked before them, so a killed worker's children never see end-of-file.
+PARENT_CHECK = 1.0
 
 
 def _child_main(queue: Queue, conn: Connection) -> None:
@@ -35,8 +39,13 @@ def _child_main(queue: Queue, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     queue.reconnect()
+    parent = os.getppid()
     while True:
         try:
+            if not conn.poll(PARENT_CHECK):
+                if os.getppid() != parent:
+                    return  # the worker was killed (kill -9): no job will come, and no EOF either
+                continue
             record = conn.recv()
         except (EOFError, OSError):
             return

@@ -95,3 +95,14 @@ def test_a_task_may_start_processes_of_its_own(client: Queue, app_env: dict[str,
     finally:
         worker.signal(signal.SIGINT)
     assert worker.wait() == 0, worker.output
+
+
+def test_children_of_a_killed_worker_exit_too(client: Queue, app_env: dict[str, str]) -> None:
+    """kill -9 of the worker must not leave its children (and their connections) behind."""
+    worker = start_worker(APP, APPS, *PREFORK, env=app_env)
+    try:
+        child, parent = client.enqueue("worker_app.whoami").result(timeout=15)
+        assert parent == worker.proc.pid
+    finally:
+        worker.kill()
+    wait_until(lambda: gone(child), 15, message=f"child {child} of the killed worker to exit")
