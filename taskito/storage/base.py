@@ -137,8 +137,11 @@ class Storage(Protocol):
              retry_delay: float | None) -> bool:
         """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None."""
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
-        """Put this worker's running jobs back to pending without counting an attempt (graceful stop)."""
+    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
+        """Put this worker's running jobs back to pending without counting an attempt (graceful stop).
+
+        With ``not_before`` (a time per job), no worker claims them before then (rate limits).
+        """
 
     def set_progress(self, job_id: str, progress: float) -> None: ...
 

@@ -291,9 +291,9 @@ class PostgresStorage(SQLStorage):
         return self._retry_idempotent(f"record the failure of job {job_id}", lambda: super(PostgresStorage, self).fail(
             job_id, attempt, error, traceback, retry_delay))
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
         self._retry_idempotent(f"put back {len(job_ids)} job(s)", lambda: super(PostgresStorage, self).requeue(
-            worker_id, job_ids), patience=5.0)
+            worker_id, job_ids, not_before), patience=5.0)
 
     def _retry_idempotent(self, what: str, action: Callable[[], Any], patience: float = 60.0) -> Any:
         deadline = time.monotonic() + patience

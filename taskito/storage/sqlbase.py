@@ -172,12 +172,13 @@ class SQLStorage:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
         return True
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
         if not job_ids:
             return
+        times = [None] * len(job_ids) if not_before is None else list(not_before)
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id}
-                                                  for job_id in job_ids])
+            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id, "not_before": when}
+                                                  for job_id, when in zip(job_ids, times, strict=True)])
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:

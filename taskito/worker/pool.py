@@ -48,6 +48,7 @@ class JobPool:
         # One token bucket per rate-limited task: limits apply per worker process, children included.
         self._buckets = {name: TokenBucket(task.options.rate_limit)
                          for name, task in queue.tasks.items() if task.options.rate_limit}
+        self._put_back_until: dict[str, float] = {}  # per rate-limited task: the turn after those put back
         self._cond = threading.Condition()
         # Keyed by (job id, attempt): a timed-out attempt may still run beside the job's retry.
         self._running: dict[tuple[str, int], Running] = {}
@@ -121,6 +122,34 @@ class JobPool:
                 self._held -= len(expired)
                 self._cond.notify_all()
         return expired
+
+    def take_rate_limited(self, hold: float) -> list[tuple[JobRecord, float]]:
+        """Remove the waiting jobs a rate limit keeps from starting within ``hold`` seconds.
+
+        Each comes back with the time its turn should come (its task's jobs spaced 1/rate apart,
+        after those put back before), to be put back until then: held here, they would fill the
+        worker's capacity and starve every other task's jobs.
+        """
+        now = time.time()
+        later: list[tuple[JobRecord, float]] = []
+        with self._cond:
+            turn: dict[str, float] = {}  # per task: when its next waiting job may start
+            for record in self._inbox:
+                bucket = self._buckets.get(record.task_name)
+                if bucket is None:
+                    continue
+                start = turn.get(record.task_name, now + bucket.wait())
+                if start - now > hold:
+                    start = max(start, self._put_back_until.get(record.task_name, 0.0))
+                    later.append((record, start))
+                    self._put_back_until[record.task_name] = start + 1 / bucket.per_second
+                turn[record.task_name] = start + 1 / bucket.per_second
+            if later:
+                gone = {id(record) for record, _ in later}
+                self._inbox = [record for record in self._inbox if id(record) not in gone]
+                self._held -= len(later)
+                self._cond.notify_all()
+        return later
 
     def held_ids(self) -> list[str]:
         """Jobs this worker still owns: waiting or running (not abandoned)."""

@@ -15,6 +15,13 @@ class TokenBucket:
         self.updated = time.monotonic()
         self.lock = threading.Lock()
 
+    def wait(self) -> float:
+        """Seconds until a token is free (0: one is), taking nothing."""
+        with self.lock:
+            now = time.monotonic()
+            tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
+
     def try_acquire(self) -> float:
         """Take a token and return 0, or return the seconds until one is free (taking nothing).
 

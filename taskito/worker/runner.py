@@ -26,6 +26,7 @@ logger = logging.getLogger("taskito.worker")
 
 IDLE_WAIT = 0.2  # longest an idle worker goes without trying a claim (delayed jobs, retries)
 PREFETCH = 16
+RATE_LIMIT_HOLD = 2.0  # a waiting job its rate limit holds back longer than this goes back to the queue
 
 
 class Worker:
@@ -96,6 +97,9 @@ class Worker:
             self.pool.check_timeouts()
             # Back to pending: the next claim cancels them as expired (and their dependents).
             self._put_back([record.id for record in self.pool.take_expired()])
+            # Back until their rate limit lets them start: other tasks' jobs take their place.
+            later = self.pool.take_rate_limited(RATE_LIMIT_HOLD)
+            self._put_back([record.id for record, _ in later], [when for _, when in later])
             free = self.pool.wanted()
             if free <= 0:
                 self.pool.wait_for_room(0.05)
@@ -147,10 +151,10 @@ class Worker:
             logger.warning("could not unregister worker %s: %s", self.id, exc)
         logger.info("worker %s stopped", self.id)
 
-    def _put_back(self, job_ids: list[str]) -> None:
+    def _put_back(self, job_ids: list[str], not_before: list[float] | None = None) -> None:
         if not job_ids:
             return
         try:
-            self.storage.requeue(self.id, job_ids)
+            self.storage.requeue(self.id, job_ids, not_before)
         except Exception as exc:
             logger.error("could not put %d job(s) back (%s); their leases will return them", len(job_ids), exc)

@@ -423,6 +423,27 @@ def test_waiting_for_a_rate_limit_does_not_count_towards_the_timeout(queue: Queu
     assert sorted(calls) == [0, 1, 2, 3]  # each ran once: no attempt was given up while it waited
 
 
+def test_a_rate_limited_backlog_does_not_starve_other_tasks(queue: Queue) -> None:
+    """Jobs a rate limit holds back go back to the queue until their turn, instead of filling the worker."""
+    @queue.task(rate_limit="1/m")
+    def limited(i: int) -> int:
+        return i
+
+    @queue.task()
+    def urgent() -> str:
+        return "done"
+
+    backlog = limited.map([(i,) for i in range(30)])
+    thread = run_worker_thread(queue, concurrency=2)
+    try:
+        wait_until(lambda: queue.stats()["completed"] == 1, 10, message="the first limited job")
+        assert urgent.delay().result(timeout=10) == "done"
+    finally:
+        stop_worker(queue, thread)
+    waiting = sorted(job.refresh().record.scheduled_at for job in backlog if job.status == "pending")
+    assert len(waiting) == 29 and waiting[-1] - time.time() > 27 * 60  # spaced a minute apart
+
+
 def test_a_job_that_expires_while_waiting_in_the_worker_is_cancelled_not_run(queue: Queue) -> None:
     ran: list[str] = []
 

@@ -196,6 +196,17 @@ def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue
     storage.requeue(WORKER, [job_id])
     record = storage.get_job(job_id)
     assert record.status == "pending" and record.retry_count == 0 and record.worker_id is None
+    assert storage.claim(WORKER, ["default"], 1, 30)[0].id == job_id  # due as before
+
+
+def test_requeue_until_a_time_keeps_the_job_from_claims_till_then(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue), job(engine_queue)])
+    storage.claim(WORKER, ["default"], 2, 30)
+    later = time.time() + 3600
+    storage.requeue(WORKER, ids, [later, later + 60])
+    assert [storage.get_job(job_id).scheduled_at for job_id in ids] == [later, later + 60]
+    assert storage.claim(WORKER, ["default"], 2, 30) == []
 
 
 def test_expired_leases_are_reported_and_heartbeats_renew_only_held_jobs(engine_queue: Queue) -> None:

@@ -69,7 +69,8 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
+    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status = 'running';
 
 -- name: set_progress

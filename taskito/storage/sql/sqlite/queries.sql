@@ -83,7 +83,8 @@ VALUES (:job_id, :attempt, :error, :traceback, :now);
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
+    scheduled_at = COALESCE(:not_before, scheduled_at)
 WHERE id = :job_id AND worker_id = :worker_id AND status = 'running';
 
 -- name: set_progress
