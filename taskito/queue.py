@@ -115,8 +115,9 @@ class Queue:
              soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. Unset options use the queue's defaults."""
         per_second = parse_rate_limit(rate_limit)
-        timeout, soft_timeout, expires = (validation.seconds(option, value) for option, value in (
-            ("timeout", timeout), ("soft_timeout", soft_timeout), ("expires", expires)))
+        timeout = validation.seconds("timeout", timeout)
+        soft_timeout = validation.seconds("soft_timeout", soft_timeout)
+        expires = validation.seconds("expires", expires)
         retry_backoff = validation.seconds("retry_backoff", retry_backoff)
         max_retries = validation.count("max_retries", max_retries)
         priority = validation.priority("priority", priority)
@@ -195,8 +196,9 @@ class Queue:
                   unique_key: str | None = None, expires: float | None = None,
                   depends_on: Any = None) -> list[NewJob]:
         """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
-        delay, timeout, expires = (validation.seconds(option, value) for option, value in (
-            ("delay", delay), ("timeout", timeout), ("expires", expires)))
+        delay = validation.seconds("delay", delay)
+        timeout = validation.seconds("timeout", timeout)
+        expires = validation.seconds("expires", expires)
         max_retries = validation.count("max_retries", max_retries)
         priority = validation.priority("priority", priority)
         queue = validation.text("queue", queue)
