@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -364,6 +365,40 @@ def test_a_task_raising_system_exit_fails_its_attempt(queue: Queue) -> None:
             quits.delay().result(timeout=10)
     finally:
         stop_worker(queue, thread)
+
+
+class Abort(BaseException):
+    """A library's own control-flow signal: a BaseException, not an Exception."""
+
+
+@pytest.mark.parametrize("raised", [asyncio.CancelledError, GeneratorExit, Abort])
+def test_eager_mode_fails_and_retries_a_task_raising_any_base_exception(queue: Queue,
+                                                                        raised: type[BaseException]) -> None:
+    events: list[str] = []
+    queue.after_task(lambda name, args, kwargs, result, error: events.append(f"after {type(error).__name__}"))
+    queue.on_failure(lambda name, args, kwargs, error: events.append(f"failure {type(error).__name__}"))
+
+    @queue.task(max_retries=1)
+    def stops() -> None:
+        raise raised("stop")
+
+    @queue.task()
+    def hooked() -> str:
+        return "done"
+
+    def hook(name: str, *_: object) -> None:
+        if name == hooked.name:
+            raise raised("hook")
+
+    queue.eager = True
+    job = stops.delay()  # as in a worker: the attempt fails, nothing escapes to the caller
+    assert job.status == "dead" and [e["error"] for e in job.errors] == [f"{raised.__name__}: stop"] * 2
+    with pytest.raises(MaxRetriesExceededError, match=f"{raised.__name__}: stop"):
+        job.result()
+    assert events == [f"after {raised.__name__}", f"failure {raised.__name__}"] * 2
+    for kind in ("before_task", "after_task", "on_success"):
+        getattr(queue, kind)(hook)
+    assert hooked.delay().result() == "done"  # a hook's error does not fail the job
 
 
 def test_on_failure_hears_about_lost_workers(db_path: str) -> None:
