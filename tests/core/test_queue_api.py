@@ -109,6 +109,27 @@ def test_negative_delay_and_timeout_raise_value_error(queue: Queue) -> None:
     assert queue.stats()["pending"] == 0
 
 
+@pytest.mark.parametrize("value", [0, 0.0, float("inf")])
+def test_a_zero_or_endless_timeout_is_refused_rather_than_meaning_no_timeout(
+        queue: Queue, db_path: str, monkeypatch: pytest.MonkeyPatch, value: float) -> None:
+    @queue.task()
+    def noop() -> None: ...
+
+    shown = f"got {value!r}"
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        queue.task(timeout=value)(lambda: None)
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        noop.apply_async(timeout=value)
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        queue.enqueue("by.name", timeout=value)
+    with pytest.raises(ValueError, match=f"default_timeout must be .* greater than 0, {shown}"):
+        Queue(db_path=db_path, default_timeout=value)
+    monkeypatch.setenv("TASKITO_DEFAULT_TIMEOUT", str(value))
+    with pytest.raises(ConfigurationError, match=f"invalid TASKITO_DEFAULT_TIMEOUT='{value}'"):
+        Queue(db_path=db_path)
+    assert queue.stats()["pending"] == 0
+
+
 def test_unserializable_argument_is_named_and_nothing_is_written(queue: Queue) -> None:
     @queue.task(name="store")
     def store(a, b=None) -> None: ...
