@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
 from .exceptions import DatabaseUnavailableError, TaskitoError
+from .execution import describe
 from .queue import Queue
+from .worker.signals import StartupInterrupted, StopSignals
 
 
 class AppError(click.ClickException):
@@ -41,8 +42,13 @@ def load_queue(spec: str) -> Queue:
         raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {exc}") from None
     except TaskitoError as exc:
         raise AppError(f"--app {spec!r}: {exc}") from None
-    except Exception as exc:
-        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:
+        raise AppError(f"--app {spec!r}: importing {module_name!r} called sys.exit({exc.code!r}); a module "
+                       "taskito imports must not exit: put that code under `if __name__ == \"__main__\":`") from None
+    except (KeyboardInterrupt, StartupInterrupted):
+        raise  # a stop request, not a bad --app
+    except BaseException as exc:
+        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {describe(exc)}") from None
     try:
         queue = getattr(module, attribute)
     except AttributeError:
@@ -103,22 +109,34 @@ def run_worker(queue: Queue, *, queues: str | None = None, concurrency: int | No
     queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst)
 
 
-def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
+@contextlib.contextmanager
+def worker_process() -> Iterator[None]:
+    """Around a worker command, from before it imports --app: a signal while it starts is a clean stop.
+
+    Until the worker runs (importing, connecting, registering), SIGINT/SIGTERM end the start-up at
+    once; the command then exits 0 with one log line, as it would after a drain. Once it runs, the
+    worker drains on the first signal and stops at once on a second.
+    """
+    with StopSignals():
+        try:
+            yield
+        except StartupInterrupted as exc:
+            logging.getLogger("taskito.worker").info("%s received while starting: stopped before claiming any job",
+                                                     exc)
+
+
+def wait_for_database(build: Callable[[], Queue]) -> Queue:
     """Call ``build`` until the database can be reached (containers start in any order).
 
-    Logs one line per attempt, backing off up to 30 s; returns None if SIGINT/SIGTERM arrives first.
+    Logs one line per attempt, backing off up to 30 s. Run inside ``worker_process()``: a signal
+    meanwhile ends the wait (``StartupInterrupted``).
     """
     log = logging.getLogger("taskito.worker")
-    interrupted = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    attempt = 0
     try:
-        attempt = 0
         while True:
             try:
-                queue = build()
-                return None if interrupted.is_set() else queue
+                return build()
             except (AppError, DatabaseUnavailableError) as exc:
                 cause = exc if isinstance(exc, DatabaseUnavailableError) else exc.__context__
                 if not isinstance(cause, DatabaseUnavailableError):
@@ -127,12 +145,11 @@ def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
                 delay = min(2 ** (attempt - 1), 30)
                 log.warning("waiting for the database (attempt %d): %s; retrying in %ds "
                             "(--no-wait-for-db exits instead)", attempt, cause, delay)
-            if interrupted.wait(delay):
-                log.info("stopped before the database became reachable")
-                return None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            time.sleep(delay)
+    except StartupInterrupted:
+        if attempt:
+            log.info("stopped before the database became reachable")
+        raise
 
 
 @main.command()
@@ -142,9 +159,8 @@ def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
 def worker(app: str, loglevel: str, wait_for_db: bool, **options: Any) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
     configure_logging(loglevel)
-    queue = wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app)
-    if queue is not None:
-        run_worker(queue, **options)
+    with worker_process():
+        run_worker(wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app), **options)
 
 
 def _info(queue: Queue) -> dict[str, Any]:

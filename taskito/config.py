@@ -72,6 +72,10 @@ def _priority(value: Any) -> None:
     validation.priority("default_priority", value)
 
 
+def _default_timeout(value: Any) -> None:
+    validation.timeout("default_timeout", value)
+
+
 def _no_check(value: Any) -> None:
     return None
 
@@ -97,8 +101,8 @@ SETTINGS: tuple[Setting, ...] = (
             _at_least("workers", 0)),
     Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it",
             _at_least("default_retry", 0)),
-    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it",
-            _at_least("default_timeout", 0)),
+    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0,
+            "hard timeout (s) of tasks that do not set it; more than 0", _default_timeout),
     Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it",
             _priority),
     Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import JobContext, activate
 from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
-from .execution import UnserializableResult, call_task
+from .execution import UnserializableResult, call_task, describe
 from .storage import JobRecord, NewJob, Status
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
             activate(None)
         if error is None:
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
-        message = f"{type(error).__name__}: {error}"
+        message = describe(error)
         errors.append({"attempt": retry_count + 1, "error": message, "failed_at": time.time(),
                        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))})
         if isinstance(error, UnserializableResult) or not task.options.should_retry(error):

@@ -115,7 +115,7 @@ class Queue:
              soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. Unset options use the queue's defaults."""
         per_second = parse_rate_limit(rate_limit)
-        timeout = validation.seconds("timeout", timeout)
+        timeout = validation.timeout("timeout", timeout)
         soft_timeout = validation.seconds("soft_timeout", soft_timeout)
         expires = validation.seconds("expires", expires)
         retry_backoff = validation.seconds("retry_backoff", retry_backoff)
@@ -197,7 +197,7 @@ class Queue:
                   depends_on: Any = None) -> list[NewJob]:
         """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
         delay = validation.seconds("delay", delay)
-        timeout = validation.seconds("timeout", timeout)
+        timeout = validation.timeout("timeout", timeout)
         expires = validation.seconds("expires", expires)
         max_retries = validation.count("max_retries", max_retries)
         priority = validation.priority("priority", priority)

@@ -22,6 +22,20 @@ def seconds(name: str, value: Any) -> float | None:
     return float(value)
 
 
+def timeout(name: str, value: Any) -> float | None:
+    """A hard timeout: finite seconds greater than zero (or None: the task's, else the queue's default).
+
+    Zero is refused rather than read as "no timeout": a job must never be able to hold a worker
+    slot for ever by accident.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds greater than 0, got {value!r}; there is "
+                         "no 'no timeout': leave it unset for the default, or give a long one (e.g. 86400)")
+    return float(value)
+
+
 def count(name: str, value: Any) -> int | None:
     """A whole number, zero or more (or None)."""
     if value is None:

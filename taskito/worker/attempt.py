@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..context import JobContext, activate
-from ..execution import UnserializableResult, call_task, run_failure_hooks
+from ..execution import UnserializableResult, call_task, describe, run_failure_hooks
 from ..storage import Completion, JobRecord
 from .retry import retry_delay
 
@@ -40,15 +40,6 @@ def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any]]
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise TypeError("args must be a list and kwargs an object")
     return args, kwargs
-
-
-def describe(error: BaseException) -> str:
-    """``Type: message``, even for an exception whose ``str()`` itself raises."""
-    try:
-        text = str(error)
-    except Exception:
-        text = "<its str() raised>"
-    return f"{type(error).__name__}: {text}"
 
 
 def storable(text: str) -> str:

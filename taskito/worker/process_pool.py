@@ -54,7 +54,7 @@ def _child_main(queue: Queue, conn: Connection) -> None:
         started = time.monotonic()
         try:
             outcome = run_attempt(queue, record, started)
-        except Exception as exc:  # the worker's own error: still an attempt to record, not a dead child
+        except BaseException as exc:  # the worker's own error: still an attempt to record, not a dead child
             logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
             outcome = lost_attempt(queue, record, exc, time.monotonic() - started)
         try:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigurationError
 from .completions import CompletionWriter
 from .maintenance import Maintenance
 from .process_pool import ProcessPool
 from .scheduler import Scheduler
+from .signals import StopSignals
 from .thread_pool import ThreadPool
 
 if TYPE_CHECKING:
@@ -45,8 +44,10 @@ class Worker:
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._stop = threading.Event()
-        self._force = threading.Event()
+        # The worker command's, installed before start-up: a signal that came meanwhile is not lost.
+        self.signals = StopSignals.for_worker()
+        self._stop = self.signals.stop
+        self._force = self.signals.force
         self.writer = CompletionWriter(self.storage)
         self.pool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
@@ -58,23 +59,14 @@ class Worker:
         if force:
             self._force.set()
 
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self._stop.is_set():
-            logger.warning("%s again: stopping now, putting running jobs back", name)
-            self.request_stop(force=True)
-        else:
-            logger.info("%s received: finishing running jobs (up to %gs), then stopping; "
-                        "send it again to stop at once", name, self.queue.drain_timeout)
-            self.request_stop()
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-
     def run(self) -> None:
-        previous = self._install_signals()
+        with self.signals.running(self.queue.drain_timeout):
+            if self._stop.is_set():  # asked to stop before it started: never registered, nothing claimed
+                logger.info("worker %s stopped before it started", self.id)
+                return
+            self._run()
+
+    def _run(self) -> None:
         self.storage.register_worker(self.id, {"hostname": socket.gethostname(), "pid": os.getpid(),
                                                "queues": self.queues, "concurrency": self.concurrency})
         self.pool.start()  # first: a prefork pool forks best while no other thread runs
@@ -87,8 +79,6 @@ class Worker:
             self._loop()
         finally:
             self._drain()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def _loop(self) -> None:
         failures = 0

@@ -63,7 +63,7 @@ class ThreadPool(JobPool):
                 self._running[entry.key] = entry
             try:
                 self._execute(entry)
-            except Exception as exc:
+            except BaseException as exc:  # this thread is the slot: nothing may end it with the job held
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
                 if not entry.abandoned:
                     record_outcome(self.queue, self.writer, record,
