@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,49 @@ def test_a_write_lock_held_elsewhere_neither_stops_start_up_nor_reads(tmp_path: 
     assert q.enqueue("t").status == "pending"  # and it recovers once the lock is gone
     assert q.stats()["pending"] == 2
     q.close()
+
+
+EXHAUST_FDS = r"""
+import json, os, resource, sys
+from taskito import DatabaseUnavailableError, Queue
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+q = Queue(db_path=sys.argv[1])                  # connections open lazily: the pool is empty
+held = []
+try:
+    while True:                                 # every descriptor the limit allows
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+refused = []
+for _ in range(12):                             # more than the pool's 8 slots
+    try:
+        q.enqueue("t")
+        refused.append("enqueued")
+    except DatabaseUnavailableError as exc:
+        refused.append(str(exc))
+try:
+    q.storage.wait_for_work(0.05)               # an idle worker's wait: it must not crash the worker
+    waited = "returned"
+except Exception as exc:
+    waited = repr(exc)
+for fd in held:
+    os.close(fd)
+job = q.enqueue("t")
+print(json.dumps({"refused": refused, "waited": waited, "after": q.get_job(job.id).status,
+                  "pending": q.stats()["pending"]}))
+"""
+
+
+def test_running_out_of_file_descriptors_fails_each_call_then_recovers(tmp_path: Path) -> None:
+    """EMFILE must not eat the pool's slots: every call says why at once (no hang), and the
+    queue works again as soon as descriptors are free."""
+    db = tmp_path / "taskito.db"
+    result = subprocess.run([sys.executable, "-c", EXHAUST_FDS, str(db)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert len(outcome["refused"]) == 12
+    for message in outcome["refused"]:
+        assert str(db) in message and "Too many open files" in message, message
+    assert outcome["waited"] == "returned"
+    assert (outcome["after"], outcome["pending"]) == ("pending", 1)
