@@ -26,6 +26,9 @@ from .sqlfiles import migrations
 logger = logging.getLogger("taskito.storage.sqlite")
 
 BUSY_TIMEOUT = 30.0
+# The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
+# so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
 
 def _open_problem(path: Path) -> str:
@@ -93,6 +96,7 @@ class SQLiteStorage(SQLStorage):
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         except sqlite3.Error as exc:
             # The directory was checked at start-up: what fails now is the process or the system
             # (out of file descriptors or memory, a full disk), and retrying later may succeed.
@@ -235,6 +239,39 @@ class SQLiteStorage(SQLStorage):
             raise ConfigurationError(f"the taskito database {str(self.path)!r} has schema version {current}, newer "
                                      f"than this release understands ({newest}); upgrade taskito")
         return current
+
+    # -- keeping the write-ahead log small --------------------------------------------
+    def purge(self, status: str, older_than: float) -> int:
+        removed = super().purge(status, older_than)
+        if removed:
+            self._checkpoint()  # a purge of many rows is one big transaction: all of it went to the WAL
+        return removed
+
+    def unregister_worker(self, worker_id: str) -> None:
+        """A stopping worker also folds the WAL back into the database, leaving a small -wal file."""
+        super().unregister_worker(worker_id)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, without waiting for anyone.
+
+        TRUNCATE empties the -wal file, but it needs a moment when no other connection reads an
+        older snapshot or writes; with the busy handler off it never waits for that moment (so no
+        enqueue or claim stalls behind it): if the moment is not now, it checkpoints what it can,
+        as PASSIVE would, and journal_size_limit cuts the file back when the WAL next starts over.
+        """
+        try:
+            with self._connection() as conn:
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        except DatabaseUnavailableError as exc:
+            logger.warning("could not checkpoint the WAL of %s: %s", self.path, exc)
+            return
+        if busy:
+            logger.debug("WAL of %s in use: checkpointed what could be now (%d frames)", self.path, frames)
 
     # -- waiting -----------------------------------------------------------------------
     def wait_for_work(self, timeout: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import taskito.storage.sqlite as sqlite_engine
 from taskito import DatabaseUnavailableError, Queue
+from tests.support import run_cli
 
 
 def test_an_enqueue_only_process_follows_a_replaced_database_file(tmp_path: Path) -> None:
@@ -101,3 +103,46 @@ def test_running_out_of_file_descriptors_fails_each_call_then_recovers(tmp_path:
         assert str(db) in message and "Too many open files" in message, message
     assert outcome["waited"] == "returned"
     assert (outcome["after"], outcome["pending"]) == ("pending", 1)
+
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+BIG = "x" * 4000  # per job: 2,000 of them put about 10 MB through the WAL in one transaction
+
+
+def wal_size(db: Path) -> int:
+    wal = Path(f"{db}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_a_big_purge_leaves_a_small_wal(tmp_path: Path) -> None:
+    db = tmp_path / "taskito.db"
+    q = Queue(db_path=str(db))
+    try:
+        q.enqueue_many("t", [(BIG,)] * 2000)
+        with sqlite3.connect(db) as conn:  # as if they had all run long ago
+            conn.execute("UPDATE taskito_jobs SET status = 'complete', finished_at = 1")
+        conn.close()
+        assert wal_size(db) > 5_000_000
+        assert q.purge_completed(older_than=60) == 2000
+        assert wal_size(db) < 100_000
+        assert q.stats()["completed"] == 0
+    finally:
+        q.close()
+
+
+def test_a_stopping_worker_leaves_a_small_wal_beside_a_database_still_in_use(tmp_path: Path) -> None:
+    """The web app keeps the file open (so SQLite's own clean-up at the last close never comes)."""
+    db = tmp_path / "taskito.db"
+    web = Queue(db_path=str(db))
+    try:
+        web.enqueue_many("worker_app.add", [(1, 2)] * 500)
+        web.enqueue_many("worker_app.record", [(BIG,)] * 1500)
+        assert wal_size(db) > 5_000_000
+        env = {"TASKITO_DB_PATH": str(db), "EFFECTS_DIR": str(tmp_path),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
+        result = run_cli("worker", "--app", "worker_app:queue", "--burst", cwd=APPS, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert web.stats()["completed"] == 2000
+        assert wal_size(db) < 100_000
+    finally:
+        web.close()
