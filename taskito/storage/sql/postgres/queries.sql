@@ -4,15 +4,21 @@
 -- statement names it. Lists arrive as text[] parameters.
 
 -- name: insert_job
+-- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                           unique_key, waiting_deps, created_at, scheduled_at, expires_at)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s);
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                    unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+
+-- name: count_ids
+-- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
+SELECT count(*) FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: insert_dep
 INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)

@@ -1,10 +1,12 @@
 -- Named statements of the SQLite engine. Parameters use :name.
 
 -- name: insert_job
+-- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                           unique_key, waiting_deps, created_at, scheduled_at, expires_at)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at);
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: insert_dep
 INSERT OR IGNORE INTO taskito_job_deps (depends_on, job_id) VALUES (:depends_on, :job_id);
