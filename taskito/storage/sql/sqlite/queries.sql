@@ -169,12 +169,12 @@ WHERE worker_id = :worker_id AND status = 'running' AND id IN (SELECT value FROM
 DELETE FROM taskito_workers WHERE id = :worker_id;
 
 -- name: forget_stale_workers
-DELETE FROM taskito_workers WHERE last_heartbeat < :before;
+DELETE FROM taskito_workers WHERE last_heartbeat < :now - :forget_after;
 
 -- name: workers
 SELECT w.*, (SELECT count(*) FROM taskito_jobs j
              WHERE j.worker_id = w.id AND j.status = 'running') AS running
-FROM taskito_workers w WHERE last_heartbeat >= :since ORDER BY started_at;
+FROM taskito_workers w WHERE last_heartbeat >= :now - :alive_within ORDER BY started_at;
 
 -- name: upsert_periodic
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
