@@ -11,8 +11,9 @@ Every database call of the Storage protocol rides through connection loss in one
 (``_reconnecting``): a call whose connection dies under it (a terminated backend, a restarted
 server) runs again on a fresh connection, for up to RECONNECT_PATIENCE seconds, and only then
 raises DatabaseUnavailableError. Each call is written so that running it again after a commit
-whose answer was lost changes nothing more (job ids are chosen by the client, so an enqueue
-that already went in is not inserted twice).
+whose answer was lost changes nothing more and raises nothing new: job ids are chosen by the
+client, so an enqueue that went in is not inserted twice, and a dead letter's replay is found
+under its new id. (Counts may differ: a cancel run again reports that nothing was left to cancel.)
 """
 
 from __future__ import annotations

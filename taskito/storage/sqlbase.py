@@ -234,7 +234,8 @@ class SQLStorage:
         with self._transaction() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
             if not rows or rows[0]["status"] != Status.DEAD:
-                return None
+                # Run again after a commit whose answer was lost, it finds its replay already there.
+                return new_id if self._rows(cur, "get_job", job_id=new_id) else None
             old = to_record(rows[0])
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return None  # another caller retried or deleted it since we read it

@@ -122,6 +122,9 @@ def test_retry_dead_replaces_the_dead_letter(engine_queue: Queue) -> None:
     assert storage.get_job(job_id) is None
     with pytest.raises(JobNotFoundError):
         engine_queue.retry_dead(job_id)
+    # the same replay run again (a commit whose answer was lost): the same job, not an error
+    assert storage.retry_dead(job_id, new_id) == new_id
+    assert storage.retry_dead(job_id, "some-other-id") is None
 
 
 def test_two_operators_retrying_the_same_dead_letters_make_one_job_each(engine_settings: dict) -> None:
