@@ -125,7 +125,11 @@ class Storage(Protocol):
 
     # -- writing jobs ---------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Write jobs in one transaction; a live job with the same unique_key is returned instead."""
+        """Write jobs in one transaction; a live job with the same unique_key is returned instead.
+
+        A job whose id is stored already is left as it is, so running an enqueue again after a
+        commit whose answer was lost (a connection that died) never makes a second job.
+        """
 
     def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
         """Atomically move up to ``limit`` due jobs to running, in priority order."""

@@ -234,7 +234,8 @@ class SQLStorage:
         with self._transaction() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
             if not rows or rows[0]["status"] != Status.DEAD:
-                return None
+                # Run again after a commit whose answer was lost, it finds its replay already there.
+                return new_id if self._rows(cur, "get_job", job_id=new_id) else None
             old = to_record(rows[0])
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return None  # another caller retried or deleted it since we read it
@@ -288,7 +289,7 @@ class SQLStorage:
             self._run(cur, "heartbeat_worker", worker_id=worker_id, now=now)
             self._run(cur, "renew_leases", worker_id=worker_id, lease_until=now + lease_seconds,
                       ids=self._id_list(job_ids))
-            self._run(cur, "forget_stale_workers", before=now - 10 * lease_seconds)
+            self._run(cur, "forget_stale_workers", now=now, forget_after=10 * lease_seconds)
 
     def unregister_worker(self, worker_id: str) -> None:
         with self._transaction() as cur:
@@ -296,7 +297,7 @@ class SQLStorage:
 
     def workers(self, alive_within: float) -> list[dict[str, Any]]:
         with self._autocommit() as cur:
-            rows = self._rows(cur, "workers", since=time.time() - alive_within)
+            rows = self._rows(cur, "workers", now=time.time(), alive_within=alive_within)
         return [
             {"id": r["id"], "hostname": r["hostname"], "pid": r["pid"],
              "queues": r["queues"].split(",") if r["queues"] else [],

@@ -122,6 +122,9 @@ def test_retry_dead_replaces_the_dead_letter(engine_queue: Queue) -> None:
     assert storage.get_job(job_id) is None
     with pytest.raises(JobNotFoundError):
         engine_queue.retry_dead(job_id)
+    # the same replay run again (a commit whose answer was lost): the same job, not an error
+    assert storage.retry_dead(job_id, new_id) == new_id
+    assert storage.retry_dead(job_id, "some-other-id") is None
 
 
 def test_two_operators_retrying_the_same_dead_letters_make_one_job_each(engine_settings: dict) -> None:
@@ -334,3 +337,19 @@ def test_periodic_tick_fires_once_across_schedulers(engine_queue: Queue) -> None
     assert storage.due_periodic(now + 2)
     storage.register_periodic(PeriodicDef("tick", "tick", "*/2 * * * * *", payload, "default", None, now + 99))
     assert storage.due_periodic(now + 2) == []
+
+
+def test_enqueueing_the_same_jobs_again_adds_nothing(engine_queue: Queue) -> None:
+    """What an enqueue run again after a commit whose answer was lost does: ids are the client's,
+    so the second run finds its jobs stored and makes no second job."""
+    storage = engine_queue.storage
+    single, keyed = job(engine_queue), job(engine_queue, unique_key="nightly")
+    batch = [job(engine_queue) for _ in range(3)]
+    dependent = job(engine_queue, depends_on=[single.id])
+    for _ in range(2):
+        assert storage.enqueue([single]) == [single.id]
+        assert storage.enqueue(batch) == [new.id for new in batch]
+        assert storage.enqueue([keyed]) == [keyed.id]
+        assert storage.enqueue([dependent]) == [dependent.id]
+    assert engine_queue.stats()["pending"] == 6
+    assert storage.get_job(dependent.id).depends_on == [single.id]

@@ -4,15 +4,21 @@
 -- statement names it. Lists arrive as text[] parameters.
 
 -- name: insert_job
+-- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                           unique_key, waiting_deps, created_at, scheduled_at, expires_at)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s);
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                    unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+
+-- name: count_ids
+-- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
+SELECT count(*) FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: insert_dep
 INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)
@@ -139,15 +145,23 @@ DELETE FROM taskito_paused_queues WHERE name = %(name)s;
 SELECT name FROM taskito_paused_queues ORDER BY name;
 
 -- name: register_worker
-INSERT INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, %(now)s, %(now)s)
+-- Worker rows are timed by the server's clock and stamped with where they were written (see the
+-- migration to version 5 and `workers`); search_path makes 'taskito_workers' this schema's table.
+INSERT INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat,
+                             written_in, server_started)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, extract(epoch FROM now()),
+        extract(epoch FROM now()), 'taskito_workers'::regclass, extract(epoch FROM pg_postmaster_start_time()))
 ON CONFLICT (id) DO UPDATE SET
     hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
     concurrency = excluded.concurrency, started_at = excluded.started_at,
-    last_heartbeat = excluded.last_heartbeat;
+    last_heartbeat = excluded.last_heartbeat, written_in = excluded.written_in,
+    server_started = excluded.server_started;
 
 -- name: heartbeat_worker
-UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
+UPDATE taskito_workers
+SET last_heartbeat = extract(epoch FROM now()), written_in = tableoid,
+    server_started = extract(epoch FROM pg_postmaster_start_time())
+WHERE id = %(worker_id)s;
 
 -- name: renew_leases
 -- Rows locked right now are being completed or failed: skipping them cannot deadlock with
@@ -163,12 +177,20 @@ WHERE id = ANY(ARRAY(
 DELETE FROM taskito_workers WHERE id = %(worker_id)s;
 
 -- name: forget_stale_workers
-DELETE FROM taskito_workers WHERE last_heartbeat < %(before)s;
+DELETE FROM taskito_workers WHERE last_heartbeat < extract(epoch FROM now()) - %(forget_after)s;
 
 -- name: workers
+-- Live: a recent heartbeat by the server's clock, written into this very table through this very
+-- server. A row restored from a dump fails the last two (another table, or another server), so a
+-- restored copy never shows its workers; after a server restart a live worker shows again at its
+-- next heartbeat.
 SELECT w.*, (SELECT count(*) FROM taskito_jobs j
              WHERE j.worker_id = w.id AND j.status = 'running') AS running
-FROM taskito_workers w WHERE last_heartbeat >= %(since)s ORDER BY started_at;
+FROM taskito_workers w
+WHERE w.last_heartbeat >= extract(epoch FROM now()) - %(alive_within)s
+  AND w.written_in = w.tableoid
+  AND w.server_started = extract(epoch FROM pg_postmaster_start_time())
+ORDER BY w.started_at;
 
 -- name: upsert_periodic
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)

@@ -1,10 +1,12 @@
 -- Named statements of the SQLite engine. Parameters use :name.
 
 -- name: insert_job
+-- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                           unique_key, waiting_deps, created_at, scheduled_at, expires_at)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at);
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: insert_dep
 INSERT OR IGNORE INTO taskito_job_deps (depends_on, job_id) VALUES (:depends_on, :job_id);
@@ -167,12 +169,12 @@ WHERE worker_id = :worker_id AND status = 'running' AND id IN (SELECT value FROM
 DELETE FROM taskito_workers WHERE id = :worker_id;
 
 -- name: forget_stale_workers
-DELETE FROM taskito_workers WHERE last_heartbeat < :before;
+DELETE FROM taskito_workers WHERE last_heartbeat < :now - :forget_after;
 
 -- name: workers
 SELECT w.*, (SELECT count(*) FROM taskito_jobs j
              WHERE j.worker_id = w.id AND j.status = 'running') AS running
-FROM taskito_workers w WHERE last_heartbeat >= :since ORDER BY started_at;
+FROM taskito_workers w WHERE last_heartbeat >= :now - :alive_within ORDER BY started_at;
 
 -- name: upsert_periodic
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
