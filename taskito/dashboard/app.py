@@ -383,8 +383,15 @@ class DashboardApp:
         response = json_response({})
         csrf = self._csrf_for(req, response)
         response.body = json_response({"csrf_token": csrf, "auth": bool(self.token), "read_only": self.read_only,
-                                       "version": __version__, "queue": repr(self.queue)}).body
+                                       "version": __version__, "queue": queue_label(self.queue)}).body
         return response
+
+
+def queue_label(queue: Queue) -> str:
+    """What the page calls the queue: the database file's name or the schema, never a path on the server."""
+    if queue.backend == "sqlite":
+        return os.path.basename(queue.db_path) or queue.db_path
+    return f"{queue.backend} schema {queue.schema}"
 
 
 def _client(req: Request) -> str:
