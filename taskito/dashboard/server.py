@@ -6,9 +6,11 @@ gunicorn or inside a web app, use the WSGI app from ``create_app`` instead.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import queue
+import re
 import selectors
 import signal
 import socket
@@ -18,19 +20,38 @@ import time
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from .http import MAX_BODY
+
 logger = logging.getLogger("taskito.dashboard.server")
 access_logger = logging.getLogger("taskito.dashboard.access")
+
+
+MAX_HEAD = 64 * 1024  # request line and headers; wsgiref refuses longer lines itself
+_CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def _request_complete(data: bytes) -> bool:
+    """Whether ``data`` holds a whole request (head, and body up to MAX_BODY), or more than is ever waited for."""
+    if len(data) > MAX_HEAD + MAX_BODY:
+        return True
+    for blank_line in (b"\r\n\r\n", b"\n\n"):
+        end = data.find(blank_line)
+        if end >= 0:
+            length = _CONTENT_LENGTH.search(data, 0, end)
+            body = len(data) - end - len(blank_line)
+            return body >= min(int(length.group(1)) if length else 0, MAX_BODY)
+    return len(data) > MAX_HEAD
 
 
 class DashboardServer(WSGIServer):
     """A WSGI server whose thread count stays bounded whatever clients do.
 
-    An accepted connection costs no thread until its request starts to arrive: it waits in a
-    selector, and is closed if nothing comes within ``request_timeout`` seconds (at most
-    ``max_waiting`` wait at once, the oldest dropped first). Requests are then served by at most
-    ``max_threads`` threads, each socket read or write limited to ``request_timeout``, so a slow
-    client is dropped too. A flood of idle connections thus cannot pile up threads, and a normal
-    request is still answered.
+    A connection costs no thread while its request arrives: one thread watches them all (a
+    selector) and collects each request whole (head, and a body of up to MAX_BODY), closing
+    connections that have not sent it within ``request_timeout`` seconds; at most ``max_waiting``
+    wait at once, the oldest dropped first. Only then does one of at most ``max_threads`` threads
+    run the app on it, with ``request_timeout`` on writing the response. So idle and slow clients
+    cannot pile up threads or hold them, and a normal request is still answered.
     """
 
     max_threads = 16
@@ -40,16 +61,16 @@ class DashboardServer(WSGIServer):
     allow_reuse_address = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._ready: queue.SimpleQueue[tuple[socket.socket, Any] | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[tuple[socket.socket, Any, bytes] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)  # one count per thread waiting for a connection
+        self._idle = threading.Semaphore(0)  # one count per thread waiting for a request
         self._lock = threading.Lock()
         self._waiting = _WaitingRoom(self)
         super().__init__(*args, **kwargs)  # last: a failed bind calls server_close(), which needs the above
 
     # socketserver calls these -----------------------------------------------------------------
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Park the new connection until it sends something (socketserver's hook, after accept)."""
+        """Let the new connection's request arrive in the waiting room (socketserver's hook, after accept)."""
         self._waiting.add(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -68,9 +89,9 @@ class DashboardServer(WSGIServer):
                 self._ready.put(None)
 
     # the threads ------------------------------------------------------------------------------
-    def serve_connection(self, request: socket.socket, client_address: Any) -> None:
-        """Hand a connection whose request is arriving to a thread (a new one only while all are busy)."""
-        self._ready.put((request, client_address))
+    def serve_request(self, request: socket.socket, client_address: Any, received: bytes) -> None:
+        """Hand a connection whose request has arrived to a thread (a new one only while all are busy)."""
+        self._ready.put((request, client_address, received))
         if self._idle.acquire(blocking=False):
             return
         with self._lock:
@@ -82,10 +103,10 @@ class DashboardServer(WSGIServer):
 
     def _work(self) -> None:
         while (item := self._ready.get()) is not None:
-            request, client_address = item
+            request, client_address, received = item
             try:
                 request.settimeout(self.request_timeout)
-                self.finish_request(request, client_address)
+                self.RequestHandlerClass(request, client_address, self, received)
             except Exception:
                 self.handle_error(request, client_address)
             finally:
@@ -93,8 +114,19 @@ class DashboardServer(WSGIServer):
             self._idle.release()
 
 
+class _Arriving:
+    """A connection whose request is still coming in."""
+
+    __slots__ = ("client_address", "data", "deadline")
+
+    def __init__(self, client_address: Any, deadline: float) -> None:
+        self.client_address = client_address
+        self.deadline = deadline
+        self.data = bytearray()
+
+
 class _WaitingRoom:
-    """Accepted connections of a DashboardServer waiting for their first bytes, watched by one thread."""
+    """The connections of a DashboardServer whose request is arriving, watched by one thread."""
 
     def __init__(self, server: DashboardServer) -> None:
         self.server = server
@@ -104,7 +136,7 @@ class _WaitingRoom:
         self._wake_writer.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._arrivals: queue.SimpleQueue[tuple[socket.socket, Any]] = queue.SimpleQueue()
-        self._deadlines: dict[socket.socket, tuple[float, Any]] = {}  # in arrival order
+        self._arriving: dict[socket.socket, _Arriving] = {}  # in arrival order, so in deadline order
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="taskito-dashboard-waiting", daemon=True)
         self._thread.start()
@@ -121,24 +153,24 @@ class _WaitingRoom:
     def _wake(self) -> None:
         try:
             self._wake_writer.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # a wake-up is pending already, or we are closing
+        except OSError:
+            pass  # a wake-up is pending already (the buffer is full), or we are closing
 
     def _watch(self) -> None:
         try:
             while not self._closed.is_set():
                 timeout = None
-                if self._deadlines:
-                    timeout = max(0.0, next(iter(self._deadlines.values()))[0] - time.monotonic())
+                if self._arriving:
+                    timeout = max(0.0, next(iter(self._arriving.values())).deadline - time.monotonic())
                 for key, _ in self._selector.select(timeout):
                     if key.fileobj is self._wake_reader:
                         self._drain_wake_ups()
                     else:
-                        self._dispatch(key.fileobj)  # type: ignore[arg-type]
+                        self._receive(key.fileobj)  # type: ignore[arg-type]
                 self._admit()
                 self._expire()
         finally:
-            for request in list(self._deadlines):
+            for request in list(self._arriving):
                 self._drop(request)
             self._selector.close()
             self._wake_reader.close()
@@ -157,35 +189,46 @@ class _WaitingRoom:
                 request, client_address = self._arrivals.get_nowait()
             except queue.Empty:
                 return
-            if len(self._deadlines) >= self.server.max_waiting:
-                oldest = next(iter(self._deadlines))
-                logger.debug("dashboard: %d connections wait for a request: dropping the oldest",
-                             len(self._deadlines))
-                self._drop(oldest)
+            if len(self._arriving) >= self.server.max_waiting:
+                logger.debug("dashboard: %d connections are waiting: dropping the oldest", len(self._arriving))
+                self._drop(next(iter(self._arriving)))
             try:
+                request.setblocking(False)
                 self._selector.register(request, selectors.EVENT_READ)
             except (OSError, ValueError):
                 self.server.shutdown_request(request)
                 continue
-            self._deadlines[request] = (time.monotonic() + self.server.request_timeout, client_address)
+            self._arriving[request] = _Arriving(client_address, time.monotonic() + self.server.request_timeout)
 
-    def _dispatch(self, request: socket.socket) -> None:
-        self._selector.unregister(request)
-        _, client_address = self._deadlines.pop(request)
-        self.server.serve_connection(request, client_address)
+    def _receive(self, request: socket.socket) -> None:
+        arriving = self._arriving[request]
+        try:
+            chunk = request.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client went away
+            self._drop(request)
+            return
+        arriving.data += chunk
+        if _request_complete(arriving.data):
+            self._selector.unregister(request)
+            del self._arriving[request]
+            self.server.serve_request(request, arriving.client_address, bytes(arriving.data))
 
     def _expire(self) -> None:
         now = time.monotonic()
-        while self._deadlines:
-            request, (deadline, client_address) = next(iter(self._deadlines.items()))
-            if deadline > now:
+        while self._arriving:
+            request, arriving = next(iter(self._arriving.items()))
+            if arriving.deadline > now:
                 return
-            logger.debug("dashboard: %s sent no request within %ss: closing", client_address[0],
+            logger.debug("dashboard: %s sent no whole request within %ss: closing", arriving.client_address[0],
                          self.server.request_timeout)
             self._drop(request)
 
     def _drop(self, request: socket.socket) -> None:
-        self._deadlines.pop(request, None)
+        self._arriving.pop(request, None)
         try:
             self._selector.unregister(request)
         except (KeyError, ValueError):
@@ -198,7 +241,17 @@ class DashboardServer6(DashboardServer):
 
 
 class _RequestHandler(WSGIRequestHandler):
-    """Sends the access log to logging (``taskito.dashboard.access``) instead of stderr."""
+    """Reads the request the waiting room collected; sends the access log to ``taskito.dashboard.access``."""
+
+    def __init__(self, request: socket.socket, client_address: Any, server: DashboardServer,
+                 received: bytes) -> None:
+        self.received = received
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the request is here already: no thread ever waits on the client's sending
+        self.rfile = io.BytesIO(self.received)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         access_logger.debug("%s %s", self.address_string(), format % args)

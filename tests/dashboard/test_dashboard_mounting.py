@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -174,17 +175,22 @@ def thread_count(pid: int) -> int:
     return int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))
 
 
-def test_idle_connections_do_not_pile_up_threads(tmp_path: Path, project: dict[str, str]) -> None:
-    """200 clients that connect and say nothing cost no thread each, and a real request still answers."""
+def test_idle_and_slow_connections_do_not_pile_up_threads(tmp_path: Path, project: dict[str, str]) -> None:
+    """200 clients that connect and say nothing, and 50 that send half a request, hold no thread each,
+    and a real request is still answered at once."""
     process, url = start_dashboard(tmp_path, project)
     port = int(url.rsplit(":", 1)[1])
     idle: list[socket.socket] = []
     try:
         assert fetch(url + "/health")[0] == 200
         before = thread_count(process.proc.pid)
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(200)]
-        status, _, body = fetch(url + "/api/stats")  # accepted after the 200: they are all in by now
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(250)]
+        for sock in idle[200:]:
+            sock.sendall(b"GET /api/stats HTTP/1.0\r\nHost: x\r\n")  # ... and the headers never end
+        started = time.monotonic()
+        status, _, body = fetch(url + "/api/stats")  # accepted after the others: they are all in by now
         assert status == 200 and json.loads(body)["stats"]["pending"] == 0
+        assert time.monotonic() - started < 3, "the request waited for threads held by slow clients"
         assert thread_count(process.proc.pid) <= before + 17, "each idle connection got a thread"
         for sock in idle[:20]:  # the server still holds them open (dropped only after its request timeout)
             sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
