@@ -101,7 +101,8 @@ class JobRecord:
     worker_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
     # None: the whole row. A number (rows from list_jobs): ``payload`` holds only the first PAYLOAD_HEAD
-    # bytes of a payload this long, and ``result`` and ``depends_on`` were not read.
+    # bytes of a payload this long, ``error`` at most PAYLOAD_HEAD characters (then "…"), and ``result``
+    # and ``depends_on`` were not read.
     payload_size: int | None = None
 
     @property
@@ -167,7 +168,8 @@ class Storage(Protocol):
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         """Newest first, as partial records: the database cuts each payload to its first
-        PAYLOAD_HEAD bytes and reads no result, so a listing costs the same whatever jobs carry."""
+        PAYLOAD_HEAD bytes (and the error to as many characters) and reads no result, so a listing
+        costs the same whatever jobs carry."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 
