@@ -119,7 +119,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
 )
 
-SETTINGS_BY_KWARG = {setting.kwarg: setting for setting in SETTINGS}
+# Read by the dashboard (``create_app``), not by Queue: queue_kwargs_from() leaves them out.
+DASHBOARD_SETTINGS: tuple[Setting, ...] = (
+    Setting("TASKITO_DASHBOARD_SESSION_TTL", "session_ttl", float, 43200.0,
+            "seconds a dashboard sign-in lasts (12 h); signing out or a new token ends it sooner",
+            _at_least("session_ttl", 0, strict=True)),
+)
+
+SETTINGS_BY_KWARG = {setting.kwarg: setting for setting in SETTINGS + DASHBOARD_SETTINGS}
 
 
 def _from_source(setting: Setting, raw: Any, where: str) -> Any:

@@ -47,6 +47,15 @@ def parse_page(limit: str | None, offset: str | None, default_limit: int = DEFAU
     return values[0], values[1]
 
 
+def granted(decision: Any) -> bool:
+    """Whether an authorization callback's answer lets the caller in: only ``True`` itself does.
+
+    A callback that forgets to return (None), returns "" or a truthy "yes"/1 is a bug, and a bug
+    must refuse, never open the job endpoints.
+    """
+    return decision is True
+
+
 def refuse_cross_site(sec_fetch_site: str | None) -> Reply | None:
     """Refuse state-changing requests that a browser says come from another site.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,6 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 500
 MAX_NAME = 200
-PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own page has them all
 
 
 def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
@@ -39,22 +36,6 @@ def _name(value: str, what: str) -> str:
     if not value or len(value) > MAX_NAME:
         raise HTTPError(400, f"{what} must be 1 to {MAX_NAME} characters, got {len(value)}")
     return value
-
-
-def _summary(queue: Queue, record: Any) -> dict[str, Any]:
-    """A job for a list: a short preview of its arguments and no result.
-
-    Lists are polled every few seconds; a job with megabytes of arguments or result would make
-    every poll that large. The job's own endpoint returns everything.
-    """
-    job = job_to_dict(queue, dataclasses.replace(record, result=None))
-    args, kwargs = job.pop("args"), job.pop("kwargs")
-    del job["result"]
-    parts = [json.dumps(arg, default=repr) for arg in args or []]
-    parts += [f"{key}={json.dumps(value, default=repr)}" for key, value in (kwargs or {}).items()]
-    text = ", ".join(parts)
-    job["preview"] = text if len(text) <= PREVIEW_MAX else text[:PREVIEW_MAX - 1] + "…"
-    return job
 
 
 class Api:
@@ -92,7 +73,8 @@ class Api:
         limit = int_arg(req, "limit", 50, 1, MAX_LIMIT)
         offset = int_arg(req, "offset", 0, 0, 10**9)
         found = fetch(limit + 1, offset)  # one extra row says whether there is a next page, without a COUNT
-        return {"jobs": [_summary(self.queue, job.record) for job in found[:limit]],
+        # summaries of the partial rows list_jobs reads: a job's arguments are never read whole here
+        return {"jobs": [job.summary() for job in found[:limit]],
                 "limit": limit, "offset": offset, "has_more": len(found) > limit}
 
     # -- reading -----------------------------------------------------------------------

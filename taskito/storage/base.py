@@ -71,8 +71,14 @@ class NewJob:
     depends_on: Sequence[str] = ()
 
 
+# Bytes of payload a listed job carries (list_jobs): enough for a preview, never a whole big payload.
+PAYLOAD_HEAD = 1024
+
+
 @dataclass
 class JobRecord:
+    """One job row. A row from ``list_jobs`` is partial: see ``payload_size``."""
+
     id: str
     task_name: str
     queue: str
@@ -94,10 +100,18 @@ class JobRecord:
     finished_at: float | None = None
     worker_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    # None: the whole row. A number (rows from list_jobs): ``payload`` holds only the first PAYLOAD_HEAD
+    # bytes of a payload this long, ``error`` at most PAYLOAD_HEAD characters (then "…"), and ``result``
+    # and ``depends_on`` were not read.
+    payload_size: int | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in Status.FINISHED
+
+    @property
+    def partial(self) -> bool:
+        return self.payload_size is not None
 
 
 @dataclass
@@ -156,7 +170,10 @@ class Storage(Protocol):
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
-                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]: ...
+                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Newest first, as partial records: the database cuts each payload to its first
+        PAYLOAD_HEAD bytes (and the error to as many characters) and reads no result, so a listing
+        costs the same whatever jobs carry."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..exceptions import JobNotFoundError
 from .base import (
+    PAYLOAD_HEAD,
     STATS_KEYS,
     Completion,
     JobRecord,
@@ -27,7 +28,7 @@ from .sqlfiles import queries
 _RECORD_FIELDS = (
     "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
     "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
-    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id",
+    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "payload_size",
 )
 
 
@@ -207,7 +208,7 @@ class SQLStorage:
                   task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         with self._autocommit() as cur:
             rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
-                              limit=limit, offset=offset)
+                              limit=limit, offset=offset, head=PAYLOAD_HEAD)
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:

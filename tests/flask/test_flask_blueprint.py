@@ -64,6 +64,16 @@ def test_job_endpoints_are_refused_when_the_callback_says_no(client: FlaskClient
     assert response.status_code == 403 and response.json == {"error": "not authorized for taskito's job endpoints"}
 
 
+@pytest.mark.parametrize("answer", [None, "", 0, "yes", 1, [True]], ids=repr)
+def test_only_a_callback_answer_of_true_opens_the_job_endpoints(client: FlaskClient, app_queue: Queue,
+                                                                answer: object) -> None:
+    sample_app.taskito.authorize(lambda request: answer)
+    for method, url in PROTECTED:
+        response = call(client, method, url, app_queue, headers=TOKEN)
+        assert response.status_code == 403, (method, url, response.json)
+    assert app_queue.stats()["cancelled"] == 0 and app_queue.stats()["dead"] == len(PROTECTED)
+
+
 @pytest.mark.parametrize(("method", "url"), PROTECTED)
 def test_job_endpoints_answer_when_authorized(client: FlaskClient, app_queue: Queue, method: str, url: str) -> None:
     sample_app.taskito.authorize(allow_token)

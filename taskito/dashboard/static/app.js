@@ -84,7 +84,10 @@
 
   // -- formatting ------------------------------------------------------------------------------
   function shortId(id) {
-    return String(id).slice(0, 10);
+    // Ids are 12 hex digits of milliseconds, then 20 random ones: jobs enqueued together share their
+    // start, so lists show both ends ("01a22b…9f3c1d"); the full id is in the title and the detail.
+    const text = String(id);
+    return text.length > 14 ? text.slice(0, 6) + "…" + text.slice(-6) : text;
   }
 
   function timeOf(ts) {
@@ -681,6 +684,7 @@
     state.readOnly = session.read_only;
     state.auth = session.auth;
     setText($("queue-name"), session.queue);
+    document.title = session.queue + " · taskito dashboard";
     return session;
   }
 

@@ -95,7 +95,16 @@ SELECT j.*, ARRAY(SELECT d.depends_on FROM taskito_job_deps d WHERE d.job_id = j
 FROM taskito_jobs j WHERE j.id = %(job_id)s;
 
 -- name: list_jobs
-SELECT * FROM taskito_jobs
+-- Partial rows: the payload cut here to its first "head" bytes (PostgreSQL reads only the start of a
+-- large value), its full length, the error cut to as many characters, and no result, so a listing of
+-- jobs with megabytes of arguments reads kilobytes.
+SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload,
+       octet_length(payload) AS payload_size,
+       CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
+           AS error,
+       retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
+       expires_at, started_at, finished_at, worker_id
+FROM taskito_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)

@@ -106,7 +106,14 @@ SELECT j.*, (SELECT json_group_array(d.depends_on) FROM
 FROM taskito_jobs j WHERE j.id = :job_id;
 
 -- name: list_jobs
-SELECT * FROM taskito_jobs
+-- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
+-- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
+SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
+       length(payload) AS payload_size,
+       CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
+       retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
+       expires_at, started_at, finished_at, worker_id
+FROM taskito_jobs
 WHERE (:status IS NULL OR status = :status)
   AND (:queue IS NULL OR queue = :queue)
   AND (:task_name IS NULL OR task_name = :task_name)
