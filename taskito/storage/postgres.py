@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from ..config import validate_schema
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from .base import Completion, JobRecord, NewJob
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
@@ -98,7 +98,7 @@ class PostgresStorage(SQLStorage):
         super().__init__()
         self.schema = validate_schema(schema)
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url = _normalize_url(url)
         try:
             params = conninfo_to_dict(self.url)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -42,7 +42,7 @@ class SQLiteStorage(SQLStorage):
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
         super().__init__()
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.path = Path(path).expanduser().absolute()
         self._prepare_directory()
         self._pool_size = pool_size
