@@ -8,6 +8,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import validation
 from ..exceptions import JobNotFoundError
 from ..result import job_to_dict
 from ..storage import Status
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 MAX_LIMIT = 500
-MAX_NAME = 200
 PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own page has them all
 
 
@@ -36,8 +36,9 @@ def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
 
 
 def _name(value: str, what: str) -> str:
-    if not value or len(value) > MAX_NAME:
-        raise HTTPError(400, f"{what} must be 1 to {MAX_NAME} characters, got {len(value)}")
+    problem = validation.name_problem(value)
+    if problem:
+        raise HTTPError(400, f"{what} {problem}, got {validation.shown(value)}")
     return value
 
 

@@ -10,7 +10,6 @@ from taskito import Queue
 from taskito.storage.sqlfiles import migrations
 from tests.conftest import PG_URL
 
-
 OLD_ID = "5f0c6a1e9b7d4c2a8e3f1b0d9c8a7e6f"  # job ids were always 32 hex digits (uuid4().hex in the first release)
 
 
