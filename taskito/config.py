@@ -132,7 +132,7 @@ def _from_source(setting: Setting, raw: Any, where: str) -> Any:
     try:
         value = setting.parse(raw)
         setting.check(value)
-    except (ValueError, ConfigurationError) as exc:
+    except (ValueError, TypeError, OverflowError, ConfigurationError) as exc:  # int(inf): OverflowError
         raise ConfigurationError(f"invalid {where}={validation.shown(raw)}: {exc}") from None
     return value
 

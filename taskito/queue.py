@@ -152,7 +152,7 @@ class Queue:
         Each tick is enqueued once, however many workers run.
         """
         validate_schedule(cron, timezone)
-        name = validation.name("periodic name", name)
+        name = validation.name("periodic name", name or None)
         queue = validation.name("queue", queue)
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
