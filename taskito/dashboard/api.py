@@ -201,6 +201,8 @@ class Api:
             older_than = 0.0 if raw in (None, "") else float(raw)
         except (TypeError, ValueError):
             raise HTTPError(400, f"older_than must be a number of seconds, got {raw!r}") from None
-        if not math.isfinite(older_than) or older_than < 0:
-            raise HTTPError(400, f"older_than must be zero or more seconds, got {raw!r}")
+        try:
+            older_than = validation.seconds("older_than", older_than)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
         return json_response({"purged": self.queue.purge_dead(older_than=older_than)})
