@@ -67,6 +67,11 @@ def _workers(value: Any) -> None:
     validation.concurrency("workers", value, minimum=0)
 
 
+def _db_path(value: Any) -> None:
+    if "\x00" in str(value):  # no file name can hold it
+        raise InvalidValueError(f"db_path must not contain a NUL character, got {validation.shown(value)}")
+
+
 def _backend(value: Any) -> None:
     if str(value).lower() not in BACKENDS:
         raise ConfigurationError(f"unknown backend {value!r}: use 'sqlite' (default) or 'postgres'")
@@ -97,7 +102,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db",
-            "SQLite database file (parent directory is created)"),
+            "SQLite database file (parent directory is created)", _db_path),
     Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)", _backend),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
     Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table",

@@ -101,8 +101,11 @@ class PostgresStorage(SQLStorage):
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url = _normalize_url(url)
         try:
+            self.url.encode()  # a lone surrogate cannot reach libpq
+            if "\x00" in self.url:  # libpq would read the URL only up to it
+                raise ValueError("it contains a NUL character")
             params = conninfo_to_dict(self.url)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:
             raise self._bad_url(_reason(exc)) from None
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"

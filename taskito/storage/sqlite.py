@@ -19,6 +19,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
+from ..validation import shown
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -63,14 +64,14 @@ class SQLiteStorage(SQLStorage):
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+            unwritable = not os.access(directory, os.W_OK | os.X_OK) or (
+                self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK))
+        except OSError as exc:  # not allowed, a file in the way, a name too long...
             raise ConfigurationError(
-                f"cannot create the directory of the taskito database {str(self.path)!r}: "
+                f"cannot create the directory of the taskito database {shown(str(self.path))}: "
                 f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
             ) from None
-        if not os.access(directory, os.W_OK | os.X_OK) or (
-            self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
-        ):
+        if unwritable:
             raise ConfigurationError(
                 f"the taskito database {str(self.path)!r} is not writable by this user; "
                 "set db_path / TASKITO_DB_PATH to a writable location"

@@ -258,6 +258,17 @@ def test_numeric_settings_refuse_nan_infinity_and_huge_values(setting: taskito_c
     assert not Path(db_path).exists()  # refused before the database was opened
 
 
+def test_database_locations_no_driver_can_use_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidValueError, match="db_path must not contain a NUL character"):
+        Queue(db_path=str(tmp_path / "a\x00b.db"))
+    with pytest.raises(ConfigurationError, match="File name too long"):
+        Queue(db_path=str(tmp_path / ("x" * 5000)))
+    for url, reason in [("postgresql://h/te\x00st", "NUL"), ("postgresql://h/te\ud800st", "surrogate")]:
+        with pytest.raises(ConfigurationError, match=f"invalid PostgreSQL URL .*{reason}"):
+            Queue(backend="postgres", db_url=url)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_nan_lease_stops_the_worker_at_start_with_one_line(tmp_path: Path) -> None:
     """A NaN lease once started a worker whose jobs, were it killed, stayed running for ever."""
     env = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"), "PYTHONPATH": PYTHONPATH, "TASKITO_LEASE_SECONDS": "nan"}
