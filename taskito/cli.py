@@ -74,7 +74,7 @@ class Checked(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str):
             try:
-                value = self._parse(value.strip())
+                value = self._parse(value)
             except ValueError:
                 self.fail(f"{value!r} is not {'a whole number' if self._parse is int else 'a number'}", param, ctx)
         try:

@@ -15,10 +15,8 @@ from typing import Any
 from .exceptions import InvalidValueError
 
 INT_RANGE = (-(2**31), 2**31 - 1)  # PostgreSQL integer: priority, max_retries, counts
-PRIORITY_RANGE = INT_RANGE
 # Longer waits are mistakes (a 2**70 s delay), and Python's own waits overflow not far above this.
 MAX_SECONDS = 10 * 365 * 86400
-MAX_SECONDS_TEXT = f"{MAX_SECONDS} seconds (ten years)"
 # Task, queue and periodic names and unique keys are indexed: PostgreSQL refuses index rows over
 # about 2700 bytes, and 255 characters are at most 1020 bytes of UTF-8.
 MAX_NAME_LENGTH = 255
@@ -56,7 +54,7 @@ def seconds(name: str, value: Any, *, positive: bool = False) -> float | None:
     if value < 0:
         raise InvalidValueError(f"{name} must be at least 0 (seconds), got {shown(value)}")
     if value > MAX_SECONDS:
-        raise InvalidValueError(f"{name} must be at most {MAX_SECONDS_TEXT}, got {shown(value)}")
+        raise InvalidValueError(f"{name} must be at most {MAX_SECONDS} seconds (ten years), got {shown(value)}")
     return float(value)
 
 
@@ -82,7 +80,7 @@ def priority(name: str, value: Any) -> int | None:
     """A whole number that fits PostgreSQL's integer (or None); higher runs first."""
     if value is None:
         return None
-    low, high = PRIORITY_RANGE
+    low, high = INT_RANGE
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
         raise InvalidValueError(
             f"{name} must be a whole number from {low} to {high} (higher runs first), got {shown(value)}")
