@@ -52,7 +52,7 @@ def seconds(name: str, value: Any, *, positive: bool = False) -> float | None:
     if positive and not value > 0:
         raise InvalidValueError(f"{name} must be greater than 0 (seconds), got {shown(value)}")
     if value < 0:
-        raise InvalidValueError(f"{name} must be at least 0 (seconds), got {shown(value)}")
+        raise InvalidValueError(f"{name} must be a finite number of seconds, zero or more, got {shown(value)}")
     if value > MAX_SECONDS:
         raise InvalidValueError(f"{name} must be at most {MAX_SECONDS} seconds (ten years), got {shown(value)}")
     return float(value)
@@ -65,7 +65,8 @@ def count(name: str, value: Any, *, minimum: int = 0, maximum: int = INT_RANGE[1
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidValueError(f"{name} must be a whole number, got {shown(value)}")
     if value < minimum:
-        raise InvalidValueError(f"{name} must be at least {minimum}, got {shown(value)}")
+        least = "zero" if minimum == 0 else minimum
+        raise InvalidValueError(f"{name} must be a whole number, {least} or more, got {shown(value)}")
     if value > maximum:
         raise InvalidValueError(f"{name} must be at most {maximum}, got {shown(value)}")
     return int(value)
