@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -186,6 +186,10 @@ class Queue:
     # -- enqueueing -----------------------------------------------------------------------
     def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> bytes:
         """Serialize arguments, naming the argument that cannot be held."""
+        if (isinstance(args, (str, bytes)) or not isinstance(args, Iterable)
+                or not isinstance(kwargs, (Mapping, type(None)))):
+            raise InvalidValueError(f"args must be a list or tuple and kwargs a dict (or None), got args "
+                                    f"{validation.shown(args)} and kwargs {validation.shown(kwargs)}")
         args = tuple(args)
         kwargs = dict(kwargs or {})
         try:

@@ -126,5 +126,10 @@ def name(what: str, value: Any) -> str | None:
 
 
 def is_job_id(value: Any) -> bool:
-    """Whether ``value`` can be a job id (32 lowercase hex characters): lookups of anything else find nothing."""
-    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+    """Whether a string can be a job id (32 lowercase hex characters): lookups of other strings find nothing.
+
+    Anything but a string is a mistake in the calling code (a JobResult for its ``.id``): InvalidValueError.
+    """
+    if not isinstance(value, str):
+        raise InvalidValueError(f"a job id is a string (a JobResult's .id), got {type(value).__name__} {shown(value)}")
+    return _JOB_ID.fullmatch(value) is not None

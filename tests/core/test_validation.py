@@ -78,6 +78,9 @@ BAD_ENQUEUES: list[tuple[str, Callable[[Queue], Any], type[TaskitoError], str]] 
     ("max_retries=2**31", lambda q: q.enqueue("t", max_retries=2**31), InvalidValueError, "max_retries"),
     *[(f"{label} dependency", lambda q, v=value: q.enqueue("t", depends_on=[v]), JobNotFoundError, "not a job id")
       for label, value in BAD_NAMES.items() if value],
+    ("arguments as a string", lambda q: q.enqueue("t", args="abc"), InvalidValueError, "args must be a list"),
+    ("keyword arguments as a list", lambda q: q.enqueue("t", kwargs=[("a", 1)]), InvalidValueError,
+     "kwargs a dict"),
     ("a batch with one bad argument", lambda q: q.enqueue_many("t", [(1,), (nested(300),)]), SerializationError,
      "nest more than 200 levels"),
     ("a batch with a huge priority", lambda q: q.enqueue_many("t", [(1,), (2,)], priority=HUGE), InvalidValueError,
@@ -120,8 +123,7 @@ def test_a_result_nested_too_deep_ends_the_job_dead_with_the_reason(engine_queue
     assert engine_queue.get_job(assert_after.id).status == "pending"
 
 
-BAD_IDS = {**BAD_NAMES, "uppercase": "0123456789ABCDEF0123456789ABCDEF", "short": "0123abcd", "int": 12345,
-           "None": None}
+BAD_IDS = {**BAD_NAMES, "uppercase": "0123456789ABCDEF0123456789ABCDEF", "short": "0123abcd"}
 
 
 def test_a_malformed_job_id_finds_nothing(engine_queue: Queue) -> None:
@@ -135,6 +137,10 @@ def test_a_malformed_job_id_finds_nothing(engine_queue: Queue) -> None:
             engine_queue.retry_dead(bad)
         with pytest.raises(JobNotFoundError):
             JobResult(engine_queue, bad).result(timeout=0)
+    for not_a_string in (kept, None, 12345):  # a mistake in the calling code, not an id that finds nothing
+        for lookup in (engine_queue.get_job, engine_queue.cancel_job, engine_queue.retry_dead):
+            with pytest.raises(InvalidValueError, match="a job id is a string"):
+                lookup(not_a_string)
     assert [job.id for job in engine_queue.list_jobs()] == [kept.id] and kept.status == "pending"
 
 
