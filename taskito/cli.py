@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from .exceptions import DatabaseUnavailableError, TaskitoError
+from . import validation
+from .exceptions import DatabaseUnavailableError, InvalidValueError, TaskitoError
 from .execution import describe
 from .queue import Queue
 from .worker.signals import StartupInterrupted, StopSignals
@@ -67,6 +68,48 @@ def _split(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
+class Checked(click.ParamType):
+    """A flag value parsed, then checked by taskito's own validation (click's FloatRange lets NaN and
+    infinity through), so a bad value is a usage error naming the flag, exit status 2."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any], check: Callable[[str, Any], Any]) -> None:
+        self.name = name
+        self._parse = parse
+        self._check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                value = self._parse(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self._parse is int else 'a number'}", param, ctx)
+        try:
+            return self._check(param.name if param and param.name else self.name, value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SECONDS = Checked("seconds", float, validation.seconds)
+CONCURRENCY = Checked("count", int, validation.concurrency)
+LIMIT = Checked("count", int, lambda name, value: validation.count(name, value, minimum=1))
+QUEUE_NAME = Checked("name", str, validation.name)
+
+
+def _interval(name: str, value: Any) -> float | None:
+    seconds = validation.seconds(name, value)
+    if seconds is not None and seconds < 0.1:
+        raise InvalidValueError(f"{name} must be at least 0.1 (seconds), got {value}")
+    return seconds
+
+
+def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    for name in _split(value) or ():
+        problem = validation.name_problem(name)
+        if problem:
+            raise click.BadParameter(f"queue {problem}, got {validation.shown(name)}", ctx, param)
+    return value
+
+
 @click.group()
 @click.version_option(package_name="taskito")
 def main() -> None:
@@ -76,12 +119,13 @@ def main() -> None:
 def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The worker's flags, shared by ``taskito worker`` and the framework commands."""
     for option in reversed([
-        click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use)."),
-        click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs)."),
+        click.option("--queues", callback=_queue_names,
+                     help="Comma-separated queues to serve (default: every queue the tasks use)."),
+        click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
         click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
                      help="thread: jobs share the worker process; prefork: each runs in a child process "
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
-        click.option("--drain-timeout", type=click.FloatRange(min=0),
+        click.option("--drain-timeout", type=SECONDS,
                      help="Seconds to let running jobs finish on stop."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
         click.option("--loglevel", default="INFO", show_default=True,
@@ -189,7 +233,7 @@ def _print_table(info: dict[str, Any]) -> None:
 
 def info_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
-    fn = click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)(fn)
+    fn = click.option("--interval", type=Checked("seconds", float, _interval), default=2.0, show_default=True)(fn)
     return click.option("--watch", is_flag=True, help="Refresh until interrupted.")(fn)
 
 
@@ -267,7 +311,7 @@ def dashboard(app: str, host: str, port: int, token: str | None, read_only: bool
 
 @main.command()
 @app_option
-@click.argument("queue_name")
+@click.argument("queue_name", type=QUEUE_NAME)
 def pause(app: str, queue_name: str) -> None:
     """Stop workers from claiming QUEUE_NAME's jobs."""
     load_queue(app).pause(queue_name)
@@ -276,7 +320,7 @@ def pause(app: str, queue_name: str) -> None:
 
 @main.command()
 @app_option
-@click.argument("queue_name")
+@click.argument("queue_name", type=QUEUE_NAME)
 def resume(app: str, queue_name: str) -> None:
     """Let workers claim QUEUE_NAME's jobs again."""
     load_queue(app).resume(queue_name)
@@ -284,11 +328,11 @@ def resume(app: str, queue_name: str) -> None:
 
 
 def purge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--cancelled-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    fn = click.option("--cancelled-older-than", type=SECONDS, metavar="SECONDS",
                       help="Delete cancelled (and expired) jobs this old.")(fn)
-    fn = click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    fn = click.option("--dead-older-than", type=SECONDS, metavar="SECONDS",
                       help="Delete dead letters this old.")(fn)
-    return click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    return click.option("--completed-older-than", type=SECONDS, metavar="SECONDS",
                         help="Delete completed jobs finished this long ago.")(fn)
 
 
@@ -320,7 +364,7 @@ def dead() -> None:
 
 def dead_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
-    return click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)(fn)
+    return click.option("--limit", type=LIMIT, default=20, show_default=True)(fn)
 
 
 def list_dead(queue: Queue, limit: int, fmt: str) -> None:

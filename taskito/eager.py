@@ -12,6 +12,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from . import validation
 from .context import JobContext, activate
 from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
 from .execution import UnserializableResult, call_task, describe
@@ -40,6 +41,7 @@ class EagerResult:
         return self
 
     def result(self, timeout: float | None = None) -> Any:
+        validation.seconds("timeout", timeout)  # as a stored job's result() checks it
         if self.status == Status.COMPLETE:
             return None if self.record.result is None else self.queue.serializer.loads(self.record.result)
         if self.record.retry_count > 0:

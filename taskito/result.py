@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Any
 
+from . import validation
 from .exceptions import (
     JobNotFoundError,
     MaxRetriesExceededError,
@@ -87,9 +87,8 @@ class JobResult:
         TaskFailedError / MaxRetriesExceededError if it ended dead, and
         TaskCancelledError if it was cancelled.
         """
-        if timeout is not None and math.isnan(timeout):
-            raise ValueError("timeout must be a number of seconds or None (wait for ever), got nan")
-        record = self.queue.storage.wait_for_result(self.id, float("inf") if timeout is None else timeout)
+        seconds = validation.seconds("timeout", timeout)  # None: wait for ever
+        record = self.queue.storage.wait_for_result(self.id, float("inf") if seconds is None else seconds)
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record

@@ -6,6 +6,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import validation
 from ..exceptions import JobNotFoundError
 from ..result import job_to_dict
 from ..storage import Status
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 MAX_LIMIT = 500
-MAX_NAME = 200
 
 
 def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
@@ -33,8 +33,9 @@ def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
 
 
 def _name(value: str, what: str) -> str:
-    if not value or len(value) > MAX_NAME:
-        raise HTTPError(400, f"{what} must be 1 to {MAX_NAME} characters, got {len(value)}")
+    problem = validation.name_problem(value)
+    if problem:
+        raise HTTPError(400, f"{what} {problem}, got {validation.shown(value)}")
     return value
 
 
@@ -182,6 +183,8 @@ class Api:
             older_than = 0.0 if raw in (None, "") else float(raw)
         except (TypeError, ValueError):
             raise HTTPError(400, f"older_than must be a number of seconds, got {raw!r}") from None
-        if not math.isfinite(older_than) or older_than < 0:
-            raise HTTPError(400, f"older_than must be zero or more seconds, got {raw!r}")
+        try:
+            older_than = validation.seconds("older_than", older_than)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
         return json_response({"purged": self.queue.purge_dead(older_than=older_than)})

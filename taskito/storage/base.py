@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..exceptions import InvalidValueError
+from ..validation import shown
+
 
 class Status:
     """Job states. A job that failed an attempt and waits for its retry is ``failed``."""
@@ -32,7 +35,7 @@ class Status:
         """A status filter as users write it: stats() says "completed", so that means "complete" too."""
         status = "complete" if value == "completed" else value
         if status not in cls.ALL:
-            raise ValueError(f"unknown status {value!r}: use one of {', '.join(cls.ALL)}")
+            raise InvalidValueError(f"unknown status {shown(value)}: use one of {', '.join(cls.ALL)}")
         return status
 
 

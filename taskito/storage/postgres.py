@@ -35,7 +35,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import validate_schema
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from .base import Completion, JobRecord, NewJob, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
@@ -114,11 +114,14 @@ class PostgresStorage(SQLStorage):
         super().__init__()
         self.schema = validate_schema(schema)
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url = _normalize_url(url)
         try:
+            self.url.encode()  # a lone surrogate cannot reach libpq
+            if "\x00" in self.url:  # libpq would read the URL only up to it
+                raise ValueError("it contains a NUL character")
             params = conninfo_to_dict(self.url)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:
             raise self._bad_url(_reason(exc)) from None
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"

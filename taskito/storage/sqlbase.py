@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..exceptions import JobNotFoundError
+from ..exceptions import InvalidValueError, JobNotFoundError
+from ..validation import is_job_id
 from .base import (
     PAYLOAD_HEAD,
     STATS_KEYS,
@@ -187,6 +188,8 @@ class SQLStorage:
             self._run(cur, "set_progress", job_id=job_id, progress=progress)
 
     def cancel(self, job_id: str) -> bool:
+        if not is_job_id(job_id):
+            return False
         now = time.time()
         with self._transaction() as cur:
             if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
@@ -196,6 +199,8 @@ class SQLStorage:
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
+        if not is_job_id(job_id):  # no job has it: no need to ask (a NUL would be a driver error)
+            return None
         with self._autocommit() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
         if not rows:
@@ -212,6 +217,8 @@ class SQLStorage:
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
+        if not is_job_id(job_id):
+            return []
         with self._autocommit() as cur:
             rows = self._rows(cur, "job_errors", job_id=job_id)
         return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
@@ -232,6 +239,8 @@ class SQLStorage:
 
     # -- dead letters and housekeeping ---------------------------------------------------
     def retry_dead(self, job_id: str, new_id: str) -> str | None:
+        if not is_job_id(job_id):
+            return None
         with self._transaction() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
             if not rows or rows[0]["status"] != Status.DEAD:
@@ -248,6 +257,8 @@ class SQLStorage:
         return new_id
 
     def delete_dead(self, job_id: str) -> bool:
+        if not is_job_id(job_id):
+            return False
         with self._transaction() as cur:
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return False
@@ -340,7 +351,7 @@ class SQLStorage:
 
     def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
         if step <= 0:
-            raise ValueError(f"step must be positive, got {step}")
+            raise InvalidValueError(f"step must be positive, got {step}")
         buckets: dict[int, dict[str, int]] = {}
 
         def bucket(index: int) -> dict[str, int]:

@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
+from ..validation import shown
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -56,7 +57,7 @@ class SQLiteStorage(SQLStorage):
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
         super().__init__()
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.path = Path(path).expanduser().absolute()
         self._prepare_directory()
         self._pool_size = pool_size
@@ -77,14 +78,14 @@ class SQLiteStorage(SQLStorage):
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+            unwritable = not os.access(directory, os.W_OK | os.X_OK) or (
+                self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK))
+        except OSError as exc:  # not allowed, a file in the way, a name too long...
             raise ConfigurationError(
-                f"cannot create the directory of the taskito database {str(self.path)!r}: "
+                f"cannot create the directory of the taskito database {shown(str(self.path))}: "
                 f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
             ) from None
-        if not os.access(directory, os.W_OK | os.X_OK) or (
-            self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
-        ):
+        if unwritable:
             raise ConfigurationError(
                 f"the taskito database {str(self.path)!r} is not writable by this user; "
                 "set db_path / TASKITO_DB_PATH to a writable location"

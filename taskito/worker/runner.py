@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .. import validation
 from ..exceptions import ConfigurationError
 from .completions import CompletionWriter
 from .maintenance import Maintenance
@@ -36,11 +37,10 @@ class Worker:
         pools = {"thread": ThreadPool, "prefork": ProcessPool}
         if pool not in pools:
             raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        concurrency = validation.concurrency("concurrency", concurrency)
         self.queue = queue
         self.storage = queue.storage
-        self.queues = list(queues) if queues else queue.default_queues()
+        self.queues = [validation.name("queue", name) for name in queues] if queues else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

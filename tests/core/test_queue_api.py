@@ -724,11 +724,11 @@ def test_an_exception_whose_str_raises_is_an_ordinary_failed_attempt(queue: Queu
 
 
 @pytest.mark.parametrize("name, value, reason", [
-    ("TASKITO_WORKERS", "-1", "workers must be at least 0"),
-    ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be at least 0"),
-    ("TASKITO_RESULT_TTL", "-5", "result_ttl must be at least 0"),
+    ("TASKITO_WORKERS", "-1", "workers must be a whole number, zero or more"),
+    ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be a whole number, zero or more"),
+    ("TASKITO_RESULT_TTL", "-5", "result_ttl must be a finite number of seconds, zero or more"),
     ("TASKITO_LEASE_SECONDS", "0", "lease_seconds must be greater than 0"),
-    ("TASKITO_POOL_SIZE", "0", "pool_size must be at least 1"),
+    ("TASKITO_POOL_SIZE", "0", "pool_size must be a whole number, 1 or more"),
     ("TASKITO_SERIALIZER", "yaml", "unknown serializer 'yaml'"),
     ("TASKITO_BACKEND", "mysql", "unknown backend 'mysql'"),
     ("TASKITO_SCHEMA", "Bad-Name", "is not a plain identifier"),

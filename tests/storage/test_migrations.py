@@ -10,10 +10,12 @@ from taskito import Queue
 from taskito.storage.sqlfiles import migrations
 from tests.conftest import PG_URL
 
+OLD_ID = "5f0c6a1e9b7d4c2a8e3f1b0d9c8a7e6f"  # job ids were always 32 hex digits (uuid4().hex in the first release)
+
 
 def _first_release_rows(execute) -> None:
     execute("INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, created_at, scheduled_at) "
-            "VALUES ('old-job', 'old.task', 'default', 'pending', 0, '{\"args\":[1],\"kwargs\":{}}', 1, 1)")
+            f"VALUES ('{OLD_ID}', 'old.task', 'default', 'pending', 0, '{{\"args\":[1],\"kwargs\":{{}}}}', 1, 1)")
 
 
 def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> None:
@@ -25,7 +27,7 @@ def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> No
         conn.execute("INSERT INTO taskito_schema_version VALUES (1)")
         _first_release_rows(conn.execute)
     queue = Queue(db_path=str(path))
-    assert queue.get_job("old-job").status == "pending"
+    assert queue.get_job(OLD_ID).status == "pending"
     queue.close()
     with sqlite3.connect(path) as conn:
         version = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0]
@@ -46,7 +48,7 @@ def test_postgres_schema_v1_is_migrated_in_place(pg_schema: str) -> None:
         conn.execute("INSERT INTO taskito_schema_version VALUES (1, %s)", (time.time(),))
         _first_release_rows(conn.execute)
     queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
-    assert queue.get_job("old-job").status == "pending"
+    assert queue.get_job(OLD_ID).status == "pending"
     queue.close()
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         version = conn.execute(f'SELECT max(version) FROM "{pg_schema}".taskito_schema_version').fetchone()[0]
