@@ -2,6 +2,11 @@
 
 Batching is what lets one worker complete thousands of jobs per second on SQLite;
 when the worker is idle a batch is a single job, so latency does not suffer.
+
+The same thread records when jobs start (claimed -> running). A start mark waits up to
+``START_MARK_DELAY`` seconds and is dropped if its job completes meanwhile (the completion
+carries the start), so short jobs cost no extra write; longer ones show as running within
+that delay, with the exact time their function started.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import queue
 import threading
 import time
 
-from ..storage import Completion, Storage
+from ..storage import Completion, Started, Storage
 
 logger = logging.getLogger("taskito.worker")
 
 _STOP = object()
 MAX_BATCH = 1000
+START_MARK_DELAY = 0.05  # seconds a start mark may wait: at most one write of them per this interval
+START_MARK_RETRY = 1.0  # seconds before start marks that could not be written are tried again
 
 
 class CompletionWriter:
@@ -25,10 +32,17 @@ class CompletionWriter:
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._unwritten = 0
         self._written = threading.Condition()
+        # Start marks not written yet, by (job id, attempt), with the monotonic time they are due.
+        # Only the writer thread touches it; in insertion order, so the first one is due first.
+        self._marks: dict[tuple[str, int], tuple[float, Started]] = {}
         self._thread = threading.Thread(target=self._run, name="taskito-completions", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def started(self, job_id: str, attempt: int, started_at: float) -> None:
+        """An attempt's function starts at ``started_at`` (wall clock): mark the job running soon."""
+        self._inbox.put(Started(job_id, attempt, started_at))
 
     def add(self, completion: Completion) -> None:
         with self._written:
@@ -49,22 +63,53 @@ class CompletionWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._inbox.get()
-            stopping = item is _STOP
-            batch = [] if stopping else [item]
-            while len(batch) < MAX_BATCH:
+            try:
+                item = self._inbox.get(timeout=self._until_marks_due())
+            except queue.Empty:
+                item = None
+            batch: list[Completion] = []
+            stopping = False
+            while item is not None:
+                if item is _STOP:
+                    stopping = True
+                elif isinstance(item, Started):
+                    self._marks[(item.job_id, item.attempt)] = (time.monotonic() + START_MARK_DELAY, item)
+                else:
+                    assert isinstance(item, Completion)
+                    batch.append(item)
+                    self._marks.pop((item.job_id, item.attempt), None)  # the completion carries its start
+                    if len(batch) >= MAX_BATCH:
+                        break
                 try:
                     item = self._inbox.get_nowait()
                 except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                else:
-                    batch.append(item)
+                    item = None
             if batch:
-                self._write(batch)  # type: ignore[arg-type]
+                self._write(batch)
             if stopping:
-                return
+                return  # jobs still running are put back by the worker: their marks do not matter
+            if self._marks and self._until_marks_due() == 0.0:
+                self._write_marks()
+
+    def _until_marks_due(self) -> float | None:
+        """Seconds until the oldest start mark is due (None: no mark waits)."""
+        if not self._marks:
+            return None
+        due, _ = next(iter(self._marks.values()))
+        return max(0.0, due - time.monotonic())
+
+    def _write_marks(self) -> None:
+        """Write every waiting start mark: at most one such write per START_MARK_DELAY."""
+        marks = [mark for _, mark in self._marks.values()]
+        try:
+            self.storage.start(marks)
+        except Exception as exc:
+            logger.warning("cannot mark %d started job(s) as running, retrying in %.0fs: %s",
+                           len(marks), START_MARK_RETRY, exc)
+            retry = time.monotonic() + START_MARK_RETRY
+            self._marks = {key: (retry, mark) for key, (_, mark) in self._marks.items()}
+            return
+        self._marks.clear()
 
     def _write(self, batch: list[Completion]) -> None:
         backoff = 0.05

@@ -24,7 +24,7 @@ SELECT pg_advisory_xact_lock(hashtext(%(namespace)s), hashtext(%(unique_key)s));
 
 -- name: find_unique
 SELECT id FROM taskito_jobs
-WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'running');
+WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'claimed', 'running');
 
 -- name: dep_statuses
 -- FOR SHARE: a dependency cannot finish between this read and our commit, so the dependent's
@@ -36,18 +36,26 @@ SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- taskito_claim() in the schema also cancels expired jobs first (one round trip).
+-- taskito_claim() in the schema also cancels expired jobs first (one round trip). The jobs are
+-- claimed, not running: the worker marks the start (`start`) when the function is called.
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
 
 -- name: release_claim
--- Put back a batch whose claim committed while the connection broke (postgres only).
+-- Put back a batch whose claim committed while the connection broke (postgres only). Its jobs
+-- are the ones this worker claimed with that lease, never started (the worker never saw them).
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
-WHERE worker_id = %(worker_id)s AND started_at = %(started_at)s AND status = 'running';
+SET status = 'pending', worker_id = NULL, lease_until = NULL
+WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = 'claimed';
+
+-- name: start
+UPDATE taskito_jobs SET status = 'running', started_at = %(started_at)s
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'claimed';
 
 -- name: complete
--- A whole batch at once (postgres takes arrays here), with its dependents' release.
-SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[], %(now)s);
+-- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
+-- completion carries its attempt's start and finish (NULL: keep the start, finish now).
+SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[],
+                               %(started)s::double precision[], %(finished)s::double precision[], %(now)s);
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
@@ -55,13 +63,15 @@ SELECT pg_notify(%(channel)s, %(payload)s);
 -- name: fail_retry
 UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
+    started_at = COALESCE(%(started_at)s::double precision, started_at),
     scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: fail_dead
 UPDATE taskito_jobs
-SET status = 'dead', error = %(error)s, finished_at = %(now)s, lease_until = NULL
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+SET status = 'dead', error = %(error)s, started_at = COALESCE(%(started_at)s::double precision, started_at),
+    finished_at = %(now)s, lease_until = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: insert_error
 INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
@@ -71,7 +81,7 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
     scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
-WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status = 'running';
+WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
 UPDATE taskito_jobs SET progress = %(progress)s WHERE id = %(job_id)s;
@@ -89,8 +99,10 @@ SELECT j.*, ARRAY(SELECT d.depends_on FROM taskito_job_deps d WHERE d.job_id = j
 FROM taskito_jobs j WHERE j.id = %(job_id)s;
 
 -- name: list_jobs
+-- Claimed jobs (not started yet) are listed as pending.
 SELECT * FROM taskito_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text
+       OR (%(status)s::text = 'pending' AND status = 'claimed'))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
 ORDER BY seq DESC
@@ -126,7 +138,7 @@ DELETE FROM taskito_job_deps WHERE depends_on IN (
 DELETE FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s;
 
 -- name: expired_leases
-SELECT * FROM taskito_jobs WHERE status = 'running' AND lease_until < %(now)s;
+SELECT * FROM taskito_jobs WHERE status IN ('claimed', 'running') AND lease_until < %(now)s;
 
 -- name: pause
 INSERT INTO taskito_paused_queues (name, paused_at) VALUES (%(name)s, %(now)s)
@@ -155,7 +167,7 @@ UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
 UPDATE taskito_jobs SET lease_until = %(lease_until)s
 WHERE id = ANY(ARRAY(
     SELECT id FROM taskito_jobs
-    WHERE worker_id = %(worker_id)s AND status = 'running' AND id = ANY(%(ids)s)
+    WHERE worker_id = %(worker_id)s AND status IN ('claimed', 'running') AND id = ANY(%(ids)s)
     FOR UPDATE SKIP LOCKED
 ));
 
