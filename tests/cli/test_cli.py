@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ APP = "worker_app:queue"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"), "PYTHONPATH": str(APPS)}
+    # The tree under test stays importable (an inherited PYTHONPATH), after the apps.
+    values = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"),
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
