@@ -139,10 +139,12 @@ def test_kill_9_with_claimed_jobs_in_the_buffer_loses_none(
     first = client.enqueue("worker_app.slow", args=(2.0,), priority=9)
     claimed = [client.enqueue("worker_app.slow", args=(0.01,)) for _ in range(5)]
     victim = start_worker(APP, APPS, "--concurrency", "1", env=worker_env)
-    wait_until(lambda: first.status == "running", 15, message="the first job to run")
-    [alive] = client.workers()
-    assert all((job.status, job.record.worker_id) == ("pending", alive["id"]) for job in claimed)
-    victim.kill()
+    try:
+        wait_until(lambda: first.status == "running", 15, message="the first job to run")
+        [alive] = client.workers()
+        assert all((job.status, job.record.worker_id) == ("pending", alive["id"]) for job in claimed)
+    finally:
+        victim.kill()
     rescuer = start_worker(APP, APPS, env=worker_env)
     try:
         for job in [first, *claimed]:
