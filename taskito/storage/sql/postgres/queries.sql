@@ -54,8 +54,9 @@ WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'claimed';
 -- name: complete
 -- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
 -- completion carries its attempt's start and finish (NULL: keep the start, finish now).
-SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[],
-                               %(started)s::double precision[], %(finished)s::double precision[], %(now)s);
+-- The arrays go in binary format: adapting them as text costs the worker more CPU than the rest.
+SELECT * FROM taskito_complete(%(ids)b::text[], %(attempts)b::integer[], %(results)b::bytea[],
+                               %(started)b::double precision[], %(finished)b::double precision[], %(now)s);
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
