@@ -114,7 +114,7 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
 
 def _copy_columns(statement: str) -> list[str]:
     """The column list of the batch COPY: each job row (``_job_row``) is written in that order."""
-    match = re.search(r"\(([^)]*)\)", statement)
+    match = re.search(r"COPY\s+\w+\s*\(([^)]*)\)", statement)
     assert match is not None, "copy_jobs names its columns"
     return [column.strip() for column in match.group(1).split(",")]
 

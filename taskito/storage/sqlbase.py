@@ -13,8 +13,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..exceptions import InvalidValueError, JobNotFoundError
-from ..validation import is_job_id
 from ..options import replayed
+from ..validation import is_job_id
 from .base import (
     PAYLOAD_HEAD,
     STATS_KEYS,

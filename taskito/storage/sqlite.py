@@ -183,7 +183,7 @@ class SQLiteStorage(SQLStorage):
                 if self._watcher is not None:
                     self._watcher.close()
                     self._watcher = None
-            self._prepare_directory()
+            prepare_path(self.path)
             self._migrate()
             self._file = self._file_identity()
 

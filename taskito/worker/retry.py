@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from ..storage import JobRecord
 from ..options import JobOptions
+from ..storage import JobRecord
 
 if TYPE_CHECKING:
     from ..queue import Queue
