@@ -140,13 +140,7 @@ class JobOptions:
 
     def columns(self, now: float) -> dict[str, Any]:
         """The job row's columns of these options, with the schema's defaults for unset ones."""
-        row = {}
-        for name, column, default, relative in _COLUMNS:
-            value = getattr(self, name)
-            if value is None:
-                value = default
-            row[column] = now + value if relative and value is not None else value
-        return row
+        return _columns(self, now)
 
     def should_retry(self, error: BaseException) -> bool:
         if isinstance(error, self.dont_retry_on or ()):
@@ -155,8 +149,27 @@ class JobOptions:
 
 
 SCHEMA: dict[str, Option] = {item.name: item.metadata["taskito"] for item in fields(JobOptions)}
-_COLUMNS = tuple((name, option.column, option.default, option.relative)
-                 for name, option in SCHEMA.items() if option.column)
+
+
+def _compile_columns() -> Callable[[JobOptions, float], dict[str, Any]]:
+    """``JobOptions.columns``, written out from the schema once: it runs for every job enqueued, and a
+    dict display is several times faster than a loop over the schema (single enqueue is a hot path)."""
+    items = []
+    for name, option in SCHEMA.items():
+        if option.column is None:
+            continue
+        value = f"options.{name}"
+        if option.default is not None:
+            value = f"({value} if {value} is not None else {option.default!r})"
+        if option.relative:
+            value = f"(None if {value} is None else now + {value})" if option.default is None else f"now + {value}"
+        items.append(f"{option.column!r}: {value}")
+    namespace: dict[str, Any] = {}
+    exec(f"def columns(options, now):\n    return {{{', '.join(items)}}}", namespace)  # noqa: S102 - our own text
+    return namespace["columns"]
+
+
+_columns = _compile_columns()
 
 
 def _checked(options: Mapping[str, Any], where: str, caller: str) -> dict[str, Any]:

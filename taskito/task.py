@@ -87,6 +87,9 @@ class TaskMap(Mapping[str, TaskWrapper]):
             wrapper = self._bound[name] = self._queue.task_class(self._queue, spec)
         return wrapper
 
+    def get(self, name: str, default: Any = None) -> Any:  # Mapping's, without the exception (enqueue's path)
+        return self[name] if name in self._queue.registry.tasks else default
+
     def __contains__(self, name: object) -> bool:
         return name in self._queue.registry.tasks
 
