@@ -30,6 +30,10 @@ class TaskSpec:
     fn: Callable[..., Any]
     options: JobOptions
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """A plain call, no queue involved (enqueue through a queue: ``queue.tasks[name].delay(...)``)."""
+        return self.fn(*args, **kwargs)
+
 
 @dataclass(frozen=True)
 class PeriodicSpec:
