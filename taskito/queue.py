@@ -53,7 +53,7 @@ class Queue:
     lease_seconds: float
     serializer: Serializer
     eager: bool
-    settings_id: object  # a new object whenever the settings are (re)applied: task options follow
+    _settings_id: object  # a new object whenever the settings are (re)applied: task options follow
     _by_name: tuple[object, dict[str, Any]] | None = None
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None, backend: str | None = None,
@@ -63,13 +63,9 @@ class Queue:
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
                  lease_seconds: float | None = None, registry: Registry | None = None) -> None:
+        explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
-        self.apply_settings(config.queue_settings({
-            "db_path": db_path, "backend": backend, "db_url": db_url, "schema": schema, "workers": workers,
-            "default_retry": default_retry, "default_timeout": default_timeout,
-            "default_priority": default_priority, "result_ttl": result_ttl, "drain_timeout": drain_timeout,
-            "pool_size": pool_size, "eager": eager, "serializer": serializer, "lease_seconds": lease_seconds,
-        }))
+        self._apply_settings(config.queue_settings(explicit))
 
     def _init_state(self, registry: Registry | None) -> None:
         """What a Queue holds besides its settings."""
@@ -83,7 +79,7 @@ class Queue:
         self._worker: Worker | None = None
         self._worker_lock = threading.Lock()
 
-    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+    def _apply_settings(self, settings: Mapping[str, Any]) -> None:
         """Keep resolved settings (``config.queue_settings``) and check where the database goes, without
         connecting: a bad path or URL, or a missing driver, raises ConfigurationError now."""
         opener = engine(settings["backend"], db_path=settings["db_path"], db_url=settings["db_url"],
@@ -91,7 +87,7 @@ class Queue:
         for name, value in settings.items():
             setattr(self, name, value)
         self._open_storage = opener
-        self.settings_id = object()
+        self._settings_id = object()
 
     @property
     def storage(self) -> Storage:
@@ -117,9 +113,9 @@ class Queue:
 
         The inherited ones are left alone, never closed: closing them would end the parent's sessions.
         """
-        with self._storage_lock:
-            self._inherited_storage = self._storage
-            self._storage = self._open_storage()
+        self._storage_lock = threading.Lock()  # the parent's may have been held by another thread at the fork
+        self._inherited_storage = self._storage
+        self._storage = self._open_storage()
 
     def __repr__(self) -> str:
         where = self.db_path if self.backend == "sqlite" else f"{self.backend} schema {self.schema}"
@@ -140,10 +136,11 @@ class Queue:
 
         Each tick is enqueued once, however many workers run.
         """
-        declare = self.registry.periodic(cron, name, args, kwargs, queue, timezone, check=self.check_schedule_args)
+        declare = self.registry.periodic(cron, name, args, kwargs, queue, timezone,
+                                         check=self._check_schedule_args)
         return lambda fn: self.tasks[declare(fn).name]
 
-    def check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+    def _check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
         """Refuse, at declaration, schedule arguments this queue cannot serialize (not in a worker, later)."""
         self.encode_payload(task_name, args, kwargs)
 
@@ -200,8 +197,8 @@ class Queue:
     def _by_name_defaults(self) -> dict[str, Any]:
         """The options of a job of a task not declared here: the queue's defaults, except those its worker decides."""
         cached = self._by_name
-        if cached is None or cached[0] is not self.settings_id:
-            cached = self._by_name = (self.settings_id, JobOptions().resolved(self, known=False).values())
+        if cached is None or cached[0] is not self._settings_id:
+            cached = self._by_name = (self._settings_id, JobOptions().resolved(self, known=False).values())
         return cached[1]
 
     def prepare_job(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,

@@ -39,7 +39,7 @@ class TaskWrapper:
     def _defaults(self) -> tuple[object, JobOptions, dict[str, Any]]:
         """The options resolved against the queue's settings, again only when those changed."""
         resolved = self._resolved
-        settings_id = self.queue.settings_id
+        settings_id = self.queue._settings_id
         if resolved is None or resolved[0] is not settings_id:
             options = self.spec.options.resolved(self.queue)
             resolved = self._resolved = (settings_id, options, options.values())

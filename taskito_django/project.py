@@ -136,7 +136,7 @@ class ProjectQueue(Queue):
     def _build(self) -> None:
         with self._settings_lock:
             if not self._is_built:
-                self.apply_settings(config.queue_settings(queue_kwargs()))
+                self._apply_settings(config.queue_settings(queue_kwargs()))
                 self._is_built = True
                 logger.debug("read the project queue's settings: %r", self)
 
@@ -148,10 +148,10 @@ class ProjectQueue(Queue):
             self._storage = None
             self._is_built = False
 
-    def check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+    def _check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
         """Checked now if the settings are read already; else when a worker registers the schedule."""
         if self._is_built:
-            super().check_schedule_args(task_name, args, kwargs)
+            super()._check_schedule_args(task_name, args, kwargs)
 
     def __repr__(self) -> str:
         if not self._is_built:
@@ -159,7 +159,7 @@ class ProjectQueue(Queue):
         return f"<taskito_django.queue: {super().__repr__()}>"
 
 
-_LAZY = frozenset({*config.QUEUE_ATTRIBUTES, "settings_id", "_open_storage"})
+_LAZY = frozenset({*config.QUEUE_ATTRIBUTES, "_settings_id", "_open_storage"})
 
 queue: ProjectQueue = ProjectQueue()
 
