@@ -99,6 +99,7 @@ class Registry:
 
         def decorator(fn: Any) -> TaskSpec:
             spec = spec_of(fn) or self.task(name=name, queue=queue)(fn)
+            self.tasks.setdefault(spec.name, spec)  # a task declared on another registry is declared here too
             if check is not None:
                 check(spec.name, args, kwargs)
             schedule = name or spec.name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from typing import Any
 
 from ..exceptions import InvalidValueError, JobNotFoundError
@@ -27,11 +28,7 @@ from .base import (
 )
 from .sqlfiles import queries
 
-_RECORD_FIELDS = (
-    "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
-    "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
-    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "payload_size",
-)
+_RECORD_FIELDS = tuple(item.name for item in fields(JobRecord) if item.name != "depends_on")  # read separately
 
 
 def to_record(row: Mapping[str, Any]) -> JobRecord:
