@@ -140,8 +140,9 @@ class _Declarations(Registry):
 class _AppQueue:
     """One app's queue, built on first use: creating the app never needs the database.
 
-    A failed build (database down, bad environment value) is not remembered, so the next use
-    tries again; that is what lets ``/health`` turn 200 once PostgreSQL is up.
+    A failed build (a bad environment value) is not remembered, nor is a failed connection (the
+    queue opens its database on first use), so the next use tries again; that is what lets
+    ``/health`` turn 200 once PostgreSQL is up.
     """
 
     def __init__(self, app: Flask, queue_kwargs: dict[str, Any]) -> None:
