@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from ..config import BACKENDS
 from ..exceptions import ConfigurationError
-from .base import Completion, JobRecord, NewJob, PeriodicDef, Status, Storage, new_job_id
+from .base import Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
 
-__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Status", "Storage", "engine", "new_job_id"]
+__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status", "Storage", "engine",
+           "new_job_id"]
 
 
 def engine(backend: str, *, db_path: str, db_url: str | None, schema: str,
