@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from taskito import DatabaseUnavailableError, JobOptions, Queue, Registry
-from taskito.storage import Completion
+from taskito.testing import run_jobs
 from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,10 +132,12 @@ def test_a_replayed_dead_letter_keeps_its_options(queue: Queue) -> None:
 
 # -- adapters use the public Queue API --------------------------------------------------------------
 def test_throughput_and_task_metrics_are_public_queue_methods(queue: Queue) -> None:
+    @queue.task(name="metrics.t")
+    def t() -> None: ...
+
     start = time.time()
-    job = queue.enqueue("metrics.t")
-    [claimed] = queue.storage.claim("w", ["default"], 1, 30)
-    queue.storage.complete([Completion(job.id, claimed.attempt, b"null")])
+    t.delay()
+    assert run_jobs(queue) == 1
     assert queue.throughput(start - 1, 3600) == {0: {"completed": 1, "dead": 0, "failed": 0}}
     metrics = queue.task_metrics([60.0])["metrics.t"]
     assert (metrics["counts"]["completed"], metrics["failures"], metrics["runtime"]["count"]) == (1, 0, 1)
