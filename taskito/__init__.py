@@ -17,7 +17,7 @@ from .exceptions import (
 from .options import JobOptions
 from .queue import Queue
 from .registry import Registry
-from .result import JobResult
+from .result import JobHandle, JobResult
 from .task import Signature, TaskWrapper
 
 __version__ = "0.1.0"
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseUnavailableError",
     "InvalidValueError",
+    "JobHandle",
     "JobNotFoundError",
     "JobOptions",
     "JobResult",

@@ -14,7 +14,7 @@ from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
 from .options import JobOptions
 from .registry import Hook, PeriodicSpec, Registry
-from .result import JobResult
+from .result import JobHandle, JobResult
 from .serializers import Serializer, describe_unserializable
 from .storage import NewJob, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
@@ -207,7 +207,7 @@ class Queue:
         (e.g. when a transaction commits). Bad options or arguments raise here."""
         return self._new_jobs(task_name, [(args, kwargs)], options)[0]
 
-    def enqueue_prepared(self, job: NewJob) -> JobResult:
+    def enqueue_prepared(self, job: NewJob) -> JobHandle:
         """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job."""
         if self.eager:
             return run_eagerly(self, job)
@@ -215,13 +215,13 @@ class Queue:
         return JobResult(self, job_id)
 
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
-                **options: Any) -> JobResult:
+                **options: Any) -> JobHandle:
         """Enqueue a job by task name (the task need not be importable here)."""
         return self.enqueue_prepared(self.prepare_job(task_name, args, kwargs, **options))
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None,
-                     **options: Any) -> list[JobResult]:
+                     **options: Any) -> list[JobHandle]:
         """Enqueue many jobs of one task in a single transaction."""
         args_list = list(args_list)
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import validation
 from .exceptions import (
@@ -20,6 +20,39 @@ if TYPE_CHECKING:
 
 PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own view has them all
 _JSON = json.JSONDecoder()
+
+
+class JobHandle(Protocol):
+    """What enqueueing returns (``delay``, ``apply_async``, ``map``, ``queue.enqueue``): a stored job's
+    ``JobResult``, or in eager mode the ``EagerResult`` of a job that already ran. Type your code
+    against this so that it holds in both modes."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def task_name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def progress(self) -> float | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def errors(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def record(self) -> JobRecord: ...
+
+    def refresh(self) -> JobHandle: ...
+
+    def result(self, timeout: float | None = ...) -> Any: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class JobResult:

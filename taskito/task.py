@@ -12,7 +12,7 @@ from .options import JobOptions
 if TYPE_CHECKING:
     from .queue import Queue
     from .registry import TaskSpec
-    from .result import JobResult
+    from .result import JobHandle
 
 
 class TaskWrapper:
@@ -54,17 +54,17 @@ class TaskWrapper:
         """``options`` as the fields of a new job."""
         return self._defaults()[2]
 
-    def delay(self, *args: Any, **kwargs: Any) -> JobResult:
+    def delay(self, *args: Any, **kwargs: Any) -> JobHandle:
         """Enqueue with the task's default options."""
         return self.queue.enqueue(self.name, args, kwargs)
 
     def apply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
-                    **options: Any) -> JobResult:
+                    **options: Any) -> JobHandle:
         """Enqueue with per-call options (``taskito.options.JobOptions``: priority, delay, queue, max_retries,
         timeout, unique_key, expires, depends_on); ``delay`` and ``expires`` are seconds from now."""
         return self.queue.enqueue(self.name, args, kwargs, **options)
 
-    def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobResult]:
+    def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobHandle]:
         """Enqueue one job per argument tuple, all in one transaction."""
         return self.queue.enqueue_many(self.name, [tuple(args) for args in args_list], **options)
 
@@ -109,8 +109,8 @@ class Signature:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
 
-    def delay(self) -> JobResult:
+    def delay(self) -> JobHandle:
         return self.task.apply_async(args=self.args, kwargs=self.kwargs)
 
-    def apply_async(self, **options: Any) -> JobResult:
+    def apply_async(self, **options: Any) -> JobHandle:
         return self.task.apply_async(args=self.args, kwargs=self.kwargs, **options)

@@ -25,7 +25,7 @@ from taskito.registry import Registry, TaskSpec
 if TYPE_CHECKING:
     from flask import Request
 
-    from taskito.result import JobResult
+    from taskito.result import JobHandle
     from taskito.task import Signature, TaskWrapper
 
 logger = logging.getLogger("taskito.flask")
@@ -85,13 +85,13 @@ class FlaskTask:
             raise _not_initialized(f"enqueueing task {self.name!r}")
         return queue.tasks[self.name]
 
-    def delay(self, *args: Any, **kwargs: Any) -> JobResult:
+    def delay(self, *args: Any, **kwargs: Any) -> JobHandle:
         return self.wrapper.delay(*args, **kwargs)
 
-    def apply_async(self, *args: Any, **kwargs: Any) -> JobResult:
+    def apply_async(self, *args: Any, **kwargs: Any) -> JobHandle:
         return self.wrapper.apply_async(*args, **kwargs)
 
-    def map(self, args_list: Any, **options: Any) -> list[JobResult]:
+    def map(self, args_list: Any, **options: Any) -> list[JobHandle]:
         return self.wrapper.map(args_list, **options)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
