@@ -32,4 +32,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache example_projects/*/.taskito
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache example_projects/*/.taskito

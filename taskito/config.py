@@ -114,7 +114,7 @@ class Setting:
     parse: Callable[[Any], Any]
     default: Any
     doc: str
-    check: Callable[[Any], None] = _no_check  # raises InvalidValueError or ConfigurationError
+    check: Callable[[Any], object] = _no_check  # raises InvalidValueError or ConfigurationError; returns nothing used
     attribute: str = ""  # the Queue attribute that holds it (default: the kwarg's name)
     finish: Callable[[Any], Any] = _same  # the resolved value as the Queue keeps it
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import validation
 from .context import JobContext, activate
@@ -64,12 +64,13 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
         raise TaskitoError(f"eager mode cannot run unknown task {job.task_name!r}: it is not registered on this queue")
     payload = queue.serializer.loads(job.payload)
     args, kwargs = tuple(payload["args"]), payload["kwargs"]
-    max_retries = task.options.max_retries if job.max_retries is None else job.max_retries
+    max_retries = cast(int, task.options.max_retries if job.max_retries is None else job.max_retries)  # resolved
+    queue_name = cast(str, job.queue)  # prepare_job resolved it (the task's, else "default")
     errors: list[dict[str, Any]] = []
     started_at = time.time()
     for retry_count in range(max_retries + 1):
         activate(JobContext(id=job.id, task_name=job.task_name, retry_count=retry_count,
-                            max_retries=max_retries, queue_name=job.queue,
+                            max_retries=max_retries, queue_name=queue_name,
                             storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
         try:
             result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)
@@ -88,8 +89,10 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
 
 def _record(job: NewJob, started_at: float, status: str, retry_count: int, result: bytes | None = None,
             error: str | None = None) -> JobRecord:
-    return JobRecord(id=job.id, task_name=job.task_name, queue=job.queue, status=status, priority=job.priority,
-                     payload=job.payload, result=result, error=error, retry_count=retry_count,
+    # prepare_job resolved queue and priority (the task's, else the queue's defaults): never None here
+    return JobRecord(id=job.id, task_name=job.task_name, queue=cast(str, job.queue), status=status,
+                     priority=cast(int, job.priority), payload=job.payload, result=result, error=error,
+                     retry_count=retry_count,
                      max_retries=job.max_retries, timeout=job.timeout, attempt=retry_count + 1,
                      unique_key=job.unique_key, created_at=started_at, scheduled_at=started_at,
                      started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on))

@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import config, validation
 from .eager import run_eagerly
@@ -169,7 +169,7 @@ class Queue:
         return self.registry.hooks
 
     # -- enqueueing -----------------------------------------------------------------------
-    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> bytes:
+    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> bytes:
         """Serialize arguments, naming the argument that cannot be held."""
         if (isinstance(args, (str, bytes)) or not isinstance(args, Iterable)
                 or not isinstance(kwargs, (Mapping, type(None)))):
@@ -186,7 +186,7 @@ class Queue:
     def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]],
                   options: Mapping[str, Any]) -> list[NewJob]:
         """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
-        task_name = validation.name("task name", task_name)  # type: ignore[assignment]
+        task_name = validation.name("task name", task_name)
         task = self.tasks.get(task_name)
         fields = task.job_defaults() if task is not None else self._by_name_defaults()
         if options:
@@ -333,7 +333,7 @@ class Queue:
     # -- running -------------------------------------------------------------------------------
     def default_queues(self) -> list[str]:
         """What a worker without ``queues`` serves: every queue its tasks use, plus default."""
-        names = {"default"} | {task.options.queue for task in self.tasks.values()}
+        names = {"default"} | {cast(str, task.options.queue) for task in self.tasks.values()}  # resolved: set
         names |= {spec.queue for spec in self.periodic_tasks}
         return sorted(names)
 

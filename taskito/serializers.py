@@ -97,7 +97,7 @@ class PickleSerializer:
             raise SerializationError(f"cannot decode pickle payload: {exc}") from exc
 
 
-_SERIALIZERS = {"json": JSONSerializer, "pickle": PickleSerializer}
+_SERIALIZERS: dict[str, type[Serializer]] = {"json": JSONSerializer, "pickle": PickleSerializer}
 
 
 def get_serializer(name: str | Serializer) -> Serializer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from typing import Any
+from typing import Any, overload
 
 from .exceptions import InvalidValueError
 
@@ -38,6 +38,14 @@ def shown(value: Any, limit: int = 100) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@overload
+def seconds(name: str, value: float, *, positive: bool = False) -> float: ...
+
+
+@overload
+def seconds(name: str, value: float | None, *, positive: bool = False) -> float | None: ...
 
 
 def seconds(name: str, value: Any, *, positive: bool = False) -> float | None:
@@ -74,18 +82,27 @@ def timeout(name: str, value: Any) -> float | None:
     return float(value)
 
 
+@overload
+def count(name: str, value: int, *, minimum: int = 0, maximum: int = INT_RANGE[1]) -> int: ...
+
+
+@overload
+def count(name: str, value: int | None, *, minimum: int = 0, maximum: int = INT_RANGE[1]) -> int | None: ...
+
+
 def count(name: str, value: Any, *, minimum: int = 0, maximum: int = INT_RANGE[1]) -> int | None:
     """A whole number from ``minimum`` to ``maximum`` (by default what a database integer holds), or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidValueError(f"{name} must be a whole number, got {shown(value)}")
-    if value < minimum:
+    number = int(value)  # numbers.Integral declares no comparison operators: compare the int
+    if number < minimum:
         least = "zero" if minimum == 0 else minimum
         raise InvalidValueError(f"{name} must be a whole number, {least} or more, got {shown(value)}")
-    if value > maximum:
+    if number > maximum:
         raise InvalidValueError(f"{name} must be at most {maximum}, got {shown(value)}")
-    return int(value)
+    return number
 
 
 def concurrency(name: str, value: Any, *, minimum: int = 1) -> int | None:
@@ -98,7 +115,7 @@ def priority(name: str, value: Any) -> int | None:
     if value is None:
         return None
     low, high = INT_RANGE
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise InvalidValueError(
             f"{name} must be a whole number from {low} to {high} (higher runs first), got {shown(value)}")
     return int(value)
@@ -129,6 +146,14 @@ def name_problem(value: Any) -> str | None:
         except UnicodeEncodeError:
             return "must be valid Unicode text: it has a lone surrogate (e.g. from bytes that are not UTF-8)"
     return None
+
+
+@overload
+def name(what: str, value: str) -> str: ...
+
+
+@overload
+def name(what: str, value: str | None) -> str | None: ...
 
 
 def name(what: str, value: Any) -> str | None:

@@ -30,7 +30,7 @@ MAX_HEAD = 64 * 1024  # request line and headers; wsgiref refuses longer lines i
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
 
-def _request_complete(data: bytes) -> bool:
+def _request_complete(data: bytes | bytearray) -> bool:
     """Whether ``data`` holds a whole request (head, and body up to MAX_BODY), or more than is ever waited for."""
     if len(data) > MAX_HEAD + MAX_BODY:
         return True
@@ -54,6 +54,7 @@ class DashboardServer(WSGIServer):
     cannot pile up threads or hold them, and a normal request is still answered.
     """
 
+    RequestHandlerClass: type[_RequestHandler]  # also given the request's bytes (see serve_request)
     max_threads = 16
     max_waiting = 256  # well under the usual 1024 open files, so accept() never runs out of them
     request_timeout = 10.0

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -51,7 +51,7 @@ POOL_RECONNECT_TIMEOUT = 0.2
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 # -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
-class _Row(tuple):  # type: ignore[type-arg]
+class _Row(tuple[Any, ...]):
     __slots__ = ()
     _names: tuple[str, ...] = ()
     _index: dict[str, int] = {}
@@ -131,6 +131,11 @@ def _reason(exc: BaseException) -> str:
     text = re.sub(r"^(connection failed:|connection is bad:|FATAL:)\s*", "", lines[0]) if lines else ""
     text = re.sub(r'connection to server (at|on) "[^"]*"(, port \d+)?( \([^)]*\))? failed:\s*', "", text)
     return text or type(exc).__name__
+
+
+def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
+    """The value of a query that always returns one row (an aggregate, to_regclass)."""
+    return cast(_Row, conn.execute(query).fetchone())[0]
 
 
 class PostgresStorage(SQLStorage):
@@ -282,7 +287,7 @@ class PostgresStorage(SQLStorage):
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
                 conn.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version ("
                              "version integer PRIMARY KEY, applied_at double precision NOT NULL)")
-                current = conn.execute("SELECT coalesce(max(version), 0) FROM taskito_schema_version").fetchone()[0]
+                current = _scalar(conn, "SELECT coalesce(max(version), 0) FROM taskito_schema_version")
                 self._check_not_newer(current, newest)
                 for version, script in known:
                     if version > current:
@@ -302,9 +307,9 @@ class PostgresStorage(SQLStorage):
             ) from None
 
     def _schema_version(self, conn: psycopg.Connection[Any]) -> int | None:
-        if conn.execute("SELECT to_regclass('taskito_schema_version')").fetchone()[0] is None:
+        if _scalar(conn, "SELECT to_regclass('taskito_schema_version')") is None:
             return None
-        current = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
+        current = _scalar(conn, "SELECT max(version) FROM taskito_schema_version") or 0
         self._check_not_newer(current, migrations(self.engine)[-1][0])
         return current
 

@@ -16,7 +16,7 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 @cache
 def queries(engine: str) -> dict[str, str]:
     """Return ``{name: sql}`` for the engine's queries.sql."""
-    text = resources.files(__package__).joinpath("sql", engine, "queries.sql").read_text()
+    text = (resources.files(__package__) / "sql" / engine / "queries.sql").read_text()
     parts = _NAME.split(text)
     return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
@@ -24,7 +24,7 @@ def queries(engine: str) -> dict[str, str]:
 @cache
 def migrations(engine: str) -> tuple[tuple[int, str], ...]:
     """Return ``((version, sql), ...)`` sorted by version."""
-    folder = resources.files(__package__).joinpath("sql", engine, "migrations")
+    folder = resources.files(__package__) / "sql" / engine / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

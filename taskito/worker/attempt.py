@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..context import JobContext, activate
 from ..execution import UnserializableResult, call_task, describe, run_failure_hooks
@@ -67,7 +67,7 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
         args, kwargs = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
-    max_retries = task.options.max_retries if record.max_retries is None else record.max_retries
+    max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                         max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
                         soft_timeout=task.options.soft_timeout))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..options import JobOptions
 from ..storage import JobRecord
@@ -30,11 +30,11 @@ def retry_delay(record: JobRecord, options: JobOptions | None, error: BaseExcept
     ``error`` is None for failures that are not exceptions (timeouts, lost workers);
     those always retry while attempts remain.
     """
-    if record.retry_count >= record.max_retries:
+    if record.retry_count >= cast(int, record.max_retries):  # apply_task_defaults filled it when it was claimed
         return None
     if error is not None and options is not None and not options.should_retry(error):
         return None
-    base = options.retry_backoff if options is not None else 1.0
+    base = cast(float, options.retry_backoff) if options is not None else 1.0  # a task's options are resolved
     # The exponent is capped: 2.0 ** 1024 overflows, and max_retries may be far above that.
     delay = min(base * 2.0 ** min(record.retry_count, 32), MAX_BACKOFF)
     return delay * random.uniform(0.5, 1.5)
