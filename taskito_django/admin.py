@@ -20,7 +20,7 @@ def register_taskito_admin(site: AdminSite) -> None:
     if getattr(site, "_taskito_views", None) is not None:
         return
     views = TaskitoAdminViews(site)
-    site._taskito_views = views  # type: ignore[attr-defined]
+    site._taskito_views = views
     site_get_urls = site.get_urls
     site_get_app_list = site.get_app_list
 
@@ -33,8 +33,8 @@ def register_taskito_admin(site: AdminSite) -> None:
             app_list = sorted([*app_list, views.app_list_entry(request)], key=lambda app: app["name"].lower())
         return app_list
 
-    site.get_urls = get_urls  # type: ignore[method-assign]
-    site.get_app_list = get_app_list  # type: ignore[method-assign]
+    site.get_urls = get_urls
+    site.get_app_list = get_app_list
 
 
 register_taskito_admin(admin.site)

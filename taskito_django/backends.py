@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -181,6 +181,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
     supports_priority = True
     supports_get_result = True
     supports_async_task = True
+    alias: str  # set by the base class (whose types mypy cannot see)
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -247,7 +248,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
         record = job.record
         payload = queue.serializer.loads(record.payload)
         module_path, args, kwargs = payload["args"][:3]
-        runner_kwargs = payload.get("kwargs") or {}
+        runner_kwargs: dict[str, Any] = payload.get("kwargs") or {}
         task = _task_for(module_path, record, runner_kwargs.get("backend", self.alias), runner_kwargs.get("run_after"))
         return _task_result(task, record.id, record, self.alias, args, kwargs, queue.job_errors(record.id))
 
@@ -266,7 +267,8 @@ class TaskitoBackend(compat.BaseTaskBackend):
                 f"TASKS[{self.alias!r}]['OPTIONS'] has unknown key(s) {', '.join(sorted(unknown))}",
                 hint="TaskitoBackend understands OPTIONS 'max_retries' and 'timeout'.", id="taskito.E011",
             )
-        check = {"max_retries": validation.count, "timeout": validation.timeout}
+        check: dict[str, Callable[[str, Any], object]] = {"max_retries": validation.count,
+                                                          "timeout": validation.timeout}
         for key, value in self.job_options.items():
             try:
                 check[key](key, value)

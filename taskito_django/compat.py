@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 AVAILABLE = True
 SOURCE: str | None
@@ -20,28 +20,29 @@ try:
 
     SOURCE = "django.tasks"
 except ImportError:
-    try:
-        from django_tasks import task_backends  # type: ignore[no-redef]
-        from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef]
-        from django_tasks.base import (  # type: ignore[no-redef]
-            Task,
-            TaskContext,
-            TaskError,
-            TaskResult,
-            TaskResultStatus,
-        )
-        from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[no-redef]
-        from django_tasks.exceptions import TaskResultDoesNotExist  # type: ignore[no-redef]
-        from django_tasks.signals import task_enqueued, task_finished, task_started  # type: ignore[no-redef]
-        from django_tasks.utils import normalize_json  # type: ignore[no-redef]
+    if not TYPE_CHECKING:  # the same API: mypy reads the names above only (the backport may not be installed)
+        try:
+            from django_tasks import task_backends
+            from django_tasks.backends.base import BaseTaskBackend
+            from django_tasks.base import (
+                Task,
+                TaskContext,
+                TaskError,
+                TaskResult,
+                TaskResultStatus,
+            )
+            from django_tasks.exceptions import InvalidTaskError as InvalidTask
+            from django_tasks.exceptions import TaskResultDoesNotExist
+            from django_tasks.signals import task_enqueued, task_finished, task_started
+            from django_tasks.utils import normalize_json
 
-        SOURCE = "django_tasks"
-    except ImportError:
-        AVAILABLE = False
-        SOURCE = None
-        task_backends = BaseTaskBackend = Task = TaskContext = TaskError = TaskResult = None  # type: ignore
-        TaskResultStatus = InvalidTask = TaskResultDoesNotExist = None  # type: ignore
-        task_enqueued = task_finished = task_started = normalize_json = None  # type: ignore
+            SOURCE = "django_tasks"
+        except ImportError:
+            AVAILABLE = False
+            SOURCE = None
+            task_backends = BaseTaskBackend = Task = TaskContext = TaskError = TaskResult = None
+            TaskResultStatus = InvalidTask = TaskResultDoesNotExist = None
+            task_enqueued = task_finished = task_started = normalize_json = None
 
 __all__: list[Any] = [
     "AVAILABLE", "SOURCE", "BaseTaskBackend", "InvalidTask", "Task", "TaskContext", "TaskError", "TaskResult",

@@ -147,8 +147,8 @@ class TaskitoAdminViews:
         records = [job.record for job in queue.list_jobs(status=status, queue=queue_name, task_name=task_name,
                                                          limit=per_page + 1, offset=(page - 1) * per_page)]
         filters = {"status": status, "queue": queue_name, "task": task_name}
-        known_queues = sorted(set(queue.default_queues()) | set(queue.paused_queues()) | {queue_name} - {None})
-        known_tasks = sorted(set(queue.tasks) | {task_name} - {None})
+        known_queues = sorted({*queue.default_queues(), *queue.paused_queues(), *([queue_name] if queue_name else [])})
+        known_tasks = sorted({*queue.tasks, *([task_name] if task_name else [])})
         return self._render(
             request, "job_list.html", "Jobs", search=search,
             jobs=[_describe(record) for record in records[:per_page]],

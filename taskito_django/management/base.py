@@ -101,7 +101,7 @@ class TaskitoCommand(BaseCommand):
     @contextlib.contextmanager
     def cli_output(self) -> Iterator[None]:
         try:
-            with contextlib.redirect_stdout(_RawOutput(self.stdout)):  # type: ignore[type-var]
+            with contextlib.redirect_stdout(_RawOutput(self.stdout)):
                 yield
         except click.ClickException as exc:
             raise CommandError(exc.format_message()) from None
