@@ -73,6 +73,8 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
             result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)
         finally:
             activate(None)
+        if isinstance(error, KeyboardInterrupt):
+            raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
         if error is None:
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
         message = f"{type(error).__name__}: {error}"
