@@ -40,7 +40,8 @@ def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: di
               encode: Callable[[Any], Any] | None = None) -> tuple[Any, BaseException | None]:
     """Call the task inside the queue's task contexts; return (result, error).
 
-    ``SystemExit`` and ``KeyboardInterrupt`` raised by a task fail the attempt like any error.
+    Any ``BaseException`` raised by a task (``SystemExit``, ``KeyboardInterrupt``...) fails the attempt
+    like any error.
     With ``encode``, the returned result is encoded, before the hooks run: a result that cannot
     be encoded fails the attempt (``UnserializableResult``) and the failure hooks run, not the
     success ones. The after-hooks are skipped when ``still_current()`` says the attempt was given
@@ -56,7 +57,7 @@ def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: di
         error: BaseException | None = None
         try:
             value = result = task.fn(*args, **kwargs)
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        except BaseException as exc:  # any of them (CancelledError, a custom one) fails just this attempt
             error = exc
         if error is None and encode is not None:
             try:

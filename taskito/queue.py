@@ -336,14 +336,15 @@ class Queue:
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread", burst: bool = False) -> None:
+                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None) -> None:
         """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
 
-        With ``burst``, it returns as soon as no job is due (and none is running).
+        With ``burst``, it returns as soon as no job is due (and none is running); with
+        ``max_tasks``, once it has run that many jobs.
         """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst)
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
         with self._worker_lock:
             self._worker = worker
         try:
