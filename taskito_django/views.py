@@ -1,4 +1,8 @@
-"""The admin pages under ``/admin/taskito/``: built on the admin's templates, staff only, POST + CSRF actions."""
+"""The admin pages under ``/admin/taskito/``: built on the admin's templates, POST + CSRF actions.
+
+Staff members with the ``taskito_django.view_taskito`` permission see the pages; acting (pause,
+cancel, retry, delete, empty) needs ``taskito_django.change_taskito`` (see models.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -23,11 +28,33 @@ from taskito.exceptions import TaskitoError
 from taskito.result import job_to_dict
 from taskito.storage import Status
 
+from .models import CHANGE_PERMISSION, VIEW_PERMISSION
 from .project import RUNNER_NAME, admin_per_page, queue
 
 logger = logging.getLogger("taskito.django.admin")
 
 BULK_LIMIT = 1000  # most dead letters one bulk action touches
+BATCH = 500  # jobs read per round by the "all" actions
+
+
+def can_view(request: HttpRequest) -> bool:
+    """The Taskito pages: the view permission, or the change one (which implies it, as in the admin)."""
+    return request.user.has_perm(VIEW_PERMISSION) or request.user.has_perm(CHANGE_PERMISSION)
+
+
+def can_change(request: HttpRequest) -> bool:
+    return request.user.has_perm(CHANGE_PERMISSION)
+
+
+def _requires(check: Any, view: Any) -> Any:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not check(request):
+            permission = VIEW_PERMISSION if check is can_view else CHANGE_PERMISSION
+            raise PermissionDenied(f"This needs the permission {permission!r}; a superuser can grant it on the "
+                                   "admin's user or group page.")
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 def _when(timestamp: float | None) -> datetime | None:
@@ -65,28 +92,41 @@ class TaskitoAdminViews:
 
     # -- plumbing ---------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
-        wrap = self.site.admin_view
+        def see(view: Any) -> Any:  # the admin's login and staff check, then the view permission
+            return self.site.admin_view(_requires(can_view, view))
+
+        def act(view: Any) -> Any:
+            return self.site.admin_view(require_POST(_requires(can_change, view)))
+
+        def confirm(view: Any) -> Any:  # GET: a confirmation page; POST: do it
+            return self.site.admin_view(_requires(can_change, view))
+
         return [
-            path("taskito/", wrap(self.overview), name="taskito_overview"),
-            path("taskito/queues/", wrap(require_POST(self.queue_action)), name="taskito_queue_action"),
-            path("taskito/jobs/", wrap(self.job_list), name="taskito_jobs"),
-            path("taskito/jobs/<str:job_id>/", wrap(self.job_detail), name="taskito_job"),
-            path("taskito/jobs/<str:job_id>/cancel/", wrap(require_POST(self.cancel)), name="taskito_job_cancel"),
-            path("taskito/dead/", wrap(self.dead_letters), name="taskito_dead"),
-            path("taskito/dead/<str:job_id>/retry/", wrap(require_POST(self.retry_dead)), name="taskito_dead_retry"),
-            path("taskito/dead/<str:job_id>/delete/", wrap(require_POST(self.delete_dead)),
-                 name="taskito_dead_delete"),
-            # The dashboard checks CSRF itself (cookie + X-CSRF-Token header), as its page expects.
-            path("taskito/dashboard/", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard"),
-            path("taskito/dashboard/<path:rest>", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard_path"),
+            path("taskito/", see(self.overview), name="taskito_overview"),
+            path("taskito/queues/", act(self.queue_action), name="taskito_queue_action"),
+            path("taskito/queues/<str:name>/empty/", confirm(self.empty_queue), name="taskito_queue_empty"),
+            path("taskito/jobs/", see(self.job_list), name="taskito_jobs"),
+            path("taskito/jobs/<str:job_id>/", see(self.job_detail), name="taskito_job"),
+            path("taskito/jobs/<str:job_id>/cancel/", act(self.cancel), name="taskito_job_cancel"),
+            path("taskito/dead/", see(self.dead_letters), name="taskito_dead"),
+            path("taskito/dead/retry-all/", confirm(self.retry_all_dead), name="taskito_dead_retry_all"),
+            path("taskito/dead/delete-all/", confirm(self.delete_all_dead), name="taskito_dead_delete_all"),
+            path("taskito/dead/<str:job_id>/retry/", act(self.retry_dead), name="taskito_dead_retry"),
+            path("taskito/dead/<str:job_id>/delete/", act(self.delete_dead), name="taskito_dead_delete"),
+            # The dashboard checks CSRF itself (cookie + X-CSRF-Token header), as its page expects;
+            # without the change permission it is read-only.
+            path("taskito/dashboard/", see(csrf_exempt(self.dashboard)), name="taskito_dashboard"),
+            path("taskito/dashboard/<path:rest>", see(csrf_exempt(self.dashboard)), name="taskito_dashboard_path"),
         ]
 
     def app_list_entry(self, request: HttpRequest) -> dict[str, Any]:
         """The "Taskito" section of the admin index and sidebar."""
 
+        change = can_change(request)
+
         def link(name: str, object_name: str, url_name: str) -> dict[str, Any]:
             return {"name": name, "object_name": object_name, "admin_url": self._url(url_name), "add_url": None,
-                    "view_only": True, "perms": {"add": False, "change": False, "delete": False, "view": True}}
+                    "view_only": not change, "perms": {"add": False, "change": change, "delete": False, "view": True}}
 
         return {
             "name": "Taskito", "app_label": "taskito", "app_url": self._url("taskito_overview"),
@@ -104,7 +144,8 @@ class TaskitoAdminViews:
     def _render(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
         request.current_app = self.site.name
         return TemplateResponse(request, f"admin/taskito/{template}", {
-            **self.site.each_context(request), "title": title, "subtitle": None, **context,
+            **self.site.each_context(request), "title": title, "subtitle": None, "can_change": can_change(request),
+            **context,
         })
 
     def _back(self, request: HttpRequest, fallback: str) -> HttpResponseRedirect:
@@ -192,7 +233,7 @@ class TaskitoAdminViews:
 
     def dead_letters(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
-            return self._bulk_dead(request)
+            return _requires(can_change, self._bulk_dead)(request)
         per_page = admin_per_page()
         page = _page_number(request)
         records = [job.record for job in queue.dead_letters(limit=per_page + 1, offset=(page - 1) * per_page)]
@@ -264,12 +305,76 @@ class TaskitoAdminViews:
             messages.success(request, f"Deleted {done} of {len(selected)} selected dead letter(s).")
         return self._back(request, self._url("taskito_dead"))
 
+    # -- actions on everything, each behind a confirmation page (GET) -------------------------------
+    def _confirm(self, request: HttpRequest, title: str, question: str, consequences: list[str],
+                 button: str, back: str, jobs: list[Any]) -> TemplateResponse:
+        return self._render(request, "confirm.html", title, question=question, consequences=consequences,
+                            button=button, back_url=back, jobs=[_describe(record) for record in jobs])
+
+    def retry_all_dead(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            total = queue.stats()["dead"]
+            return self._confirm(
+                request, "Retry all dead letters", f"Replay all {total} dead letter(s) as new jobs?",
+                ["Each one is enqueued again as a new pending job and leaves the dead letters.",
+                 "Workers run them as soon as they are free."],
+                "Yes, retry them all", self._url("taskito_dead"),
+                [job.record for job in queue.dead_letters(limit=10)])
+        done = 0
+        while batch := queue.dead_letters(limit=BATCH):
+            replayed = 0
+            for job in batch:
+                try:
+                    queue.retry_dead(job.id)
+                    replayed += 1
+                except TaskitoError:
+                    pass  # retried or deleted meanwhile
+            done += replayed
+            if not replayed:
+                break
+        messages.success(request, f"Replayed {done} dead letter(s) as new jobs.")
+        return HttpResponseRedirect(self._url("taskito_dead"))
+
+    def delete_all_dead(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            total = queue.stats()["dead"]
+            return self._confirm(
+                request, "Delete all dead letters", f"Delete all {total} dead letter(s)?",
+                ["Their arguments and error histories are gone for good; none of them runs again."],
+                "Yes, delete them all", self._url("taskito_dead"),
+                [job.record for job in queue.dead_letters(limit=10)])
+        deleted = queue.purge_dead(older_than=0)
+        messages.success(request, f"Deleted {deleted} dead letter(s).")
+        return HttpResponseRedirect(self._url("taskito_dead"))
+
+    def empty_queue(self, request: HttpRequest, name: str) -> HttpResponse:
+        waiting = [Status.PENDING, Status.FAILED]  # failed: waiting for a retry
+        if request.method != "POST":
+            counts = queue.stats_by_queue(name)
+            total = counts["pending"] + counts["failed"]
+            return self._confirm(
+                request, f"Empty queue {name}", f"Cancel all {total} waiting job(s) of the queue {name}?",
+                ["Pending jobs and jobs waiting for a retry are cancelled (and so are jobs that depend on them); "
+                 "they stay listed as cancelled until purged.",
+                 "Jobs already running finish; jobs enqueued from now on run as usual."],
+                "Yes, empty the queue", self._url("taskito_overview"),
+                [job.record for status in waiting for job in queue.list_jobs(status=status, queue=name, limit=10)])
+        cancelled = 0
+        for status in waiting:
+            while batch := queue.list_jobs(status=status, queue=name, limit=BATCH):
+                done = sum(1 for job in batch if queue.cancel_job(job.id))
+                cancelled += done
+                if not done:  # none could be cancelled (all started meanwhile): nothing more to do
+                    break
+        messages.success(request, f"Queue {name} is empty: {cancelled} waiting job(s) cancelled.")
+        return HttpResponseRedirect(self._url("taskito_overview"))
+
     # -- the web dashboard, mounted inside the admin ---------------------------------------------
     def dashboard(self, request: HttpRequest, rest: str = "") -> HttpResponse:
         from .dashboard import serve_dashboard
 
         prefix = self._url("taskito_dashboard")
-        return serve_dashboard(request, prefix)
+        return serve_dashboard(request, prefix, read_only=not can_change(request))
 
 
 # The six counts as stats() names them, with the status each links to in the job list.
