@@ -16,7 +16,7 @@ from .exceptions import JobNotFoundError, SerializationError
 from .result import JobResult
 from .schedule import validate_schedule
 from .serializers import Serializer, describe_unserializable, get_serializer
-from .storage import NewJob, Status, Storage, new_job_id, open_storage
+from .storage import JOB_ORDERS, NewJob, Status, Storage, new_job_id, open_storage
 from .task import TaskOptions, TaskWrapper, parse_rate_limit
 
 if TYPE_CHECKING:
@@ -258,13 +258,18 @@ class Queue:
         return None if record is None else JobResult(self, job_id, record)
 
     def list_jobs(self, status: str | None = None, queue: str | None = None, task_name: str | None = None,
-                  limit: int = 50, offset: int = 0) -> list[JobResult]:
-        """Newest first. ``status`` is one of pending, running, complete, failed, dead, cancelled."""
+                  limit: int = 50, offset: int = 0, order_by: str = "-created") -> list[JobResult]:
+        """Newest first unless ``order_by`` says otherwise: created, task, queue, status or priority,
+        with a leading ``-`` for descending. ``status`` is one of pending, running, complete, failed,
+        dead, cancelled."""
         status = None if status is None else Status.parse(status)
         if limit < 0 or offset < 0:
             raise ValueError(f"limit and offset must be zero or positive, got {limit} and {offset}")
+        if not isinstance(order_by, str) or order_by.removeprefix("-") not in JOB_ORDERS:
+            raise ValueError(f"order_by must be one of {', '.join(JOB_ORDERS)} (with '-' first for descending), "
+                             f"got {order_by!r}")
         records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,
-                                         limit=limit, offset=offset)
+                                         limit=limit, offset=offset, order_by=order_by)
         return [JobResult(self, record.id, record) for record in records]
 
     def stats(self) -> dict[str, int]:

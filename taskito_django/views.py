@@ -21,12 +21,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from taskito.exceptions import TaskitoError
 from taskito.result import job_to_dict
-from taskito.storage import Status
+from taskito.storage import JOB_ORDERS, Status
 
 from .models import CHANGE_PERMISSION, VIEW_PERMISSION
 from .project import RUNNER_NAME, admin_per_page, queue
@@ -79,6 +81,10 @@ def _describe(record: Any) -> dict[str, Any]:
     job["attempts"] = record.retry_count + (1 if record.status in (Status.RUNNING, Status.COMPLETE, Status.DEAD)
                                             else 0)
     job["display_name"] = record.task_name
+    job["short_id"] = f"{record.id[:6]}\u2026{record.id[-6:]}" if len(record.id) > 14 else record.id
+    # Long dotted names may break after a dot, never inside a word.
+    job["display_name_html"] = mark_safe("<wbr>".join(escape(part) + "." for part in job["display_name"].split("."))
+                                         .removesuffix("."))
     if record.task_name == RUNNER_NAME and isinstance(job["args"], list) and job["args"]:
         job["display_name"] = f"{job['args'][0]} (Django task)"
     return job
@@ -182,33 +188,55 @@ class TaskitoAdminViews:
             status = None
         queue_name = request.GET.get("queue") or None
         task_name = request.GET.get("task") or None
+        order = request.GET.get("o") or DEFAULT_ORDER
+        if order.removeprefix("-") not in JOB_ORDERS:
+            messages.error(request, f"Cannot sort by {order!r}; showing the newest jobs first.")
+            order = DEFAULT_ORDER
         per_page = admin_per_page()
         page = _page_number(request)
         # One row more than a page tells whether there is a next page, without counting the table.
         records = [job.record for job in queue.list_jobs(status=status, queue=queue_name, task_name=task_name,
-                                                         limit=per_page + 1, offset=(page - 1) * per_page)]
+                                                         limit=per_page + 1, offset=(page - 1) * per_page,
+                                                         order_by=order)]
         filters = {"status": status, "queue": queue_name, "task": task_name}
+        state = {**filters, "o": None if order == DEFAULT_ORDER else order}  # what every link keeps
         known_queues = sorted(set(queue.default_queues()) | set(queue.paused_queues()) | {queue_name} - {None})
         known_tasks = sorted(set(queue.tasks) | {task_name} - {None})
         return self._render(
             request, "job_list.html", "Jobs", search=search,
             jobs=[_describe(record) for record in records[:per_page]],
+            columns=self._columns(state, order),
             filter_groups=[
-                self._filter_group("status", "By status", Status.ALL, filters),
-                self._filter_group("queue", "By queue", known_queues, filters),
-                self._filter_group("task", "By task", known_tasks, filters),
+                self._filter_group("status", "By status", Status.ALL, state),
+                self._filter_group("queue", "By queue", known_queues, state),
+                self._filter_group("task", "By task", known_tasks, state),
             ],
-            has_filters=any(filters.values()), clear_url=self._url("taskito_jobs"),
+            has_filters=any(filters.values()), clear_url=self._url("taskito_jobs", query={"o": state["o"]}),
             page=page, per_page=per_page,
-            previous_url=self._url("taskito_jobs", query={**filters, "p": page - 1}) if page > 1 else None,
-            next_url=self._url("taskito_jobs", query={**filters, "p": page + 1}) if len(records) > per_page else None,
+            previous_url=self._url("taskito_jobs", query={**state, "p": page - 1}) if page > 1 else None,
+            next_url=self._url("taskito_jobs", query={**state, "p": page + 1}) if len(records) > per_page else None,
         )
 
-    def _filter_group(self, key: str, title: str, choices: Any, filters: dict[str, Any]) -> dict[str, Any]:
-        links = [{"label": "All", "selected": filters[key] is None,
-                  "url": self._url("taskito_jobs", query={**filters, key: None})}]
-        links += [{"label": choice, "selected": filters[key] == choice,
-                   "url": self._url("taskito_jobs", query={**filters, key: choice})} for choice in choices]
+    def _columns(self, state: dict[str, Any] | None = None, order: str | None = None) -> list[dict[str, Any]]:
+        """The job tables' headers; with ``state``, those the database can sort by link to that order
+        (a first click sorts ascending, a second descending; newest first is the default)."""
+        columns = []
+        for label, field, key in _COLUMNS:
+            column: dict[str, Any] = {"label": label, "field": field, "url": None, "sorted": None}
+            if state is not None and key is not None:
+                current = order.removeprefix("-") == key if order else False
+                ascending = current and order == key
+                column["sorted"] = ("ascending" if ascending else "descending") if current else None
+                column["url"] = self._url("taskito_jobs", query={**state, "o": f"-{key}" if ascending else key,
+                                                                 "p": None})
+            columns.append(column)
+        return columns
+
+    def _filter_group(self, key: str, title: str, choices: Any, state: dict[str, Any]) -> dict[str, Any]:
+        links = [{"label": "All", "selected": state[key] is None,
+                  "url": self._url("taskito_jobs", query={**state, key: None})}]
+        links += [{"label": choice, "selected": state[key] == choice,
+                   "url": self._url("taskito_jobs", query={**state, key: choice})} for choice in choices]
         return {"title": title, "links": links}
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
@@ -239,6 +267,7 @@ class TaskitoAdminViews:
         records = [job.record for job in queue.dead_letters(limit=per_page + 1, offset=(page - 1) * per_page)]
         return self._render(
             request, "dead_letters.html", "Dead letters", jobs=[_describe(record) for record in records[:per_page]],
+            columns=self._columns(),
             page=page,
             previous_url=self._url("taskito_dead", query={"p": page - 1}) if page > 1 else None,
             next_url=self._url("taskito_dead", query={"p": page + 1}) if len(records) > per_page else None,
@@ -376,6 +405,12 @@ class TaskitoAdminViews:
         prefix = self._url("taskito_dashboard")
         return serve_dashboard(request, prefix, read_only=not can_change(request))
 
+
+DEFAULT_ORDER = "-created"
+# The job tables' columns: header, CSS field name, and the list_jobs order_by key that sorts by it.
+_COLUMNS = [("Job", "id", None), ("Task", "task", "task"), ("Queue", "queue", "queue"), ("Status", "status", "status"),
+            ("Attempts", "attempts", None), ("Created", "created", "created"), ("Finished", "finished", None),
+            ("Last error", "error", None)]
 
 # The six counts as stats() names them, with the status each links to in the job list.
 _STAT_STATUS = [("pending", Status.PENDING), ("running", Status.RUNNING), ("completed", Status.COMPLETE),

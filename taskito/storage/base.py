@@ -54,6 +54,10 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
+# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the column behind each.
+JOB_ORDERS = {"created": "seq", "task": "task_name", "queue": "queue", "status": "status", "priority": "priority"}
+
+
 @dataclass
 class NewJob:
     """A job about to be written. ``delay`` and ``expires`` are seconds from now."""
@@ -152,7 +156,9 @@ class Storage(Protocol):
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
-                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]: ...
+                  task_name: str | None = None, limit: int = 50, offset: int = 0,
+                  order_by: str = "-created") -> list[JobRecord]:
+        """``order_by``: one of ``JOB_ORDERS``, ``-`` first for descending; enqueue order breaks ties."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 

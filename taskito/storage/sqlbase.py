@@ -14,6 +14,7 @@ from typing import Any
 
 from ..exceptions import JobNotFoundError
 from .base import (
+    JOB_ORDERS,
     STATS_KEYS,
     Completion,
     JobRecord,
@@ -204,10 +205,15 @@ class SQLStorage:
         return record
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
-                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+                  task_name: str | None = None, limit: int = 50, offset: int = 0,
+                  order_by: str = "-created") -> list[JobRecord]:
+        column = JOB_ORDERS[order_by.removeprefix("-")]  # a fixed column name, never user text, goes into the SQL
+        direction = "DESC" if order_by.startswith("-") else "ASC"
+        order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
         with self._autocommit() as cur:
-            rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
-                              limit=limit, offset=offset)
+            cur.execute(self.sql["list_jobs"].replace("{order}", order),
+                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset})
+            rows = cur.fetchall()
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:

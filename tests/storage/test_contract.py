@@ -304,6 +304,21 @@ def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> No
         engine_queue.list_jobs(status="done")
 
 
+def test_list_jobs_sorts_by_a_column_then_enqueue_order(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, name, queue=q) for name, q in
+                           [("b", "q2"), ("a", "q1"), ("c", "q1"), ("a", "q2"), ("b", "q1")]])
+    by_task = [(j.task_name, j.id) for j in engine_queue.list_jobs(order_by="task")]
+    assert by_task == [("a", ids[1]), ("a", ids[3]), ("b", ids[0]), ("b", ids[4]), ("c", ids[2])]
+    assert [j.id for j in engine_queue.list_jobs(order_by="-task", limit=2, offset=1)] == [ids[4], ids[0]]
+    assert [j.id for j in engine_queue.list_jobs(order_by="queue", queue=None)][:3] == [ids[1], ids[2], ids[4]]
+    assert [j.id for j in engine_queue.list_jobs(order_by="created")] == ids
+    for bad in ("payload", "task; DROP TABLE taskito_jobs", "--task", None):
+        with pytest.raises(ValueError, match="order_by must be one of created, task, queue, status, priority"):
+            engine_queue.list_jobs(order_by=bad)  # type: ignore[arg-type]
+    assert len(engine_queue.list_jobs()) == 5
+
+
 def test_workers_and_heartbeats(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     storage.register_worker("w1", {"hostname": "h", "pid": 1, "queues": ["a", "b"], "concurrency": 4})

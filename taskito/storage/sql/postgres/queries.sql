@@ -93,7 +93,7 @@ SELECT * FROM taskito_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
-ORDER BY seq DESC
+ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: job_errors

@@ -108,7 +108,7 @@ SELECT * FROM taskito_jobs
 WHERE (:status IS NULL OR status = :status)
   AND (:queue IS NULL OR queue = :queue)
   AND (:task_name IS NULL OR task_name = :task_name)
-ORDER BY seq DESC
+ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT :limit OFFSET :offset;
 
 -- name: job_errors
