@@ -92,4 +92,5 @@ def _record(job: NewJob, started_at: float, status: str, retry_count: int, resul
                      payload=job.payload, result=result, error=error, retry_count=retry_count,
                      max_retries=job.max_retries, timeout=job.timeout, attempt=retry_count + 1,
                      unique_key=job.unique_key, created_at=started_at, scheduled_at=started_at,
-                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on))
+                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on),
+                     first_started_at=started_at)

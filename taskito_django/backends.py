@@ -169,7 +169,7 @@ def _stored_result(task: Any, record: JobRecord, args: list[Any], kwargs: dict[s
     attempts = len(errors) + (1 if record.status in (Status.RUNNING, Status.COMPLETE) else 0)
     result = compat.TaskResult(
         task=task, id=record.id, status=_STATUS[record.status], enqueued_at=_datetime(record.created_at),
-        started_at=_datetime(record.started_at), finished_at=_datetime(record.finished_at),
+        started_at=_datetime(record.first_started_at), finished_at=_datetime(record.finished_at),
         last_attempted_at=_datetime(record.started_at), args=args, kwargs=kwargs, backend=alias,
         errors=task_errors, worker_ids=[record.worker_id or "taskito"] * attempts,
     )

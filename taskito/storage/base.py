@@ -94,10 +94,11 @@ class JobRecord:
     created_at: float = 0.0
     scheduled_at: float = 0.0
     expires_at: float | None = None
-    started_at: float | None = None
+    started_at: float | None = None  # of the latest attempt
     finished_at: float | None = None
     worker_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    first_started_at: float | None = None  # of the first attempt (retries start it again)
 
     @property
     def finished(self) -> bool:

@@ -28,7 +28,7 @@ from .sqlfiles import queries
 _RECORD_FIELDS = (
     "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
     "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
-    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id",
+    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "first_started_at",
 )
 
 
@@ -38,6 +38,8 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
     for blob in ("payload", "result"):
         if isinstance(values.get(blob), memoryview):
             values[blob] = bytes(values[blob])
+    if values.get("first_started_at") is None:  # stored once a retry replaced the first attempt's start
+        values["first_started_at"] = values.get("started_at")
     return JobRecord(**values)
 
 

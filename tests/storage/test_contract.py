@@ -304,6 +304,23 @@ def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> No
         engine_queue.list_jobs(status="done")
 
 
+def test_the_first_attempts_start_is_kept_across_retries(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    assert storage.get_job(job_id).first_started_at is None  # not started yet
+    [first] = storage.claim(WORKER, ["default"], 1, 30)
+    assert storage.get_job(job_id).first_started_at == first.started_at
+    storage.fail(job_id, first.attempt, "ValueError: once", None, 0.0)
+    time.sleep(0.01)
+    [second] = storage.claim(WORKER, ["default"], 1, 30)
+    record = storage.get_job(job_id)
+    assert record.started_at == second.started_at > first.started_at
+    assert record.first_started_at == first.started_at
+    storage.fail(job_id, second.attempt, "ValueError: twice", None, 0.0)
+    [third] = storage.claim(WORKER, ["default"], 1, 30)
+    assert storage.get_job(job_id).first_started_at == first.started_at
+
+
 def test_list_jobs_sorts_by_a_column_then_enqueue_order(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     ids = storage.enqueue([job(engine_queue, name, queue=q) for name, q in

@@ -55,6 +55,7 @@ SELECT pg_notify(%(channel)s, %(payload)s);
 -- name: fail_retry
 UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
+    first_started_at = COALESCE(first_started_at, started_at),
     scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
 

@@ -69,6 +69,7 @@ WHERE id IN (SELECT job_id FROM taskito_job_deps WHERE depends_on = :job_id)
 -- name: fail_retry
 UPDATE taskito_jobs
 SET status = 'failed', error = :error, retry_count = retry_count + 1,
+    first_started_at = COALESCE(first_started_at, started_at),
     scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
 WHERE id = :job_id AND attempt = :attempt AND status = 'running';
 
