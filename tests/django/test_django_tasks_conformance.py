@@ -3,6 +3,7 @@
 Written for taskito from the behaviour Django documents for its own backends (ImmediateBackend,
 the database backend): the same TaskResult whoever asks, signals for every ending, eager mode as
 ImmediateBackend, the worker's command-line options. Jobs run on ``manage.py taskito_worker``.
+Every test runs with the queue on SQLite, then on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from taskito_django import compat, queue
+from tests.conftest import PG_URL
 from tests.django.conftest import start_django_worker
 from tests.support import Process, wait_until
 
@@ -33,6 +35,21 @@ from taskito_django.backends import RUNNER_NAME  # noqa: E402
 
 Status = compat.TaskResultStatus
 BACKEND = "taskito_django.backends.TaskitoBackend"
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The project queue on SQLite (the test's file), then in a fresh PostgreSQL schema; workers too."""
+    if request.param == "postgres":
+        chosen = {"TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": PG_URL,
+                  "TASKITO_SCHEMA": request.getfixturevalue("pg_schema")}
+        for name, value in chosen.items():
+            setattr(settings, name, value)
+            monkeypatch.setenv(name, value)
+    assert queue.backend == request.param
+    yield request.param
+    if queue._is_built:  # type: ignore[attr-defined]
+        queue.close()  # its connections: the next settings change builds a new queue
 
 
 @pytest.fixture
