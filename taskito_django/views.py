@@ -13,6 +13,7 @@ from datetime import timezone as dt_timezone
 from typing import Any
 from urllib.parse import urlencode
 
+import django
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
@@ -147,11 +148,13 @@ class TaskitoAdminViews:
         query = {key: value for key, value in (query or {}).items() if value not in (None, "")}
         return f"{url}?{urlencode(query)}" if query else url
 
-    def _render(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+    def _render(self, request: HttpRequest, template: str, title: str,
+                crumbs: list[tuple[str, str | None]] | None = None, **context: Any) -> TemplateResponse:
+        """A page on the admin's templates; ``crumbs`` follow Home > Taskito (default: the title)."""
         request.current_app = self.site.name
         return TemplateResponse(request, f"admin/taskito/{template}", {
             **self.site.each_context(request), "title": title, "subtitle": None, "can_change": can_change(request),
-            **context,
+            "crumbs": [(title, None)] if crumbs is None else crumbs, "ol_breadcrumbs": OL_BREADCRUMBS, **context,
         })
 
     def _back(self, request: HttpRequest, fallback: str) -> HttpResponseRedirect:
@@ -172,7 +175,7 @@ class TaskitoAdminViews:
         for worker in workers:
             worker["started"] = _when(worker.get("started_at"))
             worker["heartbeat"] = _when(worker.get("last_heartbeat"))
-        return self._render(request, "overview.html", "Taskito", stats=queue.stats(), rows=rows,
+        return self._render(request, "overview.html", "Taskito", [("Overview", None)], stats=queue.stats(), rows=rows,
                             statuses=_STAT_STATUS, paused=sorted(paused), workers=workers,
                             backend=queue.backend)
 
@@ -253,7 +256,8 @@ class TaskitoAdminViews:
             waited = max(record.started_at - record.scheduled_at, 0.0)
             ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
         return self._render(
-            request, "job_detail.html", f"Job {job_id}", job=job, errors=errors,
+            request, "job_detail.html", f"Job {job_id}", [("Jobs", self._url("taskito_jobs")), (job_id, None)],
+            job=job, errors=errors,
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran, can_cancel=record.status == Status.PENDING,
             is_dead=record.status == Status.DEAD,
@@ -336,8 +340,9 @@ class TaskitoAdminViews:
 
     # -- actions on everything, each behind a confirmation page (GET) -------------------------------
     def _confirm(self, request: HttpRequest, title: str, question: str, consequences: list[str],
-                 button: str, back: str, jobs: list[Any]) -> TemplateResponse:
-        return self._render(request, "confirm.html", title, question=question, consequences=consequences,
+                 button: str, parent: str, back: str, jobs: list[Any]) -> TemplateResponse:
+        return self._render(request, "confirm.html", title, [(parent, back), (title, None)], question=question,
+                            consequences=consequences,
                             button=button, back_url=back, jobs=[_describe(record) for record in jobs])
 
     def retry_all_dead(self, request: HttpRequest) -> HttpResponse:
@@ -347,7 +352,7 @@ class TaskitoAdminViews:
                 request, "Retry all dead letters", f"Replay all {total} dead letter(s) as new jobs?",
                 ["Each one is enqueued again as a new pending job and leaves the dead letters.",
                  "Workers run them as soon as they are free."],
-                "Yes, retry them all", self._url("taskito_dead"),
+                "Yes, retry them all", "Dead letters", self._url("taskito_dead"),
                 [job.record for job in queue.dead_letters(limit=10)])
         done = 0
         while batch := queue.dead_letters(limit=BATCH):
@@ -370,7 +375,7 @@ class TaskitoAdminViews:
             return self._confirm(
                 request, "Delete all dead letters", f"Delete all {total} dead letter(s)?",
                 ["Their arguments and error histories are gone for good; none of them runs again."],
-                "Yes, delete them all", self._url("taskito_dead"),
+                "Yes, delete them all", "Dead letters", self._url("taskito_dead"),
                 [job.record for job in queue.dead_letters(limit=10)])
         deleted = queue.purge_dead(older_than=0)
         messages.success(request, f"Deleted {deleted} dead letter(s).")
@@ -386,7 +391,7 @@ class TaskitoAdminViews:
                 ["Pending jobs and jobs waiting for a retry are cancelled (and so are jobs that depend on them); "
                  "they stay listed as cancelled until purged.",
                  "Jobs already running finish; jobs enqueued from now on run as usual."],
-                "Yes, empty the queue", self._url("taskito_overview"),
+                "Yes, empty the queue", "Overview", self._url("taskito_overview"),
                 [job.record for status in waiting for job in queue.list_jobs(status=status, queue=name, limit=10)])
         cancelled = 0
         for status in waiting:
@@ -406,6 +411,8 @@ class TaskitoAdminViews:
         return serve_dashboard(request, prefix, read_only=not can_change(request))
 
 
+# Django 6's admin marks breadcrumbs up as a list (<ol class="breadcrumbs">); earlier ones as a <div>.
+OL_BREADCRUMBS = django.VERSION >= (6, 0)
 DEFAULT_ORDER = "-created"
 # The job tables' columns: header, CSS field name, and the list_jobs order_by key that sorts by it.
 _COLUMNS = [("Job", "id", None), ("Task", "task", "task"), ("Queue", "queue", "queue"), ("Status", "status", "status"),

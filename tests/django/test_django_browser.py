@@ -140,6 +140,14 @@ def test_job_list_and_dead_letters_read_well(browser: Any, live_server: Any, dja
                                   "return r.scrollWidth <= r.clientWidth")  # nothing hidden sideways
     browser.save_screenshot(str(shots / f"admin-jobs-sorted-{width}.png"))
 
+    for url, name in (("/admin/taskito/", "overview"),
+                      (f"/admin/taskito/jobs/{queue.dead_letters(limit=1)[0].id}/", "detail")):
+        browser.get(live_server.url + url)
+        crumbs = browser.find_element(By.CSS_SELECTOR, ".breadcrumbs")  # styled by this Django's admin CSS
+        assert crumbs.value_of_css_property("background-color") not in ("rgba(0, 0, 0, 0)", "transparent"), name
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width, name
+        browser.save_screenshot(str(shots / f"admin-{name}-{width}.png"))
+
     browser.get(live_server.url + "/admin/taskito/dead/")
     browser.find_element(By.ID, "taskito-delete-all").click()
     wait(browser, lambda d: d.find_elements(By.ID, "taskito-confirm"), "the confirmation page")
