@@ -309,8 +309,8 @@ def test_worker_max_tasks_stops_a_running_worker(transactional_db: None, effects
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("args", "message"), [
-    (["--backend", "nowhere"], "--backend 'nowhere': TASKS has no such backend"),
-    (["--backend", "immediate"], "not taskito_django.backends.TaskitoBackend"),
+    (["--backend", "nowhere"], "The connection 'nowhere' doesn't exist"),
+    (["--backend", "immediate"], "Backend 'immediate' is not a TaskitoBackend"),
     (["--max-tasks", "0"], "--max-tasks"),
     (["--exclude-queues", "default,emails,other,reports,second"], "leaves no queue to serve"),
 ])

@@ -37,11 +37,11 @@ def tasks_backend_queues(alias: str | None = None) -> list[str]:
     backends = getattr(settings, "TASKS", None) or {}
     if alias is not None:
         if alias not in backends:
-            raise CommandError(f"--backend {alias!r}: TASKS has no such backend (TASKS: "
-                               f"{', '.join(map(repr, backends)) or 'none'})")
+            raise CommandError(f"--backend {alias!r}: The connection {alias!r} doesn't exist (TASKS has "
+                               f"{', '.join(map(repr, backends)) or 'no backend'}).")
         if not _is_taskito_backend(backends[alias]):
-            raise CommandError(f"--backend {alias!r} is {backends[alias].get('BACKEND')!r}, not "
-                               f"taskito_django.backends.TaskitoBackend: its tasks do not run on taskito workers")
+            raise CommandError(f"--backend {alias!r}: Backend {alias!r} is not a TaskitoBackend (it is "
+                               f"{backends[alias].get('BACKEND')!r}): its tasks do not run on taskito workers.")
         backends = {alias: backends[alias]}
     names: list[str] = []
     for params in backends.values():
