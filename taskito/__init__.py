@@ -4,6 +4,7 @@ from .context import current_job
 from .exceptions import (
     ConfigurationError,
     DatabaseUnavailableError,
+    InvalidValueError,
     JobNotFoundError,
     MaxRetriesExceededError,
     SerializationError,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigurationError",
     "DatabaseUnavailableError",
+    "InvalidValueError",
     "JobNotFoundError",
     "JobResult",
     "MaxRetriesExceededError",

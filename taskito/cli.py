@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
-from .exceptions import DatabaseUnavailableError, TaskitoError
+from . import validation
+from .exceptions import DatabaseUnavailableError, InvalidValueError, TaskitoError
+from .execution import describe
 from .queue import Queue
+from .worker.signals import StartupInterrupted, StopSignals
 
 
 class AppError(click.ClickException):
@@ -41,8 +43,13 @@ def load_queue(spec: str) -> Queue:
         raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {exc}") from None
     except TaskitoError as exc:
         raise AppError(f"--app {spec!r}: {exc}") from None
-    except Exception as exc:
-        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:
+        raise AppError(f"--app {spec!r}: importing {module_name!r} called sys.exit({exc.code!r}); a module "
+                       "taskito imports must not exit: put that code under `if __name__ == \"__main__\":`") from None
+    except (KeyboardInterrupt, StartupInterrupted):
+        raise  # a stop request, not a bad --app
+    except BaseException as exc:
+        raise AppError(f"--app {spec!r}: importing {module_name!r} failed: {describe(exc)}") from None
     try:
         queue = getattr(module, attribute)
     except AttributeError:
@@ -61,6 +68,48 @@ def _split(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
+class Checked(click.ParamType):
+    """A flag value parsed, then checked by taskito's own validation (click's FloatRange lets NaN and
+    infinity through), so a bad value is a usage error naming the flag, exit status 2."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any], check: Callable[[str, Any], Any]) -> None:
+        self.name = name
+        self._parse = parse
+        self._check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                value = self._parse(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self._parse is int else 'a number'}", param, ctx)
+        try:
+            return self._check(param.name if param and param.name else self.name, value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SECONDS = Checked("seconds", float, validation.seconds)
+CONCURRENCY = Checked("count", int, validation.concurrency)
+LIMIT = Checked("count", int, lambda name, value: validation.count(name, value, minimum=1))
+QUEUE_NAME = Checked("name", str, validation.name)
+
+
+def _interval(name: str, value: Any) -> float | None:
+    seconds = validation.seconds(name, value)
+    if seconds is not None and seconds < 0.1:
+        raise InvalidValueError(f"{name} must be at least 0.1 (seconds), got {value}")
+    return seconds
+
+
+def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    for name in _split(value) or ():
+        problem = validation.name_problem(name)
+        if problem:
+            raise click.BadParameter(f"queue {problem}, got {validation.shown(name)}", ctx, param)
+    return value
+
+
 @click.group()
 @click.version_option(package_name="taskito")
 def main() -> None:
@@ -70,17 +119,18 @@ def main() -> None:
 def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The worker's flags, shared by ``taskito worker`` and the framework commands."""
     for option in reversed([
-        click.option("--queues", help="Comma-separated queues to serve (default: every queue the tasks use)."),
-        click.option("--exclude-queues", help="Comma-separated queues not to serve (taken out of --queues or "
-                                              "of the default)."),
-        click.option("--concurrency", type=click.IntRange(min=1), help="Worker threads (default: workers= / CPUs)."),
+        click.option("--queues", callback=_queue_names,
+                     help="Comma-separated queues to serve (default: every queue the tasks use)."),
+        click.option("--exclude-queues", callback=_queue_names,
+                     help="Comma-separated queues not to serve (taken out of --queues or of the default)."),
+        click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
         click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
                      help="thread: jobs share the worker process; prefork: each runs in a child process "
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
-        click.option("--drain-timeout", type=click.FloatRange(min=0),
+        click.option("--drain-timeout", type=SECONDS,
                      help="Seconds to let running jobs finish on stop."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
-        click.option("--max-tasks", type=click.IntRange(min=1),
+        click.option("--max-tasks", type=LIMIT,
                      help="Stop after running this many jobs (a fresh process takes over: e.g. to bound memory)."),
         click.option("--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
@@ -115,22 +165,34 @@ def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str |
     queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
 
 
-def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
+@contextlib.contextmanager
+def worker_process() -> Iterator[None]:
+    """Around a worker command, from before it imports --app: a signal while it starts is a clean stop.
+
+    Until the worker runs (importing, connecting, registering), SIGINT/SIGTERM end the start-up at
+    once; the command then exits 0 with one log line, as it would after a drain. Once it runs, the
+    worker drains on the first signal and stops at once on a second.
+    """
+    with StopSignals():
+        try:
+            yield
+        except StartupInterrupted as exc:
+            logging.getLogger("taskito.worker").info("%s received while starting: stopped before claiming any job",
+                                                     exc)
+
+
+def wait_for_database(build: Callable[[], Queue]) -> Queue:
     """Call ``build`` until the database can be reached (containers start in any order).
 
-    Logs one line per attempt, backing off up to 30 s; returns None if SIGINT/SIGTERM arrives first.
+    Logs one line per attempt, backing off up to 30 s. Run inside ``worker_process()``: a signal
+    meanwhile ends the wait (``StartupInterrupted``).
     """
     log = logging.getLogger("taskito.worker")
-    interrupted = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    attempt = 0
     try:
-        attempt = 0
         while True:
             try:
-                queue = build()
-                return None if interrupted.is_set() else queue
+                return build()
             except (AppError, DatabaseUnavailableError) as exc:
                 cause = exc if isinstance(exc, DatabaseUnavailableError) else exc.__context__
                 if not isinstance(cause, DatabaseUnavailableError):
@@ -139,12 +201,11 @@ def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
                 delay = min(2 ** (attempt - 1), 30)
                 log.warning("waiting for the database (attempt %d): %s; retrying in %ds "
                             "(--no-wait-for-db exits instead)", attempt, cause, delay)
-            if interrupted.wait(delay):
-                log.info("stopped before the database became reachable")
-                return None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            time.sleep(delay)
+    except StartupInterrupted:
+        if attempt:
+            log.info("stopped before the database became reachable")
+        raise
 
 
 @main.command()
@@ -154,9 +215,8 @@ def wait_for_database(build: Callable[[], Queue]) -> Queue | None:
 def worker(app: str, loglevel: str, wait_for_db: bool, **options: Any) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
     configure_logging(loglevel)
-    queue = wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app)
-    if queue is not None:
-        run_worker(queue, **options)
+    with worker_process():
+        run_worker(wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app), **options)
 
 
 def _info(queue: Queue) -> dict[str, Any]:
@@ -185,7 +245,7 @@ def _print_table(info: dict[str, Any]) -> None:
 
 def info_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
-    fn = click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True)(fn)
+    fn = click.option("--interval", type=Checked("seconds", float, _interval), default=2.0, show_default=True)(fn)
     return click.option("--watch", is_flag=True, help="Refresh until interrupted.")(fn)
 
 
@@ -263,7 +323,7 @@ def dashboard(app: str, host: str, port: int, token: str | None, read_only: bool
 
 @main.command()
 @app_option
-@click.argument("queue_name")
+@click.argument("queue_name", type=QUEUE_NAME)
 def pause(app: str, queue_name: str) -> None:
     """Stop workers from claiming QUEUE_NAME's jobs."""
     load_queue(app).pause(queue_name)
@@ -272,7 +332,7 @@ def pause(app: str, queue_name: str) -> None:
 
 @main.command()
 @app_option
-@click.argument("queue_name")
+@click.argument("queue_name", type=QUEUE_NAME)
 def resume(app: str, queue_name: str) -> None:
     """Let workers claim QUEUE_NAME's jobs again."""
     load_queue(app).resume(queue_name)
@@ -280,11 +340,11 @@ def resume(app: str, queue_name: str) -> None:
 
 
 def purge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--cancelled-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    fn = click.option("--cancelled-older-than", type=SECONDS, metavar="SECONDS",
                       help="Delete cancelled (and expired) jobs this old.")(fn)
-    fn = click.option("--dead-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    fn = click.option("--dead-older-than", type=SECONDS, metavar="SECONDS",
                       help="Delete dead letters this old.")(fn)
-    return click.option("--completed-older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+    return click.option("--completed-older-than", type=SECONDS, metavar="SECONDS",
                         help="Delete completed jobs finished this long ago.")(fn)
 
 
@@ -316,7 +376,7 @@ def dead() -> None:
 
 def dead_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
-    return click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)(fn)
+    return click.option("--limit", type=LIMIT, default=20, show_default=True)(fn)
 
 
 def list_dead(queue: Queue, limit: int, fmt: str) -> None:

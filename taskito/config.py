@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import validation
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, InvalidValueError
 
 
 def _parse_bool(value: Any) -> bool:
@@ -24,7 +24,7 @@ def _parse_bool(value: Any) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+    raise InvalidValueError(f"expected a boolean (true/false), got {validation.shown(value)}")
 
 
 def _parse_optional_float(value: Any) -> float | None:
@@ -41,21 +41,35 @@ BACKENDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"
 def validate_schema(schema: str) -> str:
     """Accept only a plain lowercase identifier: it is spliced into LISTEN and search_path."""
     if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema) or len(schema) > SCHEMA_MAX:
-        raise ValueError(
-            f"schema {schema!r} is not a plain identifier: use lowercase letters, digits and "
+        raise InvalidValueError(
+            f"schema {validation.shown(schema)} is not a plain identifier: use lowercase letters, digits and "
             f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
         )
     if schema == "information_schema" or schema.startswith("pg_"):
-        raise ValueError(f"schema {schema!r} is one of PostgreSQL's own: choose a name of taskito's (e.g. 'taskito')")
+        raise InvalidValueError(
+            f"schema {schema!r} is one of PostgreSQL's own: choose a name of taskito's (e.g. 'taskito')")
     return schema
 
 
-def _at_least(name: str, low: float, strict: bool = False) -> Callable[[Any], None]:
+def _seconds(name: str, positive: bool = False) -> Callable[[Any], None]:
     def check(value: Any) -> None:
-        if value is not None and (value <= low if strict else value < low):
-            bound = f"greater than {low:g}" if strict else f"at least {low:g}"
-            raise ValueError(f"{name} must be {bound}, got {value}")
+        validation.seconds(name, value, positive=positive)
     return check
+
+
+def _count(name: str, minimum: int = 0) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        validation.count(name, value, minimum=minimum)
+    return check
+
+
+def _workers(value: Any) -> None:
+    validation.concurrency("workers", value, minimum=0)
+
+
+def _db_path(value: Any) -> None:
+    if "\x00" in str(value):  # no file name can hold it
+        raise InvalidValueError(f"db_path must not contain a NUL character, got {validation.shown(value)}")
 
 
 def _backend(value: Any) -> None:
@@ -72,6 +86,10 @@ def _priority(value: Any) -> None:
     validation.priority("default_priority", value)
 
 
+def _default_timeout(value: Any) -> None:
+    validation.timeout("default_timeout", value)
+
+
 def _no_check(value: Any) -> None:
     return None
 
@@ -83,39 +101,46 @@ class Setting:
     parse: Callable[[Any], Any]
     default: Any
     doc: str
-    check: Callable[[Any], None] = _no_check  # raises ValueError or ConfigurationError
+    check: Callable[[Any], None] = _no_check  # raises InvalidValueError or ConfigurationError
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db",
-            "SQLite database file (parent directory is created)"),
+            "SQLite database file (parent directory is created)", _db_path),
     Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)", _backend),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
     Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table",
             validate_schema),
     Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()",
-            _at_least("workers", 0)),
+            _workers),
     Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it",
-            _at_least("default_retry", 0)),
-    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0, "hard timeout (s) of tasks that do not set it",
-            _at_least("default_timeout", 0)),
+            _count("default_retry")),
+    Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0,
+            "hard timeout (s) of tasks that do not set it; more than 0", _default_timeout),
     Setting("TASKITO_DEFAULT_PRIORITY", "default_priority", int, 0, "priority of tasks that do not set it",
             _priority),
     Setting("TASKITO_RESULT_TTL", "result_ttl", _parse_optional_float, None,
-            "purge completed, dead and cancelled jobs older than this (s)", _at_least("result_ttl", 0)),
+            "purge completed, dead and cancelled jobs older than this (s)", _seconds("result_ttl")),
     Setting("TASKITO_DRAIN_TIMEOUT", "drain_timeout", float, 30.0, "seconds a stopping worker waits for running jobs",
-            _at_least("drain_timeout", 0)),
+            _seconds("drain_timeout")),
     Setting("TASKITO_POOL_SIZE", "pool_size", int, None, "database connections (SQLite 8, Postgres 10)",
-            _at_least("pool_size", 1)),
+            _count("pool_size", minimum=1)),
     Setting("TASKITO_LEASE_SECONDS", "lease_seconds", float, 30.0,
             "a job whose worker stops heart-beating returns to the queue after this long (s)",
-            _at_least("lease_seconds", 0, strict=True)),
+            _seconds("lease_seconds", positive=True)),
     Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments",
             _serializer),
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
 )
 
-SETTINGS_BY_KWARG = {setting.kwarg: setting for setting in SETTINGS}
+# Read by the dashboard (``create_app``), not by Queue: queue_kwargs_from() leaves them out.
+DASHBOARD_SETTINGS: tuple[Setting, ...] = (
+    Setting("TASKITO_DASHBOARD_SESSION_TTL", "session_ttl", float, 43200.0,
+            "seconds a dashboard sign-in lasts (12 h); signing out or a new token ends it sooner",
+            _seconds("session_ttl", positive=True)),
+)
+
+SETTINGS_BY_KWARG = {setting.kwarg: setting for setting in SETTINGS + DASHBOARD_SETTINGS}
 
 
 def _from_source(setting: Setting, raw: Any, where: str) -> Any:
@@ -123,8 +148,8 @@ def _from_source(setting: Setting, raw: Any, where: str) -> Any:
     try:
         value = setting.parse(raw)
         setting.check(value)
-    except (ValueError, ConfigurationError) as exc:
-        raise ConfigurationError(f"invalid {where}={raw!r}: {exc}") from None
+    except (ValueError, TypeError, OverflowError, ConfigurationError) as exc:  # int(inf): OverflowError
+        raise ConfigurationError(f"invalid {where}={validation.shown(raw)}: {exc}") from None
     return value
 
 
@@ -140,7 +165,7 @@ def resolve(kwarg: str, explicit: Any, env: Mapping[str, str] | None = None) -> 
             try:  # Queue(eager="false") means False, as the variable would
                 explicit = setting.parse(explicit)
             except ValueError as exc:
-                raise ValueError(f"invalid {kwarg}={explicit!r}: {exc}") from None
+                raise InvalidValueError(f"invalid {kwarg}={validation.shown(explicit)}: {exc}") from None
         setting.check(explicit)
         return explicit
     environ = os.environ if env is None else env

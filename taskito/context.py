@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .exceptions import SoftTimeLimitExceeded, TaskitoError
+from .validation import percent as percent_check
 
 if TYPE_CHECKING:
     from .storage import Storage
@@ -70,11 +71,10 @@ class _CurrentJob:
 
     def update_progress(self, percent: float) -> None:
         """Record progress (0-100) so callers see it in ``job.progress``."""
-        if not 0 <= percent <= 100:
-            raise ValueError(f"progress must be between 0 and 100, got {percent}")
+        progress = percent_check("progress", percent)
         context = self._get()
         if context.storage is not None:
-            context.storage.set_progress(context.id, float(percent))
+            context.storage.set_progress(context.id, progress)
 
     def check_timeout(self) -> None:
         """Raise SoftTimeLimitExceeded once the task's soft_timeout has passed.

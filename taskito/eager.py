@@ -12,9 +12,10 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from . import validation
 from .context import JobContext, activate
 from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
-from .execution import UnserializableResult, call_task
+from .execution import UnserializableResult, call_task, describe
 from .storage import JobRecord, NewJob, Status
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class EagerResult:
         return self
 
     def result(self, timeout: float | None = None) -> Any:
+        validation.seconds("timeout", timeout)  # as a stored job's result() checks it
         if self.status == Status.COMPLETE:
             return None if self.record.result is None else self.queue.serializer.loads(self.record.result)
         if self.record.retry_count > 0:
@@ -77,7 +79,7 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
             raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
         if error is None:
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
-        message = f"{type(error).__name__}: {error}"
+        message = describe(error)
         errors.append({"attempt": retry_count + 1, "error": message, "failed_at": time.time(),
                        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))})
         if isinstance(error, UnserializableResult) or not task.options.should_retry(error):

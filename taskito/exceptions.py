@@ -11,6 +11,13 @@ class ConfigurationError(TaskitoError):
     """A setting is missing or invalid (bad path, unknown backend, missing URL...)."""
 
 
+class InvalidValueError(TaskitoError, ValueError):
+    """A value passed in code (an option, a name, a setting, a number of seconds) is out of range.
+
+    Raised before anything is written. A ValueError too, so code that caught ValueError still does.
+    """
+
+
 class DatabaseUnavailableError(ConfigurationError):
     """The database server cannot be reached right now (down, starting, wrong host or port).
 

@@ -20,7 +20,7 @@ def _run_hooks(queue: Queue, kind: str, *args: Any) -> None:
     for hook in queue.hooks[kind]:
         try:
             hook(*args)
-        except Exception:
+        except BaseException:  # not only Exception: a hook must never take the worker's thread with it
             logger.exception("%s hook %r raised; the job goes on", kind, hook)
 
 
@@ -29,6 +29,15 @@ def run_failure_hooks(queue: Queue, task_name: str, args: tuple[Any, ...], kwarg
     """The hooks of a failed attempt, also for failures the worker decides (timeouts, lost workers)."""
     _run_hooks(queue, "after_task", task_name, args, kwargs, None, error)
     _run_hooks(queue, "on_failure", task_name, args, kwargs, error)
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message``, even for an exception whose ``str()`` itself raises."""
+    try:
+        text = str(error)
+    except BaseException:
+        text = "<its str() raised>"
+    return f"{type(error).__name__}: {text}"
 
 
 class UnserializableResult(SerializationError):
@@ -40,8 +49,10 @@ def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: di
               encode: Callable[[Any], Any] | None = None) -> tuple[Any, BaseException | None]:
     """Call the task inside the queue's task contexts; return (result, error).
 
-    Any ``BaseException`` raised by a task (``SystemExit``, ``KeyboardInterrupt``...) fails the attempt
-    like any error.
+    Whatever the task raises fails the attempt, every ``BaseException`` included
+    (``SystemExit``, ``asyncio.CancelledError``, ``GeneratorExit``, a library's own): were one
+    to escape, it would end the worker thread (or child process) running the job, and the job
+    would stay held, its lease renewed, for as long as the worker lives.
     With ``encode``, the returned result is encoded, before the hooks run: a result that cannot
     be encoded fails the attempt (``UnserializableResult``) and the failure hooks run, not the
     success ones. The after-hooks are skipped when ``still_current()`` says the attempt was given
@@ -57,13 +68,14 @@ def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: di
         error: BaseException | None = None
         try:
             value = result = task.fn(*args, **kwargs)
-        except BaseException as exc:  # any of them (CancelledError, a custom one) fails just this attempt
+        except BaseException as exc:
             error = exc
         if error is None and encode is not None:
             try:
                 result = encode(value)
-            except SerializationError as exc:
-                error = UnserializableResult(f"the result of {name!r} cannot be serialized: {exc}")
+            except BaseException as exc:  # an object's own __reduce__ or __str__ may raise anything
+                detail = str(exc) if isinstance(exc, SerializationError) else describe(exc)
+                error = UnserializableResult(f"the result of {name!r} cannot be serialized: {detail}")
         if still_current():
             if error is None:
                 _run_hooks(queue, "after_task", name, args, kwargs, value, None)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import config, validation
 from .eager import EagerResult, run_eagerly
-from .exceptions import JobNotFoundError, SerializationError
+from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
 from .result import JobResult
 from .schedule import validate_schedule
 from .serializers import Serializer, describe_unserializable, get_serializer
 from .storage import JOB_ORDERS, NewJob, Status, Storage, new_job_id, open_storage
+from .storage.base import empty_stats
 from .task import TaskOptions, TaskWrapper, parse_rate_limit
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def add_schedule(specs: list[PeriodicSpec], fn: Any, wrapper: TaskWrapper, name:
     """
     schedule = (name or wrapper.name) if fn is wrapper else wrapper.name
     if any(spec.name == schedule for spec in specs):
-        raise ValueError(f"a periodic schedule named {schedule!r} is declared already: give the upper (outer) "
-                         "of the stacked @periodic decorators a name=... of its own")
+        raise InvalidValueError(f"a periodic schedule named {schedule!r} is declared already: give the upper (outer) "
+                                "of the stacked @periodic decorators a name=... of its own")
     specs.append(PeriodicSpec(name=schedule, task_name=wrapper.name, cron=cron, args=tuple(args),
                               kwargs=dict(kwargs or {}), queue=queue, timezone=timezone))
 
@@ -115,17 +116,17 @@ class Queue:
              soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. Unset options use the queue's defaults."""
         per_second = parse_rate_limit(rate_limit)
-        timeout = validation.seconds("timeout", timeout)
+        timeout = validation.timeout("timeout", timeout)
         soft_timeout = validation.seconds("soft_timeout", soft_timeout)
         expires = validation.seconds("expires", expires)
         retry_backoff = validation.seconds("retry_backoff", retry_backoff)
         max_retries = validation.count("max_retries", max_retries)
         priority = validation.priority("priority", priority)
-        queue = validation.text("queue", queue)
+        queue = validation.name("queue", queue)
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             options = TaskOptions(
-                name=name or f"{fn.__module__}.{fn.__qualname__}",
+                name=validation.name("task name", name or f"{fn.__module__}.{fn.__qualname__}"),
                 queue=queue,
                 priority=self.default_priority if priority is None else priority,
                 max_retries=self.default_retry if max_retries is None else max_retries,
@@ -151,6 +152,8 @@ class Queue:
         Each tick is enqueued once, however many workers run.
         """
         validate_schedule(cron, timezone)
+        name = validation.name("periodic name", name or None)
+        queue = validation.name("queue", queue)
 
         def decorator(fn: Callable[..., Any]) -> TaskWrapper:
             wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
@@ -183,12 +186,17 @@ class Queue:
     # -- enqueueing -----------------------------------------------------------------------
     def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> bytes:
         """Serialize arguments, naming the argument that cannot be held."""
+        if (isinstance(args, (str, bytes)) or not isinstance(args, Iterable)
+                or not isinstance(kwargs, (Mapping, type(None)))):
+            raise InvalidValueError(f"args must be a list or tuple and kwargs a dict (or None), got args "
+                                    f"{validation.shown(args)} and kwargs {validation.shown(kwargs)}")
         args = tuple(args)
         kwargs = dict(kwargs or {})
         try:
             return self.serializer.dumps({"args": list(args), "kwargs": kwargs})
-        except SerializationError:
-            raise SerializationError(describe_unserializable(self.serializer, task_name, args, kwargs)) from None
+        except SerializationError as exc:
+            message = describe_unserializable(self.serializer, task_name, args, kwargs, str(exc))
+            raise SerializationError(message) from None
 
     def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]], *,
                   priority: int | None = None, delay: float | None = None, queue: str | None = None,
@@ -196,13 +204,14 @@ class Queue:
                   unique_key: str | None = None, expires: float | None = None,
                   depends_on: Any = None) -> list[NewJob]:
         """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
+        task_name = validation.name("task name", task_name)
         delay = validation.seconds("delay", delay)
-        timeout = validation.seconds("timeout", timeout)
+        timeout = validation.timeout("timeout", timeout)
         expires = validation.seconds("expires", expires)
         max_retries = validation.count("max_retries", max_retries)
         priority = validation.priority("priority", priority)
-        queue = validation.text("queue", queue)
-        unique_key = validation.text("unique_key", unique_key)
+        queue = validation.name("queue", queue)
+        unique_key = validation.name("unique_key", unique_key)
         task = self.tasks.get(task_name)
         opts = task.options if task else None
         shared = {
@@ -244,7 +253,7 @@ class Queue:
         args_list = list(args_list)
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
         if len(kwargs_seq) != len(args_list):
-            raise ValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
+            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
         jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
@@ -254,6 +263,7 @@ class Queue:
 
     # -- inspecting ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobResult | None:
+        """The job with this id, or None (also for a string that cannot be a job id)."""
         record = self.storage.get_job(job_id)
         return None if record is None else JobResult(self, job_id, record)
 
@@ -261,13 +271,18 @@ class Queue:
                   limit: int = 50, offset: int = 0, order_by: str = "-created") -> list[JobResult]:
         """Newest first unless ``order_by`` says otherwise: created, task, queue, status or priority,
         with a leading ``-`` for descending. ``status`` is one of pending, running, complete, failed,
-        dead, cancelled."""
+        dead, cancelled.
+
+        A ``queue`` or ``task_name`` that no job can have (see ``validation.name``) finds nothing.
+        """
         status = None if status is None else Status.parse(status)
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset must be zero or positive, got {limit} and {offset}")
+        limit = validation.count("limit", limit)
+        offset = validation.count("offset", offset)
         if not isinstance(order_by, str) or order_by.removeprefix("-") not in JOB_ORDERS:
-            raise ValueError(f"order_by must be one of {', '.join(JOB_ORDERS)} (with '-' first for descending), "
-                             f"got {order_by!r}")
+            raise InvalidValueError(f"order_by must be one of {', '.join(JOB_ORDERS)} (with '-' first for "
+                                    f"descending), got {validation.shown(order_by)}")
+        if _impossible(queue) or _impossible(task_name):
+            return []
         records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,
                                          limit=limit, offset=offset, order_by=order_by)
         return [JobResult(self, record.id, record) for record in records]
@@ -277,6 +292,9 @@ class Queue:
         return self.storage.stats()
 
     def stats_by_queue(self, name: str) -> dict[str, int]:
+        """The six counts of one queue (all zero for a name no queue can have)."""
+        if _impossible(name):
+            return empty_stats()
         return self.storage.stats(queue=name)
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
@@ -292,7 +310,8 @@ class Queue:
 
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:
-        """Cancel a pending job (and the jobs depending on it); False if it already started."""
+        """Cancel a pending job (and the jobs depending on it); False if it started already, or if
+        a worker has claimed it and is about to start it (it is then pending with that worker's id)."""
         return self.storage.cancel(job_id)
 
     def dead_letters(self, limit: int = 10, offset: int = 0) -> list[JobResult]:
@@ -325,10 +344,10 @@ class Queue:
 
     def pause(self, name: str = "default") -> None:
         """Stop workers from claiming jobs of this queue, from their very next claim."""
-        self.storage.pause(name)
+        self.storage.pause(validation.name("queue", name))
 
     def resume(self, name: str = "default") -> None:
-        self.storage.resume(name)
+        self.storage.resume(validation.name("queue", name))
 
     def paused_queues(self) -> list[str]:
         return self.storage.paused_queues()
@@ -380,6 +399,14 @@ def _job_ids(depends_on: Any) -> list[str]:
         items = [depends_on]
     for item in items:
         if not isinstance(item, (str, *results)) or item == "":
-            raise ValueError(f"depends_on takes job ids or JobResults (one, or a list), got {item!r}")
+            raise InvalidValueError(
+                f"depends_on takes job ids or JobResults (one, or a list), got {validation.shown(item)}")
+        if isinstance(item, str) and not validation.is_job_id(item):
+            raise JobNotFoundError(f"depends_on names {validation.shown(item)}, which is not a job id (32 hex digits)")
     return [item if isinstance(item, str) else item.id for item in items]
+
+
+def _impossible(name: str | None) -> bool:
+    """A filter value no queue or task can have: it finds nothing (rather than a driver error)."""
+    return name is not None and validation.name_problem(name) is not None
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
+import json
 from typing import TYPE_CHECKING, Any
 
+from . import validation
 from .exceptions import (
     JobNotFoundError,
     MaxRetriesExceededError,
@@ -17,8 +18,16 @@ if TYPE_CHECKING:
     from .queue import Queue
 
 
+PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own view has them all
+_JSON = json.JSONDecoder()
+
+
 class JobResult:
-    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end."""
+    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end.
+
+    Handles from ``queue.list_jobs()`` hold a partial row (arguments cut short, no result): ``summary()``
+    uses it as it is, while ``record`` and ``to_dict()`` read the whole row when first asked.
+    """
 
     def __init__(self, queue: Queue, job_id: str, record: JobRecord | None = None) -> None:
         self.queue = queue
@@ -43,7 +52,8 @@ class JobResult:
 
     @property
     def record(self) -> JobRecord:
-        if self._record is None:
+        """The job's whole row, as last read (a listed job's partial row is replaced by the whole one)."""
+        if self._record is None or self._record.partial:
             self.refresh()
         assert self._record is not None
         return self._record
@@ -68,7 +78,7 @@ class JobResult:
 
     @property
     def task_name(self) -> str:
-        return self.record.task_name
+        return (self._record or self.record).task_name  # a partial row has it: no need to read the rest
 
     def result(self, timeout: float | None = 30) -> Any:
         """Wait for the job to finish and return its value.
@@ -77,9 +87,8 @@ class JobResult:
         TaskFailedError / MaxRetriesExceededError if it ended dead, and
         TaskCancelledError if it was cancelled.
         """
-        if timeout is not None and math.isnan(timeout):
-            raise ValueError("timeout must be a number of seconds or None (wait for ever), got nan")
-        record = self.queue.storage.wait_for_result(self.id, float("inf") if timeout is None else timeout)
+        seconds = validation.seconds("timeout", timeout)  # None: wait for ever
+        record = self.queue.storage.wait_for_result(self.id, float("inf") if seconds is None else seconds)
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record
@@ -101,27 +110,109 @@ class JobResult:
         """A JSON-ready view of the job as it is now (payload and result decoded when possible)."""
         return job_to_dict(self.queue, self.refresh().record)
 
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view for job lists, from the row as it was read (no query): see ``job_summary``."""
+        return job_summary(self.queue, self._record if self._record is not None else self.record)
+
+
+def _decode(queue: Queue, payload: bytes) -> tuple[Any, Any]:
+    try:
+        decoded = queue.serializer.loads(payload)
+        return decoded.get("args", []), decoded.get("kwargs", {})
+    except Exception as exc:  # a corrupt row must not break listings
+        return None, {"__error__": f"cannot decode payload: {exc}"}
+
+
+def _fields(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": record.id, "task_name": record.task_name, "queue": record.queue,
+        "status": record.status, "priority": record.priority, "error": record.error,
+        "retry_count": record.retry_count, "max_retries": record.max_retries, "timeout": record.timeout,
+        "progress": record.progress, "unique_key": record.unique_key, "created_at": record.created_at,
+        "scheduled_at": record.scheduled_at, "expires_at": record.expires_at,
+        "started_at": record.started_at, "finished_at": record.finished_at,
+        "worker_id": record.worker_id, "depends_on": record.depends_on,
+    }
+
+
+def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
+    """What to tell a user whose ``cancel_job()`` was refused, from the job as it is now.
+
+    A pending job a worker has claimed is about to start there: it can no longer be cancelled,
+    and saying only "pending" would contradict the refusal.
+    """
+    if record is None:
+        return f"job {job_id} no longer exists (it was purged)"
+    if record.status == Status.PENDING and record.worker_id:
+        return (f"job {job_id} is pending, but worker {record.worker_id} has claimed it and is about to start it: "
+                "only a job no worker holds can be cancelled")
+    return f"job {job_id} is {record.status}: only a pending job (or one waiting for its retry) can be cancelled"
+
 
 def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
-    """Describe a job for humans and JSON APIs; undecodable payloads are shown as an error."""
-    try:
-        payload = queue.serializer.loads(record.payload)
-        args, kwargs = payload.get("args", []), payload.get("kwargs", {})
-    except Exception as exc:  # a corrupt row must not break listings
-        args, kwargs = None, {"__error__": f"cannot decode payload: {exc}"}
+    """Describe a job for humans and JSON APIs; undecodable payloads are shown as an error.
+
+    ``record`` must be a whole row (``JobResult.record``), not a partial one from list_jobs.
+    """
+    if record.partial:
+        raise ValueError(f"job {record.id}: a partial row (from list_jobs) has no whole payload or result; "
+                         "pass JobResult.record, which reads the whole row")
+    args, kwargs = _decode(queue, record.payload)
     result: Any = None
     if record.result is not None:
         try:
             result = queue.serializer.loads(record.result)
         except Exception as exc:
             result = {"__error__": f"cannot decode result: {exc}"}
-    return {
-        "id": record.id, "task_name": record.task_name, "queue": record.queue,
-        "status": record.status, "priority": record.priority, "args": args, "kwargs": kwargs,
-        "result": result, "error": record.error, "retry_count": record.retry_count,
-        "max_retries": record.max_retries, "timeout": record.timeout, "progress": record.progress,
-        "unique_key": record.unique_key, "created_at": record.created_at,
-        "scheduled_at": record.scheduled_at, "expires_at": record.expires_at,
-        "started_at": record.started_at, "finished_at": record.finished_at,
-        "worker_id": record.worker_id, "depends_on": record.depends_on,
-    }
+    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result}
+
+
+def job_summary(queue: Queue, record: JobRecord) -> dict[str, Any]:
+    """A job for a list: its fields and a ``preview`` of its arguments (at most PREVIEW_MAX characters),
+    without arguments, keyword arguments or result.
+
+    Lists are polled every few seconds: works on the partial rows of list_jobs, whose payload the
+    database cut short, so a job with megabytes of arguments costs a listing no more than any other.
+    """
+    cut = record.partial and len(record.payload) < (record.payload_size or 0)
+    if not cut:
+        args, kwargs = _decode(queue, record.payload)
+        if args is None:
+            text = kwargs["__error__"]
+        else:
+            text = ", ".join([json.dumps(arg, default=repr) for arg in args]
+                             + [f"{key}={json.dumps(value, default=repr)}" for key, value in kwargs.items()])
+    else:
+        text = _cut_json_preview(record.payload.decode("utf-8", "ignore"))
+        if text is None:
+            text = f"({record.payload_size} bytes of arguments)"
+    if cut or len(text) > PREVIEW_MAX:
+        text = text[:PREVIEW_MAX - 1] + "…"
+    return {**_fields(record), "preview": text}
+
+
+def _cut_json_preview(text: str) -> str | None:
+    """The arguments in the start of a JSON payload (``{"args":[...],"kwargs":{...}}``, cut anywhere),
+    shown as a whole payload's would be as far as values are complete, then the raw start of the value
+    the cut falls in. None if ``text`` does not start like taskito's JSON payloads."""
+    parts: list[str] = []
+    for opening, closing in (('{"args":[', "]"), (',"kwargs":{', "}")):
+        if not text.startswith(opening):
+            return ", ".join(parts) if parts else None
+        text = text[len(opening):]
+        while text and not text.startswith(closing):
+            key = ""
+            if closing == "}":
+                try:
+                    name, end = _JSON.raw_decode(text)
+                except ValueError:
+                    return ", ".join([*parts, text])
+                key, text = f"{name}=", text[end + 1:]  # past the colon
+            try:
+                value, end = _JSON.raw_decode(text)
+            except ValueError:
+                return ", ".join([*parts, key + text])
+            parts.append(key + json.dumps(value, default=repr))
+            text = text[end:].removeprefix(",")
+        text = text[len(closing):]
+    return ", ".join(parts)

@@ -9,19 +9,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .exceptions import InvalidValueError
+from .validation import name_problem, shown
+
 
 def validate_schedule(cron: str, timezone: str | None) -> None:
     """Fail at decoration time, not at 3 a.m. in a worker."""
     if not isinstance(cron, str) or not croniter.is_valid(cron, second_at_beginning=True):
-        raise ValueError(
-            f"invalid cron expression {cron!r}: use 6 fields, seconds first "
+        raise InvalidValueError(
+            f"invalid cron expression {shown(cron)}: use 6 fields, seconds first "
             "('sec min hour day month weekday'), e.g. '0 */5 * * * *'"
         )
-    if timezone is not None:
+    if timezone is None:
+        return
+    if name_problem(timezone) is None:
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {timezone!r}: use an IANA name such as 'Europe/Paris'") from None
+            return
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a key too long for a file name
+            pass
+    raise InvalidValueError(f"unknown timezone {shown(timezone)}: use an IANA name such as 'Europe/Paris'")
 
 
 def next_run(cron: str, timezone: str | None, after: float | None = None) -> float:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .exceptions import InvalidValueError
+from .validation import shown
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -22,9 +26,10 @@ def parse_rate_limit(rate: str | None) -> float | None:
         count, unit = str(rate).split("/")
         per_second = float(count) / _RATE_UNITS[unit.strip().lower()[:1]]
     except (ValueError, KeyError, IndexError):
-        raise ValueError(f"invalid rate_limit {rate!r}: use '<count>/s', '<count>/m' or '<count>/h'") from None
-    if per_second <= 0:
-        raise ValueError(f"invalid rate_limit {rate!r}: the count must be positive")
+        raise InvalidValueError(
+            f"invalid rate_limit {shown(rate)}: use '<count>/s', '<count>/m' or '<count>/h'") from None
+    if not 0 < per_second < math.inf:  # NaN fails this too
+        raise InvalidValueError(f"invalid rate_limit {shown(rate)}: the count must be a finite number above 0")
     return per_second
 
 

@@ -1,50 +1,151 @@
-"""Checks of the options users pass: a clear ValueError naming the bad value, before anything is written.
+"""Checks of the values users pass: an InvalidValueError naming the bad value, before anything is written.
 
-Both engines must see the same, well-typed values: a priority of "high" once stalled every
-SQLite claim, a NaN delay parked a PostgreSQL job forever.
+Both engines must see the same, well-typed values, and neither may be the one to complain: a
+priority of "high" once stalled every SQLite claim, a NaN delay parked a PostgreSQL job forever,
+a NaN lease kept a killed worker's jobs running for ever, and a NUL in a name or an integer wider
+than a database column came back as a driver error from one engine and not the other.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
+import re
 from typing import Any
 
-PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # PostgreSQL integer
+from .exceptions import InvalidValueError
+
+INT_RANGE = (-(2**31), 2**31 - 1)  # PostgreSQL integer: priority, max_retries, counts
+# Longer waits are mistakes (a 2**70 s delay), and Python's own waits overflow not far above this.
+MAX_SECONDS = 10 * 365 * 86400
+# Task, queue and periodic names and unique keys are indexed: PostgreSQL refuses index rows over
+# about 2700 bytes, and 255 characters are at most 1020 bytes of UTF-8.
+MAX_NAME_LENGTH = 255
+MAX_CONCURRENCY = 10_000  # threads or child processes of one worker
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def seconds(name: str, value: Any) -> float | None:
-    """A finite, non-negative number of seconds (or None)."""
+def shown(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` short enough for an error message (a 1 MB name is shown by its start and length)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str() (sys.get_int_max_str_digits)
+        return f"an integer of {value.bit_length()} bits"
+    if len(text) <= limit:
+        return text
+    length = f", {len(value)} characters" if isinstance(value, str) else ""
+    return f"{text[:limit]}...{text[-1]} ({type(value).__name__}{length})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def seconds(name: str, value: Any, *, positive: bool = False) -> float | None:
+    """A finite number of seconds from 0 (or above 0, with ``positive``) to ten years, or None.
+
+    Comparisons, not ``float()``, decide: they hold for NaN and for integers too wide for a float.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number of seconds, zero or more, got {value!r}")
+    if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+        raise InvalidValueError(f"{name} must be a finite number of seconds, got {shown(value)}")
+    if positive and not value > 0:
+        raise InvalidValueError(f"{name} must be greater than 0 (seconds), got {shown(value)}")
+    if value < 0:
+        raise InvalidValueError(f"{name} must be a finite number of seconds, zero or more, got {shown(value)}")
+    if value > MAX_SECONDS:
+        raise InvalidValueError(f"{name} must be at most {MAX_SECONDS} seconds (ten years), got {shown(value)}")
     return float(value)
 
 
-def count(name: str, value: Any) -> int | None:
-    """A whole number, zero or more (or None)."""
+def timeout(name: str, value: Any) -> float | None:
+    """A hard timeout: finite seconds greater than zero, at most ten years (or None: the task's, else
+    the queue's default).
+
+    Zero is refused rather than read as "no timeout": a job must never be able to hold a worker
+    slot for ever by accident.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a whole number, zero or more, got {value!r}")
+    if not _is_number(value) or value != value or not 0 < value <= MAX_SECONDS:
+        raise InvalidValueError(f"{name} must be a finite number of seconds greater than 0, got {shown(value)}; "
+                                "there is no 'no timeout': leave it unset for the default, or give a long one "
+                                f"(e.g. 86400, at most {MAX_SECONDS})")
+    return float(value)
+
+
+def count(name: str, value: Any, *, minimum: int = 0, maximum: int = INT_RANGE[1]) -> int | None:
+    """A whole number from ``minimum`` to ``maximum`` (by default what a database integer holds), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidValueError(f"{name} must be a whole number, got {shown(value)}")
+    if value < minimum:
+        least = "zero" if minimum == 0 else minimum
+        raise InvalidValueError(f"{name} must be a whole number, {least} or more, got {shown(value)}")
+    if value > maximum:
+        raise InvalidValueError(f"{name} must be at most {maximum}, got {shown(value)}")
     return int(value)
+
+
+def concurrency(name: str, value: Any, *, minimum: int = 1) -> int | None:
+    """Worker threads or processes: a whole number up to MAX_CONCURRENCY (or None)."""
+    return count(name, value, minimum=minimum, maximum=MAX_CONCURRENCY)
 
 
 def priority(name: str, value: Any) -> int | None:
     """A whole number that fits PostgreSQL's integer (or None); higher runs first."""
     if value is None:
         return None
-    low, high = PRIORITY_RANGE
+    low, high = INT_RANGE
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high} (higher runs first), got {value!r}")
+        raise InvalidValueError(
+            f"{name} must be a whole number from {low} to {high} (higher runs first), got {shown(value)}")
     return int(value)
 
 
-def text(name: str, value: Any) -> str | None:
-    """A non-empty string (or None): queue names, unique keys."""
+def percent(name: str, value: Any) -> float:
+    """A number from 0 to 100 (NaN is neither)."""
+    if not _is_number(value) or not 0 <= value <= 100:
+        raise InvalidValueError(f"{name} must be a number between 0 and 100, got {shown(value)}")
+    return float(value)
+
+
+def name_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a task, queue or periodic name or a unique key (None: it can).
+
+    Both engines must store and index it alike: PostgreSQL text refuses NUL, neither driver can
+    encode a lone surrogate (e.g. from undecodable bytes in a file name), and index rows are limited.
+    """
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters (it has {len(value)})"
+    if "\x00" in value:
+        return "must not contain NUL characters ('\\x00')"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text: it has a lone surrogate (e.g. from bytes that are not UTF-8)"
+    return None
+
+
+def name(what: str, value: Any) -> str | None:
+    """A task, queue or periodic name or a unique key (or None); InvalidValueError says what is wrong."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    problem = name_problem(value)
+    if problem:
+        raise InvalidValueError(f"{what} {problem}, got {shown(value)}")
     return value
+
+
+def is_job_id(value: Any) -> bool:
+    """Whether a string can be a job id (32 lowercase hex characters): lookups of other strings find nothing.
+
+    Anything but a string is a mistake in the calling code (a JobResult for its ``.id``): InvalidValueError.
+    """
+    if not isinstance(value, str):
+        raise InvalidValueError(f"a job id is a string (a JobResult's .id), got {type(value).__name__} {shown(value)}")
+    return _JOB_ID.fullmatch(value) is not None

@@ -38,6 +38,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.utils import timezone
 
+from taskito import validation
 from taskito.context import current_job
 from taskito.eager import run_eagerly
 from taskito.storage import JobRecord, Status
@@ -332,11 +333,13 @@ class TaskitoBackend(compat.BaseTaskBackend):
                 f"TASKS[{self.alias!r}]['OPTIONS'] has unknown key(s) {', '.join(sorted(unknown))}",
                 hint="TaskitoBackend understands OPTIONS 'max_retries' and 'timeout'.", id="taskito.E011",
             )
+        check = {"max_retries": validation.count, "timeout": validation.timeout}
         for key, value in self.job_options.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                    or (key == "max_retries" and not isinstance(value, int)):
+            try:
+                check[key](key, value)
+            except ValueError as exc:
                 yield checks.Error(
-                    f"TASKS[{self.alias!r}]['OPTIONS'][{key!r}] is {value!r}",
-                    hint="Use a whole number of retries (0 or more) for max_retries and seconds (0 or more) "
+                    f"TASKS[{self.alias!r}]['OPTIONS'][{key!r}] is {value!r}: {exc}",
+                    hint="Use a whole number of retries (0 or more) for max_retries and seconds (more than 0) "
                          "for timeout.", id="taskito.E012",
                 )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.flask")
 
 _NO_AUTHORIZER = ("taskito's job endpoints are refused until the app registers an authorization callback "
-                  "with @taskito.authorize (it gets the request and returns True or False)")
+                  "with @taskito.authorize (it gets the request and returns True to allow)")
 
 
 def _json(reply: views.Reply) -> tuple[Response, int]:
@@ -37,7 +37,7 @@ def make_blueprint(extension: Taskito) -> Blueprint:
             authorize = extension._authorize
             if authorize is None:
                 return _json(views.error(403, _NO_AUTHORIZER))
-            if not authorize(request):
+            if not views.granted(authorize(request)):
                 return _json(views.error(403, "not authorized for taskito's job endpoints"))
             if request.method == "POST" and (refused := views.refuse_cross_site(request.headers.get("Sec-Fetch-Site"))):
                 return _json(refused)

@@ -48,9 +48,8 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
         cli.configure_logging(loglevel)
         app = cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
         build = functools.partial(extension.queue_for, app)
-        queue = cli.wait_for_database(build) if wait_for_db else build()
-        if queue is not None:  # None: stopped while waiting for the database
-            cli.run_worker(queue, **options)
+        with cli.worker_process():
+            cli.run_worker(cli.wait_for_database(build) if wait_for_db else build(), **options)
 
     @group.command()
     @cli.info_options

@@ -318,6 +318,9 @@ class Taskito:
 
     # -- the blueprint's authorization ----------------------------------------------------------
     def authorize(self, fn: Callable[[Request], bool]) -> Callable[[Request], bool]:
-        """``fn(request) -> bool`` decides who may use the job endpoints (refused until set)."""
+        """``fn(request) -> bool`` decides who may use the job endpoints (refused until set).
+
+        Only a return of ``True`` itself allows: ``None``, ``""`` or ``"yes"`` refuse (403).
+        """
         self._authorize = fn
         return fn

@@ -24,11 +24,19 @@ def _respond(reply: views.Reply) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+_NO_AUTH = ("taskito's job endpoints are refused until the router gets an auth dependency: "
+            "TaskitoRouter(queue, auth=your_check), where your_check returns True to allow")
+
+
+def _refuse_all() -> None:
+    raise HTTPException(status_code=403, detail=_NO_AUTH)
+
+
 def _guard(auth: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an auth dependency that returns a bool into one that refuses with 403."""
+    """Turn an auth dependency into one that refuses with 403 unless it returned ``True`` itself."""
 
     def check(allowed: Annotated[Any, Depends(auth)]) -> None:
-        if allowed is False:
+        if not views.granted(allowed):
             raise HTTPException(status_code=403, detail="not authorized for taskito's job endpoints")
 
     return check
@@ -44,9 +52,9 @@ class TaskitoRouter(APIRouter):
     """An APIRouter serving one queue.
 
     ``GET /stats`` and ``GET /health`` are always open so that load balancers can use them.
-    ``auth`` is a FastAPI dependency guarding the job endpoints: it refuses by raising
-    ``HTTPException`` (e.g. 401) or by returning ``False`` (403). Without ``auth`` the job
-    endpoints are open: protect them with ``auth=`` or the router's ``dependencies=``.
+    ``auth`` is a FastAPI dependency guarding the job endpoints: they answer only when it returns
+    ``True`` itself; any other return (``False``, ``None``, ``""``, ``"yes"``) is 403, and it may
+    refuse with its own ``HTTPException`` (e.g. 401). Without ``auth`` the job endpoints answer 403.
     POSTs that a browser marks as cross-site (``Sec-Fetch-Site``) are refused with 403.
     Other keyword arguments go to ``APIRouter`` (``tags``, ``dependencies``, ...).
     """
@@ -57,7 +65,7 @@ class TaskitoRouter(APIRouter):
         router_kwargs.setdefault("tags", ["taskito"])
         super().__init__(**router_kwargs)
         self.queue = queue
-        guarded = [Depends(_guard(auth))] if auth is not None else []
+        guarded = [Depends(_guard(auth) if auth is not None else _refuse_all)]
 
         @self.get("/health", summary="200 while the taskito database answers")
         def health() -> JSONResponse:

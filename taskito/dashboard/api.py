@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import validation
 from ..exceptions import JobNotFoundError
-from ..result import job_to_dict
+from ..result import job_to_dict, why_not_cancelled
 from ..storage import Status
 from .http import HTTPError, Request, Response, Router, json_response
 from .metrics import STAT_NAMES
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 MAX_LIMIT = 500
-MAX_NAME = 200
-PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own page has them all
 
 
 def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
@@ -36,25 +33,10 @@ def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
 
 
 def _name(value: str, what: str) -> str:
-    if not value or len(value) > MAX_NAME:
-        raise HTTPError(400, f"{what} must be 1 to {MAX_NAME} characters, got {len(value)}")
+    problem = validation.name_problem(value)
+    if problem:
+        raise HTTPError(400, f"{what} {problem}, got {validation.shown(value)}")
     return value
-
-
-def _summary(queue: Queue, record: Any) -> dict[str, Any]:
-    """A job for a list: a short preview of its arguments and no result.
-
-    Lists are polled every few seconds; a job with megabytes of arguments or result would make
-    every poll that large. The job's own endpoint returns everything.
-    """
-    job = job_to_dict(queue, dataclasses.replace(record, result=None))
-    args, kwargs = job.pop("args"), job.pop("kwargs")
-    del job["result"]
-    parts = [json.dumps(arg, default=repr) for arg in args or []]
-    parts += [f"{key}={json.dumps(value, default=repr)}" for key, value in (kwargs or {}).items()]
-    text = ", ".join(parts)
-    job["preview"] = text if len(text) <= PREVIEW_MAX else text[:PREVIEW_MAX - 1] + "…"
-    return job
 
 
 class Api:
@@ -92,7 +74,8 @@ class Api:
         limit = int_arg(req, "limit", 50, 1, MAX_LIMIT)
         offset = int_arg(req, "offset", 0, 0, 10**9)
         found = fetch(limit + 1, offset)  # one extra row says whether there is a next page, without a COUNT
-        return {"jobs": [_summary(self.queue, job.record) for job in found[:limit]],
+        # summaries of the partial rows list_jobs reads: a job's arguments are never read whole here
+        return {"jobs": [job.summary() for job in found[:limit]],
                 "limit": limit, "offset": offset, "has_more": len(found) > limit}
 
     # -- reading -----------------------------------------------------------------------
@@ -176,9 +159,8 @@ class Api:
     def cancel(self, req: Request, job_id: str) -> Response:
         self._job(job_id)  # 404 for an unknown id
         if not self.queue.cancel_job(job_id):
-            status = self._job(job_id)["status"]
-            raise HTTPError(409, f"job {job_id} is {status}: only a pending job (or one waiting for its retry) "
-                                 "can be cancelled")
+            found = self.queue.get_job(job_id)
+            raise HTTPError(409, why_not_cancelled(job_id, None if found is None else found.record))
         return json_response({"cancelled": True, "job": self._job(job_id)})
 
     def retry_dead(self, req: Request, job_id: str) -> Response:
@@ -200,6 +182,8 @@ class Api:
             older_than = 0.0 if raw in (None, "") else float(raw)
         except (TypeError, ValueError):
             raise HTTPError(400, f"older_than must be a number of seconds, got {raw!r}") from None
-        if not math.isfinite(older_than) or older_than < 0:
-            raise HTTPError(400, f"older_than must be zero or more seconds, got {raw!r}")
+        try:
+            older_than = validation.seconds("older_than", older_than)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
         return json_response({"purged": self.queue.purge_dead(older_than=older_than)})

@@ -8,6 +8,11 @@ Security model:
   login form (HttpOnly, SameSite=Strict) or as ``Authorization: Bearer <token>``.
   ``/health`` stays open (it says only whether the database answers) so that
   load balancers can probe it.
+- Sessions are random ids held in this process's memory (nothing in the cookie is derived from the
+  token): they end at sign-out, after ``session_ttl`` seconds, and with the process, so a restart
+  with a new token signs everyone out.
+- Wrong tokens (login form or bearer header) are counted per client address: after
+  ``_Throttle.LIMIT`` within a minute the client gets 429 with Retry-After, whatever token it sends.
 - Calls that change something are POST and, unless they carry the bearer token,
   need the CSRF token (double submit: an HttpOnly cookie plus the
   ``X-CSRF-Token`` header the page sends; signed with the token when there is one).
@@ -21,13 +26,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .. import __version__, config
 from .api import Api
 from .http import HTTPError, Request, Response, Router, json_response
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -52,6 +61,99 @@ _CONTENT_TYPES = {
 # Served without the token: the login page needs its stylesheet and icon, neither says anything about jobs.
 _PUBLIC_STATIC = {"app.css", "favicon.svg"}
 _LOGIN_FAILED = '<p class="login-error" role="alert">That token is not right. Try again.</p>'
+_LOGIN_THROTTLED = ('<p class="login-error" role="alert">Too many wrong tokens from your address: '
+                    'wait {seconds} s before the next try.</p>')
+
+
+class _Sessions:
+    """Sign-ins of one dashboard: random ids, each valid until it expires or is ended.
+
+    Kept in memory (as sha256 digests, so a timing side channel on the lookup reveals nothing usable);
+    at most ``MAX`` at once, the oldest dropped first, so sign-ins cannot grow the process without end.
+    """
+
+    MAX = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._expiry: dict[bytes, float] = {}  # in creation order, which is also expiry order
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(session_id: str) -> bytes:
+        return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).digest()
+
+    def start(self) -> str:
+        session_id = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            for digest, expires in list(self._expiry.items()):
+                if expires > now and len(self._expiry) < self.MAX:
+                    break
+                del self._expiry[digest]
+            self._expiry[self._digest(session_id)] = now + self.ttl
+        return session_id
+
+    def valid(self, session_id: str) -> bool:
+        if not session_id:
+            return False
+        digest = self._digest(session_id)
+        with self._lock:
+            expires = self._expiry.get(digest)
+            if expires is not None and expires <= time.monotonic():
+                del self._expiry[digest]
+                expires = None
+        return expires is not None
+
+    def end(self, session_id: str) -> None:
+        with self._lock:
+            self._expiry.pop(self._digest(session_id), None)
+
+
+class _Throttle:
+    """Wrong tokens per client address: ``LIMIT`` of them within ``WINDOW`` seconds lock it out.
+
+    A locked-out client is answered 429 without its token being looked at (so guessing cannot go
+    on at full speed) until ``LOCKOUT`` seconds after its last counted failure. Other clients,
+    and sessions already signed in, are not affected. Behind a reverse proxy every client shares
+    the proxy's address.
+    """
+
+    LIMIT = 5
+    WINDOW = 60.0
+    LOCKOUT = 60.0
+    MAX_CLIENTS = 10_000
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> int:
+        """Seconds this client must wait before its next token is checked (0: go ahead)."""
+        with self._lock:
+            failures = self._failures.get(client)
+            if failures is None or len(failures) < self.LIMIT:
+                return 0
+            wait = failures[-1] + self.LOCKOUT - time.monotonic()
+            if wait <= 0:
+                del self._failures[client]
+                return 0
+            return math.ceil(wait)
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            failures = self._failures.pop(client, None) or deque(maxlen=self.LIMIT)
+            while failures and failures[0] <= now - self.WINDOW:
+                failures.popleft()
+            failures.append(now)
+            self._failures[client] = failures  # re-inserted: the dict stays in order of last failure
+            while len(self._failures) > self.MAX_CLIENTS:
+                del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
 
 
 def _load_static() -> dict[str, tuple[bytes, str, str]]:
@@ -68,7 +170,8 @@ def _load_static() -> dict[str, tuple[bytes, str, str]]:
 class DashboardApp:
     """The WSGI callable ``create_app`` returns."""
 
-    def __init__(self, queue: Queue, *, token: str | None = None, read_only: bool = False) -> None:
+    def __init__(self, queue: Queue, *, token: str | None = None, read_only: bool = False,
+                 session_ttl: float | None = None) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV, "").strip() or None
         elif not isinstance(token, str) or not token.strip():
@@ -79,7 +182,9 @@ class DashboardApp:
         self.token = token
         self.read_only = bool(read_only)
         self._key = token.encode("utf-8") if token else b""
-        self._session = self._sign("session") if token else ""
+        self.session_ttl = float(config.resolve("session_ttl", session_ttl))
+        self._sessions = _Sessions(self.session_ttl)
+        self._throttle = _Throttle()
         self._static = _load_static()
         self.router = Router()
         self._routes()
@@ -154,11 +259,21 @@ class DashboardApp:
         header = req.header("Authorization") or ""
         scheme, _, credential = header.partition(" ")
         if scheme.lower() == "bearer" and credential:
-            if hmac.compare_digest(credential.strip().encode("utf-8"), self._key):
+            client = _client(req)
+            wait = self._throttle.retry_after(client)
+            if wait:
+                raise HTTPError(429, f"too many wrong tokens from {client}: try again in {wait} s",
+                                [("Retry-After", str(wait))])
+            if self._token_matches(credential):
+                self._throttle.succeeded(client)
                 return True, True
+            self._throttle.failed(client)
+            logger.warning("dashboard: wrong bearer token from %s", client)
             return False, False
-        cookie = req.cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self._session.encode()), False
+        return self._sessions.valid(req.cookies.get(SESSION_COOKIE, "")), False
+
+    def _token_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._key)
 
     def _csrf_valid(self, value: str) -> bool:
         nonce, dot, signature = value.partition(".")
@@ -214,29 +329,38 @@ class DashboardApp:
             raise HTTPError(404, f"no such file: static/{name}")
         return self._file(req, name)
 
-    def login_page(self, req: Request, failed: bool = False) -> Response:
-        if not self.token:
+    def login_page(self, req: Request) -> Response:
+        if not self.token or self._authenticate(req)[0]:
             return _redirect("./")
-        if not failed and self._authenticate(req)[0]:
-            return _redirect("./")
-        body = self._static["login.html"][0]
-        if failed:
-            body = body.replace(b"<!--message-->", _LOGIN_FAILED.encode())
-        return Response(401 if failed else 200, body, "text/html; charset=utf-8")
+        return self._login_form(200)
+
+    def _login_form(self, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()) -> Response:
+        body = self._static["login.html"][0].replace(b"<!--message-->", message.encode())
+        return Response(status, body, "text/html; charset=utf-8", list(headers))
 
     def login(self, req: Request) -> Response:
         if not self.token:
             return _redirect("./")
+        client = _client(req)
+        wait = self._throttle.retry_after(client)
+        if wait:
+            return self._login_form(429, _LOGIN_THROTTLED.format(seconds=wait), [("Retry-After", str(wait))])
         given = req.form().get("token", "").strip()
-        if not given or not hmac.compare_digest(given.encode("utf-8"), self._key):
-            logger.warning("dashboard: failed sign-in from %s", req.environ.get("REMOTE_ADDR", "?"))
-            return self.login_page(req, failed=True)
+        if not given or not self._token_matches(given):
+            if given:
+                self._throttle.failed(client)
+            logger.warning("dashboard: failed sign-in from %s", client)
+            return self._login_form(401, _LOGIN_FAILED)
+        self._throttle.succeeded(client)
         response = _redirect("./")
-        response.set_cookie(SESSION_COOKIE, self._session, path=req.cookie_path, secure=req.secure)
+        response.set_cookie(SESSION_COOKIE, self._sessions.start(), path=req.cookie_path, secure=req.secure,
+                            max_age=math.ceil(self.session_ttl))
         response.set_cookie(CSRF_COOKIE, self._new_csrf(), path=req.cookie_path, secure=req.secure)
         return response
 
     def logout(self, req: Request) -> Response:
+        """End the session on the server too: a copy of the cookie is worth nothing afterwards."""
+        self._sessions.end(req.cookies.get(SESSION_COOKIE, ""))
         response = json_response({"signed_out": True})
         response.set_cookie(SESSION_COOKIE, "", path=req.cookie_path, secure=req.secure, max_age=0)
         return response
@@ -259,19 +383,34 @@ class DashboardApp:
         response = json_response({})
         csrf = self._csrf_for(req, response)
         response.body = json_response({"csrf_token": csrf, "auth": bool(self.token), "read_only": self.read_only,
-                                       "version": __version__, "queue": repr(self.queue)}).body
+                                       "version": __version__, "queue": queue_label(self.queue)}).body
         return response
+
+
+def queue_label(queue: Queue) -> str:
+    """What the page calls the queue: the database file's name or the schema, never a path on the server."""
+    if queue.backend == "sqlite":
+        return os.path.basename(queue.db_path) or queue.db_path
+    return f"{queue.backend} schema {queue.schema}"
+
+
+def _client(req: Request) -> str:
+    """Who is guessing: the peer address (a proxy's X-Forwarded-For is anyone's to forge)."""
+    return str(req.environ.get("REMOTE_ADDR") or "?")
 
 
 def _redirect(location: str, status: int = 303) -> Response:
     return Response(status, b"", "text/plain; charset=utf-8", [("Location", location)])
 
 
-def create_app(queue: Queue, *, token: str | None = None, read_only: bool = False) -> DashboardApp:
+def create_app(queue: Queue, *, token: str | None = None, read_only: bool = False,
+               session_ttl: float | None = None) -> DashboardApp:
     """The dashboard for ``queue`` as a WSGI application.
 
     ``token``: require it on every page and API call; None reads ``TASKITO_DASHBOARD_TOKEN``, and with
     that unset too the dashboard is open to whoever reaches it.
     ``read_only``: refuse every call that would change the queue.
+    ``session_ttl``: seconds a sign-in lasts; None reads ``TASKITO_DASHBOARD_SESSION_TTL`` (default 12 h).
+    Sessions live in this process: serve the app from one process (threads are fine).
     """
-    return DashboardApp(queue, token=token, read_only=read_only)
+    return DashboardApp(queue, token=token, read_only=read_only, session_ttl=session_ttl)

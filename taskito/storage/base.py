@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..exceptions import InvalidValueError
+from ..validation import shown
+
 
 class Status:
     """Job states. A job that failed an attempt and waits for its retry is ``failed``."""
@@ -26,18 +29,27 @@ class Status:
 
     ALL = (PENDING, RUNNING, COMPLETE, FAILED, DEAD, CANCELLED)
     FINISHED = (COMPLETE, DEAD, CANCELLED)
+    # Stored only, never shown: a worker claimed the job (it holds the lease) but its function has
+    # not started. Users see it as pending with that worker's id; "running" means the code runs.
+    CLAIMED = "claimed"
+
+    @classmethod
+    def public(cls, stored: str) -> str:
+        """The status users see for a stored one."""
+        return cls.PENDING if stored == cls.CLAIMED else stored
 
     @classmethod
     def parse(cls, value: str) -> str:
         """A status filter as users write it: stats() says "completed", so that means "complete" too."""
         status = "complete" if value == "completed" else value
         if status not in cls.ALL:
-            raise ValueError(f"unknown status {value!r}: use one of {', '.join(cls.ALL)}")
+            raise InvalidValueError(f"unknown status {shown(value)}: use one of {', '.join(cls.ALL)}")
         return status
 
 
-# stats() reports "completed" for the "complete" status, as users read it.
-STATS_KEYS = {"pending": "pending", "running": "running", "complete": "completed",
+# stats() reports "completed" for the "complete" status, as users read it, and counts claimed jobs
+# (not started yet) as pending. Several stored states may add up in one key.
+STATS_KEYS = {"pending": "pending", "claimed": "pending", "running": "running", "complete": "completed",
               "failed": "failed", "dead": "dead", "cancelled": "cancelled"}
 
 
@@ -54,8 +66,10 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
-# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the column behind each.
-JOB_ORDERS = {"created": "seq", "task": "task_name", "queue": "queue", "status": "status", "priority": "priority"}
+# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the SQL behind each
+# (a claimed job is listed, and so sorted, as pending).
+JOB_ORDERS = {"created": "seq", "task": "task_name", "queue": "queue",
+              "status": "CASE WHEN status = 'claimed' THEN 'pending' ELSE status END", "priority": "priority"}
 
 
 @dataclass
@@ -75,8 +89,14 @@ class NewJob:
     depends_on: Sequence[str] = ()
 
 
+# Bytes of payload a listed job carries (list_jobs): enough for a preview, never a whole big payload.
+PAYLOAD_HEAD = 1024
+
+
 @dataclass
 class JobRecord:
+    """One job row. A row from ``list_jobs`` is partial: see ``payload_size``."""
+
     id: str
     task_name: str
     queue: str
@@ -98,20 +118,44 @@ class JobRecord:
     finished_at: float | None = None
     worker_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    # None: the whole row. A number (rows from list_jobs): ``payload`` holds only the first PAYLOAD_HEAD
+    # bytes of a payload this long, ``error`` at most PAYLOAD_HEAD characters (then "…"), and ``result``
+    # and ``depends_on`` were not read.
+    payload_size: int | None = None
     first_started_at: float | None = None  # of the first attempt (retries start it again)
 
     @property
     def finished(self) -> bool:
         return self.status in Status.FINISHED
 
+    @property
+    def partial(self) -> bool:
+        return self.payload_size is not None
+
 
 @dataclass
 class Completion:
-    """A successful attempt, written in batches by the worker."""
+    """A successful attempt, written in batches by the worker.
+
+    It carries its own start and finish times: written later, in a batch, it still records the
+    attempt's real run time (and a start mark not written yet is not needed). None: the start
+    stays as stored, and the finish is the time of writing.
+    """
 
     job_id: str
     attempt: int
     result: bytes
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Started:
+    """A claimed job whose function started at ``started_at``: from then on it is running."""
+
+    job_id: str
+    attempt: int
+    started_at: float
 
 
 @dataclass
@@ -130,20 +174,34 @@ class Storage(Protocol):
 
     # -- writing jobs ---------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Write jobs in one transaction; a live job with the same unique_key is returned instead."""
+        """Write jobs in one transaction; a live job with the same unique_key is returned instead.
+
+        A job whose id is stored already is left as it is, so running an enqueue again after a
+        commit whose answer was lost (a connection that died) never makes a second job.
+        """
 
     def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
-        """Atomically move up to ``limit`` due jobs to running, in priority order."""
+        """Atomically give up to ``limit`` due jobs to the worker, in priority order.
+
+        They are claimed (held under a lease, shown as pending) until ``start`` marks them running.
+        """
+
+    def start(self, started: Sequence[Started]) -> None:
+        """Mark claimed jobs running from the time their function started (in batches, by the worker);
+        attempts that no longer hold their job, or finished already, are ignored."""
 
     def complete(self, done: Sequence[Completion]) -> None:
         """Mark attempts successful; attempts that no longer hold the job are ignored."""
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
-             retry_delay: float | None) -> bool:
-        """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None."""
+             retry_delay: float | None, started_at: float | None = None) -> bool:
+        """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None.
+
+        ``started_at``: when the attempt's function started, if it did (None keeps the stored start).
+        """
 
     def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
-        """Put this worker's running jobs back to pending without counting an attempt (graceful stop).
+        """Put this worker's claimed or running jobs back to pending without counting an attempt (graceful stop).
 
         With ``not_before`` (a time per job), no worker claims them before then (rate limits).
         """
@@ -159,7 +217,10 @@ class Storage(Protocol):
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
                   order_by: str = "-created") -> list[JobRecord]:
-        """``order_by``: one of ``JOB_ORDERS``, ``-`` first for descending; enqueue order breaks ties."""
+        """Newest first (``order_by``: one of ``JOB_ORDERS``, ``-`` first for descending; enqueue order
+        breaks ties), as partial records: the database cuts each payload to its first PAYLOAD_HEAD
+        bytes (and the error to as many characters) and reads no result, so a listing costs the same
+        whatever jobs carry."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 
@@ -184,7 +245,7 @@ class Storage(Protocol):
         """Delete finished jobs of ``status`` whose finished_at is older than ``older_than`` seconds."""
 
     def reap_expired_leases(self) -> list[JobRecord]:
-        """Running jobs whose lease ran out (their worker died)."""
+        """Claimed or running jobs whose lease ran out (their worker died)."""
 
     def pause(self, queue: str) -> None: ...
 

@@ -6,6 +6,14 @@ lives in it (``pg_dump -n <schema>`` is a complete backup). Claims take batches 
 ``FOR UPDATE SKIP LOCKED``. Enqueues NOTIFY ``<schema>_work`` (a trigger) and finished jobs
 NOTIFY ``<schema>_done``; a dedicated LISTEN connection per channel wakes idle workers and
 ``JobResult.result()`` waiters, and falls back to polling while it reconnects.
+
+Every database call of the Storage protocol rides through connection loss in one place
+(``_reconnecting``): a call whose connection dies under it (a terminated backend, a restarted
+server) runs again on a fresh connection, for up to RECONNECT_PATIENCE seconds, and only then
+raises DatabaseUnavailableError. Each call is written so that running it again after a commit
+whose answer was lost changes nothing more and raises nothing new: job ids are chosen by the
+client, so an enqueue that went in is not inserted twice, and a dead letter's replay is found
+under its new id. (Counts may differ: a cancel run again reports that nothing was left to cancel.)
 """
 
 from __future__ import annotations
@@ -24,18 +32,22 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import validate_schema
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
-from .base import Completion, JobRecord, NewJob
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
+from .base import Completion, JobRecord, NewJob, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
 logger = logging.getLogger("taskito.storage.postgres")
 
 CONNECT_TIMEOUT = 5  # seconds to establish one connection (libpq connect_timeout)
-POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection (e.g. while the server restarts)
+RECONNECT_PATIENCE = 10.0  # seconds a call waits for the database to come back (README: PostgreSQL)
+# psycopg_pool retries a failed connection attempt in the background with a backoff of 1 s, 2 s,
+# 4 s...: long after the server is back, callers would still wait. It gives up at once instead,
+# and callers waiting for a connection ask for a new one every so often (see _checkout).
+POOL_RECONNECT_TIMEOUT = 0.2
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 # -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
@@ -67,6 +79,10 @@ def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Any]:
 
 
 # -- connection targets and errors --------------------------------------------------------------
+class _ConnectionLost(psycopg.OperationalError):
+    """The session died under a call (terminated backend, restarted server, network): try again."""
+
+
 def _normalize_url(url: str) -> str:
     """Accept SQLAlchemy-style ``postgresql+psycopg://`` URLs too."""
     return re.sub(r"^(postgres(?:ql)?)\+\w+://", r"\1://", url.strip())
@@ -98,11 +114,14 @@ class PostgresStorage(SQLStorage):
         super().__init__()
         self.schema = validate_schema(schema)
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url = _normalize_url(url)
         try:
+            self.url.encode()  # a lone surrogate cannot reach libpq
+            if "\x00" in self.url:  # libpq would read the URL only up to it
+                raise ValueError("it contains a NUL character")
             params = conninfo_to_dict(self.url)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:
             raise self._bad_url(_reason(exc)) from None
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
@@ -121,9 +140,10 @@ class PostgresStorage(SQLStorage):
 
         self._pool = ConnectionPool(
             self.url, kwargs=self._connect_kwargs, min_size=1, max_size=pool_size, open=False,
-            configure=self._configure, check=_check_connection, timeout=POOL_TIMEOUT,
+            configure=self._configure, timeout=RECONNECT_PATIENCE, reconnect_timeout=POOL_RECONNECT_TIMEOUT,
             name=f"taskito-{self.schema}",
         )
+        self._calls = threading.local()  # the deadline of this thread's current database call
         self._pool.open(wait=False)
         self._listen_lock = threading.Lock()
         self._work_listener: _Listener | None = None
@@ -165,14 +185,62 @@ class PostgresStorage(SQLStorage):
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
     @contextmanager
     def _autocommit(self) -> Iterator[psycopg.Cursor[Any]]:
         """An autocommit cursor: each statement is its own transaction (one round trip)."""
-        with self._pool.connection() as conn, conn.cursor() as cur:
+        with self._connection() as conn, conn.cursor() as cur:
             yield cur
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; an error that leaves it dead becomes _ConnectionLost (retried)."""
+        conn = self._checkout()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            if conn.closed:
+                raise _ConnectionLost(_reason(exc)) from exc
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        """A live pooled connection, waited for until the current call's deadline.
+
+        A connection found dead is dropped (the pool replaces it) and the next one taken at
+        once: the pool's own check would sleep a second and more before trying another. The
+        wait is cut in short slices so that each asks the pool to connect again (see
+        POOL_RECONNECT_TIMEOUT).
+        """
+        deadline = getattr(self._calls, "deadline", None) or time.monotonic() + RECONNECT_PATIENCE
+        wait = 0.05
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._unavailable()
+            try:
+                conn = self._pool.getconn(timeout=min(wait, remaining))
+            except PoolTimeout:
+                wait = min(wait * 2, 1.0)
+                continue
+            if _alive(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)
+
+    def _unavailable(self) -> DatabaseUnavailableError:
+        """Why no connection came in time: the server's own answer to a new connection, or a busy pool."""
+        try:
+            self._connect().close()
+        except DatabaseUnavailableError as exc:
+            return DatabaseUnavailableError(f"{exc} (waited {RECONNECT_PATIENCE:g}s for it)")
+        return DatabaseUnavailableError(
+            f"PostgreSQL at {self.target} answers, but all {self._pool.max_size} connections of the pool "
+            f"stayed in use for {RECONNECT_PATIENCE:g}s; raise pool_size (TASKITO_POOL_SIZE)"
+        )
 
     def _id_list(self, ids: Sequence[str]) -> list[str]:
         return list(ids)
@@ -236,13 +304,21 @@ class PostgresStorage(SQLStorage):
         if len(jobs) < 2 or any(job.unique_key or job.depends_on for job in jobs):
             return super().enqueue(jobs)
         now = time.time()
-        with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
-            for job in jobs:
-                copy.write_row((
-                    job.id, job.task_name, job.queue, "pending", job.priority, job.payload, job.max_retries,
-                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
-                ))
-        return [job.id for job in jobs]
+        ids = [job.id for job in jobs]
+        try:
+            with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
+                for job in jobs:
+                    copy.write_row((
+                        job.id, job.task_name, job.queue, "pending", job.priority, job.payload, job.max_retries,
+                        job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
+                    ))
+        except psycopg.errors.UniqueViolation:
+            # COPY cannot skip rows: the batch is a retry of one that did commit (ids are ours) only
+            # if every one of its ids is there; anything else is a real conflict.
+            with self._autocommit() as cur:
+                if self._rows(cur, "count_ids", ids=ids)[0][0] != len(ids):
+                    raise
+        return ids
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -254,18 +330,19 @@ class PostgresStorage(SQLStorage):
 
         If the connection breaks while claiming, the claim may have committed without the worker
         ever seeing its jobs; the live worker's heartbeat would then keep them running forever.
-        Such a batch is recognisable (this worker, started_at = this claim's time) and is put
-        back before the next claim.
+        Such a batch is recognisable (claimed by this worker with this claim's lease, which no
+        heartbeat renews since the worker does not know the jobs) and is put back before the next claim.
         """
         self._release_uncertain_claims()
         now = time.time()
+        lease_until = now + lease_seconds
         try:
             with self._autocommit() as cur:
                 rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
-                                  lease_until=now + lease_seconds, limit=limit)
+                                  lease_until=lease_until, limit=limit)
         except psycopg.OperationalError:
             with self._uncertain_lock:
-                self._uncertain_claims.append((worker_id, now))
+                self._uncertain_claims.append((worker_id, lease_until))
             raise
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
@@ -273,40 +350,16 @@ class PostgresStorage(SQLStorage):
     def _release_uncertain_claims(self) -> None:
         with self._uncertain_lock:
             pending, self._uncertain_claims = self._uncertain_claims, []
-        for position, (worker_id, claimed_at) in enumerate(pending):
+        for position, (worker_id, lease_until) in enumerate(pending):
             try:
                 with self._autocommit() as cur:
-                    released = self._run(cur, "release_claim", worker_id=worker_id, started_at=claimed_at)
+                    released = self._run(cur, "release_claim", worker_id=worker_id, lease_until=lease_until)
             except psycopg.Error:
                 with self._uncertain_lock:
                     self._uncertain_claims[:0] = pending[position:]
                 raise
             if released:
                 logger.warning("put back %d job(s) claimed while the connection broke", released)
-
-    def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
-             retry_delay: float | None) -> bool:
-        """Retried through connection faults (it is fenced by attempt, so repeating it is safe):
-        a failure left unrecorded would leave the job running under a live worker's heartbeat."""
-        return self._retry_idempotent(f"record the failure of job {job_id}", lambda: super(PostgresStorage, self).fail(
-            job_id, attempt, error, traceback, retry_delay))
-
-    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
-        self._retry_idempotent(f"put back {len(job_ids)} job(s)", lambda: super(PostgresStorage, self).requeue(
-            worker_id, job_ids, not_before), patience=5.0)
-
-    def _retry_idempotent(self, what: str, action: Callable[[], Any], patience: float = 60.0) -> Any:
-        deadline = time.monotonic() + patience
-        delay = 0.1
-        while True:
-            try:
-                return action()
-            except psycopg.OperationalError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                logger.warning("cannot %s (%s); retrying in %.1fs", what, _reason(exc), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     def complete(self, done: Sequence[Completion]) -> None:
         """One round trip per batch (taskito_complete() also releases dependents), then the NOTIFYs.
@@ -316,14 +369,17 @@ class PostgresStorage(SQLStorage):
         """
         if not done:
             return
+        ids = [item.job_id for item in done]
         with self._autocommit() as cur:
-            [(completed, released)] = self._rows(
-                cur, "complete", ids=[item.job_id for item in done], attempts=[item.attempt for item in done],
-                results=[item.result for item in done], now=time.time())
-            if completed:
-                payload = ",".join(completed)
-                self._run(cur, "notify", channel=self._done_channel,
-                          payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
+            [(_completed, released)] = self._rows(
+                cur, "complete", ids=ids, attempts=[item.attempt for item in done],
+                results=[item.result for item in done], started=[item.started_at for item in done],
+                finished=[item.finished_at for item in done], now=time.time())
+            # Every id of the batch, not only those completed now: run again after a commit whose
+            # answer was lost, this finds them complete already, and their waiters still need to know.
+            payload = ",".join(ids)
+            self._run(cur, "notify", channel=self._done_channel,
+                      payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
             if released:
                 self._notify(cur)
 
@@ -402,18 +458,62 @@ class PostgresStorage(SQLStorage):
         self._pool.close(timeout=5)
 
 
-def _check_connection(conn: psycopg.Connection[Any]) -> None:
-    """Check a pooled connection before use, without a round trip in the common case.
+def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a database call again on a fresh connection when its connection dies under it.
+
+    The first retry is immediate (a terminated backend says nothing about the others); later
+    ones back off a little. After RECONNECT_PATIENCE seconds the call raises
+    DatabaseUnavailableError. A call made inside another one shares its deadline.
+    """
+    @functools.wraps(method)
+    def call(self: PostgresStorage, *args: Any, **kwargs: Any) -> Any:
+        calls = self._calls
+        if getattr(calls, "deadline", None) is not None:  # inside another call, which retries
+            return method(self, *args, **kwargs)
+        calls.deadline = time.monotonic() + RECONNECT_PATIENCE
+        try:
+            pause = 0.0
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except _ConnectionLost as exc:
+                    if time.monotonic() + pause >= calls.deadline:
+                        raise DatabaseUnavailableError(
+                            f"lost the connection to PostgreSQL at {self.target} on every attempt for "
+                            f"{RECONNECT_PATIENCE:g}s: {exc}") from None
+                    logger.log(logging.WARNING if pause else logging.INFO,
+                               "connection to PostgreSQL lost during %s (%s); retrying on a new one",
+                               method.__name__, exc)
+                    time.sleep(pause)
+                    pause = min(max(pause * 2, 0.05), 1.0)
+        finally:
+            calls.deadline = None
+
+    return call
+
+
+# Every database call of the protocol; waiting and closing are not calls to retry.
+for _name, _value in list(vars(Storage).items()):
+    if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close"}:
+        setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a pooled connection still works, without a round trip in the common case.
 
     An idle connection has nothing to read; one whose backend was terminated, or whose server
-    restarted, has an error message or EOF waiting, so only then pay for the full check (which
-    raises, and the pool replaces the connection).
+    restarted, has an error message or EOF waiting, so only then pay for the full check.
     """
     if conn.closed:
-        raise psycopg.OperationalError("the connection is closed")
+        return False
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    if not readable:
+        return True
+    try:
         ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        return False
+    return True
 
 
 class _Listener:
@@ -467,10 +567,12 @@ class _Listener:
                 if self._stop.is_set():
                     break
                 failures += 1
-                delay = min(0.1 * 2 ** failures, MAX_RECONNECT_DELAY)
+                # At once after a loss (the server is most likely there), then backing off.
+                delay = 0.0 if failures == 1 else min(0.1 * 2 ** (failures - 1), MAX_RECONNECT_DELAY)
                 reason = _reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
-                logger.warning("notification connection (%s) %s: %s; polling meanwhile, reconnecting in %.1fs",
-                               self.channel, "lost" if was_listening else "unavailable", reason, delay)
+                logger.warning("notification connection (%s) %s: %s; polling meanwhile, reconnecting %s",
+                               self.channel, "lost" if was_listening else "unavailable", reason,
+                               f"in {delay:.1f}s" if delay else "now")
                 self._stop.wait(delay)
             finally:
                 if conn is not None:

@@ -12,14 +12,17 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..exceptions import JobNotFoundError
+from ..exceptions import InvalidValueError, JobNotFoundError
+from ..validation import is_job_id
 from .base import (
     JOB_ORDERS,
+    PAYLOAD_HEAD,
     STATS_KEYS,
     Completion,
     JobRecord,
     NewJob,
     PeriodicDef,
+    Started,
     Status,
     empty_stats,
 )
@@ -28,7 +31,8 @@ from .sqlfiles import queries
 _RECORD_FIELDS = (
     "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
     "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
-    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "first_started_at",
+    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "payload_size",
+    "first_started_at",
 )
 
 
@@ -40,6 +44,8 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
             values[blob] = bytes(values[blob])
     if values.get("first_started_at") is None:  # stored once a retry replaced the first attempt's start
         values["first_started_at"] = values.get("started_at")
+    if "status" in values:
+        values["status"] = Status.public(values["status"])
     return JobRecord(**values)
 
 
@@ -148,25 +154,37 @@ class SQLStorage:
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
+    def start(self, started: Sequence[Started]) -> None:
+        if not started:
+            return
+        with self._transaction() as cur:
+            cur.executemany(self.sql["start"], [
+                {"job_id": item.job_id, "attempt": item.attempt, "started_at": item.started_at} for item in started])
+
     def complete(self, done: Sequence[Completion]) -> None:
         now = time.time()
         with self._transaction() as cur:
+            # Dependents first, while the completing attempts still hold their jobs: the same
+            # transaction then completes exactly those, and a stale or repeated completion
+            # releases nothing.
+            cur.executemany(self.sql["release_dependents"], [
+                {"job_id": item.job_id, "attempt": item.attempt} for item in done])
             cur.executemany(self.sql["complete"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result, "now": now}
+                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
+                 "started_at": item.started_at, "finished_at": now if item.finished_at is None else item.finished_at}
                 for item in done
             ])
-            cur.executemany(self.sql["release_dependents"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "now": now} for item in done])
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
-             retry_delay: float | None) -> bool:
+             retry_delay: float | None, started_at: float | None = None) -> bool:
         now = time.time()
         with self._transaction() as cur:
             if retry_delay is None:
-                applied = self._run(cur, "fail_dead", job_id=job_id, attempt=attempt, error=error, now=now)
+                applied = self._run(cur, "fail_dead", job_id=job_id, attempt=attempt, error=error, now=now,
+                                    started_at=started_at)
             else:
                 applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
-                                    scheduled_at=now + retry_delay)
+                                    scheduled_at=now + retry_delay, started_at=started_at)
             if not applied:
                 return False
             self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
@@ -189,6 +207,8 @@ class SQLStorage:
             self._run(cur, "set_progress", job_id=job_id, progress=progress)
 
     def cancel(self, job_id: str) -> bool:
+        if not is_job_id(job_id):
+            return False
         now = time.time()
         with self._transaction() as cur:
             if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
@@ -198,6 +218,8 @@ class SQLStorage:
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
+        if not is_job_id(job_id):  # no job has it: no need to ask (a NUL would be a driver error)
+            return None
         with self._autocommit() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
         if not rows:
@@ -209,16 +231,19 @@ class SQLStorage:
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
                   order_by: str = "-created") -> list[JobRecord]:
-        column = JOB_ORDERS[order_by.removeprefix("-")]  # a fixed column name, never user text, goes into the SQL
+        column = JOB_ORDERS[order_by.removeprefix("-")]  # fixed SQL of ours, never user text, goes into the query
         direction = "DESC" if order_by.startswith("-") else "ASC"
         order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
         with self._autocommit() as cur:
             cur.execute(self.sql["list_jobs"].replace("{order}", order),
-                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset})
+                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset,
+                         "head": PAYLOAD_HEAD})
             rows = cur.fetchall()
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
+        if not is_job_id(job_id):
+            return []
         with self._autocommit() as cur:
             rows = self._rows(cur, "job_errors", job_id=job_id)
         return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
@@ -227,22 +252,25 @@ class SQLStorage:
         counts = empty_stats()
         with self._autocommit() as cur:
             for status, count in self._rows(cur, "stats", queue=queue):
-                counts[STATS_KEYS[status]] = count
+                counts[STATS_KEYS[status]] += count
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         with self._autocommit() as cur:
             for queue, status, count in self._rows(cur, "stats_all_queues"):
-                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] = count
+                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
         return result
 
     # -- dead letters and housekeeping ---------------------------------------------------
     def retry_dead(self, job_id: str, new_id: str) -> str | None:
+        if not is_job_id(job_id):
+            return None
         with self._transaction() as cur:
             rows = self._rows(cur, "get_job", job_id=job_id)
             if not rows or rows[0]["status"] != Status.DEAD:
-                return None
+                # Run again after a commit whose answer was lost, it finds its replay already there.
+                return new_id if self._rows(cur, "get_job", job_id=new_id) else None
             old = to_record(rows[0])
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return None  # another caller retried or deleted it since we read it
@@ -254,6 +282,8 @@ class SQLStorage:
         return new_id
 
     def delete_dead(self, job_id: str) -> bool:
+        if not is_job_id(job_id):
+            return False
         with self._transaction() as cur:
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return False
@@ -296,7 +326,7 @@ class SQLStorage:
             self._run(cur, "heartbeat_worker", worker_id=worker_id, now=now)
             self._run(cur, "renew_leases", worker_id=worker_id, lease_until=now + lease_seconds,
                       ids=self._id_list(job_ids))
-            self._run(cur, "forget_stale_workers", before=now - 10 * lease_seconds)
+            self._run(cur, "forget_stale_workers", now=now, forget_after=10 * lease_seconds)
 
     def unregister_worker(self, worker_id: str) -> None:
         with self._transaction() as cur:
@@ -304,7 +334,7 @@ class SQLStorage:
 
     def workers(self, alive_within: float) -> list[dict[str, Any]]:
         with self._autocommit() as cur:
-            rows = self._rows(cur, "workers", since=time.time() - alive_within)
+            rows = self._rows(cur, "workers", now=time.time(), alive_within=alive_within)
         return [
             {"id": r["id"], "hostname": r["hostname"], "pid": r["pid"],
              "queues": r["queues"].split(",") if r["queues"] else [],
@@ -330,7 +360,7 @@ class SQLStorage:
 
         with self._autocommit() as cur:
             for task_name, status, count in self._rows(cur, "task_status_counts"):
-                entry(task_name)["counts"][STATS_KEYS[status]] = count
+                entry(task_name)["counts"][STATS_KEYS[status]] += count
             for task_name, count in self._rows(cur, "task_failures"):
                 entry(task_name)["failures"] = count
             runtime_rows = self._rows(cur, "task_runtimes", bounds=self._number_list(bounds))
@@ -346,7 +376,7 @@ class SQLStorage:
 
     def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
         if step <= 0:
-            raise ValueError(f"step must be positive, got {step}")
+            raise InvalidValueError(f"step must be positive, got {step}")
         buckets: dict[int, dict[str, int]] = {}
 
         def bucket(index: int) -> dict[str, int]:

@@ -7,6 +7,7 @@ read that changes when another connection commits) instead of polling the table.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,13 +19,27 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from ..exceptions import ConfigurationError, DatabaseUnavailableError
+from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
+from ..validation import shown
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
 logger = logging.getLogger("taskito.storage.sqlite")
 
 BUSY_TIMEOUT = 30.0
+# The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
+# so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+
+def _open_problem(path: Path) -> str:
+    """Why the operating system refuses to open ``path`` now (e.g. too many open files), or ""."""
+    try:
+        os.close(os.open(path if path.exists() else path.parent, os.O_RDONLY))
+    except OSError as exc:
+        return f" ({exc.strerror}: free some, or raise the limit with ulimit -n)" if exc.errno in (
+            errno.EMFILE, errno.ENFILE) else f" ({exc.strerror})"
+    return ""
 
 
 def _split_statements(script: str) -> Iterator[str]:
@@ -42,15 +57,15 @@ class SQLiteStorage(SQLStorage):
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
         super().__init__()
         if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+            raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.path = Path(path).expanduser().absolute()
         self._prepare_directory()
         self._pool_size = pool_size
-        # Pooled connections carry the generation of the file they were opened on (see _follow_file).
+        # A slot per connection in use or idle; idle connections carry the generation of the file
+        # they were opened on (see _follow_file).
+        self._slots = threading.BoundedSemaphore(pool_size)
         self._pool: queue.LifoQueue[tuple[int, sqlite3.Connection]] = queue.LifoQueue()
-        self._opened = 0
         self._generation = 0
-        self._pool_lock = threading.Lock()
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = 0.001
@@ -63,14 +78,14 @@ class SQLiteStorage(SQLStorage):
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+            unwritable = not os.access(directory, os.W_OK | os.X_OK) or (
+                self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK))
+        except OSError as exc:  # not allowed, a file in the way, a name too long...
             raise ConfigurationError(
-                f"cannot create the directory of the taskito database {str(self.path)!r}: "
+                f"cannot create the directory of the taskito database {shown(str(self.path))}: "
                 f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
             ) from None
-        if not os.access(directory, os.W_OK | os.X_OK) or (
-            self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
-        ):
+        if unwritable:
             raise ConfigurationError(
                 f"the taskito database {str(self.path)!r} is not writable by this user; "
                 "set db_path / TASKITO_DB_PATH to a writable location"
@@ -82,30 +97,42 @@ class SQLiteStorage(SQLStorage):
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open the taskito database {str(self.path)!r}: {exc}") from None
+            # The directory was checked at start-up: what fails now is the process or the system
+            # (out of file descriptors or memory, a full disk), and retrying later may succeed.
+            raise DatabaseUnavailableError(
+                f"cannot open the taskito database {str(self.path)!r}: {exc}{_open_problem(self.path)}"
+            ) from None
         return conn
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         self._follow_file()  # one stat(): every process, enqueue-only ones too, follows a replaced file
+        if not self._slots.acquire(timeout=BUSY_TIMEOUT):
+            raise DatabaseUnavailableError(
+                f"the taskito database {str(self.path)!r} cannot be used right now: all {self._pool_size} "
+                f"connections stayed in use for {BUSY_TIMEOUT:g}s; raise pool_size (TASKITO_POOL_SIZE)")
         try:
             generation, conn = self._pool.get_nowait()
         except queue.Empty:
-            with self._pool_lock:
-                grow = self._opened < self._pool_size
-                if grow:
-                    self._opened += 1
-            generation, conn = (self._generation, self._connect()) if grow else self._pool.get()
-        if generation != self._generation:  # opened on a file that was since deleted or replaced
-            conn.close()
-            generation, conn = self._generation, self._connect()
+            generation, conn = self._generation, None
+        try:
+            if conn is not None and generation != self._generation:  # opened on a deleted or replaced file
+                conn.close()
+                conn = None
+            if conn is None:
+                generation, conn = self._generation, self._connect()
+        except BaseException:
+            self._slots.release()  # a connection that failed to open must not keep its slot
+            raise
         try:
             yield conn
         except sqlite3.OperationalError as exc:
             raise self._unusable(exc) from exc
         finally:
             self._pool.put((generation, conn))
+            self._slots.release()
 
     def _unusable(self, exc: sqlite3.OperationalError) -> DatabaseUnavailableError:
         """A taskito error naming the file, for a lock held too long, a full disk, a read-only file..."""
@@ -214,6 +241,39 @@ class SQLiteStorage(SQLStorage):
                                      f"than this release understands ({newest}); upgrade taskito")
         return current
 
+    # -- keeping the write-ahead log small --------------------------------------------
+    def purge(self, status: str, older_than: float) -> int:
+        removed = super().purge(status, older_than)
+        if removed:
+            self._checkpoint()  # a purge of many rows is one big transaction: all of it went to the WAL
+        return removed
+
+    def unregister_worker(self, worker_id: str) -> None:
+        """A stopping worker also folds the WAL back into the database, leaving a small -wal file."""
+        super().unregister_worker(worker_id)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, without waiting for anyone.
+
+        TRUNCATE empties the -wal file, but it needs a moment when no other connection reads an
+        older snapshot or writes; with the busy handler off it never waits for that moment (so no
+        enqueue or claim stalls behind it): if the moment is not now, it checkpoints what it can,
+        as PASSIVE would, and journal_size_limit cuts the file back when the WAL next starts over.
+        """
+        try:
+            with self._connection() as conn:
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        except DatabaseUnavailableError as exc:
+            logger.warning("could not checkpoint the WAL of %s: %s", self.path, exc)
+            return
+        if busy:
+            logger.debug("WAL of %s in use: checkpointed what could be now (%d frames)", self.path, frames)
+
     # -- waiting -----------------------------------------------------------------------
     def wait_for_work(self, timeout: float) -> None:
         """Sleep in short steps until another connection commits or ``timeout`` passes.
@@ -221,21 +281,30 @@ class SQLiteStorage(SQLStorage):
         The step starts at 1 ms and grows while nothing happens (to 20 ms), so an
         idle worker costs little CPU and a busy one reacts within a millisecond.
         """
-        self._follow_file()
         deadline = time.monotonic() + timeout
-        with self._watch_lock:
-            if self._watcher is None:
-                self._watcher = self._connect()
-            version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                time.sleep(min(self._watch_interval, remaining))
-                if self._watcher.execute("PRAGMA data_version").fetchone()[0] != version:
-                    self._watch_interval = 0.001
-                    return
-                self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+        try:
+            self._follow_file()
+            with self._watch_lock:
+                if self._watcher is None:
+                    self._watcher = self._connect()
+                version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    time.sleep(min(self._watch_interval, remaining))
+                    if self._watcher.execute("PRAGMA data_version").fetchone()[0] != version:
+                        self._watch_interval = 0.001
+                        return
+                    self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+        except (sqlite3.Error, DatabaseUnavailableError):
+            # The file cannot be watched now (out of file descriptors...): wait out the timeout
+            # instead; the caller's next claim meets the same problem and reports it.
+            with self._watch_lock:
+                if self._watcher is not None:
+                    self._watcher.close()
+                    self._watcher = None
+            time.sleep(max(deadline - time.monotonic(), 0))
 
     def close(self) -> None:
         while True:

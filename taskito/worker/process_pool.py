@@ -54,7 +54,7 @@ def _child_main(queue: Queue, conn: Connection) -> None:
         started = time.monotonic()
         try:
             outcome = run_attempt(queue, record, started)
-        except Exception as exc:  # the worker's own error: still an attempt to record, not a dead child
+        except BaseException as exc:  # the worker's own error: still an attempt to record, not a dead child
             logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
             outcome = lost_attempt(queue, record, exc, time.monotonic() - started)
         try:
@@ -140,8 +140,7 @@ class ProcessPool(JobPool):
                     record, token_wait = self._next_job()
                     if record is None:
                         return TICK if token_wait is None else min(TICK, token_wait)
-                    child.job = Running.start(record)
-                    self._running[child.job.key] = child.job
+                    child.job = self._begin(record)
                     child.conn.send(record)
         return TICK
 

@@ -35,5 +35,6 @@ def retry_delay(record: JobRecord, options: TaskOptions | None, error: BaseExcep
     if error is not None and options is not None and not options.should_retry(error):
         return None
     base = options.retry_backoff if options is not None else 1.0
-    delay = min(base * (2 ** record.retry_count), MAX_BACKOFF)
+    # The exponent is capped: 2.0 ** 1024 overflows, and max_retries may be far above that.
+    delay = min(base * 2.0 ** min(record.retry_count, 32), MAX_BACKOFF)
     return delay * random.uniform(0.5, 1.5)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .. import validation
 from ..exceptions import ConfigurationError
 from .completions import CompletionWriter
 from .maintenance import Maintenance
 from .process_pool import ProcessPool
 from .scheduler import Scheduler
+from .signals import StopSignals
 from .thread_pool import ThreadPool
 
 if TYPE_CHECKING:
@@ -37,20 +37,20 @@ class Worker:
         pools = {"thread": ThreadPool, "prefork": ProcessPool}
         if pool not in pools:
             raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        if max_tasks is not None and (isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or max_tasks < 1):
-            raise ValueError(f"max_tasks must be a whole number, at least 1, got {max_tasks!r}")
+        concurrency = validation.concurrency("concurrency", concurrency)
+        max_tasks = validation.count("max_tasks", max_tasks, minimum=1)
         self.queue = queue
         self.storage = queue.storage
-        self.queues = list(queues) if queues else queue.default_queues()
+        self.queues = [validation.name("queue", name) for name in queues] if queues else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
         self.max_tasks = max_tasks
         self._claimed = 0  # jobs claimed and not put back: with max_tasks, no more are ever claimed
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._stop = threading.Event()
-        self._force = threading.Event()
+        # The worker command's, installed before start-up: a signal that came meanwhile is not lost.
+        self.signals = StopSignals.for_worker()
+        self._stop = self.signals.stop
+        self._force = self.signals.force
         self.writer = CompletionWriter(self.storage)
         self.pool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
@@ -62,23 +62,14 @@ class Worker:
         if force:
             self._force.set()
 
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self._stop.is_set():
-            logger.warning("%s again: stopping now, putting running jobs back", name)
-            self.request_stop(force=True)
-        else:
-            logger.info("%s received: finishing running jobs (up to %gs), then stopping; "
-                        "send it again to stop at once", name, self.queue.drain_timeout)
-            self.request_stop()
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-
     def run(self) -> None:
-        previous = self._install_signals()
+        with self.signals.running(self.queue.drain_timeout):
+            if self._stop.is_set():  # asked to stop before it started: never registered, nothing claimed
+                logger.info("worker %s stopped before it started", self.id)
+                return
+            self._run()
+
+    def _run(self) -> None:
         self.storage.register_worker(self.id, {"hostname": socket.gethostname(), "pid": os.getpid(),
                                                "queues": self.queues, "concurrency": self.concurrency})
         self.pool.start()  # first: a prefork pool forks best while no other thread runs
@@ -91,8 +82,6 @@ class Worker:
             self._loop()
         finally:
             self._drain()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def _loop(self) -> None:
         failures = 0

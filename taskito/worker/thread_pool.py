@@ -59,11 +59,10 @@ class ThreadPool(JobPool):
                     record, wait = self._next_job()
                 if record is None:
                     return
-                entry = Running.start(record)
-                self._running[entry.key] = entry
+                entry = self._begin(record)
             try:
                 self._execute(entry)
-            except Exception as exc:
+            except BaseException as exc:  # this thread is the slot: nothing may end it with the job held
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
                 if not entry.abandoned:
                     record_outcome(self.queue, self.writer, record,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ APP = "worker_app:queue"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"), "PYTHONPATH": str(APPS)}
+    # The PYTHONPATH kept: the subprocesses must import the taskito under test, not an installed one.
+    values = {"TASKITO_DB_PATH": str(tmp_path / "taskito.db"),
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
@@ -56,6 +59,19 @@ def test_a_module_that_raises_on_import_is_reported_in_one_line(tmp_path: Path, 
     assert result.returncode == 2
     assert result.stderr.strip() == ("Error: --app 'broken_app:queue': importing 'broken_app' failed: "
                                      "RuntimeError: settings missing")
+
+
+@pytest.mark.parametrize("call, shown", [("sys.exit()", "sys.exit(None)"), ("sys.exit(0)", "sys.exit(0)"),
+                                         ("sys.exit('no settings')", "sys.exit('no settings')")])
+@pytest.mark.parametrize("command", [["worker"], ["worker", "--no-wait-for-db"], ["info"]])
+def test_a_module_that_exits_on_import_is_reported_in_one_line(tmp_path: Path, env: dict[str, str],
+                                                               command: list[str], call: str, shown: str) -> None:
+    (tmp_path / "exiting_app.py").write_text(f"import sys\n{call}\n")
+    result = run_cli(*command, "--app", "exiting_app:queue", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: --app 'exiting_app:queue': importing 'exiting_app' called {shown}; ")
+    assert "__main__" in line
 
 
 def test_bad_flags_are_usage_errors(env: dict[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -105,6 +106,27 @@ def test_negative_delay_and_timeout_raise_value_error(queue: Queue) -> None:
         noop.apply_async(timeout=-0.5)
     with pytest.raises(ValueError, match="timeout"):
         queue.task(timeout=-1)(lambda: None)
+    assert queue.stats()["pending"] == 0
+
+
+@pytest.mark.parametrize("value", [0, 0.0, float("inf")])
+def test_a_zero_or_endless_timeout_is_refused_rather_than_meaning_no_timeout(
+        queue: Queue, db_path: str, monkeypatch: pytest.MonkeyPatch, value: float) -> None:
+    @queue.task()
+    def noop() -> None: ...
+
+    shown = f"got {value!r}"
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        queue.task(timeout=value)(lambda: None)
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        noop.apply_async(timeout=value)
+    with pytest.raises(ValueError, match=f"timeout must be .* greater than 0, {shown}"):
+        queue.enqueue("by.name", timeout=value)
+    with pytest.raises(ValueError, match=f"default_timeout must be .* greater than 0, {shown}"):
+        Queue(db_path=db_path, default_timeout=value)
+    monkeypatch.setenv("TASKITO_DEFAULT_TIMEOUT", str(value))
+    with pytest.raises(ConfigurationError, match=f"invalid TASKITO_DEFAULT_TIMEOUT='{value}'"):
+        Queue(db_path=db_path)
     assert queue.stats()["pending"] == 0
 
 
@@ -364,6 +386,40 @@ def test_a_task_raising_system_exit_fails_its_attempt(queue: Queue) -> None:
             quits.delay().result(timeout=10)
     finally:
         stop_worker(queue, thread)
+
+
+class Abort(BaseException):
+    """A library's own control-flow signal: a BaseException, not an Exception."""
+
+
+@pytest.mark.parametrize("raised", [asyncio.CancelledError, GeneratorExit, Abort])
+def test_eager_mode_fails_and_retries_a_task_raising_any_base_exception(queue: Queue,
+                                                                        raised: type[BaseException]) -> None:
+    events: list[str] = []
+    queue.after_task(lambda name, args, kwargs, result, error: events.append(f"after {type(error).__name__}"))
+    queue.on_failure(lambda name, args, kwargs, error: events.append(f"failure {type(error).__name__}"))
+
+    @queue.task(max_retries=1)
+    def stops() -> None:
+        raise raised("stop")
+
+    @queue.task()
+    def hooked() -> str:
+        return "done"
+
+    def hook(name: str, *_: object) -> None:
+        if name == hooked.name:
+            raise raised("hook")
+
+    queue.eager = True
+    job = stops.delay()  # as in a worker: the attempt fails, nothing escapes to the caller
+    assert job.status == "dead" and [e["error"] for e in job.errors] == [f"{raised.__name__}: stop"] * 2
+    with pytest.raises(MaxRetriesExceededError, match=f"{raised.__name__}: stop"):
+        job.result()
+    assert events == [f"after {raised.__name__}", f"failure {raised.__name__}"] * 2
+    for kind in ("before_task", "after_task", "on_success"):
+        getattr(queue, kind)(hook)
+    assert hooked.delay().result() == "done"  # a hook's error does not fail the job
 
 
 def test_on_failure_hears_about_lost_workers(db_path: str) -> None:
@@ -668,11 +724,11 @@ def test_an_exception_whose_str_raises_is_an_ordinary_failed_attempt(queue: Queu
 
 
 @pytest.mark.parametrize("name, value, reason", [
-    ("TASKITO_WORKERS", "-1", "workers must be at least 0"),
-    ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be at least 0"),
-    ("TASKITO_RESULT_TTL", "-5", "result_ttl must be at least 0"),
+    ("TASKITO_WORKERS", "-1", "workers must be a whole number, zero or more"),
+    ("TASKITO_DEFAULT_RETRY", "-1", "default_retry must be a whole number, zero or more"),
+    ("TASKITO_RESULT_TTL", "-5", "result_ttl must be a finite number of seconds, zero or more"),
     ("TASKITO_LEASE_SECONDS", "0", "lease_seconds must be greater than 0"),
-    ("TASKITO_POOL_SIZE", "0", "pool_size must be at least 1"),
+    ("TASKITO_POOL_SIZE", "0", "pool_size must be a whole number, 1 or more"),
     ("TASKITO_SERIALIZER", "yaml", "unknown serializer 'yaml'"),
     ("TASKITO_BACKEND", "mysql", "unknown backend 'mysql'"),
     ("TASKITO_SCHEMA", "Bad-Name", "is not a plain identifier"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from taskito import Queue
 from taskito.testing import eager, run_jobs
 from tests.support import run_cli
@@ -40,7 +42,7 @@ def test_run_jobs_runs_everything_due_including_released_dependents(queue: Queue
 def test_burst_worker_from_the_cli_exits_when_nothing_is_due(tmp_path, monkeypatch) -> None:
     db = str(tmp_path / "taskito.db")
     monkeypatch.setenv("TASKITO_DB_PATH", db)
-    monkeypatch.setenv("PYTHONPATH", str(APPS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")])))
     client = Queue(db_path=db)
     jobs = client.enqueue_many("worker_app.add", [(i, i) for i in range(50)])
     result = run_cli("worker", "--app", "worker_app:queue", "--burst", cwd=APPS)

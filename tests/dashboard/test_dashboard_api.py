@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
 from taskito import Queue
+from taskito.dashboard import create_app
 from taskito.storage import Completion
 from tests.dashboard.conftest import SCRIPT_ARG, DashClient, Populated
 
@@ -233,6 +235,14 @@ def test_session_tells_the_page_its_mode(make_client, queue: Queue) -> None:
     body = make_client().get("/api/session").json
     assert body["auth"] is False and body["read_only"] is False and body["csrf_token"]
     assert make_client(read_only=True).get("/api/session").json["read_only"] is True
+
+
+def test_session_names_the_queue_without_a_path_on_the_server(engine_queue: Queue) -> None:
+    body = DashClient(create_app(engine_queue)).get("/api/session").json
+    if engine_queue.backend == "sqlite":
+        assert body["queue"] == "taskito.db" and os.path.dirname(engine_queue.db_path) not in str(body)
+    else:
+        assert body["queue"] == f"postgres schema {engine_queue.schema}" and "127.0.0.1" not in str(body)
 
 
 def test_health(client: DashClient, queue: Queue) -> None:

@@ -184,6 +184,31 @@ def test_job_filters_and_detail_with_error_history(page, queue: Queue, populated
     wait(driver, lambda d: not css(d, "#job-detail").is_displayed(), "the detail to close")
 
 
+def test_lists_show_the_random_part_of_job_ids_and_the_title_no_path(page, queue: Queue,
+                                                                     populated: Populated) -> None:
+    """Ids start with their enqueue time: ten jobs enqueued at once must still read differently."""
+    together = [job.id for job in queue.enqueue_many("tasks.add", [(n, n) for n in range(10)])]
+    assert len({job_id[:10] for job_id in together}) < 10  # what the page used to show: repeats
+    driver = page()
+    wait(driver, lambda d: {r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")} >= set(together),
+         "the ten new jobs")
+    links = all_css(driver, "#jobs-body a.job-link") + all_css(driver, "#dead-body a.job-link")
+    shown = {link.get_attribute("title"): link.text for link in links}
+    assert set(together) | set(populated["dead"]) <= set(shown)
+    for job_id, text in shown.items():
+        assert text == f"{job_id[:6]}…{job_id[-6:]}", (job_id, text)  # both ends, the full id as the title
+    assert len({shown[job_id] for job_id in together}) == 10
+
+    click(driver, f'#jobs-body tr[data-key="{together[3]}"] a.job-link')
+    wait(driver, lambda d: css(d, "#detail-id").text == together[3], "the full id in the detail")
+
+    folder = str(Path(queue.db_path).parent)
+    assert driver.title == "taskito.db · taskito dashboard"
+    assert css(driver, "#queue-name").text == "taskito.db"
+    assert folder not in driver.page_source and folder not in driver.title
+    assert console_errors(driver) == []
+
+
 def test_sign_in_with_the_token(page, queue: Queue, populated: Populated) -> None:
     from selenium.webdriver.common.keys import Keys
 

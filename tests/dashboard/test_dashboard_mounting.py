@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -167,6 +168,49 @@ def test_cli_serves_the_dashboard_and_stops_cleanly(tmp_path: Path, project: dic
         process.signal(signal.SIGINT)
     assert process.wait() == 0
     assert "Traceback" not in process.output
+
+
+def thread_count(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))
+
+
+def test_idle_and_slow_connections_do_not_pile_up_threads(tmp_path: Path, project: dict[str, str]) -> None:
+    """200 clients that connect and say nothing, and 50 that send half a request, hold no thread each,
+    and a real request is still answered at once."""
+    process, url = start_dashboard(tmp_path, project)
+    port = int(url.rsplit(":", 1)[1])
+    idle: list[socket.socket] = []
+    try:
+        assert fetch(url + "/health")[0] == 200
+        before = thread_count(process.proc.pid)
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(250)]
+        for sock in idle[200:]:
+            sock.sendall(b"GET /api/stats HTTP/1.0\r\nHost: x\r\n")  # ... and the headers never end
+        started = time.monotonic()
+        status, _, body = fetch(url + "/api/stats")  # accepted after the others: they are all in by now
+        assert status == 200 and json.loads(body)["stats"]["pending"] == 0
+        assert time.monotonic() - started < 3, "the request waited for threads held by slow clients"
+        assert thread_count(process.proc.pid) <= before + 17, "each idle connection got a thread"
+        for sock in idle[:20]:  # the server still holds them open (dropped only after its request timeout)
+            sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.0 200")
+    finally:
+        for sock in idle:
+            sock.close()
+        process.stop()
+
+
+def test_idle_and_slow_clients_are_dropped_after_the_request_timeout(queue: Queue, dashboard_server) -> None:
+    live = dashboard_server(create_app(queue))
+    live.server.request_timeout = 0.3
+    port = live.server.server_port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as idle, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+        slow.sendall(b"GET /health HTTP/1.0\r\nHost: x\r\n")  # the headers never end
+        for sock in (idle, slow):
+            assert sock.recv(1024) == b""  # closed by the server (a timeout here fails the test)
+        assert fetch(live.url + "/health")[0] == 200
 
 
 @pytest.mark.parametrize(("host", "loopback"), [

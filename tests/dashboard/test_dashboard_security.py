@@ -9,7 +9,9 @@ import pytest
 
 from taskito import Queue
 from taskito.dashboard import create_app
+from taskito.exceptions import ConfigurationError
 from tests.dashboard.conftest import SCRIPT_ARG, DashClient, Populated
+from tests.support import wait_until
 
 TOKEN = "correct-horse-battery-staple-42"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -105,7 +107,7 @@ def test_login_form_sets_a_strict_httponly_session_cookie(guarded: DashClient, q
     session = cookies["taskito_session"]
     for attribute in ("HttpOnly", "SameSite=Strict", "Path=/"):
         assert attribute in session
-    assert TOKEN not in session  # the cookie is derived from the token, not the token itself
+    assert TOKEN not in session  # a random session id, not the token
     assert "HttpOnly" in cookies["taskito_csrf"]
 
     assert guarded.get("/api/stats").status_code == 200
@@ -161,6 +163,128 @@ def test_a_token_read_from_a_file_with_its_newline_still_works(queue: Queue) -> 
     http = Client(create_app(queue, token=TOKEN + "\n"))
     assert http.get("/api/stats", headers=BEARER).status_code == 200
     assert http.post("/login", data={"token": TOKEN}).status_code == 303
+
+
+# -- sessions and guessing ---------------------------------------------------------------------------
+def sign_in(app: object, client: str = "127.0.0.1") -> str:
+    """The session cookie value a successful sign-in from ``client`` sets."""
+    from werkzeug.test import Client
+
+    response = Client(app).post("/login", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": client})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    [value] = [c.split(";")[0].split("=", 1)[1] for c in response.headers.getlist("Set-Cookie")
+               if c.startswith("taskito_session=")]
+    return value
+
+
+def with_session(app: object, session: str, path: str = "/api/stats") -> int:
+    """The status of a request that carries only ``session`` (as a copied cookie would)."""
+    from werkzeug.test import Client
+
+    http = Client(app)
+    http.set_cookie("taskito_session", session)
+    return http.get(path).status_code
+
+
+def test_each_sign_in_gets_its_own_random_session(queue: Queue) -> None:
+    app = create_app(queue, token=TOKEN)
+    first, second = sign_in(app), sign_in(app)
+    assert first != second and len(first) >= 32
+    assert with_session(app, first) == with_session(app, second) == 200
+    assert with_session(app, first[:-1] + ("A" if first[-1] != "A" else "B")) == 401
+
+
+def test_a_session_copied_before_sign_out_is_refused_after_it(queue: Queue) -> None:
+    app = create_app(queue, token=TOKEN)
+    stolen = sign_in(app)
+    other = sign_in(app)
+    client = DashClient(app)
+    client.http.set_cookie("taskito_session", stolen)
+    assert client.post("/logout").json == {"signed_out": True}
+    assert with_session(app, stolen) == 401
+    assert with_session(app, stolen, "/") == 303  # back to the login form
+    assert with_session(app, other) == 200  # another sign-in goes on
+
+
+def test_a_session_from_before_a_token_change_is_refused(queue: Queue) -> None:
+    """A new token means a new dashboard (a restart, or a new create_app): no session carries over."""
+    session = sign_in(create_app(queue, token=TOKEN))
+    assert with_session(create_app(queue, token="a-brand-new-token-9"), session) == 401
+    assert with_session(create_app(queue, token=TOKEN), session) == 401  # nor does a restart with the same one
+
+
+def test_a_session_expires_after_its_ttl(queue: Queue) -> None:
+    app = create_app(queue, token=TOKEN, session_ttl=1.0)
+    from werkzeug.test import Client
+
+    response = Client(app).post("/login", data={"token": TOKEN})
+    assert "Max-Age=1" in [c for c in response.headers.getlist("Set-Cookie") if "taskito_session" in c][0]
+    session = sign_in(app)
+    assert with_session(app, session) == 200
+    wait_until(lambda: with_session(app, session) == 401, timeout=5, message="the session to expire")
+    assert with_session(app, sign_in(app)) == 200  # signing in again works
+
+
+def test_the_session_ttl_setting(queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert create_app(queue, token=TOKEN).session_ttl == 12 * 3600
+    monkeypatch.setenv("TASKITO_DASHBOARD_SESSION_TTL", "90")
+    assert create_app(queue, token=TOKEN).session_ttl == 90
+    assert create_app(queue, token=TOKEN, session_ttl=5).session_ttl == 5  # the argument wins
+    monkeypatch.setenv("TASKITO_DASHBOARD_SESSION_TTL", "soon")
+    with pytest.raises(ConfigurationError, match="TASKITO_DASHBOARD_SESSION_TTL='soon'"):
+        create_app(queue, token=TOKEN)
+    with pytest.raises(ValueError, match=r"session_ttl must be greater than 0 \(seconds\), got 0"):
+        create_app(queue, token=TOKEN, session_ttl=0)
+
+
+def test_guessing_the_token_is_throttled_per_client(queue: Queue) -> None:
+    from werkzeug.test import Client
+
+    app = create_app(queue, token=TOKEN)
+    kept = sign_in(app, "10.0.0.1")
+    guesser = Client(app)
+    attacker = {"REMOTE_ADDR": "10.0.0.1"}
+    for n in range(5):
+        response = guesser.post("/login", data={"token": f"guess-{n}"}, environ_base=attacker)
+        assert response.status_code == 401, n
+    throttled = guesser.post("/login", data={"token": "guess-5"}, environ_base=attacker)
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    assert b"Too many wrong tokens" in throttled.get_data()
+    # While locked out even the right token is not looked at: guessing cannot go on at full speed.
+    right = guesser.post("/login", data={"token": TOKEN}, environ_base=attacker)
+    assert right.status_code == 429 and not right.headers.getlist("Set-Cookie")
+    bearer = guesser.get("/api/stats", headers=BEARER, environ_base=attacker)
+    assert bearer.status_code == 429 and "Retry-After" in bearer.headers and "try again" in bearer.json["error"]
+    # Other clients, and a session signed in before, are not affected.
+    assert with_session(app, kept) == 200
+    assert sign_in(app, "10.0.0.2")
+    assert guesser.get("/api/stats", headers=BEARER, environ_base={"REMOTE_ADDR": "10.0.0.3"}).status_code == 200
+
+
+def test_guessing_with_the_bearer_header_is_throttled_too(queue: Queue) -> None:
+    from werkzeug.test import Client
+
+    http = Client(create_app(queue, token=TOKEN))
+    for n in range(5):
+        assert http.get("/api/stats", headers={"Authorization": f"Bearer guess-{n}"}).status_code == 401
+    response = http.get("/api/stats", headers={"Authorization": "Bearer guess-5"})
+    assert response.status_code == 429 and 0 < int(response.headers["Retry-After"]) <= 60
+    assert http.post("/login", data={"token": TOKEN}).status_code == 429
+
+
+def test_a_lockout_ends(queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    from werkzeug.test import Client
+
+    from taskito.dashboard.app import _Throttle
+
+    monkeypatch.setattr(_Throttle, "LOCKOUT", 0.3)
+    http = Client(create_app(queue, token=TOKEN))
+    for n in range(6):
+        http.post("/login", data={"token": f"guess-{n}"})
+    assert http.get("/api/stats", headers=BEARER).status_code == 429
+    wait_until(lambda: http.get("/api/stats", headers=BEARER).status_code == 200, timeout=5,
+               message="the lockout to end")
 
 
 @pytest.mark.parametrize("token", ["", "   "])

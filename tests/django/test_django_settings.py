@@ -188,10 +188,13 @@ def test_check_warns_when_the_default_path_is_relative(settings: Any, monkeypatc
 
 def test_tasks_backend_checks_its_options(settings: Any) -> None:
     settings.TASKS = {"default": {"BACKEND": "taskito_django.backends.TaskitoBackend",
-                                  "OPTIONS": {"max_retries": -1, "retries": 2}}}
-    ids = {message.id: message.msg for message in checks.run_checks()}
-    assert "taskito.E011" in ids and "retries" in ids["taskito.E011"]
-    assert "taskito.E012" in ids and "max_retries" in ids["taskito.E012"]
+                                  "OPTIONS": {"max_retries": -1, "retries": 2}},
+                      "instant": {"BACKEND": "taskito_django.backends.TaskitoBackend", "OPTIONS": {"timeout": 0}}}
+    messages = [(message.id, message.msg) for message in checks.run_checks()]
+    assert any(id_ == "taskito.E011" and "retries" in msg for id_, msg in messages), messages
+    assert any(id_ == "taskito.E012" and "max_retries" in msg for id_, msg in messages), messages
+    assert any(id_ == "taskito.E012" and "['timeout'] is 0" in msg and "greater than 0" in msg
+               for id_, msg in messages), messages  # 0 is refused, not read as "no timeout"
 
 
 def test_manage_py_check_reports_a_relative_db_path() -> None:

@@ -34,10 +34,14 @@ def make_dead(queue: Queue) -> str:
     return job.id
 
 
+def allow() -> bool:
+    return True
+
+
 @pytest.fixture
 def client(queue: Queue) -> TestClient:
     app = FastAPI()
-    app.include_router(TaskitoRouter(queue), prefix="/tasks")
+    app.include_router(TaskitoRouter(queue, auth=allow), prefix="/tasks")
     return TestClient(app)
 
 
@@ -112,6 +116,33 @@ def test_auth_dependency_guards_job_endpoints_only(queue: Queue, method: str, ur
     assert client.request(method, url, headers={"X-Token": "wrong"}).status_code == 403
     assert queue.stats()["cancelled"] == 0
     assert client.request(method, url, headers={"X-Token": "s3cret"}).status_code == 200
+    assert client.get("/tasks/stats").status_code == 200 and client.get("/tasks/health").status_code == 200
+
+
+JOB_ROUTES = [("GET", "/tasks/jobs/{job}"), ("GET", "/tasks/jobs/{job}/result"),
+              ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters")]
+
+
+@pytest.mark.parametrize("answer", [None, "", 0, "yes", 1, False, [True]], ids=repr)
+def test_only_an_auth_answer_of_true_opens_the_job_endpoints(queue: Queue, answer: object) -> None:
+    app = FastAPI()
+    app.include_router(TaskitoRouter(queue, auth=lambda: answer), prefix="/tasks")
+    client = TestClient(app)
+    for method, url in JOB_ROUTES:
+        response = client.request(method, url.format(job=queue.enqueue("app.add", args=(1, 2)).id))
+        assert response.status_code == 403, (method, url, response.text)
+    assert queue.stats()["cancelled"] == 0
+    assert client.get("/tasks/stats").status_code == 200 and client.get("/tasks/health").status_code == 200
+
+
+def test_without_auth_the_job_endpoints_are_refused(queue: Queue) -> None:
+    app = FastAPI()
+    app.include_router(TaskitoRouter(queue), prefix="/tasks")
+    client = TestClient(app)
+    for method, url in JOB_ROUTES:
+        response = client.request(method, url.format(job=queue.enqueue("app.add", args=(1, 2)).id))
+        assert response.status_code == 403 and "auth=" in response.json()["detail"], (method, url)
+    assert queue.stats()["cancelled"] == 0
     assert client.get("/tasks/stats").status_code == 200 and client.get("/tasks/health").status_code == 200
 
 

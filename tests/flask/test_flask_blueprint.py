@@ -64,6 +64,16 @@ def test_job_endpoints_are_refused_when_the_callback_says_no(client: FlaskClient
     assert response.status_code == 403 and response.json == {"error": "not authorized for taskito's job endpoints"}
 
 
+@pytest.mark.parametrize("answer", [None, "", 0, "yes", 1, [True]], ids=repr)
+def test_only_a_callback_answer_of_true_opens_the_job_endpoints(client: FlaskClient, app_queue: Queue,
+                                                                answer: object) -> None:
+    sample_app.taskito.authorize(lambda request: answer)
+    for method, url in PROTECTED:
+        response = call(client, method, url, app_queue, headers=TOKEN)
+        assert response.status_code == 403, (method, url, response.json)
+    assert app_queue.stats()["cancelled"] == 0 and app_queue.stats()["dead"] == len(PROTECTED)
+
+
 @pytest.mark.parametrize(("method", "url"), PROTECTED)
 def test_job_endpoints_answer_when_authorized(client: FlaskClient, app_queue: Queue, method: str, url: str) -> None:
     sample_app.taskito.authorize(allow_token)
@@ -150,7 +160,7 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
     running = make_running(app_queue)
     refused = authorized.post(f"/taskito/jobs/{running}/cancel")
     assert refused.status_code == 409 and refused.json["status"] == "running"
-    assert "only pending jobs can be cancelled" in refused.json["error"]
+    assert "only a pending job (or one waiting for its retry) can be cancelled" in refused.json["error"]
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json

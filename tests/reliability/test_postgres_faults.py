@@ -3,7 +3,10 @@
 - every connection of a running worker terminated (pg_terminate_backend), twice;
 - the server restarted while the worker runs (this machine's cluster, via pg_ctlcluster);
 - the database unreachable at start: `taskito info` exits 2 with one line, `taskito worker`
-  waits (logging each attempt) and starts once the database answers, or exits 0 on SIGINT.
+  waits (logging each attempt) and starts once the database answers, or exits 0 on SIGINT;
+- a producer's and a worker's connections terminated again and again while the producer runs
+  delay() + result() in a loop: the producer never sees an error or a stall;
+- the server gone for good under a running client: DatabaseUnavailableError after the bounded wait.
 
 Each time: the worker logs, reconnects, loses no job and does not exit.
 """
@@ -15,13 +18,15 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from taskito import Queue
+import taskito.storage.postgres as postgres_engine
+from taskito import DatabaseUnavailableError, Queue
 from tests.conftest import PG_URL
 from tests.support import run_cli, start_worker, wait_until
 
@@ -107,6 +112,84 @@ def test_worker_survives_all_its_connections_being_terminated(client: Queue, wor
     assert worker.wait() == 0, worker.output
 
 
+def test_producer_and_worker_ride_through_repeated_terminations(client: Queue, worker_env: dict[str, str],
+                                                                pg_schema: str, app_name: str) -> None:
+    """delay() + result() in a loop while every connection of the producer and of the worker is
+    terminated, again and again: no exception, no stall, no job twice, and the worker's LISTEN
+    connection comes back at once (a job never waits for a reconnect back-off)."""
+    producer = Queue(backend="postgres", db_url=make_conninfo(PG_URL, application_name=app_name), schema=pg_schema)
+
+    @producer.task(name=TASK)
+    def mark(n: int, pause: float = 0.0) -> int:
+        raise AssertionError("runs in the worker process")
+
+    worker = start_worker(APP, APPS, "--concurrency", "2", env=worker_env)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    ids: list[str] = []
+    round_trips: list[float] = []
+
+    def produce() -> None:
+        n = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                job = mark.delay(n)
+                ids.append(job.id)
+                assert job.result(timeout=30) == n
+            except BaseException as exc:  # collected: none may reach the producer
+                errors.append(exc)
+            round_trips.append(time.monotonic() - started)
+            n += 1
+
+    thread = threading.Thread(target=produce)
+    try:
+        thread.start()
+        terminated = 0
+        for _ in range(8):
+            done = len(round_trips)
+            wait_until(lambda d=done: len(round_trips) >= d + 5, 30, message="five more round trips")
+            terminated += terminate(app_name)
+        done = len(round_trips)
+        wait_until(lambda: len(round_trips) >= done + 10, 30, message="round trips after the last termination")
+    finally:
+        stop.set()
+        thread.join(60)
+        producer.close()
+    assert errors == []
+    assert terminated >= 8 * 2  # each time: the producer's connections and the worker's
+    assert max(round_trips) < 2.0, sorted(round_trips)[-5:]  # no pool back-off (1 s, 3 s, 10 s) anywhere
+    losses = [line for line in worker.lines if f"notification connection ({pg_schema}_work) lost" in line]
+    assert losses and all(line.endswith("reconnecting now") for line in losses), losses  # not after a back-off
+    worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output
+    assert len(set(ids)) == len(ids)
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".taskito_jobs') == [(len(ids),)]
+    assert_every_job_done_once(client, pg_schema, ids)
+
+
+def test_a_server_gone_for_good_is_database_unavailable_after_the_bounded_wait(
+        pg_schema: str, late_db: LatePostgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_engine, "RECONNECT_PATIENCE", 1.0)
+    late_db.open()
+    q = Queue(backend="postgres", db_url=make_conninfo(PG_URL, host="127.0.0.1", port=str(late_db.port)),
+              schema=pg_schema)
+    try:
+        job = q.enqueue(TASK, args=(1,))
+        late_db.cut()  # every connection dropped, new ones refused
+        for call in (lambda: q.enqueue(TASK, args=(2,)), q.stats, lambda: q.get_job(job.id)):
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailableError) as info:
+                call()
+            assert 0.9 < time.monotonic() - started < 5
+            assert f"127.0.0.1:{late_db.port}" in str(info.value) and "1s" in str(info.value)
+        late_db.open()  # back: the same queue carries on
+        assert q.get_job(job.id).status == "pending"
+        assert q.enqueue(TASK, args=(3,)).status == "pending"
+    finally:
+        q.close()
+
+
 def cluster_version() -> str:
     versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
     if not versions:
@@ -152,26 +235,51 @@ class LatePostgres:
     def __init__(self) -> None:
         params = conninfo_to_dict(PG_URL)
         self.upstream = (params.get("host") or "127.0.0.1", int(params.get("port") or 5432))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        self.sock = self._bound(0)  # bound, not listening: connections are refused
         self.port = self.sock.getsockname()[1]
         self._closing = False
+        self._pairs: list[socket.socket] = []
+
+    @staticmethod
+    def _bound(port: int) -> socket.socket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return sock
 
     def open(self) -> None:
+        self._closing = False
         self.sock.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._accept, args=(self.sock,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Drop every forwarded connection and refuse new ones (until ``open()``)."""
+        self.close()
+        for sock in self._pairs:
+            for step in (lambda s: s.shutdown(socket.SHUT_RDWR), socket.socket.close):
+                try:
+                    step(sock)
+                except OSError:
+                    pass
+        self._pairs.clear()
+        self.sock = self._bound(self.port)
 
     def close(self) -> None:
         self._closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of a listening socket
+        except OSError:
+            pass
         self.sock.close()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while not self._closing:
             try:
-                client, _ = self.sock.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             upstream = socket.create_connection(self.upstream)
+            self._pairs += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 

@@ -4,12 +4,19 @@
 does) and logs every execution per worker process. Afterwards: every job complete, none lost,
 none left running, every effect exactly once, and the only jobs that ran twice are jobs the
 killed worker held, each recorded as a "worker lost" failed attempt.
+
+The victim is killed at a moment it is known to hold jobs: frozen (SIGSTOP), its statements in
+flight finished, the database shows jobs running under its id; only then SIGKILL. Those very
+jobs must come back through their leases.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -17,13 +24,36 @@ import pytest
 
 from taskito import Queue
 from tests.conftest import PG_URL
-from tests.support import start_worker, wait_until
+from tests.support import Process, start_worker, wait_until
 
 psycopg = pytest.importorskip("psycopg")
+from psycopg.conninfo import make_conninfo  # noqa: E402
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 JOBS = 20_000
 WORKERS = 4
+
+
+def sql(query: str, *params: object) -> list[tuple]:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        return conn.execute(query, params or None).fetchall()
+
+
+def freeze_holding_jobs(victim: Process, worker_id: str, app_name: str, schema: str) -> list[str]:
+    """Stop the victim; if the database shows it holding jobs, leave it stopped and return them.
+
+    Once frozen with none of its statements running at the server, the jobs it holds can no
+    longer change (their leases outlast this check). Holding none right now, it runs on.
+    """
+    victim.signal(signal.SIGSTOP)
+    wait_until(lambda: sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
+                           app_name) == [(0,)], 10, interval=0.01, message="the victim's statements to finish")
+    held = [row[0] for row in sql(f'SELECT id FROM "{schema}".taskito_jobs WHERE status = %s AND worker_id = %s',
+                                  "running", worker_id)]
+    if not held:
+        victim.signal(signal.SIGCONT)
+        time.sleep(0.01)
+    return held
 
 
 def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path: Path) -> None:
@@ -41,9 +71,14 @@ def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path
         ids: list[str] = []
         for start in range(0, JOBS, 5000):
             ids += [job.id for job in client.enqueue_many("pg_app.mark", [(i,) for i in range(start, start + 5000)])]
-        workers = [start_worker("pg_app:queue", APPS, env=env) for _ in range(WORKERS)]
-        wait_until(lambda: client.stats()["completed"] >= JOBS // 3, 60, interval=0.05, message="a third done")
+        victim_app = f"taskito-victim-{uuid.uuid4().hex[:8]}"
+        victim_env = {**env, "TASKITO_DB_URL": make_conninfo(PG_URL, application_name=victim_app)}
+        workers = [start_worker("pg_app:queue", APPS, env=victim_env if i == 1 else env) for i in range(WORKERS)]
         victim = workers[1]
+        victim_id = re.search(r"worker (\S+) started:", victim.output).group(1)
+        wait_until(lambda: client.stats()["completed"] >= JOBS // 3, 60, interval=0.05, message="a third done")
+        held = wait_until(lambda: freeze_holding_jobs(victim, victim_id, victim_app, pg_schema), 30, interval=0,
+                          message="the victim to be frozen holding jobs")
         victim.kill()  # SIGKILL: no drain, no put-back, its claimed jobs hold their leases
         wait_until(lambda: client.stats()["completed"] == JOBS, 80, interval=0.2, message="every job complete")
         assert all(w.proc.poll() is None for w in workers if w is not victim)
@@ -62,7 +97,7 @@ def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path
         ran_twice = {job_id for job_id, count in executions.items() if count > 1}
         assert ran_twice <= victim_ran, "only the killed worker's jobs may run again"
         recovered = [job for job in client.list_jobs(status="complete", limit=JOBS) if job.record.retry_count]
-        assert recovered, "the killed worker held jobs; their leases must have brought them back"
+        assert set(held) <= {job.id for job in recovered}, "their leases must have brought back the jobs it held"
         for job in recovered:
             assert all("WorkerLost" in error["error"] for error in job.errors)
         assert ran_twice <= {job.id for job in recovered}

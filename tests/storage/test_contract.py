@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from taskito import JobNotFoundError, Queue
-from taskito.storage import Completion, NewJob, PeriodicDef
+from taskito.storage import Completion, NewJob, PeriodicDef, Started
 
 WORKER = "contract-worker"
 
@@ -48,8 +48,41 @@ def test_claim_orders_by_priority_then_schedule_then_enqueue_order(engine_queue:
     storage.enqueue([low1, high, low2, delayed])
     claimed = storage.claim(WORKER, ["default"], 10, 30)
     assert [r.id for r in claimed] == [high.id, low1.id, low2.id]
-    assert all(r.status == "running" and r.attempt == 1 for r in claimed)
+    # Claimed, not started: shown as pending, held by the worker, with no start time yet.
+    assert all((r.status, r.worker_id, r.started_at, r.attempt) == ("pending", WORKER, None, 1) for r in claimed)
     assert storage.claim(WORKER, ["default"], 10, 30) == []
+
+
+def test_a_claimed_job_is_pending_until_the_worker_marks_its_start(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, queue="q", unique_key=f"k{n}") for n in range(3)])
+    claimed = {r.id: r for r in storage.claim(WORKER, ["q"], 10, 30)}
+    six = dict.fromkeys(("pending", "running", "completed", "failed", "dead", "cancelled"), 0)
+    assert engine_queue.stats() == {**six, "pending": 3}
+    assert engine_queue.stats_all_queues() == {"q": {**six, "pending": 3}}
+    assert engine_queue.list_jobs(status="running") == []
+    assert {j.id for j in engine_queue.list_jobs(status="pending")} == set(ids)
+    assert storage.enqueue([job(engine_queue, queue="q", unique_key="k0")]) == [ids[0]]  # still held
+
+    began = time.time() - 5.0
+    first, second, third = (claimed[job_id] for job_id in ids)
+    storage.start([Started(first.id, first.attempt, began), Started(second.id, second.attempt + 1, began)])
+    assert engine_queue.stats() == {**six, "pending": 2, "running": 1}
+    assert storage.task_metrics([1.0])["t"]["counts"] == {**six, "pending": 2, "running": 1}
+    assert [j.id for j in engine_queue.list_jobs(status="running")] == [first.id]
+    record = storage.get_job(first.id)
+    assert (record.status, record.started_at, record.worker_id) == ("running", began, WORKER)
+    assert storage.get_job(second.id).status == "pending"  # a stale attempt's mark changes nothing
+
+    # A completion carries its start and finish: its start mark need not have been written.
+    storage.complete([Completion(second.id, second.attempt, b"1", started_at=began, finished_at=began + 0.05)])
+    done = storage.get_job(second.id)
+    assert (done.status, done.started_at, done.finished_at) == ("complete", began, began + 0.05)
+    storage.start([Started(second.id, second.attempt, time.time())])  # a late mark does not undo it
+    assert storage.get_job(second.id).status == "complete"
+    # So does a failure: the attempt's start is recorded with it.
+    assert storage.fail(third.id, third.attempt, "ValueError: x", None, retry_delay=None, started_at=began)
+    assert (storage.get_job(third.id).status, storage.get_job(third.id).started_at) == ("dead", began)
 
 
 def test_claim_respects_queues_limit_and_pause(engine_queue: Queue) -> None:
@@ -86,6 +119,7 @@ def test_complete_is_fenced_by_attempt(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue)])
     [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.start([Started(job_id, record.attempt, time.time())])
     storage.complete([Completion(job_id, record.attempt + 1, b"1")])  # a stale attempt changes nothing
     assert storage.get_job(job_id).status == "running"
     storage.complete([Completion(job_id, record.attempt, engine_queue.serializer.dumps(42))])
@@ -122,6 +156,9 @@ def test_retry_dead_replaces_the_dead_letter(engine_queue: Queue) -> None:
     assert storage.get_job(job_id) is None
     with pytest.raises(JobNotFoundError):
         engine_queue.retry_dead(job_id)
+    # the same replay run again (a commit whose answer was lost): the same job, not an error
+    assert storage.retry_dead(job_id, new_id) == new_id
+    assert storage.retry_dead(job_id, "some-other-id") is None
 
 
 def test_two_operators_retrying_the_same_dead_letters_make_one_job_each(engine_settings: dict) -> None:
@@ -189,14 +226,17 @@ def test_purge_completed_keeps_recent_jobs(engine_queue: Queue) -> None:
 
 def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue: Queue) -> None:
     storage = engine_queue.storage
-    [job_id] = storage.enqueue([job(engine_queue)])
-    storage.claim(WORKER, ["default"], 1, 30)
-    storage.requeue("another-worker", [job_id])
-    assert storage.get_job(job_id).status == "running"
-    storage.requeue(WORKER, [job_id])
-    record = storage.get_job(job_id)
-    assert record.status == "pending" and record.retry_count == 0 and record.worker_id is None
-    assert storage.claim(WORKER, ["default"], 1, 30)[0].id == job_id  # due as before
+    running_id, claimed_id = storage.enqueue([job(engine_queue), job(engine_queue)])
+    attempts = {r.id: r.attempt for r in storage.claim(WORKER, ["default"], 2, 30)}
+    storage.start([Started(running_id, attempts[running_id], time.time())])
+    storage.requeue("another-worker", [running_id, claimed_id])
+    assert storage.get_job(running_id).status == "running"
+    assert storage.get_job(claimed_id).worker_id == WORKER
+    storage.requeue(WORKER, [running_id, claimed_id])
+    for job_id in (running_id, claimed_id):
+        record = storage.get_job(job_id)
+        assert (record.status, record.retry_count, record.worker_id, record.started_at) == ("pending", 0, None, None)
+    assert {r.id for r in storage.claim(WORKER, ["default"], 2, 30)} == {running_id, claimed_id}  # due as before
 
 
 def test_requeue_until_a_time_keeps_the_job_from_claims_till_then(engine_queue: Queue) -> None:
@@ -366,3 +406,19 @@ def test_periodic_tick_fires_once_across_schedulers(engine_queue: Queue) -> None
     assert storage.due_periodic(now + 2)
     storage.register_periodic(PeriodicDef("tick", "tick", "*/2 * * * * *", payload, "default", None, now + 99))
     assert storage.due_periodic(now + 2) == []
+
+
+def test_enqueueing_the_same_jobs_again_adds_nothing(engine_queue: Queue) -> None:
+    """What an enqueue run again after a commit whose answer was lost does: ids are the client's,
+    so the second run finds its jobs stored and makes no second job."""
+    storage = engine_queue.storage
+    single, keyed = job(engine_queue), job(engine_queue, unique_key="nightly")
+    batch = [job(engine_queue) for _ in range(3)]
+    dependent = job(engine_queue, depends_on=[single.id])
+    for _ in range(2):
+        assert storage.enqueue([single]) == [single.id]
+        assert storage.enqueue(batch) == [new.id for new in batch]
+        assert storage.enqueue([keyed]) == [keyed.id]
+        assert storage.enqueue([dependent]) == [dependent.id]
+    assert engine_queue.stats()["pending"] == 6
+    assert storage.get_job(dependent.id).depends_on == [single.id]

@@ -5,6 +5,8 @@ Every test runs against the real server (PG_URL) in a schema of its own.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from taskito import ConfigurationError, Queue
 from taskito.storage import Completion, NewJob
 from taskito.storage.sqlfiles import migrations
 from tests.conftest import PG_URL, require_postgres
-from tests.support import wait_until
+from tests.support import run_cli, wait_until
 
 psycopg = pytest.importorskip("psycopg")
 from psycopg.conninfo import make_conninfo  # noqa: E402
@@ -287,3 +289,38 @@ def test_enqueues_wait_for_the_wal_flush_unless_the_url_opts_out(pg_schema: str)
             assert q.get_job(job.id).status == "pending"
         finally:
             q.close()
+
+
+def test_workers_in_a_restored_dump_are_not_shown_live(pg_schema: str) -> None:
+    """pg_dump copies the worker rows with their fresh heartbeats; in the restored copy (here a new
+    schema of the same database) no worker runs, so none may show as live, in the API or in
+    `taskito info`, while the original still shows its own."""
+    q = pg_queue(pg_schema)
+    info = {"hostname": "web-1", "pid": 4242, "queues": ["default"], "concurrency": 4}
+    q.storage.register_worker("w-1", info)
+    q.storage.heartbeat("w-1", 30, [])
+    assert [w["id"] for w in q.workers()] == ["w-1"]
+    copy_schema = f"{pg_schema}_copy"
+    dump = subprocess.run(["pg_dump", "--no-owner", "-d", PG_URL, "-n", pg_schema], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    try:
+        subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-q", "-d", PG_URL], text=True, check=True, timeout=60,
+                       input=dump.replace(pg_schema, copy_schema), capture_output=True)
+        assert sql(f'SELECT id FROM "{copy_schema}".taskito_workers') == [("w-1",)]  # the row came along
+        copy = pg_queue(copy_schema)
+        try:
+            assert copy.workers() == []
+            apps = ROOT / "tests" / "apps"
+            result = run_cli("info", "--app", "pg_app:queue", "--format", "json", cwd=apps, env={
+                "TASKITO_BACKEND": "postgres", "TASKITO_DB_URL": PG_URL, "TASKITO_SCHEMA": copy_schema,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(apps), os.environ.get("PYTHONPATH")]))})
+        finally:
+            copy.close()
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["workers"] == []
+        assert [w["id"] for w in q.workers()] == ["w-1"]  # the original is still live
+        q.storage.heartbeat("w-1", 30, [])
+        assert [w["id"] for w in q.workers()] == ["w-1"]
+    finally:
+        q.close()
+        sql(f'DROP SCHEMA IF EXISTS "{copy_schema}" CASCADE')

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import taskito.storage.sqlite as sqlite_engine
 from taskito import DatabaseUnavailableError, Queue
+from tests.support import run_cli
 
 
 def test_an_enqueue_only_process_follows_a_replaced_database_file(tmp_path: Path) -> None:
@@ -52,3 +57,92 @@ def test_a_write_lock_held_elsewhere_neither_stops_start_up_nor_reads(tmp_path: 
     assert q.enqueue("t").status == "pending"  # and it recovers once the lock is gone
     assert q.stats()["pending"] == 2
     q.close()
+
+
+EXHAUST_FDS = r"""
+import json, os, resource, sys
+from taskito import DatabaseUnavailableError, Queue
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+q = Queue(db_path=sys.argv[1])                  # connections open lazily: the pool is empty
+held = []
+try:
+    while True:                                 # every descriptor the limit allows
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+refused = []
+for _ in range(12):                             # more than the pool's 8 slots
+    try:
+        q.enqueue("t")
+        refused.append("enqueued")
+    except DatabaseUnavailableError as exc:
+        refused.append(str(exc))
+try:
+    q.storage.wait_for_work(0.05)               # an idle worker's wait: it must not crash the worker
+    waited = "returned"
+except Exception as exc:
+    waited = repr(exc)
+for fd in held:
+    os.close(fd)
+job = q.enqueue("t")
+print(json.dumps({"refused": refused, "waited": waited, "after": q.get_job(job.id).status,
+                  "pending": q.stats()["pending"]}))
+"""
+
+
+def test_running_out_of_file_descriptors_fails_each_call_then_recovers(tmp_path: Path) -> None:
+    """EMFILE must not eat the pool's slots: every call says why at once (no hang), and the
+    queue works again as soon as descriptors are free."""
+    db = tmp_path / "taskito.db"
+    result = subprocess.run([sys.executable, "-c", EXHAUST_FDS, str(db)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert len(outcome["refused"]) == 12
+    for message in outcome["refused"]:
+        assert str(db) in message and "Too many open files" in message, message
+    assert outcome["waited"] == "returned"
+    assert (outcome["after"], outcome["pending"]) == ("pending", 1)
+
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+BIG = "x" * 4000  # per job: 2,000 of them put about 10 MB through the WAL in one transaction
+
+
+def wal_size(db: Path) -> int:
+    wal = Path(f"{db}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_a_big_purge_leaves_a_small_wal(tmp_path: Path) -> None:
+    db = tmp_path / "taskito.db"
+    q = Queue(db_path=str(db))
+    try:
+        q.enqueue_many("t", [(BIG,)] * 2000)
+        with sqlite3.connect(db) as conn:  # as if they had all run long ago
+            conn.execute("UPDATE taskito_jobs SET status = 'complete', finished_at = 1")
+        conn.close()
+        assert wal_size(db) > 5_000_000
+        assert q.purge_completed(older_than=60) == 2000
+        assert wal_size(db) < 100_000
+        assert q.stats()["completed"] == 0
+    finally:
+        q.close()
+
+
+def test_a_stopping_worker_leaves_a_small_wal_beside_a_database_still_in_use(tmp_path: Path) -> None:
+    """The web app keeps the file open (so SQLite's own clean-up at the last close never comes)."""
+    db = tmp_path / "taskito.db"
+    web = Queue(db_path=str(db))
+    try:
+        web.enqueue_many("worker_app.add", [(1, 2)] * 500)
+        web.enqueue_many("worker_app.record", [(BIG,)] * 1500)
+        assert wal_size(db) > 5_000_000
+        env = {"TASKITO_DB_PATH": str(db), "EFFECTS_DIR": str(tmp_path),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
+        result = run_cli("worker", "--app", "worker_app:queue", "--burst", cwd=APPS, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert web.stats()["completed"] == 2000
+        assert wal_size(db) < 100_000
+    finally:
+        web.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskito import Queue, TaskFailedError
-from tests.support import start_worker, wait_until
+from tests.support import TASKITO, Process, start_worker, wait_until
 from tests.worker.conftest import APPS, effects
 
 APP = "worker_app:queue"
@@ -84,6 +84,7 @@ def test_kill_9_mid_job_is_recovered_and_completes_once(client: Queue, app_env: 
     victim = start_worker(APP, APPS, env=app_env)
     job = client.enqueue("worker_app.slow", args=(1.5,))
     wait_until(lambda: started(tmp_path, job.id), 15, message="the job to start")
+    wait_until(lambda: client.get_job(job.id).status == "running", 5, message="the job to show as running")
     victim.kill()
     assert client.get_job(job.id).status == "running"
     rescuer = start_worker(APP, APPS, env=app_env)
@@ -214,3 +215,45 @@ def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed
     finally:
         worker.stop()
     assert "was deleted or replaced while in use" in worker.output
+
+
+# An --app module that takes its time: it says so, then waits (at most a minute) for a file that never comes.
+SLOW_IMPORT = """
+import os, time
+from taskito import Queue
+print("slow_app: importing", flush=True)
+deadline = time.monotonic() + 60
+{wait}
+queue = Queue()
+"""
+WAIT = "while time.monotonic() < deadline: time.sleep(0.05)"
+# The same, but its code swallows whatever interrupts the wait: the worker must still not start.
+WAIT_SWALLOWING = f"try:\n    {WAIT}\nexcept BaseException:\n    print('slow_app: carried on', flush=True)"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("flags", [(), ("--no-wait-for-db",)])
+def test_a_signal_during_start_up_stops_the_worker_cleanly(app_env: dict[str, str], tmp_path: Path,
+                                                            signum: int, flags: tuple[str, ...]) -> None:
+    (tmp_path / "slow_app.py").write_text(SLOW_IMPORT.format(wait=WAIT))
+    worker = Process([TASKITO, "worker", "--app", "slow_app:queue", *flags], cwd=tmp_path, env=app_env)
+    worker.wait_for_line("slow_app: importing")
+    worker.signal(signum)
+    assert worker.wait(timeout=10) == 0, worker.output
+    assert f"{signal.Signals(signum).name} received while starting: stopped before claiming any job" in worker.output
+    assert "Traceback" not in worker.output and "started:" not in worker.output
+    assert Queue(db_path=app_env["TASKITO_DB_PATH"]).workers() == []
+
+
+def test_a_worker_whose_start_up_swallowed_the_signal_still_never_starts(app_env: dict[str, str],
+                                                                        tmp_path: Path) -> None:
+    (tmp_path / "slow_app.py").write_text(SLOW_IMPORT.format(wait=WAIT_SWALLOWING))
+    client = Queue(db_path=app_env["TASKITO_DB_PATH"])
+    job = client.enqueue("slow_app.anything")
+    worker = Process([TASKITO, "worker", "--app", "slow_app:queue"], cwd=tmp_path, env=app_env)
+    worker.wait_for_line("slow_app: importing")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0, worker.output
+    assert "slow_app: carried on" in worker.output and "stopped before it started" in worker.output
+    assert "Traceback" not in worker.output and "started:" not in worker.output
+    assert client.workers() == [] and job.status == "pending"

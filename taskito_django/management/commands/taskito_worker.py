@@ -15,7 +15,14 @@ from django.core.management.base import CommandError
 from django.db import close_old_connections, connections
 
 from taskito import Queue
-from taskito.cli import configure_logging, run_worker, wait_for_database, wait_for_db_option, worker_options
+from taskito.cli import (
+    configure_logging,
+    run_worker,
+    wait_for_database,
+    wait_for_db_option,
+    worker_options,
+    worker_process,
+)
 
 from ...project import queue
 from ..base import TaskitoCommand, add_click_options
@@ -76,9 +83,11 @@ class Command(TaskitoCommand):
         configure_logging(loglevel)
         if backend is not None:
             queues = queues or ",".join(dict.fromkeys(tasks_backend_queues(backend)))
-        with self.cli_output():
-            if (wait_for_database(_opened) if wait_for_db else _opened()) is None:
-                return  # stopped while waiting for the database
+        with self.cli_output(), worker_process():
+            if wait_for_db:
+                wait_for_database(_opened)
+            else:
+                _opened()
             if pool == "prefork":
                 connections.close_all()  # forked children must not share the parent's database sessions
             if django_db_connections not in queue.task_contexts:

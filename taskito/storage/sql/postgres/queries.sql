@@ -4,15 +4,21 @@
 -- statement names it. Lists arrive as text[] parameters.
 
 -- name: insert_job
+-- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                           unique_key, waiting_deps, created_at, scheduled_at, expires_at)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s);
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
                    unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+
+-- name: count_ids
+-- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
+SELECT count(*) FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: insert_dep
 INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)
@@ -24,7 +30,7 @@ SELECT pg_advisory_xact_lock(hashtext(%(namespace)s), hashtext(%(unique_key)s));
 
 -- name: find_unique
 SELECT id FROM taskito_jobs
-WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'running');
+WHERE unique_key = %(unique_key)s AND status IN ('pending', 'failed', 'claimed', 'running');
 
 -- name: dep_statuses
 -- FOR SHARE: a dependency cannot finish between this read and our commit, so the dependent's
@@ -36,18 +42,27 @@ SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- taskito_claim() in the schema also cancels expired jobs first (one round trip).
+-- taskito_claim() in the schema also cancels expired jobs first (one round trip). The jobs are
+-- claimed, not running: the worker marks the start (`start`) when the function is called.
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
 
 -- name: release_claim
--- Put back a batch whose claim committed while the connection broke (postgres only).
+-- Put back a batch whose claim committed while the connection broke (postgres only). Its jobs
+-- are the ones this worker claimed with that lease, never started (the worker never saw them).
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL
-WHERE worker_id = %(worker_id)s AND started_at = %(started_at)s AND status = 'running';
+SET status = 'pending', worker_id = NULL, lease_until = NULL
+WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = 'claimed';
+
+-- name: start
+UPDATE taskito_jobs SET status = 'running', started_at = %(started_at)s
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'claimed';
 
 -- name: complete
--- A whole batch at once (postgres takes arrays here), with its dependents' release.
-SELECT * FROM taskito_complete(%(ids)s::text[], %(attempts)s::integer[], %(results)s::bytea[], %(now)s);
+-- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
+-- completion carries its attempt's start and finish (NULL: keep the start, finish now).
+-- The arrays go in binary format: adapting them as text costs the worker more CPU than the rest.
+SELECT * FROM taskito_complete(%(ids)b::text[], %(attempts)b::integer[], %(results)b::bytea[],
+                               %(started)b::double precision[], %(finished)b::double precision[], %(now)s);
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
@@ -55,14 +70,16 @@ SELECT pg_notify(%(channel)s, %(payload)s);
 -- name: fail_retry
 UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
-    first_started_at = COALESCE(first_started_at, started_at),
+    started_at = COALESCE(%(started_at)s::double precision, started_at),
+    first_started_at = COALESCE(first_started_at, %(started_at)s::double precision, started_at),
     scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: fail_dead
 UPDATE taskito_jobs
-SET status = 'dead', error = %(error)s, finished_at = %(now)s, lease_until = NULL
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'running';
+SET status = 'dead', error = %(error)s, started_at = COALESCE(%(started_at)s::double precision, started_at),
+    finished_at = %(now)s, lease_until = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: insert_error
 INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
@@ -72,7 +89,7 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
     scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
-WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status = 'running';
+WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
 UPDATE taskito_jobs SET progress = %(progress)s WHERE id = %(job_id)s;
@@ -90,8 +107,18 @@ SELECT j.*, ARRAY(SELECT d.depends_on FROM taskito_job_deps d WHERE d.job_id = j
 FROM taskito_jobs j WHERE j.id = %(job_id)s;
 
 -- name: list_jobs
-SELECT * FROM taskito_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+-- Partial rows: the payload cut here to its first "head" bytes (PostgreSQL reads only the start of a
+-- large value), its full length, the error cut to as many characters, and no result, so a listing of
+-- jobs with megabytes of arguments reads kilobytes. Claimed jobs (not started yet) are listed as pending.
+SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload,
+       octet_length(payload) AS payload_size,
+       CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
+           AS error,
+       retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
+       expires_at, started_at, finished_at, worker_id, first_started_at
+FROM taskito_jobs
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text
+       OR (%(status)s::text = 'pending' AND status = 'claimed'))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
@@ -127,7 +154,7 @@ DELETE FROM taskito_job_deps WHERE depends_on IN (
 DELETE FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s;
 
 -- name: expired_leases
-SELECT * FROM taskito_jobs WHERE status = 'running' AND lease_until < %(now)s;
+SELECT * FROM taskito_jobs WHERE status IN ('claimed', 'running') AND lease_until < %(now)s;
 
 -- name: pause
 INSERT INTO taskito_paused_queues (name, paused_at) VALUES (%(name)s, %(now)s)
@@ -140,15 +167,23 @@ DELETE FROM taskito_paused_queues WHERE name = %(name)s;
 SELECT name FROM taskito_paused_queues ORDER BY name;
 
 -- name: register_worker
-INSERT INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, %(now)s, %(now)s)
+-- Worker rows are timed by the server's clock and stamped with where they were written (see the
+-- migration to version 5 and `workers`); search_path makes 'taskito_workers' this schema's table.
+INSERT INTO taskito_workers (id, hostname, pid, queues, concurrency, started_at, last_heartbeat,
+                             written_in, server_started)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, extract(epoch FROM now()),
+        extract(epoch FROM now()), 'taskito_workers'::regclass, extract(epoch FROM pg_postmaster_start_time()))
 ON CONFLICT (id) DO UPDATE SET
     hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
     concurrency = excluded.concurrency, started_at = excluded.started_at,
-    last_heartbeat = excluded.last_heartbeat;
+    last_heartbeat = excluded.last_heartbeat, written_in = excluded.written_in,
+    server_started = excluded.server_started;
 
 -- name: heartbeat_worker
-UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
+UPDATE taskito_workers
+SET last_heartbeat = extract(epoch FROM now()), written_in = tableoid,
+    server_started = extract(epoch FROM pg_postmaster_start_time())
+WHERE id = %(worker_id)s;
 
 -- name: renew_leases
 -- Rows locked right now are being completed or failed: skipping them cannot deadlock with
@@ -156,7 +191,7 @@ UPDATE taskito_workers SET last_heartbeat = %(now)s WHERE id = %(worker_id)s;
 UPDATE taskito_jobs SET lease_until = %(lease_until)s
 WHERE id = ANY(ARRAY(
     SELECT id FROM taskito_jobs
-    WHERE worker_id = %(worker_id)s AND status = 'running' AND id = ANY(%(ids)s)
+    WHERE worker_id = %(worker_id)s AND status IN ('claimed', 'running') AND id = ANY(%(ids)s)
     FOR UPDATE SKIP LOCKED
 ));
 
@@ -164,12 +199,20 @@ WHERE id = ANY(ARRAY(
 DELETE FROM taskito_workers WHERE id = %(worker_id)s;
 
 -- name: forget_stale_workers
-DELETE FROM taskito_workers WHERE last_heartbeat < %(before)s;
+DELETE FROM taskito_workers WHERE last_heartbeat < extract(epoch FROM now()) - %(forget_after)s;
 
 -- name: workers
+-- Live: a recent heartbeat by the server's clock, written into this very table through this very
+-- server. A row restored from a dump fails the last two (another table, or another server), so a
+-- restored copy never shows its workers; after a server restart a live worker shows again at its
+-- next heartbeat.
 SELECT w.*, (SELECT count(*) FROM taskito_jobs j
              WHERE j.worker_id = w.id AND j.status = 'running') AS running
-FROM taskito_workers w WHERE last_heartbeat >= %(since)s ORDER BY started_at;
+FROM taskito_workers w
+WHERE w.last_heartbeat >= extract(epoch FROM now()) - %(alive_within)s
+  AND w.written_in = w.tableoid
+  AND w.server_started = extract(epoch FROM pg_postmaster_start_time())
+ORDER BY w.started_at;
 
 -- name: upsert_periodic
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
