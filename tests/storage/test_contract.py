@@ -349,16 +349,23 @@ def test_the_first_attempts_start_is_kept_across_retries(engine_queue: Queue) ->
     [job_id] = storage.enqueue([job(engine_queue)])
     assert storage.get_job(job_id).first_started_at is None  # not started yet
     [first] = storage.claim(WORKER, ["default"], 1, 30)
-    assert storage.get_job(job_id).first_started_at == first.started_at
+    storage.start([Started(job_id, first.attempt, 1000.0)])
+    assert storage.get_job(job_id).first_started_at == 1000.0
     storage.fail(job_id, first.attempt, "ValueError: once", None, 0.0)
-    time.sleep(0.01)
     [second] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.start([Started(job_id, second.attempt, 2000.0)])
     record = storage.get_job(job_id)
-    assert record.started_at == second.started_at > first.started_at
-    assert record.first_started_at == first.started_at
-    storage.fail(job_id, second.attempt, "ValueError: twice", None, 0.0)
+    assert (record.started_at, record.first_started_at) == (2000.0, 1000.0)
+    # A start reported only with the failure (the attempt failed before its start mark was written).
+    storage.fail(job_id, second.attempt, "ValueError: twice", None, 0.0, started_at=2000.0)
     [third] = storage.claim(WORKER, ["default"], 1, 30)
-    assert storage.get_job(job_id).first_started_at == first.started_at
+    storage.fail(job_id, third.attempt, "ValueError: thrice", None, None, started_at=3000.0)
+    record = storage.get_job(job_id)
+    assert (record.status, record.started_at, record.first_started_at) == ("dead", 3000.0, 1000.0)
+    [retried] = storage.enqueue([job(engine_queue)])
+    [attempt] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.fail(retried, attempt.attempt, "ValueError: once", None, 0.0, started_at=4000.0)
+    assert storage.get_job(retried).first_started_at == 4000.0  # its start known only from the failure
 
 
 def test_list_jobs_sorts_by_a_column_then_enqueue_order(engine_queue: Queue) -> None:
