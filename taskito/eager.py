@@ -76,6 +76,8 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
             result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)
         finally:
             activate(None)
+        if isinstance(error, KeyboardInterrupt):
+            raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
         if error is None:
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
         message = describe(error)
@@ -95,4 +97,5 @@ def _record(job: NewJob, started_at: float, status: str, retry_count: int, resul
                      retry_count=retry_count,
                      max_retries=job.max_retries, timeout=job.timeout, attempt=retry_count + 1,
                      unique_key=job.unique_key, created_at=started_at, scheduled_at=started_at,
-                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on))
+                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on),
+                     first_started_at=started_at)

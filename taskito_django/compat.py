@@ -14,7 +14,7 @@ try:
     from django.tasks import task_backends
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
-    from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
 
@@ -31,6 +31,7 @@ except ImportError:
                 TaskResult,
                 TaskResultStatus,
             )
+            from django_tasks.exceptions import InvalidTaskBackendError as InvalidTaskBackend
             from django_tasks.exceptions import InvalidTaskError as InvalidTask
             from django_tasks.exceptions import TaskResultDoesNotExist
             from django_tasks.signals import task_enqueued, task_finished, task_started
@@ -41,11 +42,12 @@ except ImportError:
             AVAILABLE = False
             SOURCE = None
             task_backends = BaseTaskBackend = Task = TaskContext = TaskError = TaskResult = None
-            TaskResultStatus = InvalidTask = TaskResultDoesNotExist = None
+            TaskResultStatus = InvalidTask = InvalidTaskBackend = TaskResultDoesNotExist = None
             task_enqueued = task_finished = task_started = normalize_json = None
 
 __all__: list[Any] = [
-    "AVAILABLE", "SOURCE", "BaseTaskBackend", "InvalidTask", "Task", "TaskContext", "TaskError", "TaskResult",
+    "AVAILABLE", "SOURCE", "BaseTaskBackend", "InvalidTask", "InvalidTaskBackend", "Task", "TaskContext",
+    "TaskError", "TaskResult",
     "TaskResultDoesNotExist", "TaskResultStatus", "normalize_json", "task_backends", "task_enqueued",
     "task_finished", "task_started",
 ]

@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from djapp import jobs  # noqa: F401  (the app's Django tasks: imported at startup, so workers know them)
 from djapp.apps import record
 from djapp.models import Order
 from taskito import current_job
