@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from .http import MAX_BODY
@@ -167,7 +167,7 @@ class _WaitingRoom:
                     if key.fileobj is self._wake_reader:
                         self._drain_wake_ups()
                     else:
-                        self._receive(key.fileobj)  # type: ignore[arg-type]
+                        self._receive(cast(socket.socket, key.fileobj))  # the wake-up pipe aside, only sockets
                 self._admit()
                 self._expire()
         finally:

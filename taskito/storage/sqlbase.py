@@ -338,7 +338,7 @@ class SQLStorage:
     # -- monitoring ------------------------------------------------------------------------
     def _number_list(self, values: Sequence[float]) -> Any:
         """Encode a list of numbers as the engine's list parameter (by default as ids are encoded)."""
-        return self._id_list(values)  # type: ignore[arg-type]
+        return self._id_list(values)  # type: ignore[arg-type]  # a JSON list (SQLite) holds numbers too
 
     def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
         bounds = sorted(float(bound) for bound in runtime_buckets)
