@@ -240,7 +240,7 @@ class Queue:
                     **options: Any) -> NewJob:
         """Validate and encode a job without writing it: its id is known now.
 
-        ``queue.storage.enqueue([job])`` writes it later, e.g. when a transaction commits.
+        ``queue.write_jobs([job])`` writes it later, e.g. when a transaction commits.
         """
         return self._new_jobs(task_name, [(args, kwargs)], **options)[0]
 
@@ -254,7 +254,7 @@ class Queue:
         job = self.prepare_job(task_name, args, kwargs, **options)  # the same checks in eager mode
         if self.eager:
             return run_eagerly(self, job)
-        [job_id] = self._write([job], connection)
+        [job_id] = self.write_jobs([job], connection)
         return JobResult(self, job_id)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
@@ -270,7 +270,7 @@ class Queue:
             return [run_eagerly(self, job) for job in jobs]
         if not jobs:
             return []
-        return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
+        return [JobResult(self, job_id) for job_id in self.write_jobs(jobs, connection)]
 
     @contextmanager
     def using_connection(self, connection: Any) -> Iterator[None]:
@@ -290,9 +290,9 @@ class Queue:
         finally:
             self._connection.reset(token)
 
-    def _write(self, jobs: Sequence[NewJob], connection: Any) -> list[str]:
-        """Store jobs through the given connection, else the one of ``using_connection`` or of
-        ``transaction_connection``, else in a transaction of the queue's own."""
+    def write_jobs(self, jobs: Sequence[NewJob], connection: Any = None) -> list[str]:
+        """Store jobs made by ``prepare_job``: through ``connection``, else the one of the enclosing
+        ``using_connection`` block or ``transaction_connection``, else in a transaction of the queue's own."""
         if connection is None:
             connection = self._connection.get()
         if connection is None and self.transaction_connection is not None:

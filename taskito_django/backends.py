@@ -209,7 +209,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
             object.__setattr__(pending, "id", job.id)
 
             def send() -> None:
-                queue.storage.enqueue([job])
+                queue.write_jobs([job])
                 compat.task_enqueued.send(type(self), task_result=pending)
 
             transaction.on_commit(send)

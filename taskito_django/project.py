@@ -93,7 +93,7 @@ def postgres_url(conf: dict[str, Any]) -> str:
             params["port"] = port
     elif host:
         netloc += (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    query = f"?{urlencode(params)}" if params else ""
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""  # libpq reads "+" as "+", not a space
     return f"postgresql://{netloc}/{quote(name, safe='')}{query}"
 
 

@@ -48,6 +48,6 @@ class DjangoTaskWrapper(TaskWrapper):
             job = self.queue.prepare_job(self.name, args, kwargs, **options)
 
             def send() -> None:
-                self.queue.storage.enqueue([job])
+                self.queue.write_jobs([job])
 
         transaction.on_commit(send, using=using)
