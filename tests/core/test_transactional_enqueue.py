@@ -28,8 +28,20 @@ class App:
 
     def __init__(self, queue: Queue, connect: Callable[..., Any], placeholder: str) -> None:
         self.queue = queue
-        self.connect = connect  # connect(autocommit=False) -> a new DB-API connection of the app
+        self._connect = connect
         self.placeholder = placeholder
+        self.opened: list[Any] = []
+
+    def connect(self, autocommit: bool = False) -> Any:
+        """A new DB-API connection of the app, closed after the test (a failed test's too, whose open
+        transaction would otherwise hold locks that dropping the test's schema waits for)."""
+        conn = self._connect(autocommit=autocommit)
+        self.opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.opened:
+            conn.close()
 
     def add_order(self, conn: Any, order_id: int) -> None:
         cur = conn.cursor()
@@ -64,15 +76,19 @@ def app(engine_settings: dict[str, str], engine_queue: Queue) -> Iterator[App]:
             admin.execute(f'CREATE SCHEMA "{app_schema}"')
             admin.execute(f'CREATE TABLE "{app_schema}".orders (id integer PRIMARY KEY, item text NOT NULL)')
         url = _pg_app_url(app_schema)
-        yield App(engine_queue, lambda autocommit=False: psycopg.connect(url, autocommit=autocommit), "%s")
+        app = App(engine_queue, lambda autocommit=False: psycopg.connect(url, autocommit=autocommit), "%s")
+        yield app
+        app.close()
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{app_schema}" CASCADE')
         return
     path = engine_settings["db_path"]
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)")
-    yield App(engine_queue,
-              lambda autocommit=False: sqlite3.connect(path, isolation_level=None if autocommit else ""), "?")
+    app = App(engine_queue, lambda autocommit=False: sqlite3.connect(path, isolation_level=None if autocommit else ""),
+              "?")
+    yield app
+    app.close()
 
 
 def test_jobs_appear_when_the_app_commits_and_not_before(app: App) -> None:
@@ -194,7 +210,9 @@ def pg_app(pg_schema: str) -> Iterator[App]:
         admin.execute(f'CREATE SCHEMA "{app_schema}"')
         admin.execute(f'CREATE TABLE "{app_schema}".orders (id integer PRIMARY KEY, item text NOT NULL)')
     url = _pg_app_url(app_schema)
-    yield App(queue, lambda autocommit=False: psycopg.connect(url, autocommit=autocommit), "%s")
+    app = App(queue, lambda autocommit=False: psycopg.connect(url, autocommit=autocommit), "%s")
+    yield app
+    app.close()
     queue.close()
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f'DROP SCHEMA "{app_schema}" CASCADE')
@@ -207,6 +225,7 @@ def test_psycopg2_connections_work_the_same(pg_app: App) -> None:
 
     url = pg_app.connect().info.dsn  # the app's parameters, search_path included
     conn = psycopg2.connect(url, cursor_factory=RealDictCursor)  # rows the queue cannot index
+    pg_app.opened.append(conn)
     pg_app.add_order(conn, 1)
     with pg_app.queue.using_connection(conn):
         pg_app.queue.enqueue("ship", args=(1,), unique_key="order-1")
@@ -250,6 +269,7 @@ def test_sqlalchemy_session_scoped_session_and_connection(pg_app: App) -> None:
 
     engine = sqlalchemy.create_engine(sqlalchemy_url(pg_app))
     insert = sqlalchemy.text("INSERT INTO orders (id, item) VALUES (:id, 'chair')")
+    db_session = scoped_session(sessionmaker(engine))  # what Flask-SQLAlchemy's db.session is
     try:
         with Session(engine) as session:  # the ORM's transaction
             session.execute(insert, {"id": 1})
@@ -259,14 +279,12 @@ def test_sqlalchemy_session_scoped_session_and_connection(pg_app: App) -> None:
             session.commit()
         assert (pg_app.orders(), pg_app.jobs()) == (1, 2)
 
-        db_session = scoped_session(sessionmaker(engine))  # what Flask-SQLAlchemy's db.session is
         pg_app.queue.enqueue("ship", args=(3,), connection=db_session)  # the session's first statement
         db_session.execute(insert, {"id": 3})
         db_session.rollback()
         assert (pg_app.orders(), pg_app.jobs()) == (1, 2)
         pg_app.queue.enqueue("ship", args=(4,), connection=db_session)
         db_session.commit()
-        db_session.remove()
         assert pg_app.jobs() == 3
 
         with engine.connect() as connection:  # Core: the job first, then commit() commits it too
@@ -276,6 +294,7 @@ def test_sqlalchemy_session_scoped_session_and_connection(pg_app: App) -> None:
             connection.commit()
         assert (pg_app.orders(), pg_app.jobs()) == (2, 4)
     finally:
+        db_session.remove()
         engine.dispose()
 
 
