@@ -345,7 +345,8 @@ class Queue:
 
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:
-        """Cancel a pending job (and the jobs depending on it); False if it already started."""
+        """Cancel a pending job (and the jobs depending on it); False if it started already, or if
+        a worker has claimed it and is about to start it (it is then pending with that worker's id)."""
         return self.storage.cancel(job_id)
 
     def dead_letters(self, limit: int = 10, offset: int = 0) -> list[JobResult]:

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from taskito.exceptions import TaskitoError
-from taskito.result import job_to_dict
+from taskito.result import job_to_dict, why_not_cancelled
 from taskito.storage import Status
 
 from .project import RUNNER_NAME, admin_per_page, queue
@@ -186,7 +186,8 @@ class TaskitoAdminViews:
         return self._render(
             request, "job_detail.html", f"Job {job_id}", job=job, errors=errors,
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
-            waited=waited, ran=ran, can_cancel=record.status == Status.PENDING,
+            waited=waited, ran=ran,
+            can_cancel=record.status == Status.PENDING and not record.worker_id,  # else a worker is starting it
             is_dead=record.status == Status.DEAD,
         )
 
@@ -224,7 +225,9 @@ class TaskitoAdminViews:
         if queue.cancel_job(job_id):
             messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
         else:
-            messages.error(request, f"Job {job_id} was not cancelled: only a pending job can be.")
+            found = queue.get_job(job_id)
+            reason = why_not_cancelled(job_id, None if found is None else found.record)
+            messages.error(request, f"Not cancelled: {reason}.")
         return self._back(request, self._url("taskito_job", job_id))
 
     def retry_dead(self, request: HttpRequest, job_id: str) -> HttpResponse:

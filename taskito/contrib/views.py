@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import JobNotFoundError
-from ..result import job_to_dict
+from ..result import job_to_dict, why_not_cancelled
 from ..storage import Status
 
 if TYPE_CHECKING:
@@ -143,9 +143,9 @@ def cancel_job(queue: Queue, job_id: str) -> Reply:
     if queue.cancel_job(job_id):
         return 200, {"id": job_id, "cancelled": True, "status": Status.CANCELLED}
     job = queue.get_job(job_id)
-    status = job.record.status if job is not None else "purged"
-    return error(409, f"job {job_id} is {status}: only pending jobs can be cancelled",
-                 id=job_id, cancelled=False, status=status)
+    record = job.record if job is not None else None
+    return error(409, why_not_cancelled(job_id, record), id=job_id, cancelled=False,
+                 status=record.status if record is not None else "purged")
 
 
 def retry_dead(queue: Queue, job_id: str) -> Reply:

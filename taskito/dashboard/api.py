@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import validation
 from ..exceptions import JobNotFoundError
-from ..result import job_to_dict
+from ..result import job_to_dict, why_not_cancelled
 from ..storage import Status
 from .http import HTTPError, Request, Response, Router, json_response
 from .metrics import STAT_NAMES
@@ -159,9 +159,8 @@ class Api:
     def cancel(self, req: Request, job_id: str) -> Response:
         self._job(job_id)  # 404 for an unknown id
         if not self.queue.cancel_job(job_id):
-            status = self._job(job_id)["status"]
-            raise HTTPError(409, f"job {job_id} is {status}: only a pending job (or one waiting for its retry) "
-                                 "can be cancelled")
+            found = self.queue.get_job(job_id)
+            raise HTTPError(409, why_not_cancelled(job_id, None if found is None else found.record))
         return json_response({"cancelled": True, "job": self._job(job_id)})
 
     def retry_dead(self, req: Request, job_id: str) -> Response:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..config import BACKENDS
 from ..exceptions import ConfigurationError
-from .base import Completion, JobRecord, NewJob, PeriodicDef, Status, Storage, new_job_id
+from .base import Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
 
-__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Status", "Storage", "new_job_id", "open_storage"]
+__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status", "Storage", "new_job_id",
+           "open_storage"]
 
 
 

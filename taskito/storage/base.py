@@ -29,6 +29,14 @@ class Status:
 
     ALL = (PENDING, RUNNING, COMPLETE, FAILED, DEAD, CANCELLED)
     FINISHED = (COMPLETE, DEAD, CANCELLED)
+    # Stored only, never shown: a worker claimed the job (it holds the lease) but its function has
+    # not started. Users see it as pending with that worker's id; "running" means the code runs.
+    CLAIMED = "claimed"
+
+    @classmethod
+    def public(cls, stored: str) -> str:
+        """The status users see for a stored one."""
+        return cls.PENDING if stored == cls.CLAIMED else stored
 
     @classmethod
     def parse(cls, value: str) -> str:
@@ -39,8 +47,9 @@ class Status:
         return status
 
 
-# stats() reports "completed" for the "complete" status, as users read it.
-STATS_KEYS = {"pending": "pending", "running": "running", "complete": "completed",
+# stats() reports "completed" for the "complete" status, as users read it, and counts claimed jobs
+# (not started yet) as pending. Several stored states may add up in one key.
+STATS_KEYS = {"pending": "pending", "claimed": "pending", "running": "running", "complete": "completed",
               "failed": "failed", "dead": "dead", "cancelled": "cancelled"}
 
 
@@ -119,11 +128,27 @@ class JobRecord:
 
 @dataclass
 class Completion:
-    """A successful attempt, written in batches by the worker."""
+    """A successful attempt, written in batches by the worker.
+
+    It carries its own start and finish times: written later, in a batch, it still records the
+    attempt's real run time (and a start mark not written yet is not needed). None: the start
+    stays as stored, and the finish is the time of writing.
+    """
 
     job_id: str
     attempt: int
     result: bytes
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Started:
+    """A claimed job whose function started at ``started_at``: from then on it is running."""
+
+    job_id: str
+    attempt: int
+    started_at: float
 
 
 @dataclass
@@ -157,17 +182,27 @@ class Storage(Protocol):
         """
 
     def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
-        """Atomically move up to ``limit`` due jobs to running, in priority order."""
+        """Atomically give up to ``limit`` due jobs to the worker, in priority order.
+
+        They are claimed (held under a lease, shown as pending) until ``start`` marks them running.
+        """
+
+    def start(self, started: Sequence[Started]) -> None:
+        """Mark claimed jobs running from the time their function started (in batches, by the worker);
+        attempts that no longer hold their job, or finished already, are ignored."""
 
     def complete(self, done: Sequence[Completion]) -> None:
         """Mark attempts successful; attempts that no longer hold the job are ignored."""
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
-             retry_delay: float | None) -> bool:
-        """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None."""
+             retry_delay: float | None, started_at: float | None = None) -> bool:
+        """Record a failed attempt: retried after ``retry_delay`` seconds, or dead if None.
+
+        ``started_at``: when the attempt's function started, if it did (None keeps the stored start).
+        """
 
     def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
-        """Put this worker's running jobs back to pending without counting an attempt (graceful stop).
+        """Put this worker's claimed or running jobs back to pending without counting an attempt (graceful stop).
 
         With ``not_before`` (a time per job), no worker claims them before then (rate limits).
         """
@@ -209,7 +244,7 @@ class Storage(Protocol):
         """Delete finished jobs of ``status`` whose finished_at is older than ``older_than`` seconds."""
 
     def reap_expired_leases(self) -> list[JobRecord]:
-        """Running jobs whose lease ran out (their worker died)."""
+        """Claimed or running jobs whose lease ran out (their worker died)."""
 
     def pause(self, queue: str) -> None: ...
 

@@ -412,18 +412,19 @@ class PostgresStorage(SQLStorage):
 
         If the connection breaks while claiming, the claim may have committed without the worker
         ever seeing its jobs; the live worker's heartbeat would then keep them running forever.
-        Such a batch is recognisable (this worker, started_at = this claim's time) and is put
-        back before the next claim.
+        Such a batch is recognisable (claimed by this worker with this claim's lease, which no
+        heartbeat renews since the worker does not know the jobs) and is put back before the next claim.
         """
         self._release_uncertain_claims()
         now = time.time()
+        lease_until = now + lease_seconds
         try:
             with self._autocommit() as cur:
                 rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
-                                  lease_until=now + lease_seconds, limit=limit)
+                                  lease_until=lease_until, limit=limit)
         except psycopg.OperationalError:
             with self._uncertain_lock:
-                self._uncertain_claims.append((worker_id, now))
+                self._uncertain_claims.append((worker_id, lease_until))
             raise
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
@@ -431,10 +432,10 @@ class PostgresStorage(SQLStorage):
     def _release_uncertain_claims(self) -> None:
         with self._uncertain_lock:
             pending, self._uncertain_claims = self._uncertain_claims, []
-        for position, (worker_id, claimed_at) in enumerate(pending):
+        for position, (worker_id, lease_until) in enumerate(pending):
             try:
                 with self._autocommit() as cur:
-                    released = self._run(cur, "release_claim", worker_id=worker_id, started_at=claimed_at)
+                    released = self._run(cur, "release_claim", worker_id=worker_id, lease_until=lease_until)
             except psycopg.Error:
                 with self._uncertain_lock:
                     self._uncertain_claims[:0] = pending[position:]
@@ -454,7 +455,8 @@ class PostgresStorage(SQLStorage):
         with self._autocommit() as cur:
             [(_completed, released)] = self._rows(
                 cur, "complete", ids=ids, attempts=[item.attempt for item in done],
-                results=[item.result for item in done], now=time.time())
+                results=[item.result for item in done], started=[item.started_at for item in done],
+                finished=[item.finished_at for item in done], now=time.time())
             # Every id of the batch, not only those completed now: run again after a commit whose
             # answer was lost, this finds them complete already, and their waiters still need to know.
             payload = ",".join(ids)

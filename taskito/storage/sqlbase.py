@@ -21,6 +21,7 @@ from .base import (
     JobRecord,
     NewJob,
     PeriodicDef,
+    Started,
     Status,
     empty_stats,
 )
@@ -39,6 +40,8 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
     for blob in ("payload", "result"):
         if isinstance(values.get(blob), memoryview):
             values[blob] = bytes(values[blob])
+    if "status" in values:
+        values["status"] = Status.public(values["status"])
     return JobRecord(**values)
 
 
@@ -162,25 +165,37 @@ class SQLStorage:
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
+    def start(self, started: Sequence[Started]) -> None:
+        if not started:
+            return
+        with self._transaction() as cur:
+            cur.executemany(self.sql["start"], [
+                {"job_id": item.job_id, "attempt": item.attempt, "started_at": item.started_at} for item in started])
+
     def complete(self, done: Sequence[Completion]) -> None:
         now = time.time()
         with self._transaction() as cur:
+            # Dependents first, while the completing attempts still hold their jobs: the same
+            # transaction then completes exactly those, and a stale or repeated completion
+            # releases nothing.
+            cur.executemany(self.sql["release_dependents"], [
+                {"job_id": item.job_id, "attempt": item.attempt} for item in done])
             cur.executemany(self.sql["complete"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result, "now": now}
+                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
+                 "started_at": item.started_at, "finished_at": now if item.finished_at is None else item.finished_at}
                 for item in done
             ])
-            cur.executemany(self.sql["release_dependents"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "now": now} for item in done])
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
-             retry_delay: float | None) -> bool:
+             retry_delay: float | None, started_at: float | None = None) -> bool:
         now = time.time()
         with self._transaction() as cur:
             if retry_delay is None:
-                applied = self._run(cur, "fail_dead", job_id=job_id, attempt=attempt, error=error, now=now)
+                applied = self._run(cur, "fail_dead", job_id=job_id, attempt=attempt, error=error, now=now,
+                                    started_at=started_at)
             else:
                 applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
-                                    scheduled_at=now + retry_delay)
+                                    scheduled_at=now + retry_delay, started_at=started_at)
             if not applied:
                 return False
             self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
@@ -242,14 +257,14 @@ class SQLStorage:
         counts = empty_stats()
         with self._autocommit() as cur:
             for status, count in self._rows(cur, "stats", queue=queue):
-                counts[STATS_KEYS[status]] = count
+                counts[STATS_KEYS[status]] += count
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         with self._autocommit() as cur:
             for queue, status, count in self._rows(cur, "stats_all_queues"):
-                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] = count
+                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
         return result
 
     # -- dead letters and housekeeping ---------------------------------------------------
@@ -350,7 +365,7 @@ class SQLStorage:
 
         with self._autocommit() as cur:
             for task_name, status, count in self._rows(cur, "task_status_counts"):
-                entry(task_name)["counts"][STATS_KEYS[status]] = count
+                entry(task_name)["counts"][STATS_KEYS[status]] += count
             for task_name, count in self._rows(cur, "task_failures"):
                 entry(task_name)["failures"] = count
             runtime_rows = self._rows(cur, "task_runtimes", bounds=self._number_list(bounds))

@@ -30,6 +30,7 @@ class Outcome:
     traceback: str | None = None
     retry_delay: float | None = None  # None with an error: the job is dead
     duration: float = 0.0
+    started_at: float | None = None  # wall-clock start of the attempt; None when unknown (its worker was lost)
     # A failure the worker decided (timeout, lost process): its hooks run once it is recorded.
     raised: BaseException | None = None
 
@@ -50,16 +51,22 @@ def storable(text: str) -> str:
 
 def run_attempt(queue: Queue, record: JobRecord, started: float,
                 still_current: Callable[[], bool] = lambda: True) -> Outcome:
-    """Decode the arguments, call the task with its hooks and encode the result."""
+    """Decode the arguments, call the task with its hooks and encode the result.
+
+    ``started`` is the attempt's start on the monotonic clock (timeouts and the logged duration);
+    the outcome also carries it as wall-clock time, which the job records as its start.
+    """
+    started_at = time.time() - (time.monotonic() - started)
     task = queue.tasks.get(record.task_name)
     if task is None:
         known = ", ".join(sorted(queue.tasks)) or "none"
         return Outcome(error=f"unknown task {record.task_name!r}: this worker has no task registered under that "
-                             f"name (registered: {known}); import its module in the --app module")
+                             f"name (registered: {known}); import its module in the --app module",
+                       started_at=started_at)
     try:
         args, kwargs = _decode(queue, record)
     except Exception as exc:
-        return Outcome(error=f"corrupt payload: {describe(exc)}")
+        return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
     max_retries = task.options.max_retries if record.max_retries is None else record.max_retries
     activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                         max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
@@ -70,19 +77,23 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
         activate(None)
     duration = time.monotonic() - started
     if error is None:
-        return Outcome(result=result, duration=duration)
+        return Outcome(result=result, duration=duration, started_at=started_at)
     delay = None if isinstance(error, UnserializableResult) else retry_delay(record, task.options, error)
     return Outcome(error=describe(error),
                    traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
-                   retry_delay=delay, duration=duration)
+                   retry_delay=delay, duration=duration, started_at=started_at)
 
 
-def lost_attempt(queue: Queue, record: JobRecord, error: BaseException, duration: float) -> Outcome:
-    """An attempt the worker gave up on (timeout, dead process, its own error): retried while attempts remain."""
+def lost_attempt(queue: Queue, record: JobRecord, error: BaseException, duration: float | None) -> Outcome:
+    """An attempt the worker gave up on (timeout, dead process, its own error): retried while attempts remain.
+
+    ``duration``: how long it ran; None when unknown (its worker was lost, maybe before starting it).
+    """
     task = queue.tasks.get(record.task_name)
     return Outcome(error=describe(error),
                    retry_delay=retry_delay(record, task.options if task else None, None),
-                   duration=duration, raised=error)
+                   duration=duration or 0.0, started_at=None if duration is None else time.time() - duration,
+                   raised=error)
 
 
 def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
@@ -92,7 +103,8 @@ def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
 def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
     """Write the outcome (completions in batches) and log the job's one line."""
     if outcome.error is None:
-        writer.add(Completion(record.id, record.attempt, outcome.result or b"null"))
+        writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
+                              started_at=outcome.started_at, finished_at=time.time()))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
         return
     record_failure(queue, record, outcome)
@@ -104,7 +116,7 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
     try:
         applied = queue.storage.fail(record.id, record.attempt, storable(outcome.error),
                                      None if outcome.traceback is None else storable(outcome.traceback),
-                                     outcome.retry_delay)
+                                     outcome.retry_delay, outcome.started_at)
     except Exception as exc:
         logger.error("job %s %s failed (%s) but the failure could not be recorded: %s; "
                      "its lease will return it to the queue", record.id, record.task_name, outcome.error, exc)

@@ -59,7 +59,7 @@ class Maintenance:
         for record in self.storage.reap_expired_leases():
             apply_task_defaults(self.queue, record)
             lost = WorkerLostError(f"worker {record.worker_id} stopped heart-beating (killed or crashed)")
-            if record_failure(self.queue, record, lost_attempt(self.queue, record, lost, 0.0)):
+            if record_failure(self.queue, record, lost_attempt(self.queue, record, lost, None)):
                 logger.warning("job %s %s: its worker %s was lost", record.id, record.task_name, record.worker_id)
 
     def purge(self) -> None:

@@ -21,18 +21,13 @@ if TYPE_CHECKING:
 @dataclass
 class Running:
     record: JobRecord
-    started: float
+    started: float  # monotonic: timeouts and durations
     deadline: float | None
     abandoned: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
         return self.record.id, self.record.attempt
-
-    @classmethod
-    def start(cls, record: JobRecord) -> Running:
-        now = time.monotonic()
-        return cls(record, now, now + record.timeout if record.timeout else None)
 
 
 class JobPool:
@@ -91,6 +86,15 @@ class JobPool:
 
     def _wake(self) -> None:
         """Tell the runners that jobs arrived (the condition already wakes threads)."""
+
+    def _begin(self, record: JobRecord) -> Running:
+        """A waiting job starts now (called with the condition held): from here on it is running,
+        which the completion writer records in its next batch of start marks."""
+        now = time.monotonic()
+        entry = Running(record, now, now + record.timeout if record.timeout else None)
+        self._running[entry.key] = entry
+        self.writer.started(record.id, record.attempt, time.time())
+        return entry
 
     def _next_job(self) -> tuple[JobRecord | None, float | None]:
         """Pop the first waiting job that may start now (called with the condition held).

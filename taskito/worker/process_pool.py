@@ -140,8 +140,7 @@ class ProcessPool(JobPool):
                     record, token_wait = self._next_job()
                     if record is None:
                         return TICK if token_wait is None else min(TICK, token_wait)
-                    child.job = Running.start(record)
-                    self._running[child.job.key] = child.job
+                    child.job = self._begin(record)
                     child.conn.send(record)
         return TICK
 

@@ -59,8 +59,7 @@ class ThreadPool(JobPool):
                     record, wait = self._next_job()
                 if record is None:
                     return
-                entry = Running.start(record)
-                self._running[entry.key] = entry
+                entry = self._begin(record)
             try:
                 self._execute(entry)
             except BaseException as exc:  # this thread is the slot: nothing may end it with the job held

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from werkzeug.test import Client, TestResponse
 
 from taskito import Queue
 from taskito.dashboard import create_app, make_server
-from taskito.storage import Completion
+from taskito.storage import Completion, Started
 
 SCRIPT_ARG = "<script>window.__pwned=1</script>"
 WORKER = "dashboard-test-worker"
@@ -35,10 +36,11 @@ class Populated:
 
 
 def _claimed(queue: Queue, task: str, args: tuple[Any, ...], queue_name: str) -> Any:
-    """Enqueue one job and claim it at once (it is the only pending job of its queue at that moment)."""
+    """Enqueue one job, claim it and start it at once (it is the only pending job of its queue then)."""
     job = queue.enqueue(task, args=args, queue=queue_name, max_retries=2, timeout=60)
     [record] = queue.storage.claim(WORKER, [queue_name], 1, 60)
     assert record.id == job.id
+    queue.storage.start([Started(record.id, record.attempt, time.time())])
     return record
 
 

@@ -233,7 +233,7 @@ def test_the_session_ttl_setting(queue: Queue, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TASKITO_DASHBOARD_SESSION_TTL", "soon")
     with pytest.raises(ConfigurationError, match="TASKITO_DASHBOARD_SESSION_TTL='soon'"):
         create_app(queue, token=TOKEN)
-    with pytest.raises(ValueError, match="session_ttl must be greater than 0, got 0"):
+    with pytest.raises(ValueError, match=r"session_ttl must be greater than 0 \(seconds\), got 0"):
         create_app(queue, token=TOKEN, session_ttl=0)
 
 

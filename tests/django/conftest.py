@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,12 @@ def finish_all(error: str | None = None, queues: list[str] | None = None) -> lis
     from taskito_django import queue
 
     records = queue.storage.claim("test-hand", queues or queue.default_queues(), 1000, 30)
+    now = time.time()  # each attempt starts and ends now, as a worker would record it
     if error is None:
-        queue.storage.complete([Completion(r.id, r.attempt, queue.serializer.dumps("done")) for r in records])
+        queue.storage.complete([Completion(r.id, r.attempt, queue.serializer.dumps("done"), started_at=now,
+                                           finished_at=now) for r in records])
     else:
         for record in records:
-            queue.storage.fail(record.id, record.attempt, error, f"Traceback (most recent call last):\n{error}", None)
+            queue.storage.fail(record.id, record.attempt, error, f"Traceback (most recent call last):\n{error}", None,
+                               started_at=now)
     return [record.id for record in records]

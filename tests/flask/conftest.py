@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from flask import Flask
 
 from taskito import Queue
-from taskito.storage import Completion
+from taskito.storage import Completion, Started
 from tests.flask import sample_app
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +54,10 @@ SETUP = "setup"  # jobs put in a state by hand live on their own queue, so claim
 
 
 def claim(queue: Queue, job_id: str) -> Any:
+    """Claim the job and start it, as a worker does."""
     [record] = queue.storage.claim("test-worker", [SETUP], 1, 30)
     assert record.id == job_id
+    queue.storage.start([Started(record.id, record.attempt, time.time())])
     return record
 
 

@@ -160,7 +160,7 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
     running = make_running(app_queue)
     refused = authorized.post(f"/taskito/jobs/{running}/cancel")
     assert refused.status_code == 409 and refused.json["status"] == "running"
-    assert "only pending jobs can be cancelled" in refused.json["error"]
+    assert "only a pending job (or one waiting for its retry) can be cancelled" in refused.json["error"]
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json

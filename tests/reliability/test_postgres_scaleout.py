@@ -46,11 +46,15 @@ def freeze_holding_jobs(victim: Process, worker_id: str, app_name: str, schema: 
     longer change (their leases outlast this check). Holding none right now, it runs on.
     """
     victim.signal(signal.SIGSTOP)
-    wait_until(lambda: sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
-                           app_name) == [(0,)], 10, interval=0.01, message="the victim's statements to finish")
-    held = [row[0] for row in sql(f'SELECT id FROM "{schema}".taskito_jobs WHERE status = %s AND worker_id = %s',
-                                  "running", worker_id)]
-    if not held:
+    settled = False
+    deadline = time.monotonic() + 2
+    while not settled and time.monotonic() < deadline:
+        settled = sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
+                      app_name) == [(0,)]
+    # Claimed (waiting in its buffer) or running: either way the victim holds them under its lease.
+    held = [row[0] for row in sql(f'SELECT id FROM "{schema}".taskito_jobs WHERE status IN '
+                                  "('claimed', 'running') AND worker_id = %s", worker_id)] if settled else []
+    if not held:  # frozen mid-statement (a busy server) or holding nothing: let it run on and try again
         victim.signal(signal.SIGCONT)
         time.sleep(0.01)
     return held

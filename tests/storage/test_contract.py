@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from taskito import JobNotFoundError, Queue
-from taskito.storage import Completion, NewJob, PeriodicDef
+from taskito.storage import Completion, NewJob, PeriodicDef, Started
 
 WORKER = "contract-worker"
 
@@ -48,8 +48,41 @@ def test_claim_orders_by_priority_then_schedule_then_enqueue_order(engine_queue:
     storage.enqueue([low1, high, low2, delayed])
     claimed = storage.claim(WORKER, ["default"], 10, 30)
     assert [r.id for r in claimed] == [high.id, low1.id, low2.id]
-    assert all(r.status == "running" and r.attempt == 1 for r in claimed)
+    # Claimed, not started: shown as pending, held by the worker, with no start time yet.
+    assert all((r.status, r.worker_id, r.started_at, r.attempt) == ("pending", WORKER, None, 1) for r in claimed)
     assert storage.claim(WORKER, ["default"], 10, 30) == []
+
+
+def test_a_claimed_job_is_pending_until_the_worker_marks_its_start(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, queue="q", unique_key=f"k{n}") for n in range(3)])
+    claimed = {r.id: r for r in storage.claim(WORKER, ["q"], 10, 30)}
+    six = dict.fromkeys(("pending", "running", "completed", "failed", "dead", "cancelled"), 0)
+    assert engine_queue.stats() == {**six, "pending": 3}
+    assert engine_queue.stats_all_queues() == {"q": {**six, "pending": 3}}
+    assert engine_queue.list_jobs(status="running") == []
+    assert {j.id for j in engine_queue.list_jobs(status="pending")} == set(ids)
+    assert storage.enqueue([job(engine_queue, queue="q", unique_key="k0")]) == [ids[0]]  # still held
+
+    began = time.time() - 5.0
+    first, second, third = (claimed[job_id] for job_id in ids)
+    storage.start([Started(first.id, first.attempt, began), Started(second.id, second.attempt + 1, began)])
+    assert engine_queue.stats() == {**six, "pending": 2, "running": 1}
+    assert storage.task_metrics([1.0])["t"]["counts"] == {**six, "pending": 2, "running": 1}
+    assert [j.id for j in engine_queue.list_jobs(status="running")] == [first.id]
+    record = storage.get_job(first.id)
+    assert (record.status, record.started_at, record.worker_id) == ("running", began, WORKER)
+    assert storage.get_job(second.id).status == "pending"  # a stale attempt's mark changes nothing
+
+    # A completion carries its start and finish: its start mark need not have been written.
+    storage.complete([Completion(second.id, second.attempt, b"1", started_at=began, finished_at=began + 0.05)])
+    done = storage.get_job(second.id)
+    assert (done.status, done.started_at, done.finished_at) == ("complete", began, began + 0.05)
+    storage.start([Started(second.id, second.attempt, time.time())])  # a late mark does not undo it
+    assert storage.get_job(second.id).status == "complete"
+    # So does a failure: the attempt's start is recorded with it.
+    assert storage.fail(third.id, third.attempt, "ValueError: x", None, retry_delay=None, started_at=began)
+    assert (storage.get_job(third.id).status, storage.get_job(third.id).started_at) == ("dead", began)
 
 
 def test_claim_respects_queues_limit_and_pause(engine_queue: Queue) -> None:
@@ -86,6 +119,7 @@ def test_complete_is_fenced_by_attempt(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue)])
     [record] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.start([Started(job_id, record.attempt, time.time())])
     storage.complete([Completion(job_id, record.attempt + 1, b"1")])  # a stale attempt changes nothing
     assert storage.get_job(job_id).status == "running"
     storage.complete([Completion(job_id, record.attempt, engine_queue.serializer.dumps(42))])
@@ -192,14 +226,17 @@ def test_purge_completed_keeps_recent_jobs(engine_queue: Queue) -> None:
 
 def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue: Queue) -> None:
     storage = engine_queue.storage
-    [job_id] = storage.enqueue([job(engine_queue)])
-    storage.claim(WORKER, ["default"], 1, 30)
-    storage.requeue("another-worker", [job_id])
-    assert storage.get_job(job_id).status == "running"
-    storage.requeue(WORKER, [job_id])
-    record = storage.get_job(job_id)
-    assert record.status == "pending" and record.retry_count == 0 and record.worker_id is None
-    assert storage.claim(WORKER, ["default"], 1, 30)[0].id == job_id  # due as before
+    running_id, claimed_id = storage.enqueue([job(engine_queue), job(engine_queue)])
+    attempts = {r.id: r.attempt for r in storage.claim(WORKER, ["default"], 2, 30)}
+    storage.start([Started(running_id, attempts[running_id], time.time())])
+    storage.requeue("another-worker", [running_id, claimed_id])
+    assert storage.get_job(running_id).status == "running"
+    assert storage.get_job(claimed_id).worker_id == WORKER
+    storage.requeue(WORKER, [running_id, claimed_id])
+    for job_id in (running_id, claimed_id):
+        record = storage.get_job(job_id)
+        assert (record.status, record.retry_count, record.worker_id, record.started_at) == ("pending", 0, None, None)
+    assert {r.id for r in storage.claim(WORKER, ["default"], 2, 30)} == {running_id, claimed_id}  # due as before
 
 
 def test_requeue_until_a_time_keeps_the_job_from_claims_till_then(engine_queue: Queue) -> None:

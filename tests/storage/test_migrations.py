@@ -10,12 +10,30 @@ from taskito import Queue
 from taskito.storage.sqlfiles import migrations
 from tests.conftest import PG_URL
 
-OLD_ID = "5f0c6a1e9b7d4c2a8e3f1b0d9c8a7e6f"  # job ids were always 32 hex digits (uuid4().hex in the first release)
+# Job ids were always 32 hex digits (uuid4().hex in the first release).
+OLD_ID = "5f0c6a1e9b7d4c2a8e3f1b0d9c8a7e6f"
+OLD_RUNNING_ID = "6a1e9b7d4c2a8e3f1b0d9c8a7e6f5f0c"
 
 
 def _first_release_rows(execute) -> None:
-    execute("INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, created_at, scheduled_at) "
-            f"VALUES ('{OLD_ID}', 'old.task', 'default', 'pending', 0, '{{\"args\":[1],\"kwargs\":{{}}}}', 1, 1)")
+    execute("INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, created_at, scheduled_at, "
+            "unique_key) VALUES ('" + OLD_ID + "', 'old.task', 'default', 'pending', 0, "
+            "'{\"args\":[1],\"kwargs\":{}}', 1, 1, 'report')")
+    # Claimed by a worker of that release, which has gone since: its lease ran out long ago.
+    execute("INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, created_at, scheduled_at, "
+            "attempt, started_at, lease_until, worker_id) VALUES ('" + OLD_RUNNING_ID + "', 'old.task', 'busy', "
+            "'running', 0, "
+            "'{\"args\":[2],\"kwargs\":{}}', 1, 1, 1, 2, 3, 'old-worker')")
+
+
+def _works_after_the_upgrade(queue: Queue) -> None:
+    """The old jobs are kept; a job claimed now is pending until it starts; unique keys still hold."""
+    assert queue.get_job(OLD_ID).status == "pending"
+    assert [r.id for r in queue.storage.reap_expired_leases()] == [OLD_RUNNING_ID]
+    [claimed] = queue.storage.claim("new-worker", ["default"], 10, 30)
+    assert (claimed.id, claimed.worker_id) == (OLD_ID, "new-worker")
+    assert (queue.get_job(OLD_ID).status, queue.stats()["running"]) == ("pending", 1)
+    assert queue.enqueue("old.task", args=(1,), unique_key="report").id == OLD_ID
 
 
 def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> None:
@@ -27,7 +45,7 @@ def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> No
         conn.execute("INSERT INTO taskito_schema_version VALUES (1)")
         _first_release_rows(conn.execute)
     queue = Queue(db_path=str(path))
-    assert queue.get_job(OLD_ID).status == "pending"
+    _works_after_the_upgrade(queue)
     queue.close()
     with sqlite3.connect(path) as conn:
         version = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0]
@@ -48,7 +66,7 @@ def test_postgres_schema_v1_is_migrated_in_place(pg_schema: str) -> None:
         conn.execute("INSERT INTO taskito_schema_version VALUES (1, %s)", (time.time(),))
         _first_release_rows(conn.execute)
     queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
-    assert queue.get_job(OLD_ID).status == "pending"
+    _works_after_the_upgrade(queue)
     queue.close()
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         version = conn.execute(f'SELECT max(version) FROM "{pg_schema}".taskito_schema_version').fetchone()[0]

@@ -84,6 +84,7 @@ def test_kill_9_mid_job_is_recovered_and_completes_once(client: Queue, app_env: 
     victim = start_worker(APP, APPS, env=app_env)
     job = client.enqueue("worker_app.slow", args=(1.5,))
     wait_until(lambda: started(tmp_path, job.id), 15, message="the job to start")
+    wait_until(lambda: client.get_job(job.id).status == "running", 5, message="the job to show as running")
     victim.kill()
     assert client.get_job(job.id).status == "running"
     rescuer = start_worker(APP, APPS, env=app_env)

@@ -601,7 +601,8 @@
       progress: job.progress === null ? "" : job.progress + "%", unique_key: job.unique_key,
       created_at: timeOf(job.created_at), scheduled_at: timeOf(job.scheduled_at), started_at: timeOf(job.started_at),
       finished_at: job.finished_at ? timeOf(job.finished_at) + " (ran " + duration(job.started_at, job.finished_at) + ")" : "",
-      expires_at: timeOf(job.expires_at), worker_id: job.worker_id, depends_on: (job.depends_on || []).join(", "),
+      expires_at: timeOf(job.expires_at), depends_on: (job.depends_on || []).join(", "),
+      worker_id: job.worker_id && job.status === "pending" ? job.worker_id + " (claimed it, starts it next)" : job.worker_id,
     };
     for (const [key] of DETAIL_FIELDS) setText(detailValues[key], values[key]);
     setClass(detailValues.status, "badge st-" + job.status);
@@ -624,7 +625,8 @@
       setText(details.lastChild, entry.traceback || "(no traceback)");
     });
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
-    const canCancel = job.status === "pending" || job.status === "failed";
+    // A pending job with a worker id is claimed: that worker is about to start it, too late to cancel.
+    const canCancel = (job.status === "pending" || job.status === "failed") && !job.worker_id;
     $("detail-cancel").hidden = state.readOnly || !canCancel;
     $("detail-retry").hidden = state.readOnly || job.status !== "dead";
     $("detail-delete").hidden = state.readOnly || job.status !== "dead";

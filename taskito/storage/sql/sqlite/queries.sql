@@ -13,7 +13,7 @@ INSERT OR IGNORE INTO taskito_job_deps (depends_on, job_id) VALUES (:depends_on,
 
 -- name: find_unique
 SELECT id FROM taskito_jobs
-WHERE unique_key = :unique_key AND status IN ('pending', 'failed', 'running');
+WHERE unique_key = :unique_key AND status IN ('pending', 'failed', 'claimed', 'running');
 
 -- name: dep_statuses
 SELECT id, status FROM taskito_jobs WHERE id IN (SELECT value FROM json_each(:ids));
@@ -38,9 +38,10 @@ SET status = 'cancelled', error = :reason, finished_at = :now
 WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
 
 -- name: claim
+-- Claimed, not running: the worker marks the start (`start`) when the function is called.
 UPDATE taskito_jobs
-SET status = 'running', attempt = attempt + 1, worker_id = :worker_id,
-    started_at = :now, lease_until = :lease_until
+SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
+    started_at = NULL, lease_until = :lease_until
 WHERE seq IN (
     -- INDEXED BY: without statistics the planner would sort every pending job per claim.
     SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_ready
@@ -52,32 +53,39 @@ WHERE seq IN (
     LIMIT :limit
 )
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
-          timeout, attempt, created_at, scheduled_at, expires_at, started_at;
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id;
 
--- name: complete
-UPDATE taskito_jobs
-SET status = 'complete', result = :result, finished_at = :now, lease_until = NULL, error = NULL
-WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+-- name: start
+UPDATE taskito_jobs SET status = 'running', started_at = :started_at
+WHERE id = :job_id AND attempt = :attempt AND status = 'claimed';
 
 -- name: release_dependents
--- Only when this very batch completed the job (finished_at = :now): a stale, ignored
--- completion must not release its dependents a second time.
+-- Run just before `complete`, in its transaction: only while this attempt still holds the job,
+-- so a stale or repeated completion does not release its dependents a second time.
 UPDATE taskito_jobs SET waiting_deps = waiting_deps - 1
 WHERE id IN (SELECT job_id FROM taskito_job_deps WHERE depends_on = :job_id)
   AND waiting_deps > 0
-  AND EXISTS (SELECT 1 FROM taskito_jobs done WHERE done.id = :job_id AND done.status = 'complete'
-              AND done.attempt = :attempt AND done.finished_at = :now);
+  AND EXISTS (SELECT 1 FROM taskito_jobs held WHERE held.id = :job_id AND held.attempt = :attempt
+              AND held.status IN ('claimed', 'running'));
+
+-- name: complete
+-- A completion carries its attempt's start: its start mark may not have been written yet.
+UPDATE taskito_jobs
+SET status = 'complete', result = :result, started_at = COALESCE(:started_at, started_at),
+    finished_at = :finished_at, lease_until = NULL, error = NULL
+WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: fail_retry
 UPDATE taskito_jobs
-SET status = 'failed', error = :error, retry_count = retry_count + 1,
+SET status = 'failed', error = :error, retry_count = retry_count + 1, started_at = COALESCE(:started_at, started_at),
     scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
-WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: fail_dead
 UPDATE taskito_jobs
-SET status = 'dead', error = :error, finished_at = :now, lease_until = NULL
-WHERE id = :job_id AND attempt = :attempt AND status = 'running';
+SET status = 'dead', error = :error, started_at = COALESCE(:started_at, started_at), finished_at = :now,
+    lease_until = NULL
+WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: insert_error
 INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
@@ -87,7 +95,7 @@ VALUES (:job_id, :attempt, :error, :traceback, :now);
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
     scheduled_at = COALESCE(:not_before, scheduled_at)
-WHERE id = :job_id AND worker_id = :worker_id AND status = 'running';
+WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running');
 
 -- name: set_progress
 UPDATE taskito_jobs SET progress = :progress WHERE id = :job_id;
@@ -108,13 +116,14 @@ FROM taskito_jobs j WHERE j.id = :job_id;
 -- name: list_jobs
 -- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
 -- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
+-- Claimed jobs (not started yet) are listed as pending.
 SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id
 FROM taskito_jobs
-WHERE (:status IS NULL OR status = :status)
+WHERE (:status IS NULL OR status = :status OR (:status = 'pending' AND status = 'claimed'))
   AND (:queue IS NULL OR queue = :queue)
   AND (:task_name IS NULL OR task_name = :task_name)
 ORDER BY seq DESC
@@ -150,7 +159,7 @@ DELETE FROM taskito_job_deps WHERE depends_on IN (
 DELETE FROM taskito_jobs WHERE status = :status AND finished_at < :before;
 
 -- name: expired_leases
-SELECT * FROM taskito_jobs WHERE status = 'running' AND lease_until < :now;
+SELECT * FROM taskito_jobs WHERE status IN ('claimed', 'running') AND lease_until < :now;
 
 -- name: pause
 INSERT OR IGNORE INTO taskito_paused_queues (name, paused_at) VALUES (:name, :now);
@@ -170,7 +179,7 @@ UPDATE taskito_workers SET last_heartbeat = :now WHERE id = :worker_id;
 
 -- name: renew_leases
 UPDATE taskito_jobs SET lease_until = :lease_until
-WHERE worker_id = :worker_id AND status = 'running' AND id IN (SELECT value FROM json_each(:ids));
+WHERE worker_id = :worker_id AND status IN ('claimed', 'running') AND id IN (SELECT value FROM json_each(:ids));
 
 -- name: unregister_worker
 DELETE FROM taskito_workers WHERE id = :worker_id;
