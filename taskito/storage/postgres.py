@@ -54,7 +54,6 @@ MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 _IDLE, _INERROR = 0, 3  # libpq's transaction status, as psycopg 3 and psycopg2 both report it
 
-
 # -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
 class _Row(tuple):  # type: ignore[type-arg]
     __slots__ = ()
@@ -391,12 +390,12 @@ class PostgresStorage(SQLStorage):
             raise ConfigurationError(
                 f"this connection reaches database {theirs[0]!r} on {_server(theirs, same_looking)}, but the queue's "
                 f"jobs are in database {ours[0]!r} on {_server(ours, same_looking)} (schema {self.schema!r}): a job "
-                "can share a "
-                "transaction only with data of the queue's own database. Pass a connection to that database, "
-                "point the queue at this one (db_url / TASKITO_DB_URL), or enqueue after your commit instead")
+                "can share a transaction only with data of the queue's own database. Pass a connection to that "
+                "database, point the queue at this one (db_url / TASKITO_DB_URL), or enqueue after your commit instead")
         self._verified[connection] = True
 
     def _server_identity(self, refresh: bool) -> tuple[Any, ...]:
+        """The queue's own server_identity row, asked once (and again when ``refresh``)."""
         if refresh or self._identity is None:
             with self._autocommit() as cur:
                 self._identity = tuple(self._rows(cur, "server_identity")[0])
