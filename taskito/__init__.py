@@ -14,7 +14,9 @@ from .exceptions import (
     TaskitoError,
     WorkerLostError,
 )
+from .options import JobOptions
 from .queue import Queue
+from .registry import Registry
 from .result import JobResult
 from .task import Signature, TaskWrapper
 
@@ -25,9 +27,11 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidValueError",
     "JobNotFoundError",
+    "JobOptions",
     "JobResult",
     "MaxRetriesExceededError",
     "Queue",
+    "Registry",
     "SerializationError",
     "Signature",
     "SoftTimeLimitExceeded",

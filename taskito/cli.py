@@ -28,7 +28,7 @@ class AppError(click.ClickException):
 
 
 def load_queue(spec: str) -> Queue:
-    """Import ``module:attribute`` and return the Queue it names."""
+    """Import ``module:attribute`` and return the Queue it names, its database opened."""
     if ":" not in spec:
         raise AppError(f"--app {spec!r} must look like 'module:attribute', e.g. 'myapp.tasks:queue'")
     module_name, _, attribute = spec.partition(":")
@@ -56,7 +56,10 @@ def load_queue(spec: str) -> Queue:
         raise AppError(f"--app {spec!r}: module {module_name!r} has no attribute {attribute!r}") from None
     if not isinstance(queue, Queue):
         raise AppError(f"--app {spec!r}: {attribute!r} is a {type(queue).__name__}, not a taskito.Queue")
-    return queue
+    try:
+        return queue.connect()  # every command needs the database: an unusable one is one line, not a traceback
+    except TaskitoError as exc:
+        raise AppError(f"--app {spec!r}: {exc}") from None
 
 
 def app_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import validation
 from .exceptions import ConfigurationError, InvalidValueError
+from .serializers import get_serializer
 
 
 def _parse_bool(value: Any) -> bool:
@@ -94,6 +95,18 @@ def _no_check(value: Any) -> None:
     return None
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _path(value: Any) -> str:
+    return str(os.fspath(value))
+
+
+def _thread_count(value: int) -> int:
+    return value or os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -102,17 +115,19 @@ class Setting:
     default: Any
     doc: str
     check: Callable[[Any], None] = _no_check  # raises InvalidValueError or ConfigurationError
+    attribute: str = ""  # the Queue attribute that holds it (default: the kwarg's name)
+    finish: Callable[[Any], Any] = _same  # the resolved value as the Queue keeps it
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_DB_PATH", "db_path", str, ".taskito/taskito.db",
-            "SQLite database file (parent directory is created)", _db_path),
+            "SQLite database file (parent directory is created)", _db_path, finish=_path),
     Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)", _backend),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
     Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table",
             validate_schema),
     Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()",
-            _workers),
+            _workers, attribute="concurrency", finish=_thread_count),
     Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it",
             _count("default_retry")),
     Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0,
@@ -129,7 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
             "a job whose worker stops heart-beating returns to the queue after this long (s)",
             _seconds("lease_seconds", positive=True)),
     Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments",
-            _serializer),
+            _serializer, finish=get_serializer),
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
 )
 
@@ -173,6 +188,15 @@ def resolve(kwarg: str, explicit: Any, env: Mapping[str, str] | None = None) -> 
     if raw is None or raw == "":
         return setting.default
     return _from_source(setting, raw, setting.env)
+
+
+def queue_settings(explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of a Queue, resolved once from the one table: by attribute name, as the Queue keeps it."""
+    return {setting.attribute or setting.kwarg: setting.finish(resolve(setting.kwarg, explicit.get(setting.kwarg)))
+            for setting in SETTINGS}
+
+
+QUEUE_ATTRIBUTES = frozenset(setting.attribute or setting.kwarg for setting in SETTINGS)
 
 
 def queue_kwargs_from(mapping: Mapping[str, Any] | Any) -> dict[str, Any]:

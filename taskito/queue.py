@@ -8,52 +8,24 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import config, validation
 from .connections import dbapi_connection
-from .eager import EagerResult, run_eagerly
+from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
+from .options import JobOptions
+from .registry import Hook, PeriodicSpec, Registry
 from .result import JobResult
-from .schedule import validate_schedule
-from .serializers import Serializer, describe_unserializable, get_serializer
-from .storage import NewJob, Status, Storage, new_job_id, open_storage
+from .serializers import Serializer, describe_unserializable
+from .storage import NewJob, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
-from .task import TaskOptions, TaskWrapper, parse_rate_limit
+from .task import TaskMap, TaskWrapper
 
 if TYPE_CHECKING:
     from .worker import Worker
 
 logger = logging.getLogger("taskito.queue")
-
-Hook = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class PeriodicSpec:
-    name: str
-    task_name: str
-    cron: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    queue: str
-    timezone: str | None
-
-
-def add_schedule(specs: list[PeriodicSpec], fn: Any, wrapper: TaskWrapper, name: str | None, cron: str,
-                 args: Sequence[Any], kwargs: dict[str, Any] | None, queue: str, timezone: str | None) -> None:
-    """Add the schedule ``periodic()`` declares; one name, one schedule.
-
-    ``name`` names the task when ``periodic`` makes it; stacked on a task, it names the extra
-    schedule (two unnamed schedules of one task would otherwise be one).
-    """
-    schedule = (name or wrapper.name) if fn is wrapper else wrapper.name
-    if any(spec.name == schedule for spec in specs):
-        raise InvalidValueError(f"a periodic schedule named {schedule!r} is declared already: give the upper (outer) "
-                                "of the stacked @periodic decorators a name=... of its own")
-    specs.append(PeriodicSpec(name=schedule, task_name=wrapper.name, cron=cron, args=tuple(args),
-                              kwargs=dict(kwargs or {}), queue=queue, timezone=timezone))
 
 
 class Queue:
@@ -61,7 +33,30 @@ class Queue:
 
     Every argument left as None falls back to its ``TASKITO_*`` environment
     variable, then to the documented default (see ``taskito.config.SETTINGS``).
+    Building a Queue checks its settings but opens no connection: the database is
+    opened (and its schema created or migrated) on first use, or by ``connect()``.
+    Tasks, schedules and hooks go to its ``registry``, its own unless one is given.
     """
+
+    # What the task decorator returns, bound to this queue (taskito_django's adds on-commit variants).
+    task_class: type[TaskWrapper] = TaskWrapper
+    # The settings (config.SETTINGS), kept as attributes.
+    db_path: str
+    backend: str
+    db_url: str | None
+    schema: str
+    concurrency: int
+    default_retry: int
+    default_timeout: float
+    default_priority: int
+    result_ttl: float | None
+    drain_timeout: float
+    pool_size: int | None
+    lease_seconds: float
+    serializer: Serializer
+    eager: bool
+    _settings_id: object  # a new object whenever the settings are (re)applied: task options follow
+    _by_name: tuple[object, dict[str, Any]] | None = None
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None, backend: str | None = None,
                  db_url: str | None = None, schema: str | None = None, workers: int | None = None,
@@ -69,28 +64,20 @@ class Queue:
                  default_priority: int | None = None, result_ttl: float | None = None,
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
-                 lease_seconds: float | None = None) -> None:
-        self.db_path = str(config.resolve("db_path", None if db_path is None else os.fspath(db_path)))
-        self.backend = config.resolve("backend", backend)
-        self.db_url = config.resolve("db_url", db_url)
-        self.schema = config.resolve("schema", schema)
-        self.concurrency = config.resolve("workers", workers) or os.cpu_count() or 1
-        self.default_retry = config.resolve("default_retry", default_retry)
-        self.default_timeout = config.resolve("default_timeout", default_timeout)
-        self.default_priority = config.resolve("default_priority", default_priority)
-        self.result_ttl = config.resolve("result_ttl", result_ttl)
-        self.drain_timeout = config.resolve("drain_timeout", drain_timeout)
-        self.lease_seconds = config.resolve("lease_seconds", lease_seconds)
-        self.eager = config.resolve("eager", eager)
-        self.serializer = get_serializer(config.resolve("serializer", serializer))
-        self.pool_size = config.resolve("pool_size", pool_size)
-        self.storage: Storage = self._open_storage()
-        self.tasks: dict[str, TaskWrapper] = {}
-        self.periodic_tasks: list[PeriodicSpec] = []
-        self.hooks: dict[str, list[Hook]] = {"before_task": [], "after_task": [], "on_success": [], "on_failure": []}
+                 lease_seconds: float | None = None, registry: Registry | None = None) -> None:
+        explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
+        self._init_state(registry)
+        self._apply_settings(config.queue_settings(explicit))
+
+    def _init_state(self, registry: Registry | None) -> None:
+        """What a Queue holds besides its settings."""
+        self.registry = registry if registry is not None else Registry()
+        self.tasks: Mapping[str, TaskWrapper] = TaskMap(self)
         # Context-manager factories entered around every task run (Flask's app context, Django's
         # connection handling); integrations append to it.
         self.task_contexts: list[Callable[[], AbstractContextManager[Any]]] = []
+        self._storage: Storage | None = None
+        self._storage_lock = threading.Lock()
         self._worker: Worker | None = None
         self._worker_lock = threading.Lock()
         # The app connection of the enclosing using_connection() block, if any.
@@ -99,57 +86,55 @@ class Queue:
         # enqueue through (taskito_django: Django's, inside atomic()), or None for the queue's own.
         self.transaction_connection: Callable[[], Any] | None = None
 
-    def _open_storage(self) -> Storage:
-        return open_storage(self.backend, db_path=self.db_path, db_url=self.db_url, schema=self.schema,
-                            pool_size=self.pool_size)
+    def _apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """Keep resolved settings (``config.queue_settings``) and check where the database goes, without
+        connecting: a bad path or URL, or a missing driver, raises ConfigurationError now."""
+        opener = engine(settings["backend"], db_path=settings["db_path"], db_url=settings["db_url"],
+                        schema=settings["schema"], pool_size=settings["pool_size"])
+        for name, value in settings.items():
+            setattr(self, name, value)
+        self._open_storage = opener
+        self._settings_id = object()
+
+    @property
+    def storage(self) -> Storage:
+        """The database engine, opened on first use (a failed open is tried again by the next use)."""
+        storage = self._storage
+        if storage is None:
+            with self._storage_lock:
+                if self._storage is None:
+                    self._storage = self._open_storage()
+                storage = self._storage
+        return storage
+
+    def connect(self) -> Queue:
+        """Open the database now rather than on first use; DatabaseUnavailableError if it cannot be reached.
+
+        Returns the queue, so that ``Queue(...).connect()`` reads as one step.
+        """
+        self.storage  # noqa: B018 - opening is what the property does on first use
+        return self
 
     def reconnect(self) -> None:
         """Give this process its own database connections (a forked child must not use its parent's).
 
         The inherited ones are left alone, never closed: closing them would end the parent's sessions.
         """
-        self._inherited_storage = self.storage
-        self.storage = self._open_storage()
+        self._storage_lock = threading.Lock()  # the parent's may have been held by another thread at the fork
+        self._inherited_storage = self._storage
+        self._storage = self._open_storage()
 
     def __repr__(self) -> str:
         where = self.db_path if self.backend == "sqlite" else f"{self.backend} schema {self.schema}"
         return f"<taskito.Queue {where}>"
 
-    # -- defining tasks ------------------------------------------------------------------
-    def task(self, name: str | None = None, *, max_retries: int | None = None, retry_backoff: float = 1.0,
-             timeout: float | None = None, expires: float | None = None, priority: int | None = None,
-             queue: str = "default", retry_on: Sequence[type[BaseException]] | None = None,
-             dont_retry_on: Sequence[type[BaseException]] | None = None, rate_limit: str | None = None,
-             soft_timeout: float | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
-        """Register a function as a task. Unset options use the queue's defaults."""
-        per_second = parse_rate_limit(rate_limit)
-        timeout = validation.timeout("timeout", timeout)
-        soft_timeout = validation.seconds("soft_timeout", soft_timeout)
-        expires = validation.seconds("expires", expires)
-        retry_backoff = validation.seconds("retry_backoff", retry_backoff)
-        max_retries = validation.count("max_retries", max_retries)
-        priority = validation.priority("priority", priority)
-        queue = validation.name("queue", queue)
-
-        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
-            options = TaskOptions(
-                name=validation.name("task name", name or f"{fn.__module__}.{fn.__qualname__}"),
-                queue=queue,
-                priority=self.default_priority if priority is None else priority,
-                max_retries=self.default_retry if max_retries is None else max_retries,
-                retry_backoff=retry_backoff,
-                timeout=self.default_timeout if timeout is None else timeout,
-                soft_timeout=soft_timeout,
-                expires=expires,
-                retry_on=tuple(retry_on) if retry_on else None,
-                dont_retry_on=tuple(dont_retry_on or ()),
-                rate_limit=per_second,
-            )
-            wrapper = TaskWrapper(self, fn, options)
-            self.tasks[options.name] = wrapper
-            return wrapper
-
-        return decorator
+    # -- declaring work (kept in the registry) ----------------------------------------------
+    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
+        """Register a function as a task. ``options`` are the task options of ``taskito.options.JobOptions``
+        (max_retries, retry_backoff, timeout, expires, priority, queue, retry_on, dont_retry_on, rate_limit,
+        soft_timeout); unset ones use the queue's defaults."""
+        declare = self.registry.task(name, **options)
+        return lambda fn: self.tasks[declare(fn).name]
 
     def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
                  kwargs: dict[str, Any] | None = None, queue: str = "default",
@@ -158,37 +143,37 @@ class Queue:
 
         Each tick is enqueued once, however many workers run.
         """
-        validate_schedule(cron, timezone)
-        name = validation.name("periodic name", name or None)
-        queue = validation.name("queue", queue)
+        declare = self.registry.periodic(cron, name, args, kwargs, queue, timezone,
+                                         check=self._check_schedule_args)
+        return lambda fn: self.tasks[declare(fn).name]
 
-        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
-            wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
-            self.encode_payload(wrapper.name, args, kwargs)  # arguments it cannot hold fail here, not in a worker
-            add_schedule(self.periodic_tasks, fn, wrapper, name, cron, args, kwargs, queue, timezone)
-            return wrapper
-
-        return decorator
+    def _check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+        """Refuse, at declaration, schedule arguments this queue cannot serialize (not in a worker, later)."""
+        self.encode_payload(task_name, args, kwargs)
 
     def before_task(self, fn: Hook) -> Hook:
         """``fn(task_name, args, kwargs)`` runs before every task."""
-        self.hooks["before_task"].append(fn)
-        return fn
+        return self.registry.before_task(fn)
 
     def after_task(self, fn: Hook) -> Hook:
         """``fn(task_name, args, kwargs, result, error)`` runs after every attempt."""
-        self.hooks["after_task"].append(fn)
-        return fn
+        return self.registry.after_task(fn)
 
     def on_success(self, fn: Hook) -> Hook:
         """``fn(task_name, args, kwargs, result)`` runs after every successful task."""
-        self.hooks["on_success"].append(fn)
-        return fn
+        return self.registry.on_success(fn)
 
     def on_failure(self, fn: Hook) -> Hook:
         """``fn(task_name, args, kwargs, error)`` runs after every failed attempt."""
-        self.hooks["on_failure"].append(fn)
-        return fn
+        return self.registry.on_failure(fn)
+
+    @property
+    def periodic_tasks(self) -> list[PeriodicSpec]:
+        return self.registry.periodic_tasks
+
+    @property
+    def hooks(self) -> dict[str, list[Hook]]:
+        return self.registry.hooks
 
     # -- enqueueing -----------------------------------------------------------------------
     def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> bytes:
@@ -205,57 +190,46 @@ class Queue:
             message = describe_unserializable(self.serializer, task_name, args, kwargs, str(exc))
             raise SerializationError(message) from None
 
-    def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]], *,
-                  priority: int | None = None, delay: float | None = None, queue: str | None = None,
-                  max_retries: int | None = None, timeout: float | None = None,
-                  unique_key: str | None = None, expires: float | None = None,
-                  depends_on: Any = None) -> list[NewJob]:
+    def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]],
+                  options: Mapping[str, Any]) -> list[NewJob]:
         """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
-        task_name = validation.name("task name", task_name)
-        delay = validation.seconds("delay", delay)
-        timeout = validation.timeout("timeout", timeout)
-        expires = validation.seconds("expires", expires)
-        max_retries = validation.count("max_retries", max_retries)
-        priority = validation.priority("priority", priority)
-        queue = validation.name("queue", queue)
-        unique_key = validation.name("unique_key", unique_key)
+        task_name = validation.name("task name", task_name)  # type: ignore[assignment]
         task = self.tasks.get(task_name)
-        opts = task.options if task else None
-        shared = {
-            "task_name": task_name,
-            "queue": queue or (opts.queue if opts else "default"),
-            "priority": priority if priority is not None else (opts.priority if opts else self.default_priority),
-            # Unknown here (enqueued by name): leave None so the worker applies the task's own settings.
-            "max_retries": max_retries if max_retries is not None else (opts.max_retries if opts else None),
-            "timeout": timeout if timeout is not None else (opts.timeout if opts else None),
-            "delay": delay or 0.0,
-            "expires": expires if expires is not None else (opts.expires if opts else None),
-            "unique_key": unique_key,
-            "depends_on": _job_ids(depends_on),
-        }
-        return [NewJob(id=new_job_id(), payload=self.encode_payload(task_name, args, kwargs), **shared)
-                for args, kwargs in calls]
+        fields = task.job_defaults() if task is not None else self._by_name_defaults()
+        if options:
+            fields = {**fields, **JobOptions.for_call(options)}
+        return [NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
+                       **fields) for args, kwargs in calls]
+
+    def _by_name_defaults(self) -> dict[str, Any]:
+        """The options of a job of a task not declared here: the queue's defaults, except those its worker decides."""
+        cached = self._by_name
+        if cached is None or cached[0] is not self._settings_id:
+            cached = self._by_name = (self._settings_id, JobOptions().resolved(self, known=False).values())
+        return cached[1]
 
     def prepare_job(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> NewJob:
-        """Validate and encode a job without writing it: its id is known now.
+        """Check and encode a job without writing it: its id is known now, ``enqueue_prepared`` writes it
+        (e.g. when a transaction commits). Bad options or arguments raise here."""
+        return self._new_jobs(task_name, [(args, kwargs)], options)[0]
 
-        ``queue.write_jobs([job])`` writes it later, e.g. when a transaction commits.
-        """
-        return self._new_jobs(task_name, [(args, kwargs)], **options)[0]
-
-    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
-                connection: Any = None, **options: Any) -> JobResult:
-        """Enqueue a job by task name (the task need not be importable here).
+    def enqueue_prepared(self, job: NewJob, connection: Any = None) -> JobResult:
+        """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job.
 
         With ``connection`` (see ``using_connection``), the job is written in that connection's
         transaction and commits or rolls back with it.
         """
-        job = self.prepare_job(task_name, args, kwargs, **options)  # the same checks in eager mode
         if self.eager:
             return run_eagerly(self, job)
-        [job_id] = self.write_jobs([job], connection)
+        [job_id] = self._write([job], connection)
         return JobResult(self, job_id)
+
+    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
+                connection: Any = None, **options: Any) -> JobResult:
+        """Enqueue a job by task name (the task need not be importable here); ``connection``: as
+        ``enqueue_prepared``."""
+        return self.enqueue_prepared(self.prepare_job(task_name, args, kwargs, **options), connection)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None, *,
@@ -265,12 +239,12 @@ class Queue:
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
         if len(kwargs_seq) != len(args_list):
             raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
+        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
         if not jobs:
             return []
-        return [JobResult(self, job_id) for job_id in self.write_jobs(jobs, connection)]
+        return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
 
     @contextmanager
     def using_connection(self, connection: Any) -> Iterator[None]:
@@ -290,9 +264,9 @@ class Queue:
         finally:
             self._connection.reset(token)
 
-    def write_jobs(self, jobs: Sequence[NewJob], connection: Any = None) -> list[str]:
-        """Store jobs made by ``prepare_job``: through ``connection``, else the one of the enclosing
-        ``using_connection`` block or ``transaction_connection``, else in a transaction of the queue's own."""
+    def _write(self, jobs: Sequence[NewJob], connection: Any) -> list[str]:
+        """Store jobs through ``connection``, else the one of the enclosing ``using_connection`` block or
+        of ``transaction_connection``, else in a transaction of the queue's own."""
         if connection is None:
             connection = self._connection.get()
         if connection is None and self.transaction_connection is not None:
@@ -342,6 +316,16 @@ class Queue:
     def workers(self) -> list[dict[str, Any]]:
         """Workers whose heartbeat is recent enough to hold their jobs' leases."""
         return self.storage.workers(alive_within=self.lease_seconds)
+
+    def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
+        """Activity since ``since`` (a UNIX time) in ``step``-second buckets, bucket 0 starting at ``since``:
+        ``{bucket: {"completed", "dead", "failed"}}`` (failed attempts); buckets with no activity are left out."""
+        return self.storage.throughput(since, step)
+
+    def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
+        """Per task, over the jobs still stored: its six counts, its failed attempts, and a histogram of the
+        run time of its completed jobs (cumulative counts at each bound of ``runtime_buckets``, seconds)."""
+        return self.storage.task_metrics(runtime_buckets)
 
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:
@@ -418,26 +402,9 @@ class Queue:
                 self._worker.request_stop()
 
     def close(self) -> None:
-        self.storage.close()
-
-
-def _job_ids(depends_on: Any) -> list[str]:
-    if depends_on is None:
-        return []
-    results = (JobResult, EagerResult)
-    if isinstance(depends_on, (str, *results)):
-        depends_on = [depends_on]
-    try:
-        items = list(depends_on)
-    except TypeError:
-        items = [depends_on]
-    for item in items:
-        if not isinstance(item, (str, *results)) or item == "":
-            raise InvalidValueError(
-                f"depends_on takes job ids or JobResults (one, or a list), got {validation.shown(item)}")
-        if isinstance(item, str) and not validation.is_job_id(item):
-            raise JobNotFoundError(f"depends_on names {validation.shown(item)}, which is not a job id (32 hex digits)")
-    return [item if isinstance(item, str) else item.id for item in items]
+        """Close the database connections, if any were opened."""
+        if self._storage is not None:
+            self._storage.close()
 
 
 def _impossible(name: str | None) -> bool:

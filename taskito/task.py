@@ -1,67 +1,34 @@
-"""Tasks: the decorated function, its options, and signatures (a call waiting to be sent)."""
+"""Tasks as a queue runs them: the declared task bound to its queue, and signatures (a call to send later)."""
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import InvalidValueError
-from .validation import shown
+from .options import JobOptions
 
 if TYPE_CHECKING:
     from .queue import Queue
+    from .registry import TaskSpec
     from .result import JobResult
-
-_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_rate_limit(rate: str | None) -> float | None:
-    """Turn "10/s", "100/m" or "1000/h" into jobs per second."""
-    if rate is None:
-        return None
-    try:
-        count, unit = str(rate).split("/")
-        per_second = float(count) / _RATE_UNITS[unit.strip().lower()[:1]]
-    except (ValueError, KeyError, IndexError):
-        raise InvalidValueError(
-            f"invalid rate_limit {shown(rate)}: use '<count>/s', '<count>/m' or '<count>/h'") from None
-    if not 0 < per_second < math.inf:  # NaN fails this too
-        raise InvalidValueError(f"invalid rate_limit {shown(rate)}: the count must be a finite number above 0")
-    return per_second
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    name: str
-    queue: str
-    priority: int
-    max_retries: int
-    retry_backoff: float
-    timeout: float | None
-    soft_timeout: float | None
-    expires: float | None
-    retry_on: tuple[type[BaseException], ...] | None
-    dont_retry_on: tuple[type[BaseException], ...]
-    rate_limit: float | None  # jobs per second, per worker
-
-    def should_retry(self, error: BaseException) -> bool:
-        if isinstance(error, self.dont_retry_on):
-            return False
-        return self.retry_on is None or isinstance(error, self.retry_on)
 
 
 class TaskWrapper:
-    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends."""
+    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends.
 
-    def __init__(self, queue: Queue, fn: Callable[..., Any], options: TaskOptions) -> None:
+    It is a declared task (``spec``) bound to one queue; ``options`` are the declared ones with
+    the unset ones taken from that queue's defaults.
+    """
+
+    def __init__(self, queue: Queue, spec: TaskSpec) -> None:
         self.queue = queue
-        self.fn = fn
-        self.options = options
-        self.name = options.name
-        functools.update_wrapper(self, fn)
+        self.spec = spec
+        self.fn = spec.fn
+        self.name = spec.name
+        self._resolved: tuple[object, JobOptions, dict[str, Any]] | None = None
+        functools.update_wrapper(self, spec.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -69,21 +36,33 @@ class TaskWrapper:
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
+    def _defaults(self) -> tuple[object, JobOptions, dict[str, Any]]:
+        """The options resolved against the queue's settings, again only when those changed."""
+        resolved = self._resolved
+        settings_id = self.queue._settings_id
+        if resolved is None or resolved[0] is not settings_id:
+            options = self.spec.options.resolved(self.queue)
+            resolved = self._resolved = (settings_id, options, options.values())
+        return resolved
+
+    @property
+    def options(self) -> JobOptions:
+        """Every option of this task's jobs (unless a call overrides it)."""
+        return self._defaults()[1]
+
+    def job_defaults(self) -> dict[str, Any]:
+        """``options`` as the fields of a new job."""
+        return self._defaults()[2]
+
     def delay(self, *args: Any, **kwargs: Any) -> JobResult:
         """Enqueue with the task's default options."""
-        return self.apply_async(args=args, kwargs=kwargs)
+        return self.queue.enqueue(self.name, args, kwargs)
 
-    def apply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
-                    priority: int | None = None, delay: float | None = None, queue: str | None = None,
-                    max_retries: int | None = None, timeout: float | None = None,
-                    unique_key: str | None = None, expires: float | None = None,
-                    depends_on: str | JobResult | Iterable[str | JobResult] | None = None) -> JobResult:
-        """Enqueue with per-call overrides; ``delay`` and ``expires`` are seconds from now."""
-        return self.queue.enqueue(
-            self.name, args=args, kwargs=kwargs, priority=priority, delay=delay, queue=queue,
-            max_retries=max_retries, timeout=timeout, unique_key=unique_key, expires=expires,
-            depends_on=depends_on,
-        )
+    def apply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> JobResult:
+        """Enqueue with per-call options (``taskito.options.JobOptions``: priority, delay, queue, max_retries,
+        timeout, unique_key, expires, depends_on); ``delay`` and ``expires`` are seconds from now."""
+        return self.queue.enqueue(self.name, args, kwargs, **options)
 
     def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobResult]:
         """Enqueue one job per argument tuple, all in one transaction."""
@@ -92,6 +71,36 @@ class TaskWrapper:
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A call to send later: ``add.s(2, 3).delay()``."""
         return Signature(self, args, kwargs)
+
+
+class TaskMap(Mapping[str, TaskWrapper]):
+    """``queue.tasks``: the tasks of the queue's registry, each bound to the queue (made on first use)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self._queue = queue
+        self._bound: dict[str, TaskWrapper] = {}
+
+    def __getitem__(self, name: str) -> TaskWrapper:
+        spec = self._queue.registry.tasks[name]
+        wrapper = self._bound.get(name)
+        if wrapper is None or wrapper.spec is not spec:  # first use, or declared again since
+            wrapper = self._bound[name] = self._queue.task_class(self._queue, spec)
+        return wrapper
+
+    def get(self, name: str, default: Any = None) -> Any:  # Mapping's, without the exception (enqueue's path)
+        return self[name] if name in self._queue.registry.tasks else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._queue.registry.tasks
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queue.registry.tasks)
+
+    def __len__(self) -> int:
+        return len(self._queue.registry.tasks)
+
+    def __repr__(self) -> str:
+        return f"<tasks of {self._queue!r}: {', '.join(self)}>"
 
 
 @dataclass(frozen=True)

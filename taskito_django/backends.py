@@ -36,7 +36,7 @@ from taskito.exceptions import TaskFailedError
 from taskito.storage import JobRecord, Status
 
 from . import compat
-from .project import RUNNER_NAME, queue, registry
+from .project import RUNNER_NAME, queue
 
 if not compat.AVAILABLE:
     raise ImportError("taskito_django.backends needs Django 6's django.tasks or the django-tasks backport: "
@@ -132,7 +132,8 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
                     run_after: float | None = None) -> Any:
     """The taskito task behind every Django task: import it by path, run it, send the signals."""
     job_id = current_job.id
-    record = queue.storage.get_job(job_id)  # None in eager mode, where nothing is stored
+    job = queue.get_job(job_id)  # None in eager mode, where nothing is stored
+    record = job.record if job is not None else None
     task = _task_for(module_path, record, backend, run_after)
     result = _task_result(task, job_id, record, backend, args, kwargs, queue.job_errors(job_id) if record else [])
     now = timezone.now()
@@ -150,7 +151,7 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
             value = task.call(*args, **kwargs)
         value = compat.normalize_json(value)
     except Exception as exc:
-        runner = registry.tasks.get(RUNNER_NAME)
+        runner = queue.tasks.get(RUNNER_NAME)
         # From the job's context, not its row: eager mode retries too, and stores nothing.
         retried = (current_job.retry_count < current_job.max_retries
                    and (runner is None or runner.options.should_retry(exc)))
@@ -169,7 +170,7 @@ def run_django_task(module_path: str, args: list[Any], kwargs: dict[str, Any], b
 
 def register_runner() -> None:
     """Register ``run_django_task`` on the project queue (done by the app's ``ready()``)."""
-    if RUNNER_NAME not in registry.tasks:
+    if RUNNER_NAME not in queue.tasks:
         queue.task(name=RUNNER_NAME)(run_django_task)
 
 
@@ -209,7 +210,7 @@ class TaskitoBackend(compat.BaseTaskBackend):
             object.__setattr__(pending, "id", job.id)
 
             def send() -> None:
-                queue.write_jobs([job])
+                queue.enqueue_prepared(job)
                 compat.task_enqueued.send(type(self), task_result=pending)
 
             transaction.on_commit(send)
@@ -240,9 +241,10 @@ class TaskitoBackend(compat.BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> Any:
-        record = queue.storage.get_job(str(result_id))
-        if record is None or record.task_name != RUNNER_NAME:
+        job = queue.get_job(str(result_id))
+        if job is None or job.record.task_name != RUNNER_NAME:
             raise compat.TaskResultDoesNotExist(result_id)
+        record = job.record
         payload = queue.serializer.loads(record.payload)
         module_path, args, kwargs = payload["args"][:3]
         runner_kwargs = payload.get("kwargs") or {}

@@ -1,9 +1,9 @@
-"""The project's one queue: built lazily from ``TASKITO_*`` settings, shared by user code, admin and commands.
+"""The project's one queue: its settings read lazily from ``TASKITO_*`` settings, shared by user code,
+admin and commands.
 
-Tasks, periodic schedules, hooks and task contexts are kept in a registry that
-outlives any one Queue object, for two reasons: defining tasks (at import time,
-during ``AppConfig.ready``) must never open the database, and a settings change
-(``override_settings`` in tests) rebuilds the queue without losing the tasks.
+Defining tasks (at import time, during ``AppConfig.ready``) reads no setting and opens no database,
+and a settings change (``override_settings`` in tests) makes the queue read them again while its
+tasks stay: they live in the queue's registry, which no settings change touches.
 """
 
 from __future__ import annotations
@@ -12,28 +12,21 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.utils.functional import LazyObject, empty
 
 from taskito import config
 from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
-from taskito.queue import PeriodicSpec, Queue, add_schedule
-from taskito.schedule import validate_schedule
-from taskito.task import TaskWrapper
+from taskito.queue import Queue
 
 from .wrapper import DjangoTaskWrapper
 
 logger = logging.getLogger("taskito.django")
-
-Hook = Callable[..., Any]
 
 # Settings of DESIGN.md that are Django-only (the rest come from taskito.config.SETTINGS).
 DEFAULT_AUTODISCOVER_MODULE = "tasks"
@@ -191,138 +184,62 @@ def admin_per_page() -> int:
     return value if isinstance(value, int) and value > 0 else DEFAULT_ADMIN_PER_PAGE
 
 
-class TaskRegistry:
-    """What a Queue knows about tasks, kept apart from any one Queue object."""
+class ProjectQueue(Queue):
+    """``taskito_django.queue``: the project's Queue, shared by user code, the admin and the commands.
 
-    def __init__(self) -> None:
-        self.tasks: dict[str, TaskWrapper] = {}
-        self.periodic_tasks: list[PeriodicSpec] = []
-        self.hooks: dict[str, list[Hook]] = {"before_task": [], "after_task": [], "on_success": [], "on_failure": []}
-        self.task_contexts: list[Callable[[], AbstractContextManager[Any]]] = []
-
-    def attach(self, queue: Queue) -> Queue:
-        """Make ``queue`` share this registry (so tasks survive a rebuild)."""
-        queue.tasks = self.tasks
-        queue.periodic_tasks = self.periodic_tasks
-        queue.hooks = self.hooks
-        queue.task_contexts = self.task_contexts
-        return queue
-
-
-registry = TaskRegistry()
-
-
-def _task_defaults() -> dict[str, Any]:
-    """Default priority, retries and timeout from settings, without building the queue."""
-    try:
-        kwargs = config.queue_kwargs_from(settings)
-        return {name: config.resolve(name, kwargs.get(name))
-                for name in ("default_priority", "default_retry", "default_timeout")}
-    except ConfigurationError:  # reported by the system checks and by the first use of the queue
-        return {name: config.SETTINGS_BY_KWARG[name].default
-                for name in ("default_priority", "default_retry", "default_timeout")}
-
-
-class ProjectQueue(LazyObject):
-    """``taskito_django.queue``: the project's Queue, built on first use from settings.
-
-    ``isinstance(queue, taskito.Queue)`` holds and every Queue method works. Defining
-    tasks does not build it, and a change to a ``TASKITO_*`` setting (``override_settings``)
-    rebuilds it on next use with the same tasks.
+    Its settings are read from Django settings when first needed, not when it is imported, and
+    again after a ``TASKITO_*`` change (``override_settings``): ``_reset()`` forgets them. Its
+    registry, hence every declared task, schedule and hook, stays. Declaring a task reads no setting.
     """
 
-    _lock = threading.RLock()
+    task_class = DjangoTaskWrapper
 
-    def _setup(self) -> None:
-        with self._lock:
-            if self._wrapped is empty:
-                built = Queue(**queue_kwargs())
-                if transactional():
-                    built.transaction_connection = transaction_connection
-                logger.debug("built the project queue %r", built)
-                self._wrapped = registry.attach(built)
-
-    def _reset(self) -> None:
-        """Forget the built queue; the next use builds it again from the current settings."""
-        with self._lock:
-            self._wrapped = empty
-
-    # isinstance(queue, Queue) holds without building it (what it wraps is always a Queue).
-    __class__ = property(lambda self: Queue)  # type: ignore[assignment]
+    def __init__(self) -> None:  # not Queue's: there are no settings to take yet
+        self._init_state(None)
+        self._settings_lock = threading.RLock()
+        self._is_built = False
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or (name.startswith("_") and not any(name in cls.__dict__ for cls in Queue.__mro__)):
-            # Introspection (pytest's collection, mock, copy, issubclass...) must not open the database.
-            raise AttributeError(name)
-        return LazyObject.__getattr__(self, name)  # type: ignore[operator]
+        """A setting not read yet (the first use, or the first since a change): read them all now."""
+        if name not in _LAZY:
+            raise AttributeError(name)  # introspection (pytest, mock, copy...) must not read settings
+        self._build()
+        return object.__getattribute__(self, name)
 
-    @property
-    def _is_built(self) -> bool:
-        return self._wrapped is not empty
+    def _build(self) -> None:
+        with self._settings_lock:
+            if not self._is_built:
+                self._apply_settings(config.queue_settings(queue_kwargs()))
+                self.transaction_connection = transaction_connection if transactional() else None
+                self._is_built = True
+                logger.debug("read the project queue's settings: %r", self)
+
+    def _reset(self) -> None:
+        """Forget the settings and the database connections; the next use reads the current settings."""
+        with self._settings_lock:
+            for name in _LAZY:
+                self.__dict__.pop(name, None)
+            self._storage = None
+            self.transaction_connection = None
+            self._is_built = False
+
+    def _check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:
+        """Checked now if the settings are read already; else when a worker registers the schedule."""
+        if self._is_built:
+            super()._check_schedule_args(task_name, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<taskito_django.queue: {self._wrapped!r}>" if self._is_built else "<taskito_django.queue (not built)>"
-
-    # -- defining tasks: never builds the queue --------------------------------------------
-    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], DjangoTaskWrapper]:
-        """Register a task, with ``Queue.task``'s options; it also gets ``delay_on_commit``.
-
-        The options are checked and completed by ``Queue.task`` itself, run against a stand-in
-        that holds the defaults from settings instead of a database.
-        """
-        stand_in = SimpleNamespace(tasks={}, **_task_defaults())
-        register = Queue.task(stand_in, name, **options)  # type: ignore[arg-type]
-
-        def decorator(fn: Callable[..., Any]) -> DjangoTaskWrapper:
-            core = register(fn)
-            wrapper = DjangoTaskWrapper(self, fn, core.options)  # type: ignore[arg-type]  # the proxy is a Queue
-            registry.tasks[core.options.name] = wrapper
-            return wrapper
-
-        return decorator
-
-    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
-                 kwargs: dict[str, Any] | None = None, queue: str = "default",
-                 timezone: str | None = None) -> Callable[[Callable[..., Any]], TaskWrapper]:
-        """Register a task that workers enqueue on a cron schedule (see ``Queue.periodic``)."""
-        validate_schedule(cron, timezone)
-
-        def decorator(fn: Callable[..., Any]) -> TaskWrapper:
-            wrapper = fn if isinstance(fn, TaskWrapper) else self.task(name=name, queue=queue)(fn)
-            add_schedule(registry.periodic_tasks, fn, wrapper, name, cron, args, kwargs, queue, timezone)
-            return wrapper
-
-        return decorator
-
-    def _hook(self, kind: str, fn: Hook) -> Hook:
-        registry.hooks[kind].append(fn)
-        return fn
-
-    def before_task(self, fn: Hook) -> Hook:
-        return self._hook("before_task", fn)
-
-    def after_task(self, fn: Hook) -> Hook:
-        return self._hook("after_task", fn)
-
-    def on_success(self, fn: Hook) -> Hook:
-        return self._hook("on_success", fn)
-
-    def on_failure(self, fn: Hook) -> Hook:
-        return self._hook("on_failure", fn)
-
-    @property
-    def tasks(self) -> dict[str, TaskWrapper]:
-        return registry.tasks
-
-    @property
-    def task_contexts(self) -> list[Callable[[], AbstractContextManager[Any]]]:
-        return registry.task_contexts
+        if not self._is_built:
+            return "<taskito_django.queue (not built)>"
+        return f"<taskito_django.queue: {super().__repr__()}>"
 
 
-queue: Queue = ProjectQueue()  # type: ignore[assignment]
+_LAZY = frozenset({*config.QUEUE_ATTRIBUTES, "_settings_id", "_open_storage"})
+
+queue: ProjectQueue = ProjectQueue()
 
 
 def reset_on_setting_change(*, setting: str, **_: Any) -> None:
     """``setting_changed`` receiver: a TASKITO_* or DATABASES change rebuilds the queue on next use."""
     if setting.startswith("TASKITO_") or setting in ("DATABASES", "BASE_DIR"):
-        queue._reset()  # type: ignore[attr-defined]
+        queue._reset()

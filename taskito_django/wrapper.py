@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
 
 from taskito.task import TaskWrapper
-
-if TYPE_CHECKING:
-    from taskito.result import JobResult
 
 
 class DjangoTaskWrapper(TaskWrapper):
@@ -27,27 +24,15 @@ class DjangoTaskWrapper(TaskWrapper):
         self.apply_async_on_commit(args=args, kwargs=kwargs)
 
     def apply_async_on_commit(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
-                              using: str | None = None, priority: int | None = None, delay: float | None = None,
-                              queue: str | None = None, max_retries: int | None = None,
-                              timeout: float | None = None, unique_key: str | None = None,
-                              expires: float | None = None,
-                              depends_on: str | JobResult | Iterable[str | JobResult] | None = None) -> None:
-        """``apply_async(...)`` when the transaction on database ``using`` commits.
+                              using: str | None = None, **options: Any) -> None:
+        """``apply_async(...)`` (the same options) when the transaction on database ``using`` commits.
 
         Returns None: there is no job until the commit. Arguments that the queue cannot
-        serialize, and negative options, fail here at once rather than at commit time.
+        serialize, and bad options, fail here at once rather than at commit time.
         """
-        options = {"priority": priority, "delay": delay, "queue": queue, "max_retries": max_retries,
-                   "timeout": timeout, "unique_key": unique_key, "expires": expires, "depends_on": depends_on}
-        if self.queue.eager:
-            self.queue.encode_payload(self.name, args, kwargs)  # same errors now as without eager
+        job = self.queue.prepare_job(self.name, args, kwargs, **options)
 
-            def send() -> None:
-                self.apply_async(args=args, kwargs=kwargs, **options)
-        else:
-            job = self.queue.prepare_job(self.name, args, kwargs, **options)
-
-            def send() -> None:
-                self.queue.write_jobs([job])
+        def send() -> None:
+            self.queue.enqueue_prepared(job)
 
         transaction.on_commit(send, using=using)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 
 from taskito import cli
@@ -46,8 +46,7 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
     def worker(loglevel: str, wait_for_db: bool, **options: Any) -> None:
         """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
         cli.configure_logging(loglevel)
-        app = cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
-        build = functools.partial(extension.queue_for, app)
+        build = functools.partial(extension.queue_for, current_app)
         with cli.worker_process():
             cli.run_worker(cli.wait_for_database(build) if wait_for_db else build(), **options)
 

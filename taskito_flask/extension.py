@@ -1,18 +1,17 @@
 """The Taskito extension: one queue per Flask app, built from ``app.config`` on first use.
 
-Tasks, periodic schedules and hooks can be declared before ``init_app`` (the factory
-pattern): they are recorded and registered on the queue of every app the extension
-is initialised with. Tasks run inside the application context of their app.
+Tasks, periodic schedules and hooks are declared on the extension's registry, also before
+``init_app`` (the factory pattern); the queue of every app the extension is initialised with
+takes that registry in. Tasks run inside the application context of their app.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +20,7 @@ from flask import Flask, current_app, has_app_context
 from taskito.config import queue_kwargs_from
 from taskito.exceptions import ConfigurationError
 from taskito.queue import Queue
-from taskito.schedule import validate_schedule
+from taskito.registry import Registry, TaskSpec
 
 if TYPE_CHECKING:
     from flask import Request
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.flask")
 
 DEFAULT_URL_PREFIX = "/taskito"
-_TASK_OPTIONS = inspect.signature(Queue.task)
+_STATE = "taskito.queue"  # the key of an app's _AppQueue in app.extensions (the extension itself is "taskito")
 
 
 class NotInitializedError(ConfigurationError, RuntimeError):
@@ -65,11 +64,12 @@ class FlaskTask:
     """What ``@taskito.task()`` returns. Calling it runs the function; ``delay`` and friends
     enqueue on the queue of the current app (or of the app initialised last)."""
 
-    def __init__(self, extension: Taskito, fn: Callable[..., Any], name: str) -> None:
+    def __init__(self, extension: Taskito, spec: TaskSpec) -> None:
         self._extension = extension
-        self.fn = fn
-        self.name = name
-        functools.update_wrapper(self, fn)
+        self.spec = spec
+        self.fn = spec.fn
+        self.name = spec.name
+        functools.update_wrapper(self, spec.fn)
 
     def __repr__(self) -> str:
         return f"<flask task {self.name}>"
@@ -79,7 +79,7 @@ class FlaskTask:
 
     @property
     def wrapper(self) -> TaskWrapper:
-        """The core TaskWrapper on the current app's queue."""
+        """The task as the current app's queue runs it."""
         queue = self._extension._bound_queue()
         if queue is None:
             raise _not_initialized(f"enqueueing task {self.name!r}")
@@ -103,32 +103,33 @@ class FlaskTask:
         return getattr(self.wrapper, attribute)  # options, queue, ...
 
 
-class _UnboundQueue:
-    """``taskito.queue`` before ``init_app``: records declarations, refuses operations."""
+class _Declarations(Registry):
+    """The extension's registry, which the queue of every app it is initialised with takes in.
+
+    Its decorators return FlaskTasks. Before ``init_app`` it is what ``taskito.queue`` gives: declaring
+    works, anything else raises NotInitializedError.
+    """
 
     def __init__(self, extension: Taskito) -> None:
+        super().__init__()
         self._extension = extension
 
-    def __repr__(self) -> str:
-        return "<taskito queue, not initialised with a Flask app yet>"
+    def task(self, name: str | None = None,  # type: ignore[override]  # a FlaskTask stands for its TaskSpec
+             **options: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
+        declare = super().task(name, **options)
+        return lambda fn: FlaskTask(self._extension, declare(fn))
 
-    def task(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
-        return self._extension.task(*args, **kwargs)
+    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),  # type: ignore[override]
+                 kwargs: Mapping[str, Any] | None = None, queue: str = "default", timezone: str | None = None,
+                 check: Callable[[str, Sequence[Any], Mapping[str, Any] | None], Any] | None = None,
+                 ) -> Callable[[Any], FlaskTask]:
+        declare = super().periodic(cron, name, args, kwargs, queue, timezone, check)
 
-    def periodic(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
-        return self._extension.periodic(*args, **kwargs)
+        def decorator(fn: Any) -> FlaskTask:
+            spec = declare(fn)
+            return fn if isinstance(fn, FlaskTask) else FlaskTask(self._extension, spec)
 
-    def before_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._extension.before_task(fn)
-
-    def after_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._extension.after_task(fn)
-
-    def on_success(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._extension.on_success(fn)
-
-    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._extension.on_failure(fn)
+        return decorator
 
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith("__"):
@@ -139,8 +140,9 @@ class _UnboundQueue:
 class _AppQueue:
     """One app's queue, built on first use: creating the app never needs the database.
 
-    A failed build (database down, bad environment value) is not remembered, so the next use
-    tries again; that is what lets ``/health`` turn 200 once PostgreSQL is up.
+    A failed build (a bad environment value) is not remembered, nor is a failed connection (the
+    queue opens its database on first use), so the next use tries again; that is what lets
+    ``/health`` turn 200 once PostgreSQL is up.
     """
 
     def __init__(self, app: Flask, queue_kwargs: dict[str, Any]) -> None:
@@ -165,8 +167,7 @@ class Taskito:
                  url_prefix: str | bool | None = None) -> None:
         self.cli_group = cli_group
         self.url_prefix = url_prefix
-        self._declarations: list[Callable[[Queue], None]] = []
-        self._apps: weakref.WeakKeyDictionary[Flask, _AppQueue] = weakref.WeakKeyDictionary()
+        self.registry: Registry = _Declarations(self)
         self._last_app: _AppQueue | None = None
         self._authorize: Callable[[Request], bool] | None = None
         self._lock = threading.Lock()
@@ -189,7 +190,7 @@ class Taskito:
             raise ConfigurationError(f"TASKITO_URL_PREFIX must be a path such as '/taskito' or False, "
                                      f"got {prefix!r}")
         with self._lock:
-            self._apps[app] = state
+            app.extensions[_STATE] = state
             self._last_app = state
         app.extensions["taskito"] = self
 
@@ -204,15 +205,17 @@ class Taskito:
         logger.debug("taskito initialised on %r; its queue is built on first use", app.name)
 
     def create_queue(self, app: Flask) -> Queue:
-        """The Queue for ``app``, called on its first use; override to customise.
+        """The Queue for ``app``, called on its first use; override to customise (keep ``registry=self.registry``:
+        the tasks, schedules and hooks declared on this extension are there).
 
         Keys unset in ``app.config`` (as read by ``init_app``) fall back to env vars, then defaults.
         """
-        state = self._apps.get(app)
-        return Queue(**(state.queue_kwargs if state is not None else queue_kwargs_from(app.config)))
+        state = self._state_of(app)
+        kwargs = state.queue_kwargs if state is not None else queue_kwargs_from(app.config)
+        return Queue(registry=self.registry, **kwargs)
 
     def _build(self, state: _AppQueue) -> Queue:
-        """The app's queue, built (once, whichever thread asks first) with every declaration on it."""
+        """The app's queue, built once (whichever thread asks first); building does not connect."""
         queue = state.queue
         if queue is not None:
             return queue
@@ -220,17 +223,21 @@ class Taskito:
             if state.queue is None:
                 app = state.app()
                 queue = self.create_queue(app)
+                if queue.registry is not self.registry:
+                    raise ConfigurationError(f"{type(self).__name__}.create_queue() returned a queue without the "
+                                             "extension's tasks: build it with Queue(registry=self.registry, ...)")
                 queue.task_contexts.append(_AppContextFactory(app))
-                with self._lock:  # a declaration made now is either in the list or applied to this queue
-                    for declare in self._declarations:
-                        declare(queue)
-                    state.queue = queue
+                state.queue = queue
                 logger.debug("built the taskito queue of %r: %r", state.name, queue)
             return state.queue
 
+    def _state_of(self, app: Flask) -> _AppQueue | None:
+        """The queue state this extension keeps in ``app.extensions`` (``app`` may be ``current_app``)."""
+        return app.extensions.get(_STATE) if app.extensions.get("taskito") is self else None
+
     def _bound_state(self) -> _AppQueue | None:
         if has_app_context():
-            state = self._apps.get(cast(Flask, current_app._get_current_object()))  # type: ignore[attr-defined]
+            state = self._state_of(current_app)
             if state is not None:
                 return state
         return self._last_app
@@ -243,78 +250,44 @@ class Taskito:
     def queue(self) -> Queue:
         """The current app's Queue (or the last initialised one outside an app context).
 
-        It is built on first access, which connects to the database: DatabaseUnavailableError if it
-        cannot be reached (the next access tries again). Before ``init_app`` it accepts only
-        declarations (task, periodic, hooks) and raises NotInitializedError for anything else.
+        Its database opens on first use: DatabaseUnavailableError if it cannot be reached (the next use
+        tries again). Before ``init_app`` it is the extension's registry: declarations (task, periodic,
+        hooks) work and anything else raises NotInitializedError.
         """
         queue = self._bound_queue()
-        return queue if queue is not None else cast(Queue, _UnboundQueue(self))
+        return queue if queue is not None else cast(Queue, self.registry)
 
     def queue_for(self, app: Flask) -> Queue:
-        """``app``'s Queue, built now if it was not yet (see ``queue``)."""
-        state = self._apps.get(app)
+        """``app``'s Queue, its database opened now (see ``queue``)."""
+        state = self._state_of(app)
         if state is None:
             raise _not_initialized(f"the queue of the Flask app {app.name!r}")
-        return self._build(state)
+        return self._build(state).connect()
 
-    # -- declarations (usable before init_app) -----------------------------------------------------
-    def _declare(self, declare: Callable[[Queue], None]) -> None:
-        with self._lock:
-            self._declarations.append(declare)
-            for state in list(self._apps.values()):
-                if state.queue is not None:
-                    declare(state.queue)
-
+    # -- declarations (usable before init_app): kept in the extension's registry ------------------
     def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], FlaskTask]:
         """Register a task; takes the options of ``Queue.task``. Works before ``init_app``."""
-        try:
-            _TASK_OPTIONS.bind(None, name, **options)
-        except TypeError as exc:
-            raise TypeError(f"taskito.task(): {exc}; see Queue.task for the options") from None
-
-        def decorator(fn: Callable[..., Any]) -> FlaskTask:
-            if isinstance(fn, FlaskTask):
-                raise TypeError(f"{fn.name} is already a task")
-            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
-            self._declare(lambda queue: queue.task(name=task_name, **options)(fn) and None)
-            return FlaskTask(self, fn, task_name)
-
-        return decorator
+        return cast(_Declarations, self.registry).task(name, **options)
 
     def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),
                  kwargs: dict[str, Any] | None = None, queue: str = "default",
                  timezone: str | None = None) -> Callable[[Callable[..., Any]], FlaskTask]:
         """Run a task on a cron schedule (6 fields, seconds first); see ``Queue.periodic``."""
-        validate_schedule(cron, timezone)
-
-        def decorator(fn: Callable[..., Any]) -> FlaskTask:
-            task = fn if isinstance(fn, FlaskTask) else self.task(name=name, queue=queue)(fn)
-
-            def declare(q: Queue) -> None:
-                q.periodic(cron, args=args, kwargs=kwargs, queue=queue, timezone=timezone)(q.tasks[task.name])
-
-            self._declare(declare)
-            return task
-
-        return decorator
-
-    def _hook(self, kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self._declare(lambda queue: getattr(queue, kind)(fn) and None)
-        return fn
+        return cast(_Declarations, self.registry).periodic(cron, name, args, kwargs, queue, timezone)
 
     def before_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn(task_name, args, kwargs)`` before every task, inside the app context."""
-        return self._hook("before_task", fn)
+        return self.registry.before_task(fn)
 
     def after_task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn(task_name, args, kwargs, result, error)`` after every attempt."""
-        return self._hook("after_task", fn)
+        return self.registry.after_task(fn)
 
     def on_success(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._hook("on_success", fn)
+        return self.registry.on_success(fn)
 
     def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._hook("on_failure", fn)
+        return self.registry.on_failure(fn)
 
     # -- the blueprint's authorization ----------------------------------------------------------
     def authorize(self, fn: Callable[[Request], bool]) -> Callable[[Request], bool]:

@@ -137,7 +137,7 @@ class Api:
         now = time.time()
         end = (math.floor(now / step) + 1) * step  # the last bucket holds "now" and is still filling
         since = end - count * step
-        found = self.queue.storage.throughput(since, step)
+        found = self.queue.throughput(since, step)
         points = []
         for index in range(count):
             values = found.get(index, {})

@@ -74,7 +74,7 @@ def render_metrics(queue: Queue, buckets: Iterable[float] = RUNTIME_BUCKETS) -> 
     workers = _Family(lines, "taskito_workers", "gauge", "Live workers (recent heartbeat).")
     workers.sample(len(queue.workers()))
 
-    tasks = queue.storage.task_metrics(bounds)
+    tasks = queue.task_metrics(bounds)
     names = sorted(tasks)
     completions = _Family(lines, "taskito_task_completions", "gauge",
                           "Completed jobs per task (retained rows).")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..exceptions import InvalidValueError
+from ..options import JobOptions
 from ..validation import shown
 
 
@@ -66,21 +67,17 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
-@dataclass
-class NewJob:
-    """A job about to be written. ``delay`` and ``expires`` are seconds from now."""
+@dataclass(kw_only=True)
+class NewJob(JobOptions):
+    """A job about to be written: its id, task and payload, and its options (``taskito.options``).
+
+    ``delay`` and ``expires`` are seconds from now; an option left None takes the schema's default
+    (``max_retries`` and ``timeout`` None: the worker applies the task's own setting).
+    """
 
     id: str
     task_name: str
     payload: bytes
-    queue: str = "default"
-    priority: int = 0
-    max_retries: int | None = None  # None: the worker applies the task's own setting
-    timeout: float | None = None
-    delay: float = 0.0
-    expires: float | None = None
-    unique_key: str | None = None
-    depends_on: Sequence[str] = ()
 
 
 # Bytes of payload a listed job carries (list_jobs): enough for a preview, never a whole big payload.

@@ -97,6 +97,32 @@ def _masked(url: str) -> str:
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
 
 
+def _bad_url(url: str, reason: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"invalid PostgreSQL URL {_masked(url)!r} (db_url / TASKITO_DB_URL): {reason}; "
+        "expected postgresql://user:password@host:5432/dbname"
+    )
+
+
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The normalized URL and its connection parameters, checked without connecting."""
+    url = _normalize_url(url)
+    try:
+        url.encode()  # a lone surrogate cannot reach libpq
+        if "\x00" in url:  # libpq would read the URL only up to it
+            raise ValueError("it contains a NUL character")
+        return url, conninfo_to_dict(url)
+    except (psycopg.Error, ValueError) as exc:
+        raise _bad_url(url, _reason(exc)) from None
+
+
+def _copy_columns(statement: str) -> list[str]:
+    """The column list of the batch COPY: each job row (``_job_row``) is written in that order."""
+    match = re.search(r"COPY\s+\w+\s*\(([^)]*)\)", statement)
+    assert match is not None, "copy_jobs names its columns"
+    return [column.strip() for column in match.group(1).split(",")]
+
+
 def _target(params: dict[str, Any]) -> str:
     host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "local socket"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
@@ -119,14 +145,8 @@ class PostgresStorage(SQLStorage):
         self.schema = validate_schema(schema)
         if pool_size < 1:
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
-        self.url = _normalize_url(url)
-        try:
-            self.url.encode()  # a lone surrogate cannot reach libpq
-            if "\x00" in self.url:  # libpq would read the URL only up to it
-                raise ValueError("it contains a NUL character")
-            params = conninfo_to_dict(self.url)
-        except (psycopg.Error, ValueError) as exc:
-            raise self._bad_url(_reason(exc)) from None
+        self.url, params = parse_url(url)
+        self._copy_columns = _copy_columns(self.sql["copy_jobs"])
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
         self._work_channel = f"{self.schema}_work"
@@ -182,10 +202,7 @@ class PostgresStorage(SQLStorage):
         return conn
 
     def _bad_url(self, reason: str) -> ConfigurationError:
-        return ConfigurationError(
-            f"invalid PostgreSQL URL {_masked(self.url)!r} (db_url / TASKITO_DB_URL): {reason}; "
-            "expected postgresql://user:password@host:5432/dbname"
-        )
+        return _bad_url(self.url, reason)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
@@ -325,10 +342,8 @@ class PostgresStorage(SQLStorage):
             return
         with cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
-                copy.write_row((
-                    job.id, job.task_name, job.queue, "pending", job.priority, job.payload, job.max_retries,
-                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
-                ))
+                row = self._job_row(job, now, 0)
+                copy.write_row([row[column] for column in self._copy_columns])
 
     # -- writing through the app's connection ------------------------------------------------
     @contextmanager

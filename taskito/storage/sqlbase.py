@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from typing import Any
 
 from ..exceptions import InvalidValueError, JobNotFoundError
+from ..options import replayed
 from ..validation import is_job_id
 from .base import (
     PAYLOAD_HEAD,
@@ -27,11 +29,7 @@ from .base import (
 )
 from .sqlfiles import queries
 
-_RECORD_FIELDS = (
-    "id", "task_name", "queue", "status", "priority", "payload", "result", "error",
-    "retry_count", "max_retries", "timeout", "attempt", "progress", "unique_key",
-    "created_at", "scheduled_at", "expires_at", "started_at", "finished_at", "worker_id", "payload_size",
-)
+_RECORD_FIELDS = tuple(item.name for item in fields(JobRecord) if item.name != "depends_on")  # read separately
 
 
 def to_record(row: Mapping[str, Any]) -> JobRecord:
@@ -121,13 +119,9 @@ class SQLStorage:
         cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
 
     def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
-        return {
-            "id": job.id, "task_name": job.task_name, "queue": job.queue,
-            "priority": job.priority, "payload": job.payload, "max_retries": job.max_retries,
-            "timeout": job.timeout, "unique_key": job.unique_key, "waiting_deps": waiting_deps,
-            "created_at": now, "scheduled_at": now + job.delay,
-            "expires_at": None if job.expires is None else now + job.expires,
-        }
+        """The columns of a new job's row: the options' own (``JobOptions.columns``) and the bookkeeping."""
+        return {"id": job.id, "task_name": job.task_name, "payload": job.payload, "status": Status.PENDING,
+                "waiting_deps": waiting_deps, "created_at": now, **job.columns(now)}
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -280,8 +274,7 @@ class SQLStorage:
             if not self._rows(cur, "delete_job", job_id=job_id, status=Status.DEAD):
                 return None  # another caller retried or deleted it since we read it
             self._run(cur, "delete_job_details", job_id=job_id)
-            fresh = NewJob(id=new_id, task_name=old.task_name, payload=old.payload, queue=old.queue,
-                           priority=old.priority, max_retries=old.max_retries, timeout=old.timeout)
+            fresh = NewJob(id=new_id, task_name=old.task_name, payload=old.payload, **replayed(old))
             self._run(cur, "insert_job", **self._job_row(fresh, time.time(), 0))
             self._notify(cur)
         return new_id

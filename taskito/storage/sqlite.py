@@ -29,6 +29,7 @@ from .sqlfiles import migrations
 logger = logging.getLogger("taskito.storage.sqlite")
 
 BUSY_TIMEOUT = 30.0
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -53,6 +54,37 @@ def _split_statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
+def prepare_path(path: str | os.PathLike[str]) -> Path:
+    """Check that the database can live at ``path``, without opening it: its directory is created
+    and writable, and a file already there is a SQLite database (an empty file is created if none).
+
+    Raises ConfigurationError naming the path and what to do.
+    """
+    path = Path(path).expanduser().absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        unwritable = not os.access(path.parent, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.R_OK | os.W_OK))
+        if not unwritable:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644))  # a new database starts as an empty file
+            with open(path, "rb") as file:
+                header = file.read(len(SQLITE_HEADER))
+    except OSError as exc:  # not allowed, a file in the way, a name too long...
+        raise ConfigurationError(
+            f"cannot create the directory of the taskito database {shown(str(path))}: "
+            f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
+        ) from None
+    if unwritable:
+        raise ConfigurationError(
+            f"the taskito database {str(path)!r} is not writable by this user; "
+            "set db_path / TASKITO_DB_PATH to a writable location"
+        )
+    if header and header != SQLITE_HEADER[:len(header)]:
+        raise ConfigurationError(f"{str(path)!r} is not a usable SQLite database: file is not a database; "
+                                 "set db_path / TASKITO_DB_PATH to a taskito database or a new file")
+    return path
+
+
 class SQLiteStorage(SQLStorage):
     engine = "sqlite"
 
@@ -60,8 +92,7 @@ class SQLiteStorage(SQLStorage):
         super().__init__()
         if pool_size < 1:
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
-        self.path = Path(path).expanduser().absolute()
-        self._prepare_directory()
+        self.path = prepare_path(path)
         self._pool_size = pool_size
         # A slot per connection in use or idle; idle connections carry the generation of the file
         # they were opened on (see _follow_file).
@@ -76,23 +107,6 @@ class SQLiteStorage(SQLStorage):
         self._file = self._file_identity()
 
     # -- connections -------------------------------------------------------------------
-    def _prepare_directory(self) -> None:
-        directory = self.path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            unwritable = not os.access(directory, os.W_OK | os.X_OK) or (
-                self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK))
-        except OSError as exc:  # not allowed, a file in the way, a name too long...
-            raise ConfigurationError(
-                f"cannot create the directory of the taskito database {shown(str(self.path))}: "
-                f"{exc.strerror}; set db_path / TASKITO_DB_PATH to a writable location"
-            ) from None
-        if unwritable:
-            raise ConfigurationError(
-                f"the taskito database {str(self.path)!r} is not writable by this user; "
-                "set db_path / TASKITO_DB_PATH to a writable location"
-            )
-
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
@@ -171,7 +185,7 @@ class SQLiteStorage(SQLStorage):
                 if self._watcher is not None:
                     self._watcher.close()
                     self._watcher = None
-            self._prepare_directory()
+            prepare_path(self.path)
             self._migrate()
             self._file = self._file_identity()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from ..options import JobOptions
 from ..storage import JobRecord
-from ..task import TaskOptions
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -24,7 +24,7 @@ def apply_task_defaults(queue: Queue, record: JobRecord) -> JobRecord:
     return record
 
 
-def retry_delay(record: JobRecord, options: TaskOptions | None, error: BaseException | None) -> float | None:
+def retry_delay(record: JobRecord, options: JobOptions | None, error: BaseException | None) -> float | None:
     """Seconds until the next attempt, or None when the job should go dead.
 
     ``error`` is None for failures that are not exceptions (timeouts, lost workers);

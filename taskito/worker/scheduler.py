@@ -59,11 +59,9 @@ class Scheduler:
                     self._undeclared.add(due.name)
                     logger.info("periodic %s is in the database but not declared here: not firing it", due.name)
                 continue
-            options = self.queue.tasks[declared[due.name].task_name].options
-            job = NewJob(
-                id=new_job_id(), task_name=due.task_name, payload=due.payload, queue=due.queue,
-                priority=options.priority, max_retries=options.max_retries, timeout=options.timeout,
-            )
+            task = self.queue.tasks[declared[due.name].task_name]
+            job = NewJob(**{**task.job_defaults(), "queue": due.queue},
+                         id=new_job_id(), task_name=due.task_name, payload=due.payload)
             # Ticks missed while no worker ran are fired once, then the schedule moves on.
             upcoming = next_run(due.cron, due.timezone, after=max(now, due.next_run_at))
             if self.storage.fire_periodic(due.name, due.next_run_at, upcoming, job):

@@ -204,3 +204,13 @@ def test_manage_py_check_reports_a_relative_db_path() -> None:
     result = manage("check", env={"DJTEST_SETTINGS": json.dumps({"TASKITO_DB_PATH": "relative.db"})})
     assert result.returncode == 1
     assert "taskito.E001" in result.stderr and "relative path 'relative.db'" in result.stderr
+
+
+def test_the_project_queue_is_a_real_queue_whose_tasks_follow_changed_settings(settings: Any) -> None:
+    assert issubclass(type(queue), Queue)  # a Queue subclass, not a proxy standing in for one
+    registry = queue.registry
+    assert "djapp.tasks.add" in registry.tasks
+    settings.TASKITO_DEFAULT_PRIORITY = 4  # the queue reads its settings again; its tasks stay
+    assert queue.registry is registry
+    assert queue.tasks["djapp.tasks.add"].options.priority == 4
+    assert queue.get_job(queue.tasks["djapp.tasks.add"].delay(1, 2).id).record.priority == 4

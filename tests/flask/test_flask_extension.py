@@ -186,3 +186,25 @@ def test_app_on_postgres(make_app: Callable[..., Flask], pg_schema: str) -> None
     response = app.test_client().post("/add/2/3")
     assert response.status_code == 202 and queue.get_job(response.json["id"]).status == "pending"
     assert app.test_client().get("/taskito/stats").json["pending"] == 1
+
+
+def test_one_registry_serves_every_app_each_with_its_own_defaults(tmp_path: Path) -> None:
+    ext = Taskito(url_prefix=False, cli_group=None)
+
+    @ext.task(name="shared.one")
+    def one() -> int:
+        return 1
+
+    apps = []
+    for name, priority in (("first", 3), ("second", 8)):
+        app = Flask(name)
+        app.config.update(TASKITO_DB_PATH=str(tmp_path / f"{name}.db"), TASKITO_DEFAULT_PRIORITY=priority)
+        ext.init_app(app)
+        apps.append(app)
+    queues = [ext.queue_for(app) for app in apps]
+    assert queues[0].registry is ext.registry is queues[1].registry
+    for app, queue, priority in zip(apps, queues, (3, 8), strict=True):
+        with app.app_context():
+            job = one.delay()
+        assert queue.get_job(job.id).record.priority == priority
+        queue.close()

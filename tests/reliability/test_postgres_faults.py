@@ -66,7 +66,7 @@ def worker_env(pg_schema: str, tmp_path: Path, app_name: str) -> dict[str, str]:
 
 @pytest.fixture
 def client(pg_schema: str) -> Iterator[Queue]:
-    q = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
+    q = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema).connect()  # creates the schema
     sql(f'CREATE TABLE "{pg_schema}".effects (job_id text PRIMARY KEY)')
     yield q
     q.close()

@@ -61,7 +61,7 @@ def freeze_holding_jobs(victim: Process, worker_id: str, app_name: str, schema: 
 
 
 def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path: Path) -> None:
-    client = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
+    client = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema).connect()  # creates the schema
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE TABLE "{pg_schema}".effects (job_id text PRIMARY KEY)')
     env = {

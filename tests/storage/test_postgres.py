@@ -40,7 +40,7 @@ def sql(query: str, *params: object, url: str = PG_URL) -> list[tuple]:
 
 
 def pg_queue(schema: str, url: str = PG_URL, **kwargs: object) -> Queue:
-    return Queue(backend="postgres", db_url=url, schema=schema, **kwargs)
+    return Queue(backend="postgres", db_url=url, schema=schema, **kwargs).connect()
 
 
 def new_job(q: Queue, **fields: object) -> NewJob:
@@ -269,11 +269,11 @@ def test_idle_worker_wakes_on_notify_and_result_waits_without_polling(pg_schema:
 def test_unreachable_server_is_one_configuration_error_naming_host_and_port() -> None:
     require_postgres()
     with pytest.raises(ConfigurationError) as info:
-        Queue(backend="postgres", db_url="postgresql://postgres@127.0.0.1:1/test")
+        Queue(backend="postgres", db_url="postgresql://postgres@127.0.0.1:1/test").connect()
     message = str(info.value)
     assert "127.0.0.1:1" in message and "\n" not in message
     with pytest.raises(ConfigurationError, match="does not exist"):
-        Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db"))
+        Queue(backend="postgres", db_url=make_conninfo(PG_URL, dbname="taskito_no_such_db")).connect()
 
 
 def test_enqueues_wait_for_the_wal_flush_unless_the_url_opts_out(pg_schema: str) -> None:

@@ -64,7 +64,7 @@ import json, os, resource, sys
 from taskito import DatabaseUnavailableError, Queue
 
 resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-q = Queue(db_path=sys.argv[1])                  # connections open lazily: the pool is empty
+q = Queue(db_path=sys.argv[1]).connect()        # schema made; connections open lazily: the pool is empty
 held = []
 try:
     while True:                                 # every descriptor the limit allows

@@ -13,7 +13,6 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from taskito import Queue
 from taskito.cli import (
     configure_logging,
     run_worker,
@@ -46,10 +45,6 @@ def tasks_backend_queues() -> list[str]:
     return names
 
 
-def _opened() -> Queue:
-    """The project queue with its database open (building it connects)."""
-    queue.storage  # noqa: B018 - the attribute access builds the lazy queue
-    return queue  # type: ignore[return-value]  # the lazy proxy stands for the Queue
 
 
 class Command(TaskitoCommand):
@@ -64,9 +59,9 @@ class Command(TaskitoCommand):
         configure_logging(loglevel)
         with self.cli_output(), worker_process():
             if wait_for_db:
-                wait_for_database(_opened)
+                wait_for_database(queue.connect)
             else:
-                _opened()
+                queue.connect()
             if pool == "prefork":
                 connections.close_all()  # forked children must not share the parent's database sessions
             if django_db_connections not in queue.task_contexts:
