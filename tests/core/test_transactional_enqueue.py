@@ -83,6 +83,7 @@ def app(engine_settings: dict[str, str], engine_queue: Queue) -> Iterator[App]:
             admin.execute(f'DROP SCHEMA "{app_schema}" CASCADE')
         return
     path = engine_settings["db_path"]
+    engine_queue.connect()  # the queue's file exists (WAL, its tables) before the app's transactions
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)")
     app = App(engine_queue, lambda autocommit=False: sqlite3.connect(path, isolation_level=None if autocommit else ""),
@@ -314,7 +315,7 @@ def test_sqlalchemy_psycopg2_and_sqlite(pg_app: App, tmp_path: Path) -> None:
     finally:
         engine.dispose()
 
-    queue = Queue(db_path=tmp_path / "app.db")
+    queue = Queue(db_path=tmp_path / "app.db").connect()
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
     try:
         with Session(engine) as session:

@@ -64,7 +64,7 @@ def producer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Produce
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
     if helper == "sqlite":
         path = str(tmp_path / "taskito.db")
-        queue = Queue(db_path=path)
+        queue = Queue(db_path=path).connect()  # the queue's file first, as a worker would have made it
         with sqlite3.connect(path) as conn:
             conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT NOT NULL)")
         yield Producer(helper, {**env, "TASKITO_DB_PATH": path, "APP_DB": path}, queue, path)
