@@ -70,7 +70,6 @@ def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path
         "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")])),
     }
     workers = []
-    started = time.monotonic()
     try:
         ids: list[str] = []
         for start in range(0, JOBS, 5000):
@@ -109,4 +108,3 @@ def test_four_workers_one_killed_every_job_exactly_once(pg_schema: str, tmp_path
         for worker in workers:
             worker.stop()
         client.close()
-    assert time.monotonic() - started < 90
