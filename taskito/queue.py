@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 from . import config, validation
+from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
 from .options import JobOptions
@@ -78,6 +80,11 @@ class Queue:
         self._storage_lock = threading.Lock()
         self._worker: Worker | None = None
         self._worker_lock = threading.Lock()
+        # The app connection of the enclosing using_connection() block, if any.
+        self._connection: ContextVar[Any] = ContextVar(f"taskito_connection_{id(self)}", default=None)
+        # Integrations set this to find the app's current transaction: it returns the connection to
+        # enqueue through (taskito_django: Django's, inside atomic()), or None for the queue's own.
+        self.transaction_connection: Callable[[], Any] | None = None
 
     def _apply_settings(self, settings: Mapping[str, Any]) -> None:
         """Keep resolved settings (``config.queue_settings``) and check where the database goes, without
@@ -207,22 +214,27 @@ class Queue:
         (e.g. when a transaction commits). Bad options or arguments raise here."""
         return self._new_jobs(task_name, [(args, kwargs)], options)[0]
 
-    def enqueue_prepared(self, job: NewJob) -> JobHandle:
-        """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job."""
+    def enqueue_prepared(self, job: NewJob, connection: Any = None) -> JobHandle:
+        """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job.
+
+        With ``connection`` (see ``using_connection``), the job is written in that connection's
+        transaction and commits or rolls back with it.
+        """
         if self.eager:
             return run_eagerly(self, job)
-        [job_id] = self.storage.enqueue([job])
+        [job_id] = self._write([job], connection)
         return JobResult(self, job_id)
 
-    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
-                **options: Any) -> JobHandle:
-        """Enqueue a job by task name (the task need not be importable here)."""
-        return self.enqueue_prepared(self.prepare_job(task_name, args, kwargs, **options))
+    def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
+                connection: Any = None, **options: Any) -> JobHandle:
+        """Enqueue a job by task name (the task need not be importable here); ``connection``: as
+        ``enqueue_prepared``."""
+        return self.enqueue_prepared(self.prepare_job(task_name, args, kwargs, **options), connection)
 
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
-                     kwargs_list: Iterable[dict[str, Any] | None] | None = None,
-                     **options: Any) -> list[JobHandle]:
-        """Enqueue many jobs of one task in a single transaction."""
+                     kwargs_list: Iterable[dict[str, Any] | None] | None = None, *,
+                     connection: Any = None, **options: Any) -> list[JobHandle]:
+        """Enqueue many jobs of one task in a single transaction (``connection``'s, if given)."""
         args_list = list(args_list)
         kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
         if len(kwargs_seq) != len(args_list):
@@ -232,7 +244,36 @@ class Queue:
             return [run_eagerly(self, job) for job in jobs]
         if not jobs:
             return []
-        return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
+        return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
+
+    @contextmanager
+    def using_connection(self, connection: Any) -> Iterator[None]:
+        """Within the block, every enqueue of this queue (``delay``, ``apply_async``, ``map``,
+        ``enqueue``...) writes its jobs through ``connection``, in the transaction it is in.
+
+        So a job commits with the app's own rows and vanishes if they roll back, and workers are
+        woken at the commit, never before. ``connection`` is a psycopg (3) or psycopg2 connection,
+        a SQLAlchemy ``Session`` (Flask-SQLAlchemy's ``db.session``) or ``Connection``, or on SQLite a
+        sqlite3 connection; it must reach the queue's own database (ConfigurationError otherwise).
+        On a connection in autocommit mode each enqueue commits at once, as it does without one.
+        """
+        dbapi_connection(connection)  # the wrong kind of object fails here, before the block runs
+        token = self._connection.set(connection)
+        try:
+            yield
+        finally:
+            self._connection.reset(token)
+
+    def _write(self, jobs: Sequence[NewJob], connection: Any) -> list[str]:
+        """Store jobs through ``connection``, else the one of the enclosing ``using_connection`` block or
+        of ``transaction_connection``, else in a transaction of the queue's own."""
+        if connection is None:
+            connection = self._connection.get()
+        if connection is None and self.transaction_connection is not None:
+            connection = self.transaction_connection()
+        if connection is None:
+            return self.storage.enqueue(jobs)
+        return self.storage.enqueue_on(dbapi_connection(connection), jobs)
 
     # -- inspecting ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobResult | None:

@@ -15,7 +15,7 @@ from taskito import config
 from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
 
-from .project import database_is_postgres, is_postgres_backend
+from .project import database_is_postgres, is_postgres_backend, queue_database_problem
 
 
 @register("taskito")
@@ -80,6 +80,8 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 hint="pip install 'taskito[postgres]'", id="taskito.E007",
             ))
 
+    messages.extend(_transaction_checks(is_postgres_backend(backend)))
+
     module = getattr(settings, "TASKITO_AUTODISCOVER_MODULE", "tasks")
     if module is not None and not isinstance(module, str):
         messages.append(Error(
@@ -95,3 +97,34 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             hint="Use a whole number of jobs per admin page, 1 or more (default 50).", id="taskito.E006",
         ))
     return messages
+
+
+def _transaction_checks(on_postgres: bool) -> list[CheckMessage]:
+    """Whether jobs enqueued inside atomic() can join Django's transaction (TASKITO_TRANSACTIONAL)."""
+    value = getattr(settings, "TASKITO_TRANSACTIONAL", None)
+    if value is not None and not isinstance(value, bool):
+        return [Error(f"TASKITO_TRANSACTIONAL is {value!r}",
+                      hint="Use True or False (unset: True when the queue is in the default database).",
+                      id="taskito.E008")]
+    try:
+        problem = queue_database_problem()
+    except (ConfigurationError, ImportError):  # a bad setting or a missing driver: reported above
+        return []
+    if problem is None or value is False:
+        return []
+    if value is True:
+        return [Warning(
+            f"TASKITO_TRANSACTIONAL is True but the queue does not look like it is in the default database: {problem}",
+            hint="If it is another database, every enqueue inside atomic() raises ConfigurationError: set "
+                 "TASKITO_TRANSACTIONAL = False and use delay_on_commit() for jobs that need the transaction's data.",
+            id="taskito.W003")]
+    if not on_postgres:
+        return []
+    return [Warning(
+        f"the queue is on PostgreSQL in another database than 'default' ({problem}), so a job enqueued inside "
+        "transaction.atomic() cannot be part of Django's transaction: it is stored at once, and stays if the "
+        "transaction rolls back",
+        hint="Use delay_on_commit() / apply_async_on_commit() (ENQUEUE_ON_COMMIT for the Django Tasks backend) for "
+             "jobs that need the transaction's data. If it is the default database after all, set "
+             "TASKITO_TRANSACTIONAL = True.",
+        id="taskito.W002")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -85,7 +86,7 @@ def postgres_url(conf: dict[str, Any]) -> str:
             params["port"] = port
     elif host:
         netloc += (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    query = f"?{urlencode(params)}" if params else ""
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""  # libpq reads "+" as "+", not a space
     return f"postgresql://{netloc}/{quote(name, safe='')}{query}"
 
 
@@ -100,6 +101,79 @@ def queue_kwargs() -> dict[str, Any]:
         # different directories share one database.
         kwargs["db_path"] = str(Path(settings.BASE_DIR) / ".taskito" / "taskito.db")
     return kwargs
+
+
+def queue_database_problem() -> str | None:
+    """Why the queue is not in Django's default database, where its jobs could join Django's
+    transactions; None when it is. Judged from settings alone (``manage.py check`` opens nothing)."""
+    from django.db import connections
+
+    kwargs = config.queue_kwargs_from(settings)
+    backend = BACKENDS.get(str(kwargs.get("backend") or config.resolve("backend", None)).lower())
+    default = connections["default"].settings_dict if "default" in settings.DATABASES else {}
+    engine = default.get("ENGINE")
+    if backend == "postgres":
+        url = kwargs.get("db_url") or os.environ.get("TASKITO_DB_URL")
+        if not url:
+            return None  # the queue goes into the default database itself
+        if not database_is_postgres("default"):
+            return f"the queue is on PostgreSQL (TASKITO_DB_URL) and the default database is {engine!r}"
+        ours, theirs = _pg_place(url), _pg_place(postgres_url(default))
+        if ours == theirs:
+            return None
+        return (f"TASKITO_DB_URL names database {ours[2]!r} on {ours[0]}:{ours[1]}, and the default database is "
+                f"{theirs[2]!r} on {theirs[0]}:{theirs[1]}")
+    db_path = queue_kwargs().get("db_path") or config.resolve("db_path", None)
+    name = str(default.get("NAME") or "")
+    try:
+        same = "sqlite" in str(engine) and os.path.samefile(name, db_path)
+    except OSError:
+        same = False
+    return None if same else f"the queue is the SQLite file {str(db_path)!r}, the default database {engine!r} {name!r}"
+
+
+def _pg_place(url: str) -> tuple[str, str, str]:
+    """Host, port and database name of a PostgreSQL URL, with libpq's defaults."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(re.sub(r"^(postgres(?:ql)?)\+\w+://", r"\1://", url.strip()))
+    except psycopg.Error as exc:
+        raise ConfigurationError(f"TASKITO_DB_URL is not a PostgreSQL URL: {exc}") from None
+    host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "localhost"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or ""
+    return str(host), str(port), str(database)  # conninfo_to_dict's values are typed str | int
+
+
+def transactional() -> bool:
+    """TASKITO_TRANSACTIONAL: whether jobs enqueued inside ``atomic()`` join Django's transaction.
+
+    On by default when the queue is in the default database, which is the only place it can be on.
+    """
+    value = getattr(settings, "TASKITO_TRANSACTIONAL", None)
+    if value is None:
+        try:
+            return queue_database_problem() is None
+        except ConfigurationError:  # a bad setting: the queue itself reports it
+            return False
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"TASKITO_TRANSACTIONAL must be True or False, got {value!r}")
+    return value
+
+
+def transaction_connection() -> Any:
+    """Django's default connection (the DB-API one) inside ``atomic()``, for jobs to join its
+    transaction; None outside, where each enqueue commits at once as usual."""
+    from django.db import connections
+
+    connection = connections["default"]
+    if not connection.in_atomic_block:
+        return None
+    connection.validate_no_broken_transaction()  # as any query of Django's in a failed atomic() block
+    connection.ensure_connection()
+    return connection.connection
 
 
 def autodiscover_module() -> str | None:
@@ -137,6 +211,7 @@ class ProjectQueue(Queue):
         with self._settings_lock:
             if not self._is_built:
                 self._apply_settings(config.queue_settings(queue_kwargs()))
+                self.transaction_connection = transaction_connection if transactional() else None
                 self._is_built = True
                 logger.debug("read the project queue's settings: %r", self)
 
@@ -146,6 +221,7 @@ class ProjectQueue(Queue):
             for name in _LAZY:
                 self.__dict__.pop(name, None)
             self._storage = None
+            self.transaction_connection = None
             self._is_built = False
 
     def _check_schedule_args(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> None:

@@ -177,6 +177,14 @@ class Storage(Protocol):
         commit whose answer was lost (a connection that died) never makes a second job.
         """
 
+    def enqueue_on(self, connection: Any, jobs: Sequence[NewJob]) -> list[str]:
+        """Write jobs as ``enqueue`` does, but through the app's own DB-API connection, so that they
+        commit or roll back with the app's data (on a connection in autocommit mode: at once).
+
+        Raises ConfigurationError for a connection of another kind or to another database than
+        the queue's. Never retried on another connection: the transaction is the app's.
+        """
+
     def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
         """Atomically give up to ``limit`` due jobs to the worker, in priority order.
 

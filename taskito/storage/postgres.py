@@ -25,6 +25,7 @@ import re
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, cast
@@ -35,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import validate_schema
+from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from .base import Completion, JobRecord, NewJob, Storage
 from .sqlbase import SQLStorage, to_record
@@ -50,6 +52,8 @@ RECONNECT_PATIENCE = 10.0  # seconds a call waits for the database to come back 
 POOL_RECONNECT_TIMEOUT = 0.2
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
+_IDLE, _INERROR = 0, 3  # libpq's transaction status, as psycopg 3 and psycopg2 both report it
+
 # -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
 class _Row(tuple[Any, ...]):
     __slots__ = ()
@@ -179,6 +183,9 @@ class PostgresStorage(SQLStorage):
         self._uncertain_lock = threading.Lock()
         self._uncertain_claims: list[tuple[str, float]] = []
         self._closed = False
+        # App connections found to reach this database (see _check_same_database), and the server's identity.
+        self._verified: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        self._identity: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresStorage {self.target}/{self.database} schema {self.schema}>"
@@ -322,23 +329,97 @@ class PostgresStorage(SQLStorage):
 
     # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """One COPY for a batch; one job, unique keys and dependencies go sqlbase's way."""
-        if len(jobs) < 2 or any(job.unique_key or job.depends_on for job in jobs):
-            return super().enqueue(jobs)
-        now = time.time()
-        ids = [job.id for job in jobs]
         try:
-            with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
-                for job in jobs:
-                    row = self._job_row(job, now, 0)
-                    copy.write_row([row[column] for column in self._copy_columns])
+            return super().enqueue(jobs)
         except psycopg.errors.UniqueViolation:
             # COPY cannot skip rows: the batch is a retry of one that did commit (ids are ours) only
             # if every one of its ids is there; anything else is a real conflict.
+            ids = [job.id for job in jobs]
             with self._autocommit() as cur:
                 if self._rows(cur, "count_ids", ids=ids)[0][0] != len(ids):
                     raise
-        return ids
+            return ids
+
+    def _insert_jobs(self, cur: Any, jobs: Sequence[NewJob], now: float) -> None:
+        """One COPY for a batch (a psycopg2 cursor of the app's takes sqlbase's executemany)."""
+        if len(jobs) < 2 or not isinstance(cur, psycopg.Cursor):
+            super()._insert_jobs(cur, jobs, now)
+            return
+        with cur.copy(self.sql["copy_jobs"]) as copy:
+            for job in jobs:
+                row = self._job_row(job, now, 0)
+                copy.write_row([row[column] for column in self._copy_columns])
+
+    # -- writing through the app's connection ------------------------------------------------
+    @contextmanager
+    def _foreign_transaction(self, connection: Any) -> Iterator[Any]:
+        """A cursor on the app's psycopg (3) or psycopg2 connection, with the queue's schema first.
+
+        The queue's statements name no schema (see the module's docstring), so ``search_path``
+        is set for them with ``set_config(..., true)`` and put back right after: the app's own
+        statements in the same transaction see its own path again. Should the transaction fail
+        meanwhile, its rollback (or that of its savepoint) undoes the change by itself.
+        """
+        driver = driver_of(connection)
+        if driver not in ("psycopg", "psycopg2"):
+            raise ConfigurationError(
+                f"the queue is on PostgreSQL: it can write jobs through a psycopg (3) or psycopg2 connection, "
+                f"or a SQLAlchemy Session or Connection using one, not a {kind_of(connection)}")
+        if driver == "psycopg":
+            cur = connection.cursor(row_factory=_row_factory)  # whatever rows the app's connection makes
+        else:
+            import psycopg2.extensions
+
+            cur = connection.cursor(cursor_factory=psycopg2.extensions.cursor)
+        own = connection.autocommit and connection.info.transaction_status == _IDLE
+        try:
+            if own:  # nothing to join: this enqueue commits at once, as one without a connection does
+                cur.execute("BEGIN")
+            self._check_same_database(connection, cur)
+            cur.execute(self.sql["enter_schema"], {"schema": self.schema})  # a plain lowercase name
+            app_path = cur.fetchone()[0]
+            try:
+                yield cur
+            finally:
+                if connection.info.transaction_status != _INERROR:
+                    cur.execute(self.sql["leave_schema"], {"search_path": app_path})
+            if own:
+                cur.execute("COMMIT")
+        except BaseException:
+            if own and connection.info.transaction_status != _IDLE and not connection.closed:
+                cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+
+    def _check_same_database(self, connection: Any, cur: Any) -> None:
+        """Refuse a connection to another database, or to another server, than the queue's.
+
+        A server is told by its port and start time (``pg_postmaster_start_time()``): readable by
+        any user, and the same whether reached by TCP, a unix socket or another host name.
+        """
+        if self._verified.get(connection):
+            return
+        cur.execute(self.sql["server_identity"])
+        theirs = tuple(cur.fetchone())
+        ours = self._server_identity(refresh=False)
+        if theirs[:3] != ours[:3]:
+            ours = self._server_identity(refresh=True)  # the server may have restarted since we asked
+        if theirs[:3] != ours[:3]:
+            same_looking = theirs[0] == ours[0] and _server(theirs) == _server(ours)
+            raise ConfigurationError(
+                f"this connection reaches database {theirs[0]!r} on {_server(theirs, same_looking)}, but the queue's "
+                f"jobs are in database {ours[0]!r} on {_server(ours, same_looking)} (schema {self.schema!r}): a job "
+                "can share a transaction only with data of the queue's own database. Pass a connection to that "
+                "database, point the queue at this one (db_url / TASKITO_DB_URL), or enqueue after your commit instead")
+        self._verified[connection] = True
+
+    def _server_identity(self, refresh: bool) -> tuple[Any, ...]:
+        """The queue's own server_identity row, asked once (and again when ``refresh``)."""
+        if refresh or self._identity is None:
+            with self._autocommit() as cur:
+                self._identity = tuple(self._rows(cur, "server_identity")[0])
+        return self._identity
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -512,10 +593,22 @@ def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-# Every database call of the protocol; waiting and closing are not calls to retry.
+# Every database call of the protocol; waiting and closing are not calls to retry, nor is a write
+# through the app's connection (its transaction is the app's: a lost one cannot be carried on elsewhere).
 for _name, _value in list(vars(Storage).items()):
-    if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close"}:
+    if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close",
+                                                                         "enqueue_on"}:
         setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
+# The queue's own side of the same-database check, made while writing through the app's connection.
+PostgresStorage._server_identity = _reconnecting(PostgresStorage._server_identity)  # type: ignore[method-assign]
+
+
+def _server(identity: tuple[Any, ...], started: bool = False) -> str:
+    """Where a server_identity row says its server is: address and port (a unix socket has none), and
+    with ``started`` when it started (what tells apart two servers behind one address, e.g. a proxy)."""
+    port, address = identity[2], identity[3]
+    where = f"{address}:{port}" if address else f"the local socket of port {port}"
+    return f"{where} (the server started at {identity[1]})" if started else where
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:

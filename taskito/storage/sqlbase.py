@@ -87,24 +87,39 @@ class SQLStorage:
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
         if not jobs:
             return []
-        now = time.time()
         if len(jobs) == 1 and not jobs[0].unique_key and not jobs[0].depends_on:
-            # The common delay(): one autocommit statement, its own transaction. A new row wakes
-            # workers by itself (PostgreSQL's insert trigger notifies; SQLite's see data_version).
+            # The common delay(): one autocommit statement, its own transaction.
             with self._autocommit() as cur:
-                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], now, 0))
+                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], time.time(), 0))
             return [jobs[0].id]
-        ids: list[str] = []
         with self._transaction() as cur:
-            simple = all(not job.unique_key and not job.depends_on for job in jobs)
-            if simple:
-                cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
-                ids = [job.id for job in jobs]
-            else:
-                for job in jobs:
-                    ids.append(self._enqueue_one(cur, job, now))
-            self._notify(cur)
-        return ids
+            return self._write_jobs(cur, jobs)
+
+    def enqueue_on(self, connection: Any, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
+        with self._foreign_transaction(connection) as cur:
+            return self._write_jobs(cur, jobs)
+
+    def _foreign_transaction(self, connection: Any) -> AbstractContextManager[Any]:
+        """A cursor on the app's DB-API connection, in the transaction it is in (or, in autocommit
+        mode, in one of its own), once the connection is known to reach the queue's own database."""
+        raise NotImplementedError
+
+    def _write_jobs(self, cur: Any, jobs: Sequence[NewJob]) -> list[str]:
+        """Insert jobs inside the transaction of ``cur``, the queue's own or the app's.
+
+        New rows wake workers by themselves once committed (PostgreSQL's insert trigger
+        notifies; SQLite's workers see data_version change), so nothing wakes them earlier.
+        """
+        now = time.time()
+        if all(not job.unique_key and not job.depends_on for job in jobs):
+            self._insert_jobs(cur, jobs, now)
+            return [job.id for job in jobs]
+        return [self._enqueue_one(cur, job, now) for job in jobs]
+
+    def _insert_jobs(self, cur: Any, jobs: Sequence[NewJob], now: float) -> None:
+        cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
 
     def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
         """The columns of a new job's row: the options' own (``JobOptions.columns``) and the bookkeeping."""

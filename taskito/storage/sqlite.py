@@ -18,7 +18,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
+from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from ..validation import shown
 from .sqlbase import SQLStorage
@@ -204,6 +206,51 @@ class SQLiteStorage(SQLStorage):
             if conn.in_transaction:  # a failed COMMIT (disk full) leaves it open too
                 conn.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def _foreign_transaction(self, connection: Any) -> Iterator[sqlite3.Cursor]:
+        """A cursor on the app's sqlite3 connection to the queue's own file, in the app's transaction.
+
+        A connection in autocommit mode (``isolation_level=None`` or ``autocommit=True``) outside a
+        transaction gets one of its own, committed at once; otherwise the statements join the
+        transaction it is in, or the one sqlite3 begins for them, which the app commits.
+        """
+        if driver_of(connection) != "sqlite3":
+            raise ConfigurationError(
+                f"the queue is on SQLite: it can write jobs through a sqlite3 connection to its own file "
+                f"{str(self.path)!r} (or a SQLAlchemy Session or Connection using one), not a {kind_of(connection)}")
+        self._check_same_file(connection)
+        mode = getattr(connection, "autocommit", None)  # Python 3.12+; otherwise the legacy isolation_level
+        autocommits = mode if isinstance(mode, bool) else connection.isolation_level is None
+        if autocommits and not connection.in_transaction:
+            with self._begin(connection) as cur:
+                cur.row_factory = sqlite3.Row
+                yield cur
+            return
+        cur = connection.cursor()
+        cur.row_factory = sqlite3.Row
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _check_same_file(self, connection: sqlite3.Connection) -> None:
+        cur = connection.cursor()
+        cur.row_factory = None
+        try:
+            main = next((row[2] for row in cur.execute("PRAGMA database_list") if row[1] == "main"), "")
+        finally:
+            cur.close()
+        try:
+            same = bool(main) and os.path.samefile(main, self.path)
+        except OSError:
+            same = False
+        if not same:
+            raise ConfigurationError(
+                f"this sqlite3 connection is to {repr(main) if main else 'a database in memory'}, but the queue's jobs "
+                f"are in {str(self.path)!r}: a job can share a transaction only with data of the queue's own file. "
+                "Connect to that file, point the queue at this one (db_path / TASKITO_DB_PATH), or enqueue after "
+                "your commit instead")
 
     @contextmanager
     def _autocommit(self) -> Iterator[sqlite3.Cursor]:

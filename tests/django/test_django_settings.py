@@ -129,6 +129,9 @@ def test_postgres_url_from_a_django_database_entry() -> None:
     assert postgres_url({"NAME": "shop", "USER": "", "HOST": "/var/run/postgresql", "PORT": ""}) \
         == "postgresql:///shop?host=%2Fvar%2Frun%2Fpostgresql"
     assert postgres_url({"NAME": "x", "HOST": "::1", "PORT": "5432"}) == "postgresql://[::1]:5432/x"
+    # A space is %20 for libpq, which would read a "+" as it is ("-c+search_path": no such parameter).
+    assert postgres_url({"NAME": "x", "OPTIONS": {"options": "-c search_path=shop"}}) \
+        == "postgresql:///x?options=-c%20search_path%3Dshop"
 
 
 def test_postgres_backend_without_url_refuses_a_sqlite_default_database(settings: Any) -> None:

@@ -261,3 +261,20 @@ GROUP BY bucket, status;
 SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*)
 FROM taskito_job_errors WHERE failed_at >= %(since)s
 GROUP BY bucket;
+
+-- name: server_identity
+-- Which database of which server a connection reaches (postgres only): the database name, then the
+-- server's start time and port, which tell one server from another however it is reached (TCP, a
+-- unix socket, another host name); then its address (NULL on a socket) and port, to name it.
+SELECT current_database(), pg_postmaster_start_time(), current_setting('port'), host(inet_server_addr()),
+       inet_server_port();
+
+-- name: enter_schema
+-- On the app's connection (postgres only): the queue's schema on the search_path for the rest of the
+-- transaction, returning the app's own path for leave_schema. OFFSET 0 keeps the subquery apart, so
+-- the app's path is read before it is replaced.
+SELECT app_path, set_config('search_path', %(schema)s, true)
+FROM (SELECT current_setting('search_path') AS app_path OFFSET 0) AS app;
+
+-- name: leave_schema
+SELECT set_config('search_path', %(search_path)s, true);
