@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import config, validation
+from .aio import AsyncQueueMethods
 from .eager import EagerResult, run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
 from .result import JobResult
@@ -54,11 +55,12 @@ def add_schedule(specs: list[PeriodicSpec], fn: Any, wrapper: TaskWrapper, name:
                               kwargs=dict(kwargs or {}), queue=queue, timezone=timezone))
 
 
-class Queue:
+class Queue(AsyncQueueMethods):
     """A task queue on SQLite (default) or PostgreSQL.
 
     Every argument left as None falls back to its ``TASKITO_*`` environment
     variable, then to the documented default (see ``taskito.config.SETTINGS``).
+    From async code, ``a``-methods do the same without blocking the loop (see ``taskito.aio``).
     """
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None, backend: str | None = None,
@@ -67,12 +69,13 @@ class Queue:
                  default_priority: int | None = None, result_ttl: float | None = None,
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
-                 lease_seconds: float | None = None) -> None:
+                 lease_seconds: float | None = None, async_concurrency: int | None = None) -> None:
         self.db_path = str(config.resolve("db_path", None if db_path is None else os.fspath(db_path)))
         self.backend = config.resolve("backend", backend)
         self.db_url = config.resolve("db_url", db_url)
         self.schema = config.resolve("schema", schema)
         self.concurrency = config.resolve("workers", workers) or os.cpu_count() or 1
+        self.async_concurrency = config.resolve("async_concurrency", async_concurrency)
         self.default_retry = config.resolve("default_retry", default_retry)
         self.default_timeout = config.resolve("default_timeout", default_timeout)
         self.default_priority = config.resolve("default_priority", default_priority)
@@ -237,6 +240,14 @@ class Queue:
         """
         return self._new_jobs(task_name, [(args, kwargs)], **options)[0]
 
+    def _prepare_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
+                      kwargs_list: Iterable[dict[str, Any] | None] | None, **options: Any) -> list[NewJob]:
+        args_list = list(args_list)
+        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
+        if len(kwargs_seq) != len(args_list):
+            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
+        return self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
+
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                 **options: Any) -> JobResult:
         """Enqueue a job by task name (the task need not be importable here)."""
@@ -250,11 +261,7 @@ class Queue:
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None,
                      **options: Any) -> list[JobResult]:
         """Enqueue many jobs of one task in a single transaction."""
-        args_list = list(args_list)
-        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
-        if len(kwargs_seq) != len(args_list):
-            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
+        jobs = self._prepare_many(task_name, args_list, kwargs_list, **options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
         if not jobs:
@@ -354,14 +361,16 @@ class Queue:
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread", burst: bool = False) -> None:
+                   pool: str = "thread", burst: bool = False, async_concurrency: int | None = None) -> None:
         """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
 
-        With ``burst``, it returns as soon as no job is due (and none is running).
+        With ``burst``, it returns as soon as no job is due (and none is running). ``async def`` tasks
+        run on an event loop beside the pool, up to ``async_concurrency`` at once.
         """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst)
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst,
+                        async_concurrency=async_concurrency)
         with self._worker_lock:
             self._worker = worker
         try:
@@ -377,6 +386,7 @@ class Queue:
                 self._worker.request_stop()
 
     def close(self) -> None:
+        self._close_async()
         self.storage.close()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .aio import AsyncSignatureMethods, AsyncTaskMethods
 from .exceptions import InvalidValueError
 from .validation import shown
 
@@ -53,14 +55,20 @@ class TaskOptions:
         return self.retry_on is None or isinstance(error, self.retry_on)
 
 
-class TaskWrapper:
-    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends."""
+class TaskWrapper(AsyncTaskMethods):
+    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends
+    (``adelay`` and friends from async code)."""
 
     def __init__(self, queue: Queue, fn: Callable[..., Any], options: TaskOptions) -> None:
+        if inspect.isasyncgenfunction(fn):
+            raise InvalidValueError(f"task {options.name!r} is an async generator function (async def with yield): "
+                                    "a task must return its result; collect the values and return a list")
         self.queue = queue
         self.fn = fn
         self.options = options
         self.name = options.name
+        # async def: workers await it on their event loop (--async-concurrency at once), not on a thread.
+        self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -95,7 +103,7 @@ class TaskWrapper:
 
 
 @dataclass(frozen=True)
-class Signature:
+class Signature(AsyncSignatureMethods):
     task: TaskWrapper
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
