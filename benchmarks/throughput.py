@@ -66,12 +66,13 @@ def load_queue(env: dict[str, str]):
     return bench_app.queue, bench_app.noop
 
 
-def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(count: int, env: dict[str, str], log_dir: str,
+                  app: str = "bench_app:queue") -> list[subprocess.Popen[bytes]]:
     """Start worker processes from the CLI; their logs go to files (a full pipe would stall them)."""
     procs = []
     for index in range(count):
         log = open(f"{log_dir}/worker-{index}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(subprocess.Popen([TASKITO, "worker", "--app", "bench_app:queue"], cwd=HERE,
+        procs.append(subprocess.Popen([TASKITO, "worker", "--app", app], cwd=HERE,
                                       env={**os.environ, **env}, stdout=log, stderr=log))
     deadline = time.monotonic() + 60
     for index, proc in enumerate(procs):
@@ -183,8 +184,8 @@ def measure_async_drain(backend: str, jobs: int, pg_url: str) -> float:
     await asyncio.sleep(0.1); at 100 at once the floor is jobs / 1000 s."""
     with database(backend, pg_url) as env:
         queue, _ = load_queue(env)
-        queue.enqueue_many("bench_app.nap", [()] * jobs)
-        [worker] = start_workers(1, env, env["LOG_DIR"])
+        queue.enqueue_many("bench_async_app.nap", [()] * jobs)
+        [worker] = start_workers(1, env, env["LOG_DIR"], app="bench_async_app:queue")
         try:
             started = time.perf_counter()
             wait_drained(queue, jobs)

@@ -3,7 +3,6 @@ thread pool, retries, timeouts that really cancel, a blocked loop reported, kill
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import time
@@ -13,26 +12,15 @@ from pathlib import Path
 import pytest
 
 from taskito import MaxRetriesExceededError, Queue, TaskFailedError
-from tests.conftest import PG_URL
 from tests.support import start_worker, wait_until
 from tests.worker.conftest import APPS, effects
 
 APP = "async_app:queue"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Worker subprocess environment on one engine (this process's Queue() reads it too)."""
-    values = {"EFFECTS_DIR": str(tmp_path), "TASKITO_LEASE_SECONDS": "2",
-              "PYTHONPATH": os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))}
-    if request.param == "sqlite":
-        values["TASKITO_DB_PATH"] = str(tmp_path / "taskito.db")
-    else:
-        values.update(TASKITO_BACKEND="postgres", TASKITO_DB_URL=PG_URL,
-                      TASKITO_SCHEMA=request.getfixturevalue("pg_schema"))
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
+@pytest.fixture
+def env(engine_env: dict[str, str]) -> dict[str, str]:
+    return engine_env
 
 
 @pytest.fixture
@@ -99,7 +87,7 @@ def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_i
         busy = client.enqueue_many("async_app.progress", [()] * 100) + client.enqueue_many("async_app.flaky",
                                                                                           [()] * 100)
         assert all(job.result(timeout=30) is not None for job in busy)
-        assert beat.result(timeout=30) < 0.25
+        assert beat.result(timeout=30) < 0.3  # busy, never held: a blocking call holds it for its whole length
         assert not any("blocked" in line for line in worker.lines)
 
         blocker = client.enqueue("async_app.blocks", args=(0.6,))
