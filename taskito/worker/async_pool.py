@@ -100,9 +100,14 @@ class AsyncPool(JobPool):
         return records
 
     def close(self) -> None:
-        """Cancel what still runs (its cleanup gets SHUTDOWN_GRACE seconds), stop the loop and the watchdog."""
+        """Cancel what still runs (its cleanup gets SHUTDOWN_GRACE seconds), stop the loop and the watchdog.
+
+        A loop held by a blocking coroutine cannot answer: it is left to end with the process.
+        """
         self._stopping.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and time.monotonic() - self._beat_at > BEAT + 1.0:
+            logger.warning("the event loop is held by a blocking coroutine: stopping without it")
+        elif self._thread.is_alive():
             done = asyncio.run_coroutine_threadsafe(self._cancel_all(), self._loop)
             try:
                 done.result(SHUTDOWN_GRACE + 1)

@@ -249,13 +249,19 @@ def test_a_task_run_eagerly_inside_another_keeps_that_ones_current_job(eager_que
         return current_job.id
 
     @queue.task()
-    async def outer() -> list[str]:
+    def outer() -> list[str]:
         nested = inner.delay().id
+        return [nested, current_job.id]  # inner's end once cleared current_job here
+
+    @queue.task()
+    async def async_outer() -> list[str]:
+        nested = (await inner.adelay()).id
         return [nested, current_job.id]
 
-    job = outer.delay()
-    nested, own = job.result()
-    assert own == job.id and nested != job.id
+    for task in (outer, async_outer):
+        job = task.delay()
+        nested, own = job.result()
+        assert own == job.id and nested != job.id
 
 
 def test_declaring_async_tasks(eager_queue: Queue) -> None:
