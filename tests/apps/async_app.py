@@ -104,12 +104,14 @@ async def blocks(seconds: float) -> str:
     return "blocked"
 
 
-@queue.task()
-async def heartbeat(beats: int, interval: float) -> float:
-    """The longest gap between beats meant ``interval`` apart: how long the loop was unavailable."""
+@queue.task(timeout=60)
+async def steady(beats: int, interval: float) -> float:
+    """A heartbeat that records its progress at every beat; returns the longest the loop kept it waiting."""
+    (EFFECTS / f"started-{current_job.id}").touch()
     worst = 0.0
     last = time.monotonic()
-    for _ in range(beats):
+    for beat in range(beats):
+        current_job.update_progress(100 * beat / beats)
         await asyncio.sleep(interval)
         now = time.monotonic()
         worst = max(worst, now - last - interval)

@@ -24,6 +24,7 @@ from taskito import (
 from taskito.storage import Completion
 from taskito.testing import run_jobs
 from tests.conftest import PG_URL
+from tests.support import database_locked
 
 
 def define_tasks(queue: Queue) -> dict[str, Any]:
@@ -134,18 +135,9 @@ def test_waiting_and_calls_never_block_the_loop_even_while_the_database_makes_th
     locked = threading.Event()
 
     def hold_the_lock() -> None:
-        if "db_path" in engine_settings:
-            import sqlite3
-
-            conn = sqlite3.connect(engine_settings["db_path"], isolation_level=None)
-            conn.execute("BEGIN EXCLUSIVE")
-        else:
-            conn = psycopg.connect(PG_URL)
-            conn.execute(f'LOCK TABLE "{engine_settings["schema"]}".taskito_jobs IN ACCESS EXCLUSIVE MODE')
-        locked.set()
-        release.wait(10)
-        conn.rollback() if "db_path" not in engine_settings else conn.execute("ROLLBACK")
-        conn.close()
+        with database_locked(engine_settings):
+            locked.set()
+            release.wait(10)
 
     async def calls() -> list[Any]:
         waiting = asyncio.ensure_future(job.aresult(timeout=0.6))  # nobody runs it: waits, then TimeoutError

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from taskito import MaxRetriesExceededError, Queue, TaskFailedError
-from tests.support import start_worker, wait_until
+from tests.support import database_locked, start_worker, wait_until
 from tests.worker.conftest import APPS, effects
 
 APP = "async_app:queue"
@@ -78,16 +78,18 @@ def test_retries_soft_timeout_progress_and_a_hard_timeout_that_cancels(env: dict
 
 
 def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_it(env: dict[str, str],
-                                                                                  client: Queue) -> None:
+                                                                                  client: Queue,
+                                                                                  tmp_path: Path) -> None:
     worker = start_worker(APP, APPS, env=env)
     try:
-        # A heartbeat coroutine beside 200 others that start, update progress and finish: the worker's own
-        # database work (claims, completions, progress, failures) never holds the loop.
-        beat = client.enqueue("async_app.heartbeat", args=(150, 0.01))
-        busy = client.enqueue_many("async_app.progress", [()] * 100) + client.enqueue_many("async_app.flaky",
-                                                                                          [()] * 100)
-        assert all(job.result(timeout=30) is not None for job in busy)
-        assert beat.result(timeout=30) < 0.3  # busy, never held: a blocking call holds it for its whole length
+        # A heartbeat coroutine updates its progress at every beat while the database makes writes wait
+        # for 1.5 s: the writes wait on the worker's I/O thread, never on its event loop.
+        beat = client.enqueue("async_app.steady", args=(300, 0.01))
+        wait_until(lambda: (tmp_path / f"started-{beat.id}").exists(), 15, message="the heartbeat to start")
+        with database_locked(env):
+            time.sleep(1.5)
+        assert beat.result(timeout=30) < 0.75  # a write on the loop would have held it for the whole 1.5 s
+        assert beat.progress is not None and beat.progress > 90
         assert not any("blocked" in line for line in worker.lines)
 
         blocker = client.enqueue("async_app.blocks", args=(0.6,))
