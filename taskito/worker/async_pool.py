@@ -8,8 +8,8 @@ each job goes where its task runs.
 - ``current_job`` is a context variable: every coroutine (an asyncio task) sees its own job.
 - A hard timeout cancels the coroutine (``Task.cancel()``): it stops at its next ``await``, and the
   attempt fails ("timed out") and is retried like any other failed attempt.
-- Nothing on the loop waits for the database: completions go to the completion writer's queue,
-  failures and progress updates to one I/O thread of this pool.
+- Nothing on the loop waits for the database, nor writes a log line: progress updates and outcomes
+  are recorded in order on one I/O thread of this pool (completions then go to the completion writer).
 - A coroutine that blocks the loop (a blocking call where it should ``await``) is caught by a
   watchdog thread, which logs the task, the job and the line it is stuck on.
 """
@@ -17,12 +17,13 @@ each job goes where its task runs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -56,12 +57,13 @@ class AsyncPool(JobPool):
         self._thread = threading.Thread(target=self._run_loop, name="taskito-asyncio", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name="taskito-asyncio-watchdog", daemon=True)
         self._stopping = threading.Event()
-        # Failed attempts and progress updates are written here, in order, never on the loop.
+        # Progress updates and outcomes are recorded here, in order: nothing on the loop waits for the
+        # database, nor for a log line's write (the loop would then wait for the GIL too).
         self._io = ThreadPoolExecutor(1, thread_name_prefix="taskito-asyncio-io")
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}  # touched on the loop thread only
         self._active = 0  # coroutines started and not given up (the condition guards it)
-        self._progress: dict[str, Future[None]] = {}  # per job: its last progress write
         self._refill: asyncio.TimerHandle | None = None  # a _fill waiting for a rate limit
+        self._outbox: list[Callable[[], None]] = []  # for the I/O thread, gathered on the loop thread
         self._beat_at = time.monotonic()
 
     # -- what the worker loop calls --------------------------------------------------------
@@ -174,56 +176,74 @@ class AsyncPool(JobPool):
         try:
             outcome = await arun_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned,
                                          write_progress=self._write_progress)
-            pending = self._progress.pop(record.id, None)
-            if pending is not None:  # its progress is in the database before its end is
-                await asyncio.wrap_future(pending)
         except BaseException as exc:  # taskito's own error, or a cancel outside the task function
             if not entry.abandoned:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
                 outcome = lost_attempt(self.queue, record, exc, time.monotonic() - entry.started)
         finally:
             self._tasks.pop(entry.key, None)
-            self._progress.pop(record.id, None)
         with self._cond:
             abandoned = entry.abandoned
             if abandoned:  # its slot was released when it was given up
                 del self._running[entry.key]
         if abandoned or outcome is None:
-            logger.info("job %s %s stopped after it was given up (timeout or shutdown); result discarded",
-                        record.id, record.task_name)
+            self._to_io(functools.partial(logger.info, "job %s %s stopped after it was given up (timeout or "
+                                          "shutdown); result discarded", record.id, record.task_name))
             return
-        if outcome.error is None:
-            record_outcome(self.queue, self.writer, record, outcome)  # queued for the writer: no waiting
-            self._finished(entry)
-            self._fill()
-        else:
-            self._io.submit(self._record_failure, entry, outcome)
+        # After its progress writes (one thread, in order); its log line's I/O stays off the loop too.
+        self._to_io(functools.partial(self._record, entry, outcome))
 
     def _write_progress(self, job_id: str, progress: float) -> None:
         """``current_job.update_progress`` in a coroutine: written on the I/O thread, in order."""
-        self._progress[job_id] = self._io.submit(self._store_progress, job_id, progress)
+        action = functools.partial(self._store_progress, job_id, progress)
+        if threading.get_ident() == self._thread.ident:
+            self._to_io(action)
+        else:  # from a thread the coroutine started with its context (asyncio.to_thread)
+            self._loop.call_soon_threadsafe(self._to_io, action)
+
+    def _to_io(self, action: Callable[[], None]) -> None:
+        """Queue ``action`` for the I/O thread: those of one loop iteration go over together."""
+        self._outbox.append(action)
+        if len(self._outbox) == 1:
+            self._loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        actions, self._outbox = self._outbox, []
+        self._io.submit(self._perform, actions)
 
     # -- on the I/O thread -------------------------------------------------------------------------
+    def _perform(self, actions: list[Callable[[], None]]) -> None:
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                logger.exception("event loop I/O failed; carrying on")
+        self._wake()  # slots may be free: start waiting jobs
+
     def _store_progress(self, job_id: str, progress: float) -> None:
         try:
             self.queue.storage.set_progress(job_id, progress)
         except Exception as exc:
             logger.warning("job %s: could not record progress %g: %s", job_id, progress, exc)
 
-    def _record_failure(self, entry: Running, outcome: Outcome) -> None:
+    def _record(self, entry: Running, outcome: Outcome) -> None:
+        """Record the attempt (a completion is queued for the writer, a failure written now), then free its slot."""
         try:
             record_outcome(self.queue, self.writer, entry.record, outcome)
         finally:
-            self._finished(entry)
-            self._wake()
+            with self._cond:
+                del self._running[entry.key]
+                if not entry.abandoned:
+                    self._active -= 1
+                    self._release()
 
-    def _finished(self, entry: Running) -> None:
-        """The attempt is recorded: its slot is free (unless it was given up meanwhile, which freed it)."""
-        with self._cond:
-            del self._running[entry.key]
-            if not entry.abandoned:
-                self._active -= 1
-                self._release()
+    def _release(self) -> None:
+        """Wake the waiting threads only when it matters: the worker when a claim is worth it (or the pool is
+        idle, for a drain). Coroutines end a thousand times a second, and the condition is shared with the
+        plain pool's threads, which have nothing to do with it."""
+        self._held -= 1
+        if self._held <= 0 or self._wanted() > 0:
+            self._cond.notify_all()
 
     # -- the watchdog thread -------------------------------------------------------------------------
     def _watch(self) -> None:

@@ -56,7 +56,8 @@ class Worker:
         runs = f"{self.concurrency} {'threads' if pool == 'thread' else 'child processes'}"
         self.async_concurrency = async_concurrency or queue.async_concurrency
         if any(task.is_async for task in queue.tasks.values()):  # async def tasks: an event loop beside the pool
-            self.pool = MixedPool(self.pool, AsyncPool(queue, self.writer, self.async_concurrency, PREFETCH,
+            prefetch = max(PREFETCH, self.async_concurrency // 2)  # claims of many short coroutines come in big batches
+            self.pool = MixedPool(self.pool, AsyncPool(queue, self.writer, self.async_concurrency, prefetch,
                                                        beside=self.pool))
             runs += f" and an event loop for {self.async_concurrency} coroutines"
         self._runs = runs
