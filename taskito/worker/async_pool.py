@@ -300,7 +300,7 @@ class MixedPool:
     prefork), coroutines to ``coroutines``, and one claim budget covers both.
 
     A claim cannot ask for one kind, so it takes what the pool with the most room wants, within the
-    room left in both together: at most ``concurrency + async_concurrency + 2 * prefetch`` jobs held.
+    room left in both together: at most the two capacities (concurrency + prefetch each) are held.
     """
 
     def __init__(self, plain: JobPool, coroutines: AsyncPool) -> None:
