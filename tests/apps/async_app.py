@@ -75,6 +75,11 @@ async def polite() -> str:
     return "not reached"
 
 
+@queue.task(rate_limit="10/s")
+async def limited() -> float:
+    return time.time()
+
+
 @queue.task()
 async def progress() -> str:
     current_job.update_progress(30)

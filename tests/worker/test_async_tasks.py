@@ -51,13 +51,14 @@ def test_coroutines_run_at_once_on_the_event_loop_each_with_its_own_job(env: dic
         worker.stop()
 
 
-def test_retries_soft_timeout_progress_and_a_hard_timeout_that_cancels(env: dict[str, str], client: Queue,
+def test_retries_soft_timeout_rate_limit_progress_and_a_hard_timeout_that_cancels(env: dict[str, str], client: Queue,
                                                                        tmp_path: Path) -> None:
     worker = start_worker(APP, APPS, env=env)
     try:
         flaky = client.enqueue("async_app.flaky")
         polite = client.enqueue("async_app.polite")
         progress = client.enqueue("async_app.progress")
+        limited = client.enqueue_many("async_app.limited", [()] * 8)
         started = time.monotonic()
         hangs = client.enqueue("async_app.hangs")
         assert flaky.result(timeout=20) == 2
@@ -66,6 +67,8 @@ def test_retries_soft_timeout_progress_and_a_hard_timeout_that_cancels(env: dict
         with pytest.raises(TaskFailedError, match="SoftTimeLimitExceeded"):
             polite.result(timeout=20)
         assert progress.result(timeout=20) == "done"
+        times = sorted(job.result(timeout=20) for job in limited)
+        assert times[-1] - times[0] >= 0.6  # 10/s: spaced 0.1 s apart, not all at once
         assert progress.progress == 60
         with pytest.raises(MaxRetriesExceededError, match=r"failed 2 times: TimeoutError: timed out after 0.5s"):
             hangs.result(timeout=20)
