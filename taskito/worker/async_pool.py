@@ -118,7 +118,8 @@ class AsyncPool(JobPool):
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._io.shutdown(wait=True)
-        self._watchdog.join(1)
+        if self._watchdog.is_alive():
+            self._watchdog.join(1)
         if not self._thread.is_alive():
             self._loop.close()
 
