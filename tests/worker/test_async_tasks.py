@@ -19,21 +19,16 @@ APP = "async_app:queue"
 
 
 @pytest.fixture
-def env(engine_env: dict[str, str]) -> dict[str, str]:
-    return engine_env
-
-
-@pytest.fixture
-def client(env: dict[str, str]) -> Iterator[Queue]:
+def client(engine_env: dict[str, str]) -> Iterator[Queue]:
     """The web app's side: enqueues by task name, as a process that does not import the tasks would."""
     queue = Queue()
     yield queue
     queue.close()
 
 
-def test_coroutines_run_at_once_on_the_event_loop_each_with_its_own_job(env: dict[str, str],
+def test_coroutines_run_at_once_on_the_event_loop_each_with_its_own_job(engine_env: dict[str, str],
                                                                           client: Queue) -> None:
-    worker = start_worker(APP, APPS, env={**env, "TASKITO_ASYNC_CONCURRENCY": "150"})
+    worker = start_worker(APP, APPS, env={**engine_env, "TASKITO_ASYNC_CONCURRENCY": "150"})
     try:
         assert "event loop for 150 coroutines" in worker.output
         started = time.monotonic()
@@ -43,7 +38,7 @@ def test_coroutines_run_at_once_on_the_event_loop_each_with_its_own_job(env: dic
         assert client.enqueue("async_app.plain", args=(21,)).result(timeout=10) == 42  # threads, beside
     finally:
         worker.stop()
-    worker = start_worker(APP, APPS, "--async-concurrency", "7", env=env)  # the flag wins over the setting
+    worker = start_worker(APP, APPS, "--async-concurrency", "7", env=engine_env)  # the flag wins over the setting
     try:
         crowd = client.enqueue_many("async_app.crowd", [(0.1,)] * 40)
         assert max(job.result(timeout=30) for job in crowd) == 7
@@ -51,9 +46,9 @@ def test_coroutines_run_at_once_on_the_event_loop_each_with_its_own_job(env: dic
         worker.stop()
 
 
-def test_retries_soft_timeout_rate_limit_progress_and_a_hard_timeout_that_cancels(env: dict[str, str], client: Queue,
-                                                                       tmp_path: Path) -> None:
-    worker = start_worker(APP, APPS, env=env)
+def test_retries_soft_timeout_rate_limit_progress_and_a_hard_timeout_that_cancels(
+        engine_env: dict[str, str], client: Queue, tmp_path: Path) -> None:
+    worker = start_worker(APP, APPS, env=engine_env)
     try:
         flaky = client.enqueue("async_app.flaky")
         polite = client.enqueue("async_app.polite")
@@ -80,16 +75,16 @@ def test_retries_soft_timeout_rate_limit_progress_and_a_hard_timeout_that_cancel
         worker.stop()
 
 
-def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_it(env: dict[str, str],
+def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_it(engine_env: dict[str, str],
                                                                                   client: Queue,
                                                                                   tmp_path: Path) -> None:
-    worker = start_worker(APP, APPS, env=env)
+    worker = start_worker(APP, APPS, env=engine_env)
     try:
         # A heartbeat coroutine updates its progress at every beat while the database makes writes wait
         # for 1.5 s: the writes wait on the worker's I/O thread, never on its event loop.
         beat = client.enqueue("async_app.steady", args=(300, 0.01))
         wait_until(lambda: (tmp_path / f"started-{beat.id}").exists(), 15, message="the heartbeat to start")
-        with database_locked(env):
+        with database_locked(engine_env):
             time.sleep(1.5)
         assert beat.result(timeout=30) < 0.75  # a write on the loop would have held it for the whole 1.5 s
         assert beat.progress is not None and beat.progress > 90
@@ -106,12 +101,12 @@ def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_i
         worker.stop()
 
 
-def test_kill_9_mid_coroutine_runs_it_again(env: dict[str, str], client: Queue, tmp_path: Path) -> None:
-    first = start_worker(APP, APPS, env=env)
+def test_kill_9_mid_coroutine_runs_it_again(engine_env: dict[str, str], client: Queue, tmp_path: Path) -> None:
+    first = start_worker(APP, APPS, env=engine_env)
     job = client.enqueue("async_app.long_nap", args=(30,))
     wait_until(lambda: (tmp_path / f"started-{job.id}").exists(), 15, message="the coroutine to start")
     first.kill()  # SIGKILL: no drain, no put-back
-    second = start_worker(APP, APPS, env=env)
+    second = start_worker(APP, APPS, env=engine_env)
     try:
         assert job.result(timeout=30) == "rested"  # after the dead worker's lease (2 s) ran out
     finally:
@@ -120,9 +115,9 @@ def test_kill_9_mid_coroutine_runs_it_again(env: dict[str, str], client: Queue, 
     assert job.errors[0]["error"].startswith("WorkerLostError") and "stopped heart-beating" in job.errors[0]["error"]
 
 
-def test_sigterm_drains_coroutines_then_puts_back_what_cannot_finish(env: dict[str, str], client: Queue,
+def test_sigterm_drains_coroutines_then_puts_back_what_cannot_finish(engine_env: dict[str, str], client: Queue,
                                                                      tmp_path: Path) -> None:
-    worker = start_worker(APP, APPS, env=env)
+    worker = start_worker(APP, APPS, env=engine_env)
     short = client.enqueue_many("async_app.long_nap", [(1.0,)] * 5)
     wait_until(lambda: all((tmp_path / f"started-{job.id}").exists() for job in short), 15,
                message="the coroutines to start")
@@ -130,7 +125,7 @@ def test_sigterm_drains_coroutines_then_puts_back_what_cannot_finish(env: dict[s
     assert worker.wait() == 0
     assert [job.status for job in short] == ["complete"] * 5  # drained: all five finished their await
 
-    worker = start_worker(APP, APPS, "--drain-timeout", "0.5", env=env)
+    worker = start_worker(APP, APPS, "--drain-timeout", "0.5", env=engine_env)
     stuck = client.enqueue("async_app.long_nap", args=(30,))
     wait_until(lambda: (tmp_path / f"started-{stuck.id}").exists(), 15, message="the coroutine to start")
     worker.signal(signal.SIGTERM)
