@@ -61,7 +61,7 @@ class AsyncPool(JobPool):
         # database, nor for a log line's write (the loop would then wait for the GIL too).
         self._io = ThreadPoolExecutor(1, thread_name_prefix="taskito-asyncio-io")
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}  # touched on the loop thread only
-        self._active = 0  # coroutines started and not given up (the condition guards it)
+        self._active = 0  # coroutines running and not given up (the condition guards it)
         self._refill: asyncio.TimerHandle | None = None  # a _fill waiting for a rate limit
         self._outbox: list[Callable[[], None]] = []  # for the I/O thread, gathered on the loop thread
         self._beat_at = time.monotonic()
@@ -187,12 +187,16 @@ class AsyncPool(JobPool):
             abandoned = entry.abandoned
             if abandoned:  # its slot was released when it was given up
                 del self._running[entry.key]
+            else:  # its coroutine slot is free now; the job stays held until its outcome is recorded
+                entry.deadline = None
+                self._active -= 1
         if abandoned or outcome is None:
             self._to_io(functools.partial(logger.info, "job %s %s stopped after it was given up (timeout or "
                                           "shutdown); result discarded", record.id, record.task_name))
             return
         # After its progress writes (one thread, in order); its log line's I/O stays off the loop too.
         self._to_io(functools.partial(self._record, entry, outcome))
+        self._fill()
 
     def _write_progress(self, job_id: str, progress: float) -> None:
         """``current_job.update_progress`` in a coroutine: written on the I/O thread, in order."""
@@ -219,7 +223,6 @@ class AsyncPool(JobPool):
                 action()
             except Exception:
                 logger.exception("event loop I/O failed; carrying on")
-        self._wake()  # slots may be free: start waiting jobs
 
     def _store_progress(self, job_id: str, progress: float) -> None:
         try:
@@ -228,15 +231,21 @@ class AsyncPool(JobPool):
             logger.warning("job %s: could not record progress %g: %s", job_id, progress, exc)
 
     def _record(self, entry: Running, outcome: Outcome) -> None:
-        """Record the attempt (a completion is queued for the writer, a failure written now), then free its slot."""
+        """Record the attempt (a completion is queued for the writer, a failure written now); only then is
+        the job no longer held (a drain waits for it, the heartbeat renews its lease until then)."""
         try:
             record_outcome(self.queue, self.writer, entry.record, outcome)
         finally:
             with self._cond:
                 del self._running[entry.key]
                 if not entry.abandoned:
-                    self._active -= 1
                     self._release()
+
+    def _wanted(self) -> int:
+        """Claim once half the prefetch is free, before the waiting jobs run out: coroutines finish fast and
+        many at once, so a claim made only when none is left to start would leave slots idle meanwhile."""
+        free = self.capacity - self._held
+        return free if free >= max(1, (self.capacity - self.concurrency) // 2) else 0
 
     def _release(self) -> None:
         """Wake the waiting threads only when it matters: the worker when a claim is worth it (or the pool is
