@@ -81,6 +81,7 @@ def test_the_a_methods_answer_as_the_blocking_ones(engine_queue: Queue) -> None:
         unique = [await add.aapply_async(args=(0, 0), unique_key="once") for _ in range(2)]
         follower = await add.aapply_async(args=(7, 7), depends_on=job)
         failing = await boom.adelay()
+        signed = await add.s(20, 22).adelay()
         assert (await queue.aget_job(job.id)) == job and await queue.aget_job("f" * 32) is None
         assert (await job.arefresh()).record.status == "pending"
         assert (await follower.arefresh()).record.depends_on == [job.id]
@@ -102,10 +103,10 @@ def test_the_a_methods_answer_as_the_blocking_ones(engine_queue: Queue) -> None:
         await queue.aresume("default")
         assert await queue.aworkers() == []
         return {"job": job, "mapped": mapped, "by_name": by_name, "many": many, "follower": follower,
-                "failing": failing}
+                "failing": failing, "signed": signed}
 
     made = asyncio.run(before_a_worker_runs())
-    assert run_jobs(queue) == 9  # a worker in this process (the async tasks on its event loop); one cancelled
+    assert run_jobs(queue) == 10  # a worker in this process (the async tasks on its event loop); one cancelled
 
     async def after() -> None:
         assert await made["job"].aresult() == 5
@@ -113,6 +114,7 @@ def test_the_a_methods_answer_as_the_blocking_ones(engine_queue: Queue) -> None:
         assert await made["by_name"].aresult() == 30
         assert [await job.aresult() for job in made["many"]] == [10, 12]
         assert await made["follower"].aresult() == 14
+        assert await made["signed"].aresult() == 42
         with pytest.raises(TaskFailedError, match="ValueError: boom"):
             await made["failing"].aresult()
         [dead] = await queue.adead_letters()
