@@ -86,7 +86,7 @@ def test_the_a_methods_answer_as_the_blocking_ones(engine_queue: Queue) -> None:
         assert (await job.arefresh()).record.status == "pending"
         assert (await follower.arefresh()).record.depends_on == [job.id]
         assert unique[0].id == unique[1].id
-        assert await queue.astats() == queue.stats() and (await queue.astats())["pending"] == 10
+        assert await queue.astats() == queue.stats() and (await queue.astats())["pending"] == 11
         assert await queue.astats_by_queue("default") == queue.stats_by_queue("default")
         assert [j.id for j in await queue.alist_jobs(limit=3)] == [j.id for j in queue.list_jobs(limit=3)]
         assert await queue.acancel_job(later.id) is True
