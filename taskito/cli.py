@@ -125,6 +125,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--queues", callback=_queue_names,
                      help="Comma-separated queues to serve (default: every queue the tasks use)."),
         click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
+        click.option("--async-concurrency", type=CONCURRENCY,
+                     help="async def tasks run at once on the worker's event loop (default: async_concurrency= / "
+                          "TASKITO_ASYNC_CONCURRENCY / 100)."),
         click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
                      help="thread: jobs share the worker process; prefork: each runs in a child process "
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
@@ -149,11 +152,12 @@ def configure_logging(loglevel: str) -> None:
 
 
 def run_worker(queue: Queue, *, queues: str | None = None, concurrency: int | None = None, pool: str = "thread",
-               drain_timeout: float | None = None, burst: bool = False) -> None:
+               drain_timeout: float | None = None, burst: bool = False, async_concurrency: int | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
-    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst)
+    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst,
+                     async_concurrency=async_concurrency)
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import checks
 from django.db import transaction
@@ -193,7 +194,8 @@ class TaskitoBackend(compat.BaseTaskBackend):
         now = timezone.now() if timezone.is_aware(run_after) else datetime.now()
         return max((run_after - now).total_seconds(), 0.0)
 
-    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+    def _job_for(self, task: Any, args: Any, kwargs: Any) -> tuple[Any, list[Any], dict[str, Any], dict[str, Any]]:
+        """The TaskResult to return, and the runner job's arguments and options."""
         self.validate_task(task)
         args = compat.normalize_json(list(args))
         kwargs = compat.normalize_json(dict(kwargs))
@@ -202,7 +204,10 @@ class TaskitoBackend(compat.BaseTaskBackend):
         runner_kwargs = {"backend": self.alias, "run_after": run_after}
         options = {"priority": task.priority, "queue": task.queue_name, "delay": self._delay(task.run_after),
                    **self.job_options}
-        pending = _task_result(task, "", None, self.alias, args, kwargs, [])
+        return _task_result(task, "", None, self.alias, args, kwargs, []), runner_args, runner_kwargs, options
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        pending, runner_args, runner_kwargs, options = self._job_for(task, args, kwargs)
         if queue.eager:
             return self._run_eagerly(task, pending, runner_args, runner_kwargs, options)
         if self.enqueue_on_commit:
@@ -240,16 +245,43 @@ class TaskitoBackend(compat.BaseTaskBackend):
         object.__setattr__(result, "_return_value", value)
         return result
 
+    async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        """``enqueue()`` from async code, through taskito's async API (no thread per call).
+
+        With ENQUEUE_ON_COMMIT, and in eager mode, it is ``enqueue()`` in Django's thread for sync code,
+        where the transaction lives (and where an eager async Django task can run to completion).
+        """
+        if queue.eager or self.enqueue_on_commit:
+            return await sync_to_async(self.enqueue, thread_sensitive=True)(task, args, kwargs)
+        pending, runner_args, runner_kwargs, options = self._job_for(task, args, kwargs)
+        job_result = await queue.aenqueue(RUNNER_NAME, args=runner_args, kwargs=runner_kwargs, **options)
+        object.__setattr__(pending, "id", job_result.id)
+        if hasattr(compat.task_enqueued, "asend"):  # Django 5.0+: sync receivers run off the loop
+            await compat.task_enqueued.asend(type(self), task_result=pending)
+        else:
+            compat.task_enqueued.send(type(self), task_result=pending)
+        return pending
+
     def get_result(self, result_id: str) -> Any:
         job = queue.get_job(str(result_id))
         if job is None or job.record.task_name != RUNNER_NAME:
             raise compat.TaskResultDoesNotExist(result_id)
-        record = job.record
+        return self._result_of(job.record, queue.job_errors(job.id))
+
+    async def aget_result(self, result_id: str) -> Any:
+        """``get_result()`` from async code (``TaskResult.arefresh()`` too), through taskito's async API."""
+        job = await queue.aget_job(str(result_id))
+        if job is None or job.record.task_name != RUNNER_NAME:
+            raise compat.TaskResultDoesNotExist(result_id)
+        return self._result_of(job.record, await queue.ajob_errors(job.id))
+
+    def _result_of(self, record: JobRecord, errors: list[dict[str, Any]]) -> Any:
+        """The Django TaskResult of a runner job's row and its error history."""
         payload = queue.serializer.loads(record.payload)
         module_path, args, kwargs = payload["args"][:3]
         runner_kwargs = payload.get("kwargs") or {}
         task = _task_for(module_path, record, runner_kwargs.get("backend", self.alias), runner_kwargs.get("run_after"))
-        return _task_result(task, record.id, record, self.alias, args, kwargs, queue.job_errors(record.id))
+        return _task_result(task, record.id, record, self.alias, args, kwargs, errors)
 
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
         from django.apps import apps

@@ -55,7 +55,8 @@ class Command(TaskitoCommand):
         add_click_options(parser, wait_for_db_option)
 
     def handle(self, *args: Any, queues: str | None, concurrency: int | None, pool: str,
-               drain_timeout: float | None, burst: bool, loglevel: str, wait_for_db: bool, **options: Any) -> None:
+               drain_timeout: float | None, burst: bool, loglevel: str, wait_for_db: bool,
+               async_concurrency: int | None = None, **options: Any) -> None:
         configure_logging(loglevel)
         with self.cli_output(), worker_process():
             if wait_for_db:
@@ -69,4 +70,4 @@ class Command(TaskitoCommand):
             if not queues:
                 queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
             run_worker(queue, queues=queues, concurrency=concurrency, pool=pool, drain_timeout=drain_timeout,
-                       burst=burst)
+                       burst=burst, async_concurrency=async_concurrency)
