@@ -134,3 +134,27 @@ def test_sigterm_drains_coroutines_then_puts_back_what_cannot_finish(engine_env:
     record = client.get_job(stuck.id).record
     assert (record.status, record.retry_count) == ("pending", 0)  # back for another worker, no attempt counted
     assert f"cancelled {stuck.id}" in effects(tmp_path)  # the coroutine was stopped, not left running
+
+
+def test_a_coroutine_is_running_from_its_start_and_records_its_own_run_time(engine_env: dict[str, str],
+                                                                           client: Queue, tmp_path: Path) -> None:
+    blockers = client.enqueue_many("async_app.long_nap", [(1.5,)] * 2, priority=9)
+    quick = client.enqueue_many("async_app.long_nap", [(0.05,)] * 3)
+    worker = start_worker(APP, APPS, "--async-concurrency", "2", env=engine_env)
+    try:
+        # Two coroutines started; the three others wait in the worker's buffer, claimed but not running.
+        wait_until(lambda: len(list(tmp_path.glob("started-*"))) == 2 and client.stats()["running"] == 2
+                   and all(job.record.worker_id for job in client.list_jobs(limit=10)), 15,
+                   message="two coroutines running and the others claimed")
+        assert {job.id for job in client.list_jobs(status="running")} == {job.id for job in blockers}
+        assert all((job.status, job.refresh().record.started_at) == ("pending", None) for job in quick)
+        assert [job.result(timeout=30) for job in [*blockers, *quick]] == ["rested"] * 5
+    finally:
+        worker.stop()
+    first_done = min(job.refresh().record.finished_at for job in blockers)
+    for job in blockers:
+        assert 1.5 <= job.record.finished_at - job.record.started_at < 3
+    for job in quick:
+        record = job.refresh().record
+        assert 0.05 <= record.finished_at - record.started_at < 0.5  # not the 1.5 s it waited behind the blockers
+        assert record.started_at >= first_done - 0.01
