@@ -219,8 +219,8 @@ class AsyncResultMethods:
 
 
 class AsyncQueueMethods:
-    """``Queue``'s async methods: ``aenqueue``, ``aenqueue_many``, ``aget_job``, and an ``a``-mirror of
-    each name in MIRRORED (added to the class that mixes this in)."""
+    """``Queue``'s async methods: ``aenqueue``, ``aenqueue_prepared``, ``aenqueue_many``, ``aget_job``, and an
+    ``a``-mirror of each name in MIRRORED (added to the class that mixes this in)."""
 
     storage: Any
 
@@ -233,10 +233,13 @@ class AsyncQueueMethods:
     async def aenqueue(self: Queue, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                        **options: Any) -> JobResult | EagerResult:
         """``enqueue()`` from async code. In eager mode an ``async def`` task is awaited on this loop."""
+        return await self.aenqueue_prepared(self.prepare_job(task_name, args, kwargs, **options))
+
+    async def aenqueue_prepared(self: Queue, job: NewJob) -> JobResult | EagerResult:
+        """``enqueue_prepared()`` from async code: write a job from ``prepare_job`` (in eager mode, run it)."""
         from .eager import arun_eagerly
         from .result import JobResult
 
-        job = self.prepare_job(task_name, args, kwargs, **options)
         if self.eager:
             return await arun_eagerly(self, job)
         [job_id] = await enqueue_jobs(self, [job])

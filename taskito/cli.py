@@ -124,6 +124,8 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--queues", callback=_queue_names,
                      help="Comma-separated queues to serve (default: every queue the tasks use)."),
+        click.option("--exclude-queues", callback=_queue_names,
+                     help="Comma-separated queues not to serve (taken out of --queues or of the default)."),
         click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
         click.option("--async-concurrency", type=CONCURRENCY,
                      help="async def tasks run at once on the worker's event loop (default: async_concurrency= / "
@@ -134,6 +136,8 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--drain-timeout", type=SECONDS,
                      help="Seconds to let running jobs finish on stop."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
+        click.option("--max-tasks", type=LIMIT,
+                     help="Stop after running this many jobs (a fresh process takes over: e.g. to bound memory)."),
         click.option("--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
     ]):
@@ -151,12 +155,20 @@ def configure_logging(loglevel: str) -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_worker(queue: Queue, *, queues: str | None = None, concurrency: int | None = None, pool: str = "thread",
-               drain_timeout: float | None = None, burst: bool = False, async_concurrency: int | None = None) -> None:
+def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
+               concurrency: int | None = None, pool: str = "thread", drain_timeout: float | None = None,
+               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
+    served = _split(queues) or queue.default_queues()
+    excluded = set(_split(exclude_queues) or ())
+    if excluded:
+        served = [name for name in served if name not in excluded]
+        if not served:
+            raise click.UsageError(f"--exclude-queues {exclude_queues} leaves no queue to serve: the worker would "
+                                   "serve only these; give --queues or exclude fewer")
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
-    queue.run_worker(queues=_split(queues), concurrency=concurrency, pool=pool, burst=burst,
+    queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
                      async_concurrency=async_concurrency)
 
 

@@ -123,6 +123,8 @@ def _attempts(queue: Queue, job: NewJob) -> Generator[_Attempt, Called, EagerRes
         result, error = yield _Attempt(task, args, kwargs, JobContext(
             id=job.id, task_name=job.task_name, retry_count=retry_count, max_retries=max_retries,
             queue_name=job.queue, storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
+        if isinstance(error, KeyboardInterrupt):
+            raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
         if error is None:
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
         message = describe(error)
@@ -159,4 +161,5 @@ def _record(job: NewJob, started_at: float, status: str, retry_count: int, resul
                      payload=job.payload, result=result, error=error, retry_count=retry_count,
                      max_retries=job.max_retries, timeout=job.timeout, attempt=retry_count + 1,
                      unique_key=job.unique_key, created_at=started_at, scheduled_at=started_at,
-                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on))
+                     started_at=started_at, finished_at=time.time(), depends_on=list(job.depends_on),
+                     first_started_at=started_at)

@@ -17,7 +17,7 @@ from .options import JobOptions
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobResult
 from .serializers import Serializer, describe_unserializable
-from .storage import NewJob, Status, Storage, engine, new_job_id
+from .storage import JOB_ORDERS, NewJob, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
 from .task import TaskMap, TaskWrapper
 
@@ -250,18 +250,23 @@ class Queue(AsyncQueueMethods):
         return None if record is None else JobResult(self, job_id, record)
 
     def list_jobs(self, status: str | None = None, queue: str | None = None, task_name: str | None = None,
-                  limit: int = 50, offset: int = 0) -> list[JobResult]:
-        """Newest first. ``status`` is one of pending, running, complete, failed, dead, cancelled.
+                  limit: int = 50, offset: int = 0, order_by: str = "-created") -> list[JobResult]:
+        """Newest first unless ``order_by`` says otherwise: created, task, queue, status or priority,
+        with a leading ``-`` for descending. ``status`` is one of pending, running, complete, failed,
+        dead, cancelled.
 
         A ``queue`` or ``task_name`` that no job can have (see ``validation.name``) finds nothing.
         """
         status = None if status is None else Status.parse(status)
         limit = validation.count("limit", limit)
         offset = validation.count("offset", offset)
+        if not isinstance(order_by, str) or order_by.removeprefix("-") not in JOB_ORDERS:
+            raise InvalidValueError(f"order_by must be one of {', '.join(JOB_ORDERS)} (with '-' first for "
+                                    f"descending), got {validation.shown(order_by)}")
         if _impossible(queue) or _impossible(task_name):
             return []
         records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,
-                                         limit=limit, offset=offset)
+                                         limit=limit, offset=offset, order_by=order_by)
         return [JobResult(self, record.id, record) for record in records]
 
     def stats(self) -> dict[str, int]:
@@ -347,15 +352,17 @@ class Queue(AsyncQueueMethods):
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread", burst: bool = False, async_concurrency: int | None = None) -> None:
+                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                   async_concurrency: int | None = None) -> None:
         """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
 
-        With ``burst``, it returns as soon as no job is due (and none is running). ``async def`` tasks
-        run on an event loop beside the pool, up to ``async_concurrency`` at once.
+        With ``burst``, it returns as soon as no job is due (and none is running); with
+        ``max_tasks``, once it has run that many jobs. ``async def`` tasks run on an event loop
+        beside the pool, up to ``async_concurrency`` at once.
         """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst,
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
                         async_concurrency=async_concurrency)
         with self._worker_lock:
             self._worker = worker

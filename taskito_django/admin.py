@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest
 
-from .views import TaskitoAdminViews
+from .views import TaskitoAdminViews, can_view
 
 
 def register_taskito_admin(site: AdminSite) -> None:
@@ -29,7 +29,7 @@ def register_taskito_admin(site: AdminSite) -> None:
 
     def get_app_list(request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         app_list = site_get_app_list(request, app_label)
-        if app_label is None and site.has_permission(request):
+        if app_label is None and site.has_permission(request) and can_view(request):
             app_list = sorted([*app_list, views.app_list_entry(request)], key=lambda app: app["name"].lower())
         return app_list
 

@@ -16,6 +16,7 @@ class TaskitoConfig(AppConfig):
     label = "taskito_django"
     verbose_name = "Taskito"
     default = True
+    default_auto_field = "django.db.models.AutoField"  # of the permissions' table-less model
 
     def ready(self) -> None:
         from . import (

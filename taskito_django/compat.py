@@ -14,7 +14,7 @@ try:
     from django.tasks import task_backends
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
-    from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
 
@@ -30,6 +30,7 @@ except ImportError:
             TaskResult,
             TaskResultStatus,
         )
+        from django_tasks.exceptions import InvalidTaskBackendError as InvalidTaskBackend  # type: ignore[no-redef]
         from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[no-redef]
         from django_tasks.exceptions import TaskResultDoesNotExist  # type: ignore[no-redef]
         from django_tasks.signals import task_enqueued, task_finished, task_started  # type: ignore[no-redef]
@@ -40,11 +41,12 @@ except ImportError:
         AVAILABLE = False
         SOURCE = None
         task_backends = BaseTaskBackend = Task = TaskContext = TaskError = TaskResult = None  # type: ignore
-        TaskResultStatus = InvalidTask = TaskResultDoesNotExist = None  # type: ignore
+        TaskResultStatus = InvalidTask = InvalidTaskBackend = TaskResultDoesNotExist = None  # type: ignore
         task_enqueued = task_finished = task_started = normalize_json = None  # type: ignore
 
 __all__: list[Any] = [
-    "AVAILABLE", "SOURCE", "BaseTaskBackend", "InvalidTask", "Task", "TaskContext", "TaskError", "TaskResult",
+    "AVAILABLE", "SOURCE", "BaseTaskBackend", "InvalidTask", "InvalidTaskBackend", "Task", "TaskContext",
+    "TaskError", "TaskResult",
     "TaskResultDoesNotExist", "TaskResultStatus", "normalize_json", "task_backends", "task_enqueued",
     "task_finished", "task_started",
 ]

@@ -1,8 +1,9 @@
-"""The taskito web dashboard (a WSGI app) served from a Django URL, for staff only.
+"""The taskito web dashboard (a WSGI app) served from a Django URL, for staff with the Taskito permissions.
 
-Django authenticates (staff members; the dashboard's own token is not used) and the
-dashboard keeps its own CSRF protection for its JSON API (a cookie plus the header its
-page sends), so these views are exempt from Django's CSRF middleware.
+Django authenticates (staff members with ``taskito_django.view_taskito``; the dashboard's own
+token is not used); without ``taskito_django.change_taskito`` the dashboard is read-only. The
+dashboard keeps its own CSRF protection for its JSON API (a cookie plus the header its page
+sends), so these views are exempt from Django's CSRF middleware.
 """
 
 from __future__ import annotations
@@ -12,29 +13,30 @@ import threading
 from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from .models import VIEW_PERMISSION
 from .project import queue
 
-_app: Any = None
+_apps: dict[bool, Any] = {}
 _lock = threading.Lock()
 
 
-def dashboard_app() -> Any:
-    """One dashboard for the project queue (it follows the queue when settings rebuild it)."""
-    global _app
+def dashboard_app(read_only: bool = False) -> Any:
+    """One dashboard for the project queue, and one read-only (they follow the queue when settings rebuild it)."""
     with _lock:
-        if _app is None:
+        if read_only not in _apps:
             try:
                 from taskito.dashboard import create_app
             except ImportError as exc:
                 raise ImportError(f"the taskito dashboard is not available in this installation: {exc}") from exc
-            _app = create_app(queue)
-    return _app
+            _apps[read_only] = create_app(queue, read_only=read_only)
+    return _apps[read_only]
 
 
-def serve_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
+def serve_dashboard(request: HttpRequest, prefix: str, read_only: bool) -> HttpResponse:
     """Run the dashboard WSGI app for ``request``, mounted at the URL path ``prefix``."""
     environ = dict(request.META)
     body = request.body
@@ -54,7 +56,7 @@ def serve_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
         started["status"], started["headers"] = status, headers
         return lambda data: None
 
-    chunks = dashboard_app()(environ, start_response)
+    chunks = dashboard_app(read_only)(environ, start_response)
     try:
         content = b"".join(chunks)
     finally:
@@ -85,6 +87,10 @@ def _copy_cookie(response: HttpResponse, header: str) -> None:
 @csrf_exempt
 @staff_member_required
 def dashboard_view(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Mount with ``path("taskito/", include("taskito_django.urls"))``; staff only."""
+    """Mount with ``path("taskito/", include("taskito_django.urls"))``; staff with the Taskito permissions."""
+    from .views import can_change, can_view
+
+    if not can_view(request):
+        raise PermissionDenied(f"The taskito dashboard needs the permission {VIEW_PERMISSION!r}.")
     prefix = request.path[: len(request.path) - len(rest)] if rest else request.path
-    return serve_dashboard(request, prefix)
+    return serve_dashboard(request, prefix, read_only=not can_change(request))

@@ -1,4 +1,8 @@
-"""The admin pages under ``/admin/taskito/``: built on the admin's templates, staff only, POST + CSRF actions."""
+"""The admin pages under ``/admin/taskito/``: built on the admin's templates, POST + CSRF actions.
+
+Staff members with the ``taskito_django.view_taskito`` permission see the pages; acting (pause,
+cancel, retry, delete, empty) needs ``taskito_django.change_taskito`` (see models.py).
+"""
 
 from __future__ import annotations
 
@@ -9,25 +13,51 @@ from datetime import timezone as dt_timezone
 from typing import Any
 from urllib.parse import urlencode
 
+import django
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from taskito.exceptions import TaskitoError
 from taskito.result import job_to_dict, why_not_cancelled
-from taskito.storage import Status
+from taskito.storage import JOB_ORDERS, Status
 
+from .models import CHANGE_PERMISSION, VIEW_PERMISSION
 from .project import RUNNER_NAME, admin_per_page, queue
 
 logger = logging.getLogger("taskito.django.admin")
 
 BULK_LIMIT = 1000  # most dead letters one bulk action touches
+BATCH = 500  # jobs read per round by the "all" actions
+
+
+def can_view(request: HttpRequest) -> bool:
+    """The Taskito pages: the view permission, or the change one (which implies it, as in the admin)."""
+    return request.user.has_perm(VIEW_PERMISSION) or request.user.has_perm(CHANGE_PERMISSION)
+
+
+def can_change(request: HttpRequest) -> bool:
+    return request.user.has_perm(CHANGE_PERMISSION)
+
+
+def _requires(check: Any, view: Any) -> Any:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not check(request):
+            permission = VIEW_PERMISSION if check is can_view else CHANGE_PERMISSION
+            raise PermissionDenied(f"This needs the permission {permission!r}; a superuser can grant it on the "
+                                   "admin's user or group page.")
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 def _when(timestamp: float | None) -> datetime | None:
@@ -52,6 +82,10 @@ def _describe(record: Any) -> dict[str, Any]:
     job["attempts"] = record.retry_count + (1 if record.status in (Status.RUNNING, Status.COMPLETE, Status.DEAD)
                                             else 0)
     job["display_name"] = record.task_name
+    job["short_id"] = f"{record.id[:6]}\u2026{record.id[-6:]}" if len(record.id) > 14 else record.id
+    # Long dotted names may break after a dot, never inside a word.
+    job["display_name_html"] = mark_safe("<wbr>".join(escape(part) + "." for part in job["display_name"].split("."))
+                                         .removesuffix("."))
     if record.task_name == RUNNER_NAME and isinstance(job["args"], list) and job["args"]:
         job["display_name"] = f"{job['args'][0]} (Django task)"
     return job
@@ -65,28 +99,41 @@ class TaskitoAdminViews:
 
     # -- plumbing ---------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
-        wrap = self.site.admin_view
+        def see(view: Any) -> Any:  # the admin's login and staff check, then the view permission
+            return self.site.admin_view(_requires(can_view, view))
+
+        def act(view: Any) -> Any:
+            return self.site.admin_view(require_POST(_requires(can_change, view)))
+
+        def confirm(view: Any) -> Any:  # GET: a confirmation page; POST: do it
+            return self.site.admin_view(_requires(can_change, view))
+
         return [
-            path("taskito/", wrap(self.overview), name="taskito_overview"),
-            path("taskito/queues/", wrap(require_POST(self.queue_action)), name="taskito_queue_action"),
-            path("taskito/jobs/", wrap(self.job_list), name="taskito_jobs"),
-            path("taskito/jobs/<str:job_id>/", wrap(self.job_detail), name="taskito_job"),
-            path("taskito/jobs/<str:job_id>/cancel/", wrap(require_POST(self.cancel)), name="taskito_job_cancel"),
-            path("taskito/dead/", wrap(self.dead_letters), name="taskito_dead"),
-            path("taskito/dead/<str:job_id>/retry/", wrap(require_POST(self.retry_dead)), name="taskito_dead_retry"),
-            path("taskito/dead/<str:job_id>/delete/", wrap(require_POST(self.delete_dead)),
-                 name="taskito_dead_delete"),
-            # The dashboard checks CSRF itself (cookie + X-CSRF-Token header), as its page expects.
-            path("taskito/dashboard/", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard"),
-            path("taskito/dashboard/<path:rest>", wrap(csrf_exempt(self.dashboard)), name="taskito_dashboard_path"),
+            path("taskito/", see(self.overview), name="taskito_overview"),
+            path("taskito/queues/", act(self.queue_action), name="taskito_queue_action"),
+            path("taskito/queues/<str:name>/empty/", confirm(self.empty_queue), name="taskito_queue_empty"),
+            path("taskito/jobs/", see(self.job_list), name="taskito_jobs"),
+            path("taskito/jobs/<str:job_id>/", see(self.job_detail), name="taskito_job"),
+            path("taskito/jobs/<str:job_id>/cancel/", act(self.cancel), name="taskito_job_cancel"),
+            path("taskito/dead/", see(self.dead_letters), name="taskito_dead"),
+            path("taskito/dead/retry-all/", confirm(self.retry_all_dead), name="taskito_dead_retry_all"),
+            path("taskito/dead/delete-all/", confirm(self.delete_all_dead), name="taskito_dead_delete_all"),
+            path("taskito/dead/<str:job_id>/retry/", act(self.retry_dead), name="taskito_dead_retry"),
+            path("taskito/dead/<str:job_id>/delete/", act(self.delete_dead), name="taskito_dead_delete"),
+            # The dashboard checks CSRF itself (cookie + X-CSRF-Token header), as its page expects;
+            # without the change permission it is read-only.
+            path("taskito/dashboard/", see(csrf_exempt(self.dashboard)), name="taskito_dashboard"),
+            path("taskito/dashboard/<path:rest>", see(csrf_exempt(self.dashboard)), name="taskito_dashboard_path"),
         ]
 
     def app_list_entry(self, request: HttpRequest) -> dict[str, Any]:
         """The "Taskito" section of the admin index and sidebar."""
 
+        change = can_change(request)
+
         def link(name: str, object_name: str, url_name: str) -> dict[str, Any]:
             return {"name": name, "object_name": object_name, "admin_url": self._url(url_name), "add_url": None,
-                    "view_only": True, "perms": {"add": False, "change": False, "delete": False, "view": True}}
+                    "view_only": not change, "perms": {"add": False, "change": change, "delete": False, "view": True}}
 
         return {
             "name": "Taskito", "app_label": "taskito", "app_url": self._url("taskito_overview"),
@@ -101,10 +148,13 @@ class TaskitoAdminViews:
         query = {key: value for key, value in (query or {}).items() if value not in (None, "")}
         return f"{url}?{urlencode(query)}" if query else url
 
-    def _render(self, request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+    def _render(self, request: HttpRequest, template: str, title: str,
+                crumbs: list[tuple[str, str | None]] | None = None, **context: Any) -> TemplateResponse:
+        """A page on the admin's templates; ``crumbs`` follow Home > Taskito (default: the title)."""
         request.current_app = self.site.name
         return TemplateResponse(request, f"admin/taskito/{template}", {
-            **self.site.each_context(request), "title": title, "subtitle": None, **context,
+            **self.site.each_context(request), "title": title, "subtitle": None, "can_change": can_change(request),
+            "crumbs": [(title, None)] if crumbs is None else crumbs, "ol_breadcrumbs": OL_BREADCRUMBS, **context,
         })
 
     def _back(self, request: HttpRequest, fallback: str) -> HttpResponseRedirect:
@@ -125,7 +175,7 @@ class TaskitoAdminViews:
         for worker in workers:
             worker["started"] = _when(worker.get("started_at"))
             worker["heartbeat"] = _when(worker.get("last_heartbeat"))
-        return self._render(request, "overview.html", "Taskito", stats=queue.stats(), rows=rows,
+        return self._render(request, "overview.html", "Taskito", [("Overview", None)], stats=queue.stats(), rows=rows,
                             statuses=_STAT_STATUS, paused=sorted(paused), workers=workers,
                             backend=queue.backend)
 
@@ -141,33 +191,55 @@ class TaskitoAdminViews:
             status = None
         queue_name = request.GET.get("queue") or None
         task_name = request.GET.get("task") or None
+        order = request.GET.get("o") or DEFAULT_ORDER
+        if order.removeprefix("-") not in JOB_ORDERS:
+            messages.error(request, f"Cannot sort by {order!r}; showing the newest jobs first.")
+            order = DEFAULT_ORDER
         per_page = admin_per_page()
         page = _page_number(request)
         # One row more than a page tells whether there is a next page, without counting the table.
         records = [job.record for job in queue.list_jobs(status=status, queue=queue_name, task_name=task_name,
-                                                         limit=per_page + 1, offset=(page - 1) * per_page)]
+                                                         limit=per_page + 1, offset=(page - 1) * per_page,
+                                                         order_by=order)]
         filters = {"status": status, "queue": queue_name, "task": task_name}
+        state = {**filters, "o": None if order == DEFAULT_ORDER else order}  # what every link keeps
         known_queues = sorted(set(queue.default_queues()) | set(queue.paused_queues()) | {queue_name} - {None})
         known_tasks = sorted(set(queue.tasks) | {task_name} - {None})
         return self._render(
             request, "job_list.html", "Jobs", search=search,
             jobs=[_describe(record) for record in records[:per_page]],
+            columns=self._columns(state, order),
             filter_groups=[
-                self._filter_group("status", "By status", Status.ALL, filters),
-                self._filter_group("queue", "By queue", known_queues, filters),
-                self._filter_group("task", "By task", known_tasks, filters),
+                self._filter_group("status", "By status", Status.ALL, state),
+                self._filter_group("queue", "By queue", known_queues, state),
+                self._filter_group("task", "By task", known_tasks, state),
             ],
-            has_filters=any(filters.values()), clear_url=self._url("taskito_jobs"),
+            has_filters=any(filters.values()), clear_url=self._url("taskito_jobs", query={"o": state["o"]}),
             page=page, per_page=per_page,
-            previous_url=self._url("taskito_jobs", query={**filters, "p": page - 1}) if page > 1 else None,
-            next_url=self._url("taskito_jobs", query={**filters, "p": page + 1}) if len(records) > per_page else None,
+            previous_url=self._url("taskito_jobs", query={**state, "p": page - 1}) if page > 1 else None,
+            next_url=self._url("taskito_jobs", query={**state, "p": page + 1}) if len(records) > per_page else None,
         )
 
-    def _filter_group(self, key: str, title: str, choices: Any, filters: dict[str, Any]) -> dict[str, Any]:
-        links = [{"label": "All", "selected": filters[key] is None,
-                  "url": self._url("taskito_jobs", query={**filters, key: None})}]
-        links += [{"label": choice, "selected": filters[key] == choice,
-                   "url": self._url("taskito_jobs", query={**filters, key: choice})} for choice in choices]
+    def _columns(self, state: dict[str, Any] | None = None, order: str | None = None) -> list[dict[str, Any]]:
+        """The job tables' headers; with ``state``, those the database can sort by link to that order
+        (a first click sorts ascending, a second descending; newest first is the default)."""
+        columns = []
+        for label, field, key in _COLUMNS:
+            column: dict[str, Any] = {"label": label, "field": field, "url": None, "sorted": None}
+            if state is not None and key is not None:
+                current = order.removeprefix("-") == key if order else False
+                ascending = current and order == key
+                column["sorted"] = ("ascending" if ascending else "descending") if current else None
+                column["url"] = self._url("taskito_jobs", query={**state, "o": f"-{key}" if ascending else key,
+                                                                 "p": None})
+            columns.append(column)
+        return columns
+
+    def _filter_group(self, key: str, title: str, choices: Any, state: dict[str, Any]) -> dict[str, Any]:
+        links = [{"label": "All", "selected": state[key] is None,
+                  "url": self._url("taskito_jobs", query={**state, key: None})}]
+        links += [{"label": choice, "selected": state[key] == choice,
+                   "url": self._url("taskito_jobs", query={**state, key: choice})} for choice in choices]
         return {"title": title, "links": links}
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
@@ -184,7 +256,8 @@ class TaskitoAdminViews:
             waited = max(record.started_at - record.scheduled_at, 0.0)
             ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
         return self._render(
-            request, "job_detail.html", f"Job {job_id}", job=job, errors=errors,
+            request, "job_detail.html", f"Job {job_id}", [("Jobs", self._url("taskito_jobs")), (job_id, None)],
+            job=job, errors=errors,
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran,
             can_cancel=record.status == Status.PENDING and not record.worker_id,  # else a worker is starting it
@@ -193,12 +266,13 @@ class TaskitoAdminViews:
 
     def dead_letters(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
-            return self._bulk_dead(request)
+            return _requires(can_change, self._bulk_dead)(request)
         per_page = admin_per_page()
         page = _page_number(request)
         records = [job.record for job in queue.dead_letters(limit=per_page + 1, offset=(page - 1) * per_page)]
         return self._render(
             request, "dead_letters.html", "Dead letters", jobs=[_describe(record) for record in records[:per_page]],
+            columns=self._columns(),
             page=page,
             previous_url=self._url("taskito_dead", query={"p": page - 1}) if page > 1 else None,
             next_url=self._url("taskito_dead", query={"p": page + 1}) if len(records) > per_page else None,
@@ -267,13 +341,86 @@ class TaskitoAdminViews:
             messages.success(request, f"Deleted {done} of {len(selected)} selected dead letter(s).")
         return self._back(request, self._url("taskito_dead"))
 
+    # -- actions on everything, each behind a confirmation page (GET) -------------------------------
+    def _confirm(self, request: HttpRequest, title: str, question: str, consequences: list[str],
+                 button: str, parent: str, back: str, jobs: list[Any]) -> TemplateResponse:
+        return self._render(request, "confirm.html", title, [(parent, back), (title, None)], question=question,
+                            consequences=consequences,
+                            button=button, back_url=back, jobs=[_describe(record) for record in jobs])
+
+    def retry_all_dead(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            total = queue.stats()["dead"]
+            return self._confirm(
+                request, "Retry all dead letters", f"Replay all {total} dead letter(s) as new jobs?",
+                ["Each one is enqueued again as a new pending job and leaves the dead letters.",
+                 "Workers run them as soon as they are free."],
+                "Yes, retry them all", "Dead letters", self._url("taskito_dead"),
+                [job.record for job in queue.dead_letters(limit=10)])
+        done = 0
+        while batch := queue.dead_letters(limit=BATCH):
+            replayed = 0
+            for job in batch:
+                try:
+                    queue.retry_dead(job.id)
+                    replayed += 1
+                except TaskitoError:
+                    pass  # retried or deleted meanwhile
+            done += replayed
+            if not replayed:
+                break
+        messages.success(request, f"Replayed {done} dead letter(s) as new jobs.")
+        return HttpResponseRedirect(self._url("taskito_dead"))
+
+    def delete_all_dead(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            total = queue.stats()["dead"]
+            return self._confirm(
+                request, "Delete all dead letters", f"Delete all {total} dead letter(s)?",
+                ["Their arguments and error histories are gone for good; none of them runs again."],
+                "Yes, delete them all", "Dead letters", self._url("taskito_dead"),
+                [job.record for job in queue.dead_letters(limit=10)])
+        deleted = queue.purge_dead(older_than=0)
+        messages.success(request, f"Deleted {deleted} dead letter(s).")
+        return HttpResponseRedirect(self._url("taskito_dead"))
+
+    def empty_queue(self, request: HttpRequest, name: str) -> HttpResponse:
+        waiting = [Status.PENDING, Status.FAILED]  # failed: waiting for a retry
+        if request.method != "POST":
+            counts = queue.stats_by_queue(name)
+            total = counts["pending"] + counts["failed"]
+            return self._confirm(
+                request, f"Empty queue {name}", f"Cancel all {total} waiting job(s) of the queue {name}?",
+                ["Pending jobs and jobs waiting for a retry are cancelled (and so are jobs that depend on them); "
+                 "they stay listed as cancelled until purged.",
+                 "Jobs already running finish; jobs enqueued from now on run as usual."],
+                "Yes, empty the queue", "Overview", self._url("taskito_overview"),
+                [job.record for status in waiting for job in queue.list_jobs(status=status, queue=name, limit=10)])
+        cancelled = 0
+        for status in waiting:
+            while batch := queue.list_jobs(status=status, queue=name, limit=BATCH):
+                done = sum(1 for job in batch if queue.cancel_job(job.id))
+                cancelled += done
+                if not done:  # none could be cancelled (all started meanwhile): nothing more to do
+                    break
+        messages.success(request, f"Queue {name} is empty: {cancelled} waiting job(s) cancelled.")
+        return HttpResponseRedirect(self._url("taskito_overview"))
+
     # -- the web dashboard, mounted inside the admin ---------------------------------------------
     def dashboard(self, request: HttpRequest, rest: str = "") -> HttpResponse:
         from .dashboard import serve_dashboard
 
         prefix = self._url("taskito_dashboard")
-        return serve_dashboard(request, prefix)
+        return serve_dashboard(request, prefix, read_only=not can_change(request))
 
+
+# Django 6's admin marks breadcrumbs up as a list (<ol class="breadcrumbs">); earlier ones as a <div>.
+OL_BREADCRUMBS = django.VERSION >= (6, 0)
+DEFAULT_ORDER = "-created"
+# The job tables' columns: header, CSS field name, and the list_jobs order_by key that sorts by it.
+_COLUMNS = [("Job", "id", None), ("Task", "task", "task"), ("Queue", "queue", "queue"), ("Status", "status", "status"),
+            ("Attempts", "attempts", None), ("Created", "created", "created"), ("Finished", "finished", None),
+            ("Last error", "error", None)]
 
 # The six counts as stats() names them, with the status each links to in the job list.
 _STAT_STATUS = [("pending", Status.PENDING), ("running", Status.RUNNING), ("completed", Status.COMPLETE),

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from ..config import BACKENDS
 from ..exceptions import ConfigurationError
-from .base import Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
+from .base import JOB_ORDERS, Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
 
-__all__ = ["Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status", "Storage", "engine",
+__all__ = ["JOB_ORDERS", "Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status", "Storage", "engine",
            "new_job_id"]
 
 

@@ -67,6 +67,12 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
+# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the SQL behind each
+# (a claimed job is listed, and so sorted, as pending).
+JOB_ORDERS = {"created": "seq", "task": "task_name", "queue": "queue",
+              "status": "CASE WHEN status = 'claimed' THEN 'pending' ELSE status END", "priority": "priority"}
+
+
 @dataclass(kw_only=True)
 class NewJob(JobOptions):
     """A job about to be written: its id, task and payload, and its options (``taskito.options``).
@@ -105,7 +111,7 @@ class JobRecord:
     created_at: float = 0.0
     scheduled_at: float = 0.0
     expires_at: float | None = None
-    started_at: float | None = None
+    started_at: float | None = None  # of the latest attempt
     finished_at: float | None = None
     worker_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
@@ -113,6 +119,7 @@ class JobRecord:
     # bytes of a payload this long, ``error`` at most PAYLOAD_HEAD characters (then "…"), and ``result``
     # and ``depends_on`` were not read.
     payload_size: int | None = None
+    first_started_at: float | None = None  # of the first attempt (retries start it again)
 
     @property
     def finished(self) -> bool:
@@ -205,10 +212,12 @@ class Storage(Protocol):
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
-                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        """Newest first, as partial records: the database cuts each payload to its first
-        PAYLOAD_HEAD bytes (and the error to as many characters) and reads no result, so a listing
-        costs the same whatever jobs carry."""
+                  task_name: str | None = None, limit: int = 50, offset: int = 0,
+                  order_by: str = "-created") -> list[JobRecord]:
+        """Newest first (``order_by``: one of ``JOB_ORDERS``, ``-`` first for descending; enqueue order
+        breaks ties), as partial records: the database cuts each payload to its first PAYLOAD_HEAD
+        bytes (and the error to as many characters) and reads no result, so a listing costs the same
+        whatever jobs carry."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 

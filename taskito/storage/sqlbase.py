@@ -17,6 +17,7 @@ from ..exceptions import InvalidValueError, JobNotFoundError
 from ..options import replayed
 from ..validation import is_job_id
 from .base import (
+    JOB_ORDERS,
     PAYLOAD_HEAD,
     STATS_KEYS,
     Completion,
@@ -38,6 +39,8 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
     for blob in ("payload", "result"):
         if isinstance(values.get(blob), memoryview):
             values[blob] = bytes(values[blob])
+    if values.get("first_started_at") is None:  # stored once a retry replaced the first attempt's start
+        values["first_started_at"] = values.get("started_at")
     if "status" in values:
         values["status"] = Status.public(values["status"])
     return JobRecord(**values)
@@ -219,10 +222,16 @@ class SQLStorage:
         return record
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
-                  task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+                  task_name: str | None = None, limit: int = 50, offset: int = 0,
+                  order_by: str = "-created") -> list[JobRecord]:
+        column = JOB_ORDERS[order_by.removeprefix("-")]  # fixed SQL of ours, never user text, goes into the query
+        direction = "DESC" if order_by.startswith("-") else "ASC"
+        order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
         with self._autocommit() as cur:
-            rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
-                              limit=limit, offset=offset, head=PAYLOAD_HEAD)
+            cur.execute(self.sql["list_jobs"].replace("{order}", order),
+                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset,
+                         "head": PAYLOAD_HEAD})
+            rows = cur.fetchall()
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:

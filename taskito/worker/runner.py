@@ -35,17 +35,21 @@ class Worker:
     """One worker process's engine. ``Queue.run_worker`` builds and runs it."""
 
     def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                 pool: str = "thread", burst: bool = False, async_concurrency: int | None = None) -> None:
+                 pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                 async_concurrency: int | None = None) -> None:
         pools = {"thread": ThreadPool, "prefork": ProcessPool}
         if pool not in pools:
             raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
         concurrency = validation.concurrency("concurrency", concurrency)
         async_concurrency = validation.concurrency("async_concurrency", async_concurrency)
+        max_tasks = validation.count("max_tasks", max_tasks, minimum=1)
         self.queue = queue
         self.storage = queue.storage
         self.queues = [validation.name("queue", name) for name in queues] if queues else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
+        self.max_tasks = max_tasks
+        self._claimed = 0  # jobs claimed and not put back: with max_tasks, no more are ever claimed
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         # The worker command's, installed before start-up: a signal that came meanwhile is not lost.
         self.signals = StopSignals.for_worker()
@@ -96,16 +100,26 @@ class Worker:
         while not self._stop.is_set():
             self.pool.check_timeouts()
             # Back to pending: the next claim cancels them as expired (and their dependents).
-            self._put_back([record.id for record in self.pool.take_expired()])
+            expired = self.pool.take_expired()
+            self._put_back([record.id for record in expired])
             # Back until their rate limit lets them start: other tasks' jobs take their place.
             later = self.pool.take_rate_limited(RATE_LIMIT_HOLD)
             self._put_back([record.id for record, _ in later], [when for _, when in later])
+            self._claimed -= len(expired) + len(later)
             free = self.pool.wanted()
+            if self.max_tasks is not None:
+                free = min(free, self.max_tasks - self._claimed)
+                if free <= 0:
+                    if self.pool.wait_idle(0.05):
+                        logger.info("ran %d jobs (max_tasks): worker stopping", self._claimed)
+                        return
+                    continue
             if free <= 0:
                 self.pool.wait_for_room(0.05)
                 continue
             try:
                 jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)
+                self._claimed += len(jobs)
                 self.pool.submit(jobs)
                 if failures:
                     logger.warning("database reachable again; claiming resumed")

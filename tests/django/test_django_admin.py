@@ -20,7 +20,12 @@ PAGES = ["/admin/taskito/", "/admin/taskito/jobs/", "/admin/taskito/dead/", "/ad
 
 @pytest.fixture
 def staff(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    """A staff member granted both Taskito permissions (see test_django_admin_permissions.py for the rest)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="taskito_django"))
+    return user
 
 
 @pytest.fixture

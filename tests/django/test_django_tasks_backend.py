@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.utils import timezone
 
 from taskito_django import compat, queue
-from tests.django.conftest import effects, finish_all, start_django_worker
+from tests.django.conftest import effects, finish_all, manage, start_django_worker
 from tests.support import Process, wait_until
 
 if not compat.AVAILABLE:  # pragma: no cover - the django extra installs the backport where needed
@@ -211,3 +213,21 @@ def test_timeouts_of_the_backend_options_apply(worker: Process) -> None:
     assert result.status == Status.FAILED and time.monotonic() - started < 3
     assert result.errors[0].exception_class_path == "builtins.TimeoutError"
     assert "timed out after 1s" in result.errors[0].traceback
+
+
+@pytest.mark.parametrize("path", ["djapp.forged_import.payload", "os.system", "djapp.jobs.time"])
+def test_a_forged_row_runs_nothing_and_imports_nothing(transactional_db: None, tmp_path: Path, path: str) -> None:
+    """A job naming any dotted path (a module never imported, or something that is not a Django
+    task) ends dead with an error saying why, and the worker imports nothing."""
+    marker = tmp_path / "imported"
+    forged = queue.enqueue(RUNNER_NAME, args=[path, [f"touch {marker}"], {}], kwargs={"backend": "default"})
+    done = manage("taskito_worker", "--burst", env={"FORGED_MARKER": str(marker)})
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    job = queue.get_job(forged.id)
+    assert job.status == "dead"
+    assert "SuspiciousOperation" in job.error and repr(path) in job.error
+    assert len(job.errors) == 1  # refused at once, not retried
+    with pytest.raises(SuspiciousOperation, match="does not name a Django task"):
+        compat.task_backends["default"].get_result(forged.id)
+    assert "djapp.forged_import" not in sys.modules

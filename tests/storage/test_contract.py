@@ -344,6 +344,45 @@ def test_list_jobs_filters_and_paginates_newest_first(engine_queue: Queue) -> No
         engine_queue.list_jobs(status="done")
 
 
+def test_the_first_attempts_start_is_kept_across_retries(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    assert storage.get_job(job_id).first_started_at is None  # not started yet
+    [first] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.start([Started(job_id, first.attempt, 1000.0)])
+    assert storage.get_job(job_id).first_started_at == 1000.0
+    storage.fail(job_id, first.attempt, "ValueError: once", None, 0.0)
+    [second] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.start([Started(job_id, second.attempt, 2000.0)])
+    record = storage.get_job(job_id)
+    assert (record.started_at, record.first_started_at) == (2000.0, 1000.0)
+    # A start reported only with the failure (the attempt failed before its start mark was written).
+    storage.fail(job_id, second.attempt, "ValueError: twice", None, 0.0, started_at=2000.0)
+    [third] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.fail(job_id, third.attempt, "ValueError: thrice", None, None, started_at=3000.0)
+    record = storage.get_job(job_id)
+    assert (record.status, record.started_at, record.first_started_at) == ("dead", 3000.0, 1000.0)
+    [retried] = storage.enqueue([job(engine_queue)])
+    [attempt] = storage.claim(WORKER, ["default"], 1, 30)
+    storage.fail(retried, attempt.attempt, "ValueError: once", None, 0.0, started_at=4000.0)
+    assert storage.get_job(retried).first_started_at == 4000.0  # its start known only from the failure
+
+
+def test_list_jobs_sorts_by_a_column_then_enqueue_order(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    ids = storage.enqueue([job(engine_queue, name, queue=q) for name, q in
+                           [("b", "q2"), ("a", "q1"), ("c", "q1"), ("a", "q2"), ("b", "q1")]])
+    by_task = [(j.task_name, j.id) for j in engine_queue.list_jobs(order_by="task")]
+    assert by_task == [("a", ids[1]), ("a", ids[3]), ("b", ids[0]), ("b", ids[4]), ("c", ids[2])]
+    assert [j.id for j in engine_queue.list_jobs(order_by="-task", limit=2, offset=1)] == [ids[4], ids[0]]
+    assert [j.id for j in engine_queue.list_jobs(order_by="queue", queue=None)][:3] == [ids[1], ids[2], ids[4]]
+    assert [j.id for j in engine_queue.list_jobs(order_by="created")] == ids
+    for bad in ("payload", "task; DROP TABLE taskito_jobs", "--task", None):
+        with pytest.raises(ValueError, match="order_by must be one of created, task, queue, status, priority"):
+            engine_queue.list_jobs(order_by=bad)  # type: ignore[arg-type]
+    assert len(engine_queue.list_jobs()) == 5
+
+
 def test_workers_and_heartbeats(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     storage.register_worker("w1", {"hostname": "h", "pid": 1, "queues": ["a", "b"], "concurrency": 4})

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import close_old_connections, connections
 
 from taskito.cli import (
@@ -36,15 +37,27 @@ def django_db_connections() -> Iterator[None]:
         close_old_connections()
 
 
-def tasks_backend_queues() -> list[str]:
-    """Queues of the TASKS backends that run on taskito (Django tasks may use queues no taskito task names)."""
+def tasks_backend_queues(alias: str | None = None) -> list[str]:
+    """Queues of the TASKS backends that run on taskito, or of the one named ``alias``
+    (Django tasks may use queues no taskito task names)."""
+    backends = getattr(settings, "TASKS", None) or {}
+    if alias is not None:
+        if alias not in backends:
+            raise CommandError(f"--backend {alias!r}: The connection {alias!r} doesn't exist (TASKS has "
+                               f"{', '.join(map(repr, backends)) or 'no backend'}).")
+        if not _is_taskito_backend(backends[alias]):
+            raise CommandError(f"--backend {alias!r}: Backend {alias!r} is not a TaskitoBackend (it is "
+                               f"{backends[alias].get('BACKEND')!r}): its tasks do not run on taskito workers.")
+        backends = {alias: backends[alias]}
     names: list[str] = []
-    for params in (getattr(settings, "TASKS", None) or {}).values():
-        if str(params.get("BACKEND", "")).endswith("taskito_django.backends.TaskitoBackend"):
+    for params in backends.values():
+        if _is_taskito_backend(params):
             names.extend(params.get("QUEUES") or ["default"])
     return names
 
 
+def _is_taskito_backend(params: dict[str, Any]) -> bool:
+    return str(params.get("BACKEND", "")).endswith("taskito_django.backends.TaskitoBackend")
 
 
 class Command(TaskitoCommand):
@@ -53,11 +66,16 @@ class Command(TaskitoCommand):
     def add_arguments(self, parser: Any) -> None:
         add_click_options(parser, worker_options)
         add_click_options(parser, wait_for_db_option)
+        parser.add_argument("--backend", metavar="ALIAS",
+                            help="Serve the queues of this TASKS backend (a TaskitoBackend) only, instead of every "
+                                 "queue the project's tasks use.")
 
-    def handle(self, *args: Any, queues: str | None, concurrency: int | None, pool: str,
-               drain_timeout: float | None, burst: bool, loglevel: str, wait_for_db: bool,
-               async_concurrency: int | None = None, **options: Any) -> None:
+    def handle(self, *args: Any, queues: str | None, exclude_queues: str | None, concurrency: int | None, pool: str,
+               drain_timeout: float | None, burst: bool, max_tasks: int | None, loglevel: str, wait_for_db: bool,
+               backend: str | None, async_concurrency: int | None = None, **options: Any) -> None:
         configure_logging(loglevel)
+        if backend is not None:
+            queues = queues or ",".join(dict.fromkeys(tasks_backend_queues(backend)))
         with self.cli_output(), worker_process():
             if wait_for_db:
                 wait_for_database(queue.connect)
@@ -69,5 +87,6 @@ class Command(TaskitoCommand):
                 queue.task_contexts.append(django_db_connections)
             if not queues:
                 queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
-            run_worker(queue, queues=queues, concurrency=concurrency, pool=pool, drain_timeout=drain_timeout,
-                       burst=burst, async_concurrency=async_concurrency)
+            run_worker(queue, queues=queues, exclude_queues=exclude_queues, concurrency=concurrency, pool=pool,
+                       drain_timeout=drain_timeout, burst=burst, max_tasks=max_tasks,
+                       async_concurrency=async_concurrency)

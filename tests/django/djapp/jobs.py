@@ -39,3 +39,41 @@ async def async_double(x: int) -> int:
 def slow(seconds: float) -> str:
     time.sleep(seconds)
     return "done"
+
+
+@task()
+def noop(*args, **kwargs) -> None:
+    return None
+
+
+@task()
+async def noop_async(*args, **kwargs) -> None:
+    return None
+
+
+class Halt(BaseException):
+    """Not an Exception: a task may still raise it."""
+
+
+@task()
+def raise_named(kind: str) -> None:
+    errors = {"value": ValueError("failed due to ValueError"), "exit": SystemExit("failed due to SystemExit"),
+              "halt": Halt("failed due to Halt"), "interrupt": KeyboardInterrupt("failed due to KeyboardInterrupt")}
+    raise errors[kind]
+
+
+@task()
+def unserializable_result():
+    return lambda: True
+
+
+@task(takes_context=True)
+def own_id(context) -> str:
+    return context.task_result.id
+
+
+@task(takes_context=True)
+def fail_first_attempt(context) -> int:
+    if context.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return context.attempt

@@ -4,6 +4,7 @@ import asyncio
 
 from django.db import connection
 
+from djapp import jobs  # noqa: F401  (the app's Django tasks: imported at startup, so workers know them)
 from djapp.apps import record
 from djapp.models import Order
 from taskito import current_job

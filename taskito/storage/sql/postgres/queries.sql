@@ -71,6 +71,7 @@ SELECT pg_notify(%(channel)s, %(payload)s);
 UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
     started_at = COALESCE(%(started_at)s::double precision, started_at),
+    first_started_at = COALESCE(first_started_at, %(started_at)s::double precision, started_at),
     scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
@@ -114,13 +115,13 @@ SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(he
        CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
            AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
-       expires_at, started_at, finished_at, worker_id
+       expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s::text
        OR (%(status)s::text = 'pending' AND status = 'claimed'))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
-ORDER BY seq DESC
+ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: job_errors

@@ -78,6 +78,7 @@ WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 -- name: fail_retry
 UPDATE taskito_jobs
 SET status = 'failed', error = :error, retry_count = retry_count + 1, started_at = COALESCE(:started_at, started_at),
+    first_started_at = COALESCE(first_started_at, :started_at, started_at),
     scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
@@ -121,12 +122,12 @@ SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payl
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
-       expires_at, started_at, finished_at, worker_id
+       expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
 WHERE (:status IS NULL OR status = :status OR (:status = 'pending' AND status = 'claimed'))
   AND (:queue IS NULL OR queue = :queue)
   AND (:task_name IS NULL OR task_name = :task_name)
-ORDER BY seq DESC
+ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT :limit OFFSET :offset;
 
 -- name: job_errors
