@@ -5,7 +5,8 @@
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, and single enqueue from four threads at once
-(into a database of its own).
+(into a database of its own), and the time one worker takes to drain as many `async def` tasks
+that each await asyncio.sleep(0.1).
 """
 
 from __future__ import annotations
@@ -65,12 +66,13 @@ def load_queue(env: dict[str, str]):
     return bench_app.queue, bench_app.noop
 
 
-def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(count: int, env: dict[str, str], log_dir: str,
+                  app: str = "bench_app:queue") -> list[subprocess.Popen[bytes]]:
     """Start worker processes from the CLI; their logs go to files (a full pipe would stall them)."""
     procs = []
     for index in range(count):
         log = open(f"{log_dir}/worker-{index}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(subprocess.Popen([TASKITO, "worker", "--app", "bench_app:queue"], cwd=HERE,
+        procs.append(subprocess.Popen([TASKITO, "worker", "--app", app], cwd=HERE,
                                       env={**os.environ, **env}, stdout=log, stderr=log))
     deadline = time.monotonic() + 60
     for index, proc in enumerate(procs):
@@ -177,6 +179,23 @@ def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> 
     return result
 
 
+def measure_async_drain(backend: str, jobs: int, pg_url: str) -> float:
+    """Seconds one worker process (default async concurrency) takes to drain `jobs` coroutines that each
+    await asyncio.sleep(0.1); at 100 at once the floor is jobs / 1000 s."""
+    with database(backend, pg_url) as env:
+        queue, _ = load_queue(env)
+        queue.enqueue_many("bench_async_app.nap", [()] * jobs)
+        [worker] = start_workers(1, env, env["LOG_DIR"], app="bench_async_app:queue")
+        try:
+            started = time.perf_counter()
+            wait_drained(queue, jobs)
+            seconds = time.perf_counter() - started
+        finally:
+            stop_workers([worker])
+        queue.close()
+    return round(seconds, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -192,6 +211,7 @@ def main() -> None:
         "python": platform.python_version(),
         **measure(args.backend, args.jobs, args.rounds, args.db_url),
         "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
+        "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]

@@ -127,6 +127,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--exclude-queues", callback=_queue_names,
                      help="Comma-separated queues not to serve (taken out of --queues or of the default)."),
         click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
+        click.option("--async-concurrency", type=CONCURRENCY,
+                     help="async def tasks run at once on the worker's event loop (default: async_concurrency= / "
+                          "TASKITO_ASYNC_CONCURRENCY / 100)."),
         click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
                      help="thread: jobs share the worker process; prefork: each runs in a child process "
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
@@ -154,7 +157,7 @@ def configure_logging(loglevel: str) -> None:
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
                concurrency: int | None = None, pool: str = "thread", drain_timeout: float | None = None,
-               burst: bool = False, max_tasks: int | None = None) -> None:
+               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     served = _split(queues) or queue.default_queues()
     excluded = set(_split(exclude_queues) or ())
@@ -165,7 +168,8 @@ def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str |
                                    "serve only these; give --queues or exclude fewer")
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
-    queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
+    queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
+                     async_concurrency=async_concurrency)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import config, validation
+from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.queue")
 
 
-class Queue:
+class Queue(AsyncQueueMethods):
     """A task queue on SQLite (default) or PostgreSQL.
 
     Every argument left as None falls back to its ``TASKITO_*`` environment
@@ -36,6 +37,7 @@ class Queue:
     Building a Queue checks its settings but opens no connection: the database is
     opened (and its schema created or migrated) on first use, or by ``connect()``.
     Tasks, schedules and hooks go to its ``registry``, its own unless one is given.
+    From async code, ``a``-methods do the same without blocking the loop (see ``taskito.aio``).
     """
 
     # What the task decorator returns, bound to this queue (taskito_django's adds on-commit variants).
@@ -46,6 +48,7 @@ class Queue:
     db_url: str | None
     schema: str
     concurrency: int
+    async_concurrency: int
     default_retry: int
     default_timeout: float
     default_priority: int
@@ -64,7 +67,8 @@ class Queue:
                  default_priority: int | None = None, result_ttl: float | None = None,
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
-                 lease_seconds: float | None = None, registry: Registry | None = None) -> None:
+                 lease_seconds: float | None = None, registry: Registry | None = None,
+                 async_concurrency: int | None = None) -> None:
         explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
         self._apply_settings(config.queue_settings(explicit))
@@ -214,6 +218,15 @@ class Queue:
         (e.g. when a transaction commits). Bad options or arguments raise here."""
         return self._new_jobs(task_name, [(args, kwargs)], options)[0]
 
+    def _prepare_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
+                      kwargs_list: Iterable[dict[str, Any] | None] | None, options: Mapping[str, Any]) -> list[NewJob]:
+        """``enqueue_many``'s jobs, checked and encoded (``aenqueue_many`` writes them too)."""
+        args_list = list(args_list)
+        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
+        if len(kwargs_seq) != len(args_list):
+            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
+        return self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), options)
+
     def enqueue_prepared(self, job: NewJob, connection: Any = None) -> JobResult:
         """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job.
 
@@ -235,11 +248,7 @@ class Queue:
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None, *,
                      connection: Any = None, **options: Any) -> list[JobResult]:
         """Enqueue many jobs of one task in a single transaction (``connection``'s, if given)."""
-        args_list = list(args_list)
-        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
-        if len(kwargs_seq) != len(args_list):
-            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), options)
+        jobs = self._prepare_many(task_name, args_list, kwargs_list, options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
         if not jobs:
@@ -384,15 +393,18 @@ class Queue:
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None) -> None:
+                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                   async_concurrency: int | None = None) -> None:
         """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
 
         With ``burst``, it returns as soon as no job is due (and none is running); with
-        ``max_tasks``, once it has run that many jobs.
+        ``max_tasks``, once it has run that many jobs. ``async def`` tasks run on an event loop
+        beside the pool, up to ``async_concurrency`` at once.
         """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
+                        async_concurrency=async_concurrency)
         with self._worker_lock:
             self._worker = worker
         try:
@@ -408,7 +420,8 @@ class Queue:
                 self._worker.request_stop()
 
     def close(self) -> None:
-        """Close the database connections, if any were opened."""
+        """Close the database connections, if any were opened, and the a-methods' threads."""
+        self._close_async()
         if self._storage is not None:
             self._storage.close()
 

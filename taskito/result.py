@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import validation
+from .aio import AsyncResultMethods
 from .exceptions import (
     JobNotFoundError,
     MaxRetriesExceededError,
@@ -22,8 +23,9 @@ PREVIEW_MAX = 200  # characters of arguments a job list shows; the job's own vie
 _JSON = json.JSONDecoder()
 
 
-class JobResult:
-    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end.
+class JobResult(AsyncResultMethods):
+    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end
+    (``await arefresh()`` and ``await aresult()`` from async code).
 
     Handles from ``queue.list_jobs()`` hold a partial row (arguments cut short, no result): ``summary()``
     uses it as it is, while ``record`` and ``to_dict()`` read the whole row when first asked.
@@ -44,7 +46,9 @@ class JobResult:
         return hash(self.id)
 
     def refresh(self) -> JobResult:
-        record = self.queue.storage.get_job(self.id)
+        return self._keep(self.queue.storage.get_job(self.id))
+
+    def _keep(self, record: JobRecord | None) -> JobResult:
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record
@@ -89,6 +93,10 @@ class JobResult:
         """
         seconds = validation.seconds("timeout", timeout)  # None: wait for ever
         record = self.queue.storage.wait_for_result(self.id, float("inf") if seconds is None else seconds)
+        return self._value(record, timeout)
+
+    def _value(self, record: JobRecord | None, timeout: float | None) -> Any:
+        """What ``result()`` returns or raises, given the job as its wait ended."""
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record

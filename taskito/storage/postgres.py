@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -41,6 +41,9 @@ from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidVa
 from .base import Completion, JobRecord, NewJob, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
+
+if TYPE_CHECKING:
+    from .postgres_async import AsyncPostgres
 
 logger = logging.getLogger("taskito.storage.postgres")
 
@@ -174,7 +177,7 @@ class PostgresStorage(SQLStorage):
         self._done_listener: _Listener | None = None
         self._work_event = threading.Event()
         self._waiters_lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[Any]] = {}  # job id -> what to set() when it finishes (see watch)
         self._uncertain_lock = threading.Lock()
         self._uncertain_claims: list[tuple[str, float]] = []
         self._closed = False
@@ -499,15 +502,9 @@ class PostgresStorage(SQLStorage):
 
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Re-read the job when a NOTIFY says it (or some job) finished; poll while not listening."""
-        if self._done_listener is None:
-            with self._listen_lock:
-                if self._done_listener is None and not self._closed:
-                    self._done_listener = self._listener(self._done_channel, self._on_done, self._on_done_reset)
-        listener = self._done_listener
         deadline = time.monotonic() + timeout
         event = threading.Event()
-        with self._waiters_lock:
-            self._waiters.setdefault(job_id, set()).add(event)
+        unwatch = self.watch(job_id, event)
         try:
             poll = 0.002
             while True:
@@ -518,18 +515,46 @@ class PostgresStorage(SQLStorage):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return record
-                if listener is not None and listener.listening.is_set():
+                if self.listening():
                     event.wait(min(remaining, 2.0))  # a safety re-read, should a notification be missed
                 else:
                     event.wait(min(remaining, poll))
                     poll = min(poll * 1.5, 0.5)
         finally:
+            unwatch()
+
+    def watch(self, job_id: str, waker: Any) -> Callable[[], None]:
+        """Call ``waker.set()`` (from the LISTEN thread) whenever a notification says this job, or maybe
+        it, finished; returns the function that stops it. A ``threading.Event`` will do, or an event
+        loop's waker (``postgres_async``): one LISTEN connection serves every waiter of the process."""
+        if self._done_listener is None:
+            with self._listen_lock:
+                if self._done_listener is None and not self._closed:
+                    self._done_listener = self._listener(self._done_channel, self._on_done, self._on_done_reset)
+        with self._waiters_lock:
+            self._waiters.setdefault(job_id, set()).add(waker)
+
+        def unwatch() -> None:
             with self._waiters_lock:
                 waiting = self._waiters.get(job_id)
                 if waiting is not None:
-                    waiting.discard(event)
+                    waiting.discard(waker)
                     if not waiting:
                         del self._waiters[job_id]
+
+        return unwatch
+
+    def listening(self) -> bool:
+        """Whether finished jobs are heard of now (else waiters poll)."""
+        listener = self._done_listener
+        return listener is not None and listener.listening.is_set()
+
+    @functools.cached_property
+    def aio(self) -> AsyncPostgres:
+        """Event loops' own way in: psycopg async connections (see ``postgres_async``)."""
+        from .postgres_async import AsyncPostgres
+
+        return AsyncPostgres(self)
 
     def _on_done(self, payload: str) -> None:
         with self._waiters_lock:
@@ -551,6 +576,8 @@ class PostgresStorage(SQLStorage):
         for listener in listeners:
             if listener is not None:
                 listener.stop()
+        if "aio" in self.__dict__:
+            self.aio.close()
         self._pool.close(timeout=5)
 
 

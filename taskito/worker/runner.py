@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from .. import validation
 from ..exceptions import ConfigurationError
+from .async_pool import AsyncPool, MixedPool
 from .completions import CompletionWriter
 from .maintenance import Maintenance
+from .pool import JobPool
 from .process_pool import ProcessPool
 from .scheduler import Scheduler
 from .signals import StopSignals
@@ -33,11 +35,13 @@ class Worker:
     """One worker process's engine. ``Queue.run_worker`` builds and runs it."""
 
     def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                 pool: str = "thread", burst: bool = False, max_tasks: int | None = None) -> None:
+                 pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                 async_concurrency: int | None = None) -> None:
         pools = {"thread": ThreadPool, "prefork": ProcessPool}
         if pool not in pools:
             raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
         concurrency = validation.concurrency("concurrency", concurrency)
+        async_concurrency = validation.concurrency("async_concurrency", async_concurrency)
         max_tasks = validation.count("max_tasks", max_tasks, minimum=1)
         self.queue = queue
         self.storage = queue.storage
@@ -52,7 +56,15 @@ class Worker:
         self._stop = self.signals.stop
         self._force = self.signals.force
         self.writer = CompletionWriter(self.storage)
-        self.pool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        self.pool: JobPool | MixedPool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        runs = f"{self.concurrency} {'threads' if pool == 'thread' else 'child processes'}"
+        self.async_concurrency = async_concurrency or queue.async_concurrency
+        if any(task.is_async for task in queue.tasks.values()):  # async def tasks: an event loop beside the pool
+            prefetch = max(PREFETCH, self.async_concurrency // 2)  # claims of many short coroutines come in big batches
+            self.pool = MixedPool(self.pool, AsyncPool(queue, self.writer, self.async_concurrency, prefetch,
+                                                       beside=self.pool))
+            runs += f" and an event loop for {self.async_concurrency} coroutines"
+        self._runs = runs
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
         self.scheduler = Scheduler(queue)
 
@@ -76,8 +88,7 @@ class Worker:
         self.writer.start()
         self.maintenance.start()
         self.scheduler.start()
-        logger.info("worker %s started: queues %s, %d %s, %r", self.id, ",".join(self.queues), self.concurrency,
-                    "threads" if isinstance(self.pool, ThreadPool) else "child processes", self.queue)
+        logger.info("worker %s started: queues %s, %s, %r", self.id, ",".join(self.queues), self._runs, self.queue)
         try:
             self._loop()
         finally:
