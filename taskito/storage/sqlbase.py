@@ -145,10 +145,17 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
                               now=now, lease_until=now + lease_seconds, limit=limit)
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        with self._autocommit() as cur:
+            [row] = self._rows(cur, "next_due", queues=self._id_list(queues))
+        times = [value for value in row if value is not None]
+        return min(times) if times else None
 
     def start(self, started: Sequence[Started]) -> None:
         if not started:
@@ -180,22 +187,26 @@ class SQLStorage:
                                     started_at=started_at)
             else:
                 applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
-                                    scheduled_at=now + retry_delay, started_at=started_at)
+                                    scheduled_at=now + retry_delay, started_at=started_at, now=now)
             if not applied:
                 return False
             self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
                       traceback=traceback, now=now)
             if retry_delay is None:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+            else:
+                self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
 
     def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
         if not job_ids:
             return
         times = [None] * len(job_ids) if not_before is None else list(not_before)
+        now = time.time()
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id, "not_before": when}
-                                                  for job_id, when in zip(job_ids, times, strict=True)])
+            cur.executemany(self.sql["requeue"], [
+                {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
+                for job_id, when in zip(job_ids, times, strict=True)])
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:

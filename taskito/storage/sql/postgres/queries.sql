@@ -5,16 +5,18 @@
 
 -- name: insert_job
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
+-- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s,
+        %(scheduled_at)s > %(created_at)s)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                   unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed) FROM STDIN;
 
 -- name: count_ids
 -- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
@@ -42,9 +44,13 @@ SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- taskito_claim() in the schema also cancels expired jobs first (one round trip). The jobs are
--- claimed, not running: the worker marks the start (`start`) when the function is called.
+-- taskito_claim() in the schema also cancels expired jobs and lets delayed jobs that came due join
+-- the claim index first (one round trip). The jobs are claimed, not running: the worker marks the
+-- start (`start`) when the function is called.
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
+
+-- name: next_due
+SELECT scheduled, expires FROM taskito_next_due(%(queues)s::text[]);
 
 -- name: release_claim
 -- Put back a batch whose claim committed while the connection broke (postgres only). Its jobs
@@ -71,7 +77,7 @@ SELECT pg_notify(%(channel)s, %(payload)s);
 UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
     started_at = COALESCE(%(started_at)s::double precision, started_at),
-    scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
+    scheduled_at = %(scheduled_at)s, delayed = %(scheduled_at)s > %(now)s, lease_until = NULL, worker_id = NULL
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: fail_dead
@@ -87,7 +93,8 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
 -- name: requeue
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
+    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at),
+    delayed = COALESCE(%(not_before)s::double precision > %(now)s, false)
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
