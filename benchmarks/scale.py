@@ -51,30 +51,39 @@ def fill(env: dict[str, str], kind: str, count: int) -> float:
     now = time.time()
     scheduled = now + offset
     finished = scheduled + 0.001 if status == "complete" else None
+    # Schemas that keep jobs due later out of the claim index flag them as taskito's enqueue does.
+    delayed = None if finished else offset > 0
     started = time.perf_counter()
     if env["TASKITO_BACKEND"] == "sqlite":
         import sqlite3
 
         with sqlite3.connect(env["TASKITO_DB_PATH"]) as conn:
+            flagged = any(row[1] == "delayed" for row in conn.execute("PRAGMA table_info(taskito_jobs)"))
             conn.execute(
                 "INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, result, attempt, "
-                "created_at, scheduled_at, started_at, finished_at) "
+                f"created_at, scheduled_at, started_at, finished_at{', delayed' if flagged else ''}) "
                 "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?) "
-                "SELECT printf('ff%02x%028x', ?, n), 'bench_app.noop', ?, ?, 0, ?, ?, ?, ?, ?, ?, ? FROM c",
+                f"SELECT printf('ff%02x%028x', ?, n), 'bench_app.noop', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?"
+                f"{', ?' if flagged else ''} FROM c",
                 (count, prefix, queue_name, status, PAYLOAD, b"null" if finished else None, 1 if finished else 0,
-                 scheduled, scheduled, scheduled if finished else None, finished))
+                 scheduled, scheduled, scheduled if finished else None, finished, *([delayed] if flagged else [])))
     else:
         import psycopg
 
         with psycopg.connect(env["TASKITO_DB_URL"], autocommit=True) as conn:
             conn.execute(f'SET search_path TO "{env["TASKITO_SCHEMA"]}"')
+            flagged = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND "
+                                   "table_name = 'taskito_jobs' AND column_name = 'delayed'",
+                                   (env["TASKITO_SCHEMA"],)).fetchone()[0] == 1
             conn.execute(
                 "INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, result, attempt, "
-                "created_at, scheduled_at, started_at, finished_at) "
-                "SELECT 'ff' || lpad(to_hex(%s), 2, '0') || lpad(to_hex(n), 28, '0'), 'bench_app.noop', %s, %s, 0, "
-                "%s, %s, %s, %s, %s, %s, %s FROM generate_series(1, %s) AS n",
+                f"created_at, scheduled_at, started_at, finished_at{', delayed' if flagged else ''}) "
+                "SELECT 'ff' || lpad(to_hex(%s::integer), 2, '0') || lpad(to_hex(n), 28, '0'), 'bench_app.noop', "
+                f"%s, %s, 0, %s, %s, %s, %s, %s, %s, %s{', %s' if flagged else ''} "
+                "FROM generate_series(1, %s::integer) AS n",
                 (prefix, queue_name, status, PAYLOAD, b"null" if finished else None, 1 if finished else 0,
-                 scheduled, scheduled, scheduled if finished else None, finished, count))
+                 scheduled, scheduled, scheduled if finished else None, finished, *([delayed] if flagged else []),
+                 count))
             conn.execute("VACUUM ANALYZE taskito_jobs")  # the steady state autovacuum brings a table to
     return time.perf_counter() - started
 

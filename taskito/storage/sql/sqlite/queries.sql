@@ -41,7 +41,7 @@ WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
 -- name: promote_due
 -- Delayed jobs of these queues whose time has come join the claim index (run just before `claim`).
 UPDATE taskito_jobs INDEXED BY taskito_jobs_delayed SET delayed = 0
-WHERE status IN ('pending', 'failed') AND delayed = 1
+WHERE status IN ('pending', 'failed') AND delayed IS NOT 0
   AND queue IN (SELECT value FROM json_each(:queues)) AND scheduled_at <= :now;
 
 -- name: claim
@@ -115,7 +115,7 @@ WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running
 -- time passing changes nothing in the database, so an idle worker sets its alarm by this. One index
 -- lookup per queue (the smallest scheduled_at), one for expiry.
 SELECT min((SELECT min(scheduled_at) FROM taskito_jobs INDEXED BY taskito_jobs_delayed
-            WHERE queue = served.value AND status IN ('pending', 'failed') AND delayed = 1))
+            WHERE queue = served.value AND status IN ('pending', 'failed') AND delayed IS NOT 0))
        AS scheduled,
        (SELECT min(expires_at) FROM taskito_jobs INDEXED BY taskito_jobs_expiry
         WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL) AS expires

@@ -3,17 +3,18 @@
 -- Jobs due later are kept out of the claim index ("delayed", cleared by the claims of their
 -- queue's workers once due), and the claim index leads with the queue, so a worker walks only
 -- the due jobs of the queues it serves: not a paused queue's backlog, not another worker's, not
--- a day's worth of delayed jobs.
+-- a day's worth of delayed jobs. A row written without the flag (NULL: by a release before this
+-- one) counts as delayed until its scheduled time, so it is never claimed early.
 
-ALTER TABLE taskito_jobs ADD COLUMN delayed boolean NOT NULL DEFAULT false;
-UPDATE taskito_jobs SET delayed = true
-WHERE status IN ('pending', 'failed') AND scheduled_at > extract(epoch FROM now());
+ALTER TABLE taskito_jobs ADD COLUMN delayed boolean;
+UPDATE taskito_jobs SET delayed = scheduled_at > extract(epoch FROM now())
+WHERE status IN ('pending', 'failed');
 
 DROP INDEX taskito_jobs_ready;
 CREATE INDEX taskito_jobs_ready ON taskito_jobs (queue, priority DESC, scheduled_at, seq)
     WHERE status IN ('pending', 'failed') AND waiting_deps = 0 AND NOT delayed;
 CREATE INDEX taskito_jobs_delayed ON taskito_jobs (queue, scheduled_at)
-    WHERE status IN ('pending', 'failed') AND delayed;
+    WHERE status IN ('pending', 'failed') AND delayed IS NOT FALSE;
 
 -- Cancel expired jobs, let the served queues' delayed jobs that came due join the claim index,
 -- then claim up to p_limit due jobs in priority order: the first p_limit of each served queue
@@ -25,11 +26,12 @@ CREATE INDEX taskito_jobs_delayed ON taskito_jobs (queue, scheduled_at)
 -- was empty would be a sequential scan and a sort, kept when the table holds a million jobs. With
 -- sequential scans and sorts off inside the function, the one plan left for each statement walks
 -- its index: the claim index per queue, the expiry and delayed indexes by time. (The final merge
--- of at most p_limit rows per queue is sorted whatever the setting.)
+-- of at most p_limit rows per queue is sorted whatever the setting.) The cost the planner gives a
+-- switched-off plan node would trigger JIT compilation, at every call: JIT is off here too.
 CREATE OR REPLACE FUNCTION taskito_claim(p_worker_id text, p_queues text[], p_now double precision,
                               p_lease_until double precision, p_limit integer)
 RETURNS SETOF taskito_jobs LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off SET jit = off AS $$
 DECLARE
     expired_id text;
 BEGIN
@@ -51,7 +53,8 @@ BEGIN
     UPDATE taskito_jobs SET delayed = false
     WHERE id = ANY(ARRAY(
         SELECT id FROM taskito_jobs
-        WHERE queue = ANY(p_queues) AND status IN ('pending', 'failed') AND delayed AND scheduled_at <= p_now
+        WHERE queue = ANY(p_queues) AND status IN ('pending', 'failed') AND delayed IS NOT FALSE
+          AND scheduled_at <= p_now
         FOR UPDATE SKIP LOCKED
     ));
     -- "id = ANY(ARRAY(...))" rather than a join: the plan stays an index lookup per claimed
@@ -84,13 +87,13 @@ $$;
 -- this. One index lookup per queue, one for expiry, whatever the plan cache holds.
 CREATE FUNCTION taskito_next_due(p_queues text[])
 RETURNS TABLE (scheduled double precision, expires double precision) LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off SET jit = off AS $$
 BEGIN
     RETURN QUERY
     SELECT (SELECT min(next.at) FROM unnest(p_queues) AS served(name)
             CROSS JOIN LATERAL (SELECT min(j.scheduled_at) AS at FROM taskito_jobs AS j
                                 WHERE j.queue = served.name AND j.status IN ('pending', 'failed')
-                                  AND j.delayed) AS next),
+                                  AND j.delayed IS NOT FALSE) AS next),
            (SELECT min(j.expires_at) FROM taskito_jobs AS j
             WHERE j.status IN ('pending', 'failed') AND j.expires_at IS NOT NULL);
 END
