@@ -237,9 +237,13 @@ class SQLStorage:
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        asked = {"status": status, "queue": queue, "task_name": task_name}
+        filters = [self.sql[f"list_jobs_by_{'task' if name == 'task_name' else name}"]
+                   for name, value in asked.items() if value is not None]
+        statement = self.sql["list_jobs"].replace("/* filters */", " AND ".join(filters) or "TRUE")
         with self._autocommit() as cur:
-            rows = self._rows(cur, "list_jobs", status=status, queue=queue, task_name=task_name,
-                              limit=limit, offset=offset, head=PAYLOAD_HEAD)
+            cur.execute(statement, {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD})
+            rows = cur.fetchall()
         return [to_record(row) for row in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:

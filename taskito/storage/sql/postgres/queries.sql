@@ -116,6 +116,8 @@ FROM taskito_jobs j WHERE j.id = %(job_id)s;
 -- Partial rows: the payload cut here to its first "head" bytes (PostgreSQL reads only the start of a
 -- large value), its full length, the error cut to as many characters, and no result, so a listing of
 -- jobs with megabytes of arguments reads kilobytes. Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload,
        octet_length(payload) AS payload_size,
        CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
@@ -123,12 +125,19 @@ SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(he
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id
 FROM taskito_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text
-       OR (%(status)s::text = 'pending' AND status = 'claimed'))
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+WHERE /* filters */
 ORDER BY seq DESC
 LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = %(status)s::text
+
+-- name: list_jobs_by_queue
+queue = %(queue)s::text
+
+-- name: list_jobs_by_task
+task_name = %(task_name)s::text
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors

@@ -141,17 +141,27 @@ FROM taskito_jobs j WHERE j.id = :job_id;
 -- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
 -- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
 -- Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id
 FROM taskito_jobs
-WHERE (:status IS NULL OR status = :status OR (:status = 'pending' AND status = 'claimed'))
-  AND (:queue IS NULL OR queue = :queue)
-  AND (:task_name IS NULL OR task_name = :task_name)
+WHERE /* filters */
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = :status
+
+-- name: list_jobs_by_queue
+queue = :queue
+
+-- name: list_jobs_by_task
+task_name = :task_name
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors

@@ -16,6 +16,12 @@ CREATE INDEX taskito_jobs_ready ON taskito_jobs (queue, priority DESC, scheduled
 CREATE INDEX taskito_jobs_delayed ON taskito_jobs (queue, scheduled_at)
     WHERE status IN ('pending', 'failed') AND delayed IS NOT FALSE;
 
+-- Job lists, newest first, filtered by the status users see (claimed is pending), by queue or by
+-- task: an index each, ordered by seq.
+CREATE INDEX taskito_jobs_listed_by_status ON taskito_jobs ((CASE status WHEN 'claimed' THEN 'pending' ELSE status END), seq);
+CREATE INDEX taskito_jobs_listed_by_queue ON taskito_jobs (queue, seq);
+CREATE INDEX taskito_jobs_listed_by_task ON taskito_jobs (task_name, seq);
+
 -- Cancel expired jobs, let the served queues' delayed jobs that came due join the claim index,
 -- then claim up to p_limit due jobs in priority order: the first p_limit of each served queue
 -- that is not paused (rows another worker is claiming are skipped, never waited for), then the

@@ -14,3 +14,9 @@ CREATE INDEX taskito_jobs_ready ON taskito_jobs (queue, priority DESC, scheduled
     WHERE status IN ('pending', 'failed') AND waiting_deps = 0 AND delayed = 0;
 CREATE INDEX taskito_jobs_delayed ON taskito_jobs (queue, scheduled_at)
     WHERE status IN ('pending', 'failed') AND delayed IS NOT 0;
+
+-- Job lists, newest first, filtered by the status users see (claimed is pending), by queue or by
+-- task: an index each, ordered by seq (SQLite ends every index with the rowid, which seq is).
+CREATE INDEX taskito_jobs_listed_by_status ON taskito_jobs ((CASE status WHEN 'claimed' THEN 'pending' ELSE status END));
+CREATE INDEX taskito_jobs_listed_by_queue ON taskito_jobs (queue);
+CREATE INDEX taskito_jobs_listed_by_task ON taskito_jobs (task_name);

@@ -1,4 +1,5 @@
-"""A claim's work does not grow with jobs it cannot take, and PostgreSQL's claim plan cannot go bad.
+"""A claim's work does not grow with jobs it cannot take, PostgreSQL's claim plan cannot go bad, and a
+page of a job list reads about as many rows as it shows.
 
 The work of a database call is counted, not timed: SQLite virtual-machine instructions (a progress
 handler on every connection of the storage), PostgreSQL shared buffers touched (auto_explain on the
@@ -29,9 +30,10 @@ SERVED = ["default", "held"]  # "held" is paused
 class Costed:
     """A queue whose database work is counted; ``cost(call)`` is the work ``call`` made."""
 
-    def __init__(self, queue: Queue, counted: Callable[[], int]) -> None:
+    def __init__(self, queue: Queue, counted: Callable[[], int], sql: Callable[[str], None]) -> None:
         self.queue = queue
         self._counted = counted
+        self.sql = sql  # run a statement on a connection of its own (not counted)
 
     def cost(self, call: Callable[[], Any]) -> int:
         before = self._counted()
@@ -57,11 +59,25 @@ def costed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
 
         monkeypatch.setattr(SQLiteStorage, "_connect", counting_connect)
         queue = Queue(db_path=str(tmp_path / "taskito.db"))
-        yield Costed(queue, lambda: steps[0])
+
+        def sqlite_sql(statement: str) -> None:
+            with sqlite3.connect(tmp_path / "taskito.db") as conn:
+                conn.execute(statement)
+
+        yield Costed(queue, lambda: steps[0], sqlite_sql)
     else:
+        import psycopg
+
         plans = explained_connections(monkeypatch, analyze=True)
-        queue = Queue(backend="postgres", db_url=PG_URL, schema=request.getfixturevalue("pg_schema"), pool_size=1)
-        yield Costed(queue, lambda: sum(_buffers(plan) for plan in plans))
+        schema = request.getfixturevalue("pg_schema")
+        queue = Queue(backend="postgres", db_url=PG_URL, schema=schema, pool_size=1)
+
+        def postgres_sql(statement: str) -> None:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{schema}"')
+                conn.execute(statement)
+
+        yield Costed(queue, lambda: sum(_buffers(plan) for plan in plans), postgres_sql)
     queue.close()
 
 
@@ -94,8 +110,8 @@ def _buffers(plan: str) -> int:
     return sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", match.group(1)))
 
 
-def _jobs(queue: str, count: int, delay: float = 0.0) -> list[NewJob]:
-    return [NewJob(id=new_job_id(), task_name="tasks.noop", payload=b'{"args":[],"kwargs":{}}', queue=queue,
+def _jobs(queue: str, count: int, delay: float = 0.0, task: str = "tasks.noop") -> list[NewJob]:
+    return [NewJob(id=new_job_id(), task_name=task, payload=b'{"args":[],"kwargs":{}}', queue=queue,
                    delay=delay) for _ in range(count)]
 
 
@@ -150,3 +166,30 @@ def test_claim_plan_keeps_its_index_after_the_worker_started_on_an_emptied_table
         assert "Index Scan using taskito_jobs_ready on taskito_jobs" in claim_plan, claim_plan
     finally:
         queue.close()
+
+
+def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) -> None:
+    queue = costed.queue
+    queue.storage.enqueue(_jobs("default", 40))
+    listings = {  # name: (listing, rows it reads)
+        "newest": (lambda: queue.list_jobs(limit=20), 20),
+        "pending": (lambda: queue.list_jobs(status="pending", limit=20), 20),
+        "pending, second page": (lambda: queue.list_jobs(status="pending", limit=20, offset=20), 40),
+        "a status no job has": (lambda: queue.list_jobs(status="dead"), 0),
+        "queue": (lambda: queue.list_jobs(queue="default", limit=20), 20),
+        "task": (lambda: queue.list_jobs(task_name="tasks.noop", limit=20), 20),
+        "status and queue": (lambda: queue.list_jobs(status="pending", queue="default", limit=20), 20),
+    }
+    for listing, _ in listings.values():  # first calls prepare statements and plans
+        listing()
+    alone = {name: min(costed.cost(listing) for _ in range(3)) for name, (listing, _) in listings.items()}
+    # Newer than them, and in none of the lists but the first: 6,000 completed jobs of another task and queue.
+    queue.storage.enqueue(_jobs("elsewhere", 6000, task="tasks.other"))
+    costed.sql("UPDATE taskito_jobs SET status = 'complete', finished_at = 1 WHERE queue = 'elsewhere'")
+    costed.sql("ANALYZE taskito_jobs")  # as autovacuum (PostgreSQL) would; SQLite's plans need no statistics
+    among_many = {name: min(costed.cost(listing) for _ in range(3)) for name, (listing, _) in listings.items()}
+    for name, (_, rows) in listings.items():
+        # A plan may read a few rows through an index where it scanned one page before; never the 6,000.
+        assert among_many[name] <= 2 * alone[name] + 2 * rows + 20, (name, alone, among_many)
+    assert [job.id for job in queue.list_jobs(status="pending", limit=20, offset=20)] == [
+        job.id for job in queue.list_jobs(queue="default", limit=40)][20:]
