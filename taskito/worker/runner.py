@@ -41,7 +41,9 @@ class Worker:
         concurrency = validation.concurrency("concurrency", concurrency)
         self.queue = queue
         self.storage = queue.storage
-        self.queues = [validation.name("queue", name) for name in queues] if queues else queue.default_queues()
+        # Each once: a claim takes up to its limit from each queue named.
+        self.queues = list(dict.fromkeys(validation.name("queue", name) for name in queues)) if queues \
+            else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
