@@ -1,6 +1,7 @@
 """Throughput and latency of taskito, printed as one JSON line.
 
     python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
+    python benchmarks/throughput.py --table-size 1000000 [--backend ...]   (scale mode: see scale.py)
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
@@ -201,15 +202,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--db-url", default=DEFAULT_PG_URL, help="PostgreSQL URL for --backend postgres")
-    parser.add_argument("--rounds", type=int, default=200, help="latency round trips")
+    parser.add_argument("--rounds", type=int, help="latency round trips (default 200; 300 in scale mode)")
     parser.add_argument("--scaling", help="also drain with these worker-process counts, e.g. 1,2,4")
+    parser.add_argument("--table-size", type=int,
+                        help="scale mode: the same figures with tables of this many jobs (see scale.py)")
     args = parser.parse_args()
+    if args.table_size:
+        from scale import run_scale
+
+        print(json.dumps({"backend": args.backend, "jobs": args.jobs, "cpus": os.cpu_count(),
+                          "python": platform.python_version(),
+                          **run_scale(args.backend, args.table_size, args.jobs, args.rounds or 300, args.db_url)}))
+        return
     report = {
         "backend": args.backend,
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        **measure(args.backend, args.jobs, args.rounds, args.db_url),
+        **measure(args.backend, args.jobs, args.rounds or 200, args.db_url),
         "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
         "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }

@@ -189,7 +189,12 @@ class Storage(Protocol):
         """Atomically give up to ``limit`` due jobs to the worker, in priority order.
 
         They are claimed (held under a lease, shown as pending) until ``start`` marks them running.
+        The cost does not depend on jobs of other queues, nor on jobs due later.
         """
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        """When time alone makes work claimable: the earliest scheduled time of a delayed job of
+        ``queues``, or expiry of a waiting job of any queue (which a claim cancels); None if nothing waits."""
 
     def start(self, started: Sequence[Started]) -> None:
         """Mark claimed jobs running from the time their function started (in batches, by the worker);
@@ -237,8 +242,12 @@ class Storage(Protocol):
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Block until the job is finished or ``timeout`` passes; return its latest record."""
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Block until new work may be claimable, or ``timeout`` passes."""
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until new work may be claimable (True), or ``timeout`` passes (False).
+
+        Work that arrived since this thread's last ``claim`` began counts, so a job enqueued while
+        a claim ran is never left waiting. True also when the engine cannot tell (it polls).
+        """
 
     # -- dead letters and housekeeping --------------------------------------------------
     def retry_dead(self, job_id: str, new_id: str) -> str | None:

@@ -453,6 +453,8 @@ class PostgresStorage(SQLStorage):
             try:
                 with self._autocommit() as cur:
                     released = self._run(cur, "release_claim", worker_id=worker_id, lease_until=lease_until)
+                    if released:
+                        self._notify(cur)  # other idle workers may take them
             except psycopg.Error:
                 with self._uncertain_lock:
                     self._uncertain_claims[:0] = pending[position:]
@@ -485,14 +487,22 @@ class PostgresStorage(SQLStorage):
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
         return _Listener(self._connect, channel, on_notify, on_reset)
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Return as soon as a job is enqueued (NOTIFY), or after ``timeout`` (the polling fallback)."""
+    def wait_for_work(self, timeout: float) -> bool:
+        """Return True as soon as work is announced (NOTIFY), else False after ``timeout``.
+
+        A notification that came while the last claim ran is still pending here. While the
+        LISTEN connection is down (reconnecting), the timeout is a poll: True, since work may
+        have arrived unannounced.
+        """
         if self._work_listener is None:
             with self._listen_lock:
                 if self._work_listener is None and not self._closed:
                     self._work_listener = self._listener(self._work_channel, self._on_work, self._on_work_reset)
+        listener = self._work_listener
         if self._work_event.wait(timeout):
             self._work_event.clear()
+            return True
+        return listener is None or not listener.listening.is_set()
 
     def _on_work(self, _payload: str) -> None:
         self._work_event.set()

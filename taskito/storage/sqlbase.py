@@ -123,8 +123,10 @@ class SQLStorage:
 
     def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
         """The columns of a new job's row: the options' own (``JobOptions.columns``) and the bookkeeping."""
+        columns = job.columns(now)
+        # A job due later is "delayed": out of the claim index until a claim of its queue finds it due.
         return {"id": job.id, "task_name": job.task_name, "payload": job.payload, "status": Status.PENDING,
-                "waiting_deps": waiting_deps, "created_at": now, **job.columns(now)}
+                "waiting_deps": waiting_deps, "created_at": now, "delayed": columns["scheduled_at"] > now, **columns}
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -157,10 +159,17 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
                               now=now, lease_until=now + lease_seconds, limit=limit)
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        with self._autocommit() as cur:
+            [row] = self._rows(cur, "next_due", queues=self._id_list(queues))
+        times = [value for value in row if value is not None]
+        return min(times) if times else None
 
     def start(self, started: Sequence[Started]) -> None:
         if not started:
@@ -192,22 +201,26 @@ class SQLStorage:
                                     started_at=started_at)
             else:
                 applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
-                                    scheduled_at=now + retry_delay, started_at=started_at)
+                                    scheduled_at=now + retry_delay, started_at=started_at, now=now)
             if not applied:
                 return False
             self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
                       traceback=traceback, now=now)
             if retry_delay is None:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+            else:
+                self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
 
     def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
         if not job_ids:
             return
         times = [None] * len(job_ids) if not_before is None else list(not_before)
+        now = time.time()
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id, "not_before": when}
-                                                  for job_id, when in zip(job_ids, times, strict=True)])
+            cur.executemany(self.sql["requeue"], [
+                {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
+                for job_id, when in zip(job_ids, times, strict=True)])
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:
@@ -239,13 +252,16 @@ class SQLStorage:
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
                   order_by: str = "-created") -> list[JobRecord]:
+        asked = {"status": status, "queue": queue, "task_name": task_name}
+        filters = [self.sql[f"list_jobs_by_{'task' if name == 'task_name' else name}"]
+                   for name, value in asked.items() if value is not None]
         column = JOB_ORDERS[order_by.removeprefix("-")]  # fixed SQL of ours, never user text, goes into the query
         direction = "DESC" if order_by.startswith("-") else "ASC"
         order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
+        statement = self.sql["list_jobs"].replace("/* filters */", " AND ".join(filters) or "TRUE")
         with self._autocommit() as cur:
-            cur.execute(self.sql["list_jobs"].replace("{order}", order),
-                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset,
-                         "head": PAYLOAD_HEAD})
+            cur.execute(statement.replace("{order}", order),
+                        {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD})
             rows = cur.fetchall()
         return [to_record(row) for row in rows]
 

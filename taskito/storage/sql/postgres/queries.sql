@@ -5,16 +5,18 @@
 
 -- name: insert_job
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
+-- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s,
+        %(scheduled_at)s > %(created_at)s)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                   unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed) FROM STDIN;
 
 -- name: count_ids
 -- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
@@ -42,9 +44,13 @@ SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- taskito_claim() in the schema also cancels expired jobs first (one round trip). The jobs are
--- claimed, not running: the worker marks the start (`start`) when the function is called.
+-- taskito_claim() in the schema also cancels expired jobs and lets delayed jobs that came due join
+-- the claim index first (one round trip). The jobs are claimed, not running: the worker marks the
+-- start (`start`) when the function is called.
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
+
+-- name: next_due
+SELECT scheduled, expires FROM taskito_next_due(%(queues)s::text[]);
 
 -- name: release_claim
 -- Put back a batch whose claim committed while the connection broke (postgres only). Its jobs
@@ -72,7 +78,7 @@ UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
     started_at = COALESCE(%(started_at)s::double precision, started_at),
     first_started_at = COALESCE(first_started_at, %(started_at)s::double precision, started_at),
-    scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
+    scheduled_at = %(scheduled_at)s, delayed = %(scheduled_at)s > %(now)s, lease_until = NULL, worker_id = NULL
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: fail_dead
@@ -88,7 +94,8 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
 -- name: requeue
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
+    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at),
+    delayed = COALESCE(%(not_before)s::double precision > %(now)s, false)
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
@@ -110,6 +117,8 @@ FROM taskito_jobs j WHERE j.id = %(job_id)s;
 -- Partial rows: the payload cut here to its first "head" bytes (PostgreSQL reads only the start of a
 -- large value), its full length, the error cut to as many characters, and no result, so a listing of
 -- jobs with megabytes of arguments reads kilobytes. Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload,
        octet_length(payload) AS payload_size,
        CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
@@ -117,12 +126,19 @@ SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(he
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text
-       OR (%(status)s::text = 'pending' AND status = 'claimed'))
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+WHERE /* filters */
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = %(status)s::text
+
+-- name: list_jobs_by_queue
+queue = %(queue)s::text
+
+-- name: list_jobs_by_task
+task_name = %(task_name)s::text
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors

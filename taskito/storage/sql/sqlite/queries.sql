@@ -2,10 +2,11 @@
 
 -- name: insert_job
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
+-- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at)
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: insert_dep
@@ -37,18 +38,30 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = :reason, finished_at = :now
 WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
 
+-- name: promote_due
+-- Delayed jobs of these queues whose time has come join the claim index (run just before `claim`).
+UPDATE taskito_jobs INDEXED BY taskito_jobs_delayed SET delayed = 0
+WHERE status IN ('pending', 'failed') AND delayed IS NOT 0
+  AND queue IN (SELECT value FROM json_each(:queues)) AND scheduled_at <= :now;
+
 -- name: claim
 -- Claimed, not running: the worker marks the start (`start`) when the function is called.
+-- The first :limit jobs of each served queue that is not paused, walked in the claim index (due
+-- jobs only, in claim order), then the first :limit of those: no other queue's job is read.
+-- INDEXED BY: without statistics the planner could prefer another index and sort.
 UPDATE taskito_jobs
 SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
     started_at = NULL, lease_until = :lease_until
 WHERE seq IN (
-    -- INDEXED BY: without statistics the planner would sort every pending job per claim.
-    SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_ready
-    WHERE status IN ('pending', 'failed') AND waiting_deps = 0
-      AND scheduled_at <= :now
-      AND queue IN (SELECT value FROM json_each(:queues))
-      AND queue NOT IN (SELECT name FROM taskito_paused_queues)
+    SELECT seq FROM (
+        SELECT j.seq, j.priority, j.scheduled_at FROM json_each(:queues) AS served, taskito_jobs AS j
+        WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
+          AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+                        WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                          AND ready.waiting_deps = 0 AND ready.delayed = 0
+                        ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
+                        LIMIT :limit)
+    )
     ORDER BY priority DESC, scheduled_at, seq
     LIMIT :limit
 )
@@ -79,7 +92,7 @@ WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 UPDATE taskito_jobs
 SET status = 'failed', error = :error, retry_count = retry_count + 1, started_at = COALESCE(:started_at, started_at),
     first_started_at = COALESCE(first_started_at, :started_at, started_at),
-    scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
+    scheduled_at = :scheduled_at, delayed = :scheduled_at > :now, lease_until = NULL, worker_id = NULL
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: fail_dead
@@ -95,8 +108,19 @@ VALUES (:job_id, :attempt, :error, :traceback, :now);
 -- name: requeue
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(:not_before, scheduled_at)
+    scheduled_at = COALESCE(:not_before, scheduled_at), delayed = COALESCE(:not_before > :now, 0)
 WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running');
+
+-- name: next_due
+-- When the next delayed job of these queues comes due, or the next waiting job (of any queue) expires:
+-- time passing changes nothing in the database, so an idle worker sets its alarm by this. One index
+-- lookup per queue (the smallest scheduled_at), one for expiry.
+SELECT min((SELECT min(scheduled_at) FROM taskito_jobs INDEXED BY taskito_jobs_delayed
+            WHERE queue = served.value AND status IN ('pending', 'failed') AND delayed IS NOT 0))
+       AS scheduled,
+       (SELECT min(expires_at) FROM taskito_jobs INDEXED BY taskito_jobs_expiry
+        WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL) AS expires
+FROM json_each(:queues) AS served;
 
 -- name: set_progress
 UPDATE taskito_jobs SET progress = :progress WHERE id = :job_id;
@@ -118,17 +142,27 @@ FROM taskito_jobs j WHERE j.id = :job_id;
 -- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
 -- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
 -- Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
-WHERE (:status IS NULL OR status = :status OR (:status = 'pending' AND status = 'claimed'))
-  AND (:queue IS NULL OR queue = :queue)
-  AND (:task_name IS NULL OR task_name = :task_name)
+WHERE /* filters */
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = :status
+
+-- name: list_jobs_by_queue
+queue = :queue
+
+-- name: list_jobs_by_task
+task_name = :task_name
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
