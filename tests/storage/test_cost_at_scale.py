@@ -162,7 +162,8 @@ def test_claim_plan_keeps_its_index_after_the_worker_started_on_an_emptied_table
 
     plans = explained_connections(monkeypatch, settings=("plan_cache_mode = force_generic_plan",
                                                          "random_page_cost = 100"))
-    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1)
+    # Connected now: the test writes to the tables itself before the queue first uses them.
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1).connect()
     try:
         # The table is empty but has been large (rows purged, or here a big batch rolled back, which
         # vacuum can clear at once whatever else the server runs): vacuum cut the table to nothing,
