@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -202,8 +202,9 @@ class Queue:
                   priority: int | None = None, delay: float | None = None, queue: str | None = None,
                   max_retries: int | None = None, timeout: float | None = None,
                   unique_key: str | None = None, expires: float | None = None,
-                  depends_on: Any = None) -> list[NewJob]:
-        """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
+                  depends_on: Any = None) -> Iterator[NewJob]:
+        """Build the rows for calls of one task, as they are read; the options are checked and resolved
+        once for all of them, at once (a bad option fails before any row is built)."""
         task_name = validation.name("task name", task_name)
         delay = validation.seconds("delay", delay)
         timeout = validation.timeout("timeout", timeout)
@@ -226,8 +227,8 @@ class Queue:
             "unique_key": unique_key,
             "depends_on": _job_ids(depends_on),
         }
-        return [NewJob(id=new_job_id(), payload=self.encode_payload(task_name, args, kwargs), **shared)
-                for args, kwargs in calls]
+        return (NewJob(id=new_job_id(), payload=self.encode_payload(task_name, args, kwargs), **shared)
+                for args, kwargs in calls)
 
     def prepare_job(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> NewJob:
@@ -235,7 +236,7 @@ class Queue:
 
         ``queue.storage.enqueue([job])`` writes it later, e.g. when a transaction commits.
         """
-        return self._new_jobs(task_name, [(args, kwargs)], **options)[0]
+        return next(self._new_jobs(task_name, [(args, kwargs)], **options))
 
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                 **options: Any) -> JobResult:
@@ -249,16 +250,21 @@ class Queue:
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None,
                      **options: Any) -> list[JobResult]:
-        """Enqueue many jobs of one task in a single transaction."""
-        args_list = list(args_list)
-        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
-        if len(kwargs_seq) != len(args_list):
-            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), **options)
+        """Enqueue many jobs of one task, all or none.
+
+        The arguments are read as they are written (a generator of a million is fine: memory holds a
+        chunk of jobs, not all of them); a large batch commits in chunks that no worker sees until the
+        last, so other writers never wait long behind it, and if it fails none of its jobs is left.
+        """
+        if kwargs_list is None:
+            calls: Iterable[tuple[Any, Any]] = ((args, None) for args in args_list)
+        else:
+            if isinstance(args_list, Sized) and isinstance(kwargs_list, Sized) and len(kwargs_list) != len(args_list):
+                raise InvalidValueError(f"kwargs_list has {len(kwargs_list)} entries but args_list has {len(args_list)}")
+            calls = _pairs(args_list, kwargs_list)
+        jobs = self._new_jobs(task_name, calls, **options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
-        if not jobs:
-            return []
         return [JobResult(self, job_id) for job_id in self.storage.enqueue(jobs)]
 
     # -- inspecting ------------------------------------------------------------------------
@@ -294,6 +300,16 @@ class Queue:
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         return self.storage.stats_all_queues()
+
+    def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Recount jobs and failed attempts and compare with the counters behind stats() and /metrics.
+
+        The counters change with every job in the same transaction, so they should always match; this
+        returns the ones that differ (empty: all good), and with ``repair`` rebuilds them from the
+        recount. It reads the whole jobs table: about a second per million jobs (SQLite's repair holds
+        the write lock meanwhile).
+        """
+        return self.storage.check_counts(repair=repair)
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
         """One entry per failed attempt, oldest first."""
@@ -379,6 +395,16 @@ class Queue:
 
     def close(self) -> None:
         self.storage.close()
+
+
+def _pairs(args_list: Iterable[Sequence[Any]],
+           kwargs_list: Iterable[dict[str, Any] | None]) -> Iterator[tuple[Any, Any]]:
+    """Zip the two lists as they are read, failing if one ends first."""
+    try:
+        yield from zip(args_list, kwargs_list, strict=True)
+    except ValueError:
+        raise InvalidValueError("kwargs_list and args_list have different lengths: give one kwargs entry "
+                                "(or None) per args entry") from None
 
 
 def _job_ids(depends_on: Any) -> list[str]:

@@ -245,9 +245,6 @@ class PostgresStorage(SQLStorage):
     def _id_list(self, ids: Sequence[str]) -> list[str]:
         return list(ids)
 
-    def _number_list(self, values: Sequence[float]) -> list[float]:
-        return [float(value) for value in values]
-
     def _notify(self, cur: Any) -> None:
         cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})
 
@@ -299,26 +296,39 @@ class PostgresStorage(SQLStorage):
             )
 
     # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """One COPY for a batch; one job, unique keys and dependencies go sqlbase's way."""
-        if len(jobs) < 2 or any(job.unique_key or job.depends_on for job in jobs):
-            return super().enqueue(jobs)
-        now = time.time()
-        ids = [job.id for job in jobs]
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """One COPY per batch or chunk (the insert trigger notifies workers once)."""
+        status = "pending" if batch is None else "staged"
+        with cur.copy(self.sql["copy_jobs"]) as copy:
+            for job in jobs:
+                copy.write_row((
+                    job.id, job.task_name, job.queue, status, job.priority, job.payload, job.max_retries,
+                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
+                    batch,
+                ))
+
+    @contextmanager
+    def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
+        """COPY cannot skip rows: a batch that meets its own ids is a retry of one that did commit (ids
+        are ours) only if every one of its ids is there; anything else is a real conflict."""
         try:
-            with self._transaction() as cur, cur.copy(self.sql["copy_jobs"]) as copy:
-                for job in jobs:
-                    copy.write_row((
-                        job.id, job.task_name, job.queue, "pending", job.priority, job.payload, job.max_retries,
-                        job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
-                    ))
+            yield
         except psycopg.errors.UniqueViolation:
-            # COPY cannot skip rows: the batch is a retry of one that did commit (ids are ours) only
-            # if every one of its ids is there; anything else is a real conflict.
             with self._autocommit() as cur:
-                if self._rows(cur, "count_ids", ids=ids)[0][0] != len(ids):
+                if self._rows(cur, "count_ids", ids=[job.id for job in jobs])[0][0] != len(jobs):
                     raise
-        return ids
+
+    def _write(self, jobs: list[NewJob]) -> list[str]:
+        with self._unless_written_already(jobs):
+            return super()._write(jobs)
+        return [job.id for job in jobs]
+
+    def _stage(self, batch: str, jobs: list[NewJob]) -> None:
+        with self._unless_written_already(jobs):
+            super()._stage(batch, jobs)
+
+    def _lock_counts(self, cur: Any) -> None:
+        self._run(cur, "lock_counts")
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -492,10 +502,14 @@ def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-# Every database call of the protocol; waiting and closing are not calls to retry.
+# Every database call of the protocol; waiting and closing are not calls to retry. A large enqueue
+# is not one call either: it reads its jobs as it writes them, so it retries each of its steps.
 for _name, _value in list(vars(Storage).items()):
-    if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close"}:
+    if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close",
+                                                                         "enqueue"}:
         setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
+for _name in ("_write", "_open_batch", "_stage", "_move_batch", "_batch_chunk"):
+    setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:
