@@ -260,7 +260,8 @@ class Queue:
             calls: Iterable[tuple[Any, Any]] = ((args, None) for args in args_list)
         else:
             if isinstance(args_list, Sized) and isinstance(kwargs_list, Sized) and len(kwargs_list) != len(args_list):
-                raise InvalidValueError(f"kwargs_list has {len(kwargs_list)} entries but args_list has {len(args_list)}")
+                raise InvalidValueError(
+                    f"kwargs_list has {len(kwargs_list)} entries but args_list has {len(args_list)}")
             calls = _pairs(args_list, kwargs_list)
         jobs = self._new_jobs(task_name, calls, **options)
         if self.eager:
