@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ..exceptions import InvalidValueError, JobNotFoundError, TaskitoError
@@ -54,6 +54,29 @@ def _chunks(items: Iterable[NewJob], size: int) -> Iterator[list[NewJob]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+class _Pacing:
+    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause.
+
+    The time spent between two turns (reading the next chunk of jobs) counts towards the pause.
+    """
+
+    def __init__(self, pause: Callable[[float], float]) -> None:
+        self._pause = pause
+        self._free_until = 0.0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        delay = self._free_until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            ended = time.monotonic()
+            self._free_until = ended + self._pause(ended - started)
 
 
 def _simple(job: NewJob) -> bool:
@@ -103,6 +126,11 @@ class SQLStorage:
     def _lock_counts(self, cur: Any) -> None:
         """Keep other transactions from rewriting the counters until this one ends (check_counts)."""
 
+    def _pause_after(self, held: float) -> float:
+        """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
+        writers get their turn (an engine with one write lock needs it)."""
+        return 0.0
+
     # -- helpers -----------------------------------------------------------------------
     def _rows(self, cur: Any, query: str, /, **params: Any) -> list[Any]:
         cur.execute(self.sql[query], params)
@@ -121,12 +149,11 @@ class SQLStorage:
         """
         chunks = _chunks(jobs, CHUNK)
         first = next(chunks, [])
-        more = next(chunks, None) if len(first) == CHUNK else None
-        if more is None:
+        if len(first) < CHUNK:
             return self._write(first)
         if not _simple(first[0]):
-            return self._write([*first, *more, *itertools.chain.from_iterable(chunks)])
-        return self._write_staged(itertools.chain([first, more], chunks))
+            return self._write([*first, *itertools.chain.from_iterable(chunks)])
+        return self._write_staged(itertools.chain([first], chunks))
 
     def _write(self, jobs: list[NewJob]) -> list[str]:
         """Write jobs in one transaction."""
@@ -164,10 +191,12 @@ class SQLStorage:
     def _write_staged(self, chunks: Iterable[list[NewJob]]) -> list[str]:
         batch = new_job_id()
         ids: list[str] = []
+        pacing = _Pacing(self._pause_after)
         self._open_batch(batch)
         try:
             for chunk in chunks:
-                self._stage(batch, chunk)
+                with pacing.turn():
+                    self._stage(batch, chunk)
                 ids.extend(job.id for job in chunk)
             if not self._move_batch(batch, "publishing", "staging"):
                 raise self._abandoned(batch, len(ids))
@@ -222,8 +251,10 @@ class SQLStorage:
         return done
 
     def _finish_batch(self, batch: str, state: str, max_chunks: int | None = None) -> None:
+        pacing = _Pacing(self._pause_after)
         for _ in itertools.count() if max_chunks is None else range(max_chunks):
-            done = self._batch_chunk(batch, state)
+            with pacing.turn():
+                done = self._batch_chunk(batch, state)
             if done is None or done < CHUNK:
                 return
 
@@ -430,8 +461,9 @@ class SQLStorage:
         """A chunk per transaction (see CHUNK): a purge of a million jobs never holds the write lock long."""
         before = time.time() - older_than
         removed = 0
+        pacing = _Pacing(self._pause_after)
         while True:
-            with self._transaction() as cur:
+            with pacing.turn(), self._transaction() as cur:
                 ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
                 if ids:
                     self._run(cur, "purge_errors", ids=self._id_list(ids))
