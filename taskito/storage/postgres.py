@@ -36,7 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import validate_schema
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import Completion, JobRecord, NewJob, Storage
+from .base import Completion, JobRecord, NewJob, Started, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
@@ -356,6 +356,14 @@ class PostgresStorage(SQLStorage):
             raise
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def start(self, started: Sequence[Started]) -> None:
+        """One statement for the batch."""
+        if not started:
+            return
+        with self._autocommit() as cur:
+            self._run(cur, "start", ids=[item.job_id for item in started], attempts=[item.attempt for item in started],
+                      started=[item.started_at for item in started])
 
     def _release_uncertain_claims(self) -> None:
         with self._uncertain_lock:

@@ -34,9 +34,9 @@ from .sqlfiles import queries
 logger = logging.getLogger("taskito.storage")
 
 # Rows written per transaction by a large enqueue (and per step of publishing it) and by a purge: on
-# SQLite, where a writer holds the only write lock, each chunk keeps it for tens of milliseconds, so
-# other processes' enqueues and claims never wait long behind a map of a million jobs.
-CHUNK = 5000
+# SQLite, where a writer holds the only write lock, each chunk keeps it for a few tens of milliseconds,
+# so other processes' enqueues and claims never wait long behind a map of a million jobs.
+CHUNK = 2000
 # Seconds a large enqueue may pause between two chunks before the workers' maintenance takes it for
 # abandoned (its writer died) and discards its jobs.
 BATCH_LEASE = 300.0

@@ -91,7 +91,7 @@ def test_map_streams_its_arguments(db_path: str, monkeypatch: pytest.MonkeyPatch
 
 
 # -- on SQLite, other processes' writes do not wait for a large map or purge --------------------------------
-BIG = 60_000
+BIG = 50_000
 WRITER = """
 import sys, time
 from taskito import Queue

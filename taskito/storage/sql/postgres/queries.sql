@@ -83,8 +83,12 @@ SET status = 'pending', worker_id = NULL, lease_until = NULL
 WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = 'claimed';
 
 -- name: start
-UPDATE taskito_jobs SET status = 'running', started_at = %(started_at)s
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'claimed';
+-- A whole batch of start marks in one statement (postgres takes arrays here): the counting trigger
+-- runs once for it.
+UPDATE taskito_jobs AS j SET status = 'running', started_at = mark.started_at
+FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(started)s::double precision[])
+     AS mark(id, attempt, started_at)
+WHERE j.id = ANY(%(ids)s::text[]) AND j.id = mark.id AND j.attempt = mark.attempt AND j.status = 'claimed';
 
 -- name: complete
 -- A whole batch at once (postgres takes arrays here), with its dependents' release. Each

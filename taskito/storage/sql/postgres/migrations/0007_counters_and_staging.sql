@@ -13,23 +13,31 @@
 -- updates. The triggers only append rows (one per key a statement changed, with +n / -n), which take
 -- no lock anyone waits for; readers add them up, and taskito_fold_counts() folds them into one row per
 -- key every few hundred statements, so readers always add up a few thousand rows at most.
--- The triggers are per statement, over its transition tables: a claim of 50 jobs, a COPY of thousands
--- or a purge costs one trigger call, not one per row.
+-- The triggers are per statement, over its transition tables: a claim of 50 jobs, a completion batch
+-- (taskito_complete() below now completes its batch in one statement), a COPY of thousands or a purge
+-- costs one trigger call, not one per row.
 
-CREATE TABLE taskito_runtime_bounds (le double precision PRIMARY KEY);
-INSERT INTO taskito_runtime_bounds (le) VALUES (0.005), (0.01), (0.025), (0.05), (0.1), (0.25), (0.5), (1.0),
-    (2.5), (5.0), (10.0), (30.0), (60.0), (120.0), (300.0), (600.0), (1800.0), (3600.0);
+-- The bounds of the run-time histogram, sorted; a completed job's run time, else NULL; and the bucket it
+-- falls in: the smallest bound at or above it (infinity above them all; 0: no run time). Plain
+-- expressions, so that the planner inlines them into the triggers' statements.
+CREATE FUNCTION taskito_runtime_bounds() RETURNS double precision[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+             1800.0, 3600.0}'::double precision[]
+$$;
 
--- A completed job's run time, else NULL; and the bucket it falls in (0: none).
 CREATE FUNCTION taskito_runtime(p_status text, p_started double precision, p_finished double precision)
 RETURNS double precision LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_status = 'complete' THEN p_finished - p_started END
 $$;
 
+-- width_bucket(x, bounds) is the number of bounds <= x: x itself if it is one, else the next one up.
 CREATE FUNCTION taskito_runtime_le(p_seconds double precision)
-RETURNS double precision LANGUAGE sql STABLE AS $$
+RETURNS double precision LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_seconds IS NULL THEN 0
-                ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= p_seconds), 'Infinity') END
+                WHEN (taskito_runtime_bounds())[width_bucket(p_seconds, taskito_runtime_bounds())] = p_seconds
+                    THEN p_seconds
+                ELSE coalesce((taskito_runtime_bounds())[width_bucket(p_seconds, taskito_runtime_bounds()) + 1],
+                              'Infinity') END
 $$;
 
 CREATE TABLE taskito_counts (
@@ -192,3 +200,50 @@ CREATE TABLE taskito_batches (
     lease_until double precision NOT NULL
 );
 CREATE INDEX taskito_jobs_staged ON taskito_jobs (worker_id, seq) WHERE status = 'staged';
+
+-- Record a batch of successful attempts (those still holding their job) and release the jobs that
+-- depended on them; returns the ids completed and how many dependents became claimable. As in v4,
+-- but the batch is completed by one statement: the counting trigger then runs once per batch, not
+-- once per job. Its cached generic plan looks the jobs up by id (sequential scans are off here, so no
+-- plan made while the table was small can scan it), joined to the batch's arrays.
+-- Relaxed commit as for claims: a completion lost in a server crash means the job runs again.
+-- It sends no NOTIFY itself (a transaction that notifies waits for the WAL flush after all):
+-- the caller notifies right after, in a statement of its own.
+CREATE OR REPLACE FUNCTION taskito_complete(p_ids text[], p_attempts integer[], p_results bytea[],
+                                            p_started double precision[], p_finished double precision[],
+                                            p_now double precision)
+RETURNS TABLE (completed text[], released integer) LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off AS $$
+DECLARE
+    dependent text;
+    finished_deps bigint;
+    remaining integer;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    released := 0;
+    WITH done AS (
+        UPDATE taskito_jobs AS j
+        SET status = 'complete', result = batch.result, started_at = coalesce(batch.started, j.started_at),
+            finished_at = coalesce(batch.finished, p_now), lease_until = NULL, error = NULL
+        FROM unnest(p_ids, p_attempts, p_results, p_started, p_finished)
+             AS batch(id, attempt, result, started, finished)
+        WHERE j.id = ANY(p_ids) AND j.id = batch.id AND j.attempt = batch.attempt
+          AND j.status IN ('claimed', 'running')
+        RETURNING j.id
+    )
+    SELECT coalesce(array_agg(id), '{}') INTO completed FROM done;
+    -- A separate statement, hence a fresh snapshot: it also sees dependents whose enqueue
+    -- committed while the update above waited for their FOR SHARE lock on a dependency.
+    FOR dependent, finished_deps IN
+        SELECT job_id, count(*) FROM taskito_job_deps WHERE depends_on = ANY(completed) GROUP BY job_id
+    LOOP
+        UPDATE taskito_jobs SET waiting_deps = greatest(waiting_deps - finished_deps, 0)
+        WHERE id = dependent AND waiting_deps > 0
+        RETURNING waiting_deps INTO remaining;
+        IF FOUND AND remaining = 0 THEN
+            released := released + 1;
+        END IF;
+    END LOOP;
+    RETURN NEXT;
+END
+$$;
