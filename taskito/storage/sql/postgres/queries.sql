@@ -295,7 +295,8 @@ FROM (
     FROM taskito_counts
     UNION ALL
     SELECT queue, task_name, status, taskito_runtime_le(seconds), 0, 1, 0.0, coalesce(seconds, 0)
-    FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+    FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
           FROM taskito_jobs) AS jobs
 ) AS both_sides
 GROUP BY queue, task_name, status, runtime_le
@@ -317,7 +318,8 @@ GROUP BY task_name HAVING sum(counted) <> sum(actual);
 WITH gone AS (DELETE FROM taskito_counts)
 INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
 SELECT queue, task_name, status, taskito_runtime_le(seconds), count(*), coalesce(sum(seconds), 0)
-FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
       FROM taskito_jobs) AS jobs
 GROUP BY queue, task_name, status, taskito_runtime_le(seconds);
 

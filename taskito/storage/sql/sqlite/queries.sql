@@ -274,7 +274,8 @@ FROM (
            CASE WHEN seconds IS NULL THEN 0
                 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= seconds), 9e999) END,
            0, 1, 0.0, coalesce(seconds, 0)
-    FROM (SELECT queue, task_name, status, CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
+    FROM (SELECT queue, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+                 CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
           FROM taskito_jobs)
 )
 GROUP BY queue, task_name, status, runtime_le
@@ -299,7 +300,8 @@ SELECT queue, task_name, status, runtime_le, sum(n), total(seconds) FROM (
            CASE WHEN seconds IS NULL THEN 0
                 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= seconds), 9e999) END,
            1, coalesce(seconds, 0)
-    FROM (SELECT queue, task_name, status, CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
+    FROM (SELECT queue, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+                 CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
           FROM taskito_jobs)
 )
 GROUP BY queue, task_name, status, runtime_le;

@@ -4,8 +4,8 @@
 -- Counters. stats(), the dashboard and /metrics read small counter tables instead of counting the jobs
 -- table. Triggers keep them in the transaction of every statement that changes job rows (whoever runs
 -- it: taskito, the reaper, a raw SQL statement), so they stay exact; `taskito check --repair` recounts
--- them anyway. Counter rows are keyed by queue, task, stored status and, for completed jobs, run-time
--- bucket: runtime_le is the smallest bound of taskito_runtime_bounds at or above the run time
+-- them anyway. Counter rows are keyed by queue, task, status as users see it (a claimed job is pending:
+-- so a claim, the most frequent change, adds no row) and, for completed jobs, run-time bucket: runtime_le is the smallest bound of taskito_runtime_bounds at or above the run time
 -- (finished_at - started_at; infinity above them all), 0 for a job with no run time; runtime_sum adds
 -- up those run times.
 --
@@ -23,6 +23,10 @@
 CREATE FUNCTION taskito_runtime_bounds() RETURNS double precision[] LANGUAGE sql IMMUTABLE AS $$
     SELECT '{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
              1800.0, 3600.0}'::double precision[]
+$$;
+
+CREATE FUNCTION taskito_counted_status(p_status text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_status = 'claimed' THEN 'pending' ELSE p_status END
 $$;
 
 CREATE FUNCTION taskito_runtime(p_status text, p_started double precision, p_finished double precision)
@@ -51,7 +55,8 @@ CREATE TABLE taskito_counts (
 
 INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
 SELECT queue, task_name, status, taskito_runtime_le(seconds), count(*), coalesce(sum(seconds), 0)
-FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
       FROM taskito_jobs) AS jobs
 GROUP BY queue, task_name, status, taskito_runtime_le(seconds);
 
@@ -90,7 +95,8 @@ CREATE FUNCTION taskito_count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql S
 BEGIN
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
     SELECT queue, task_name, status, taskito_runtime_le(seconds), count(*), coalesce(sum(seconds), 0)
-    FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+    FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
           FROM new_rows) AS changed
     GROUP BY queue, task_name, status, taskito_runtime_le(seconds);
     IF random() < 0.002 THEN
@@ -104,7 +110,8 @@ CREATE FUNCTION taskito_count_deleted_jobs() RETURNS trigger LANGUAGE plpgsql SE
 BEGIN
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
     SELECT queue, task_name, status, taskito_runtime_le(seconds), -count(*), -coalesce(sum(seconds), 0)
-    FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+    FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
           FROM old_rows) AS changed
     GROUP BY queue, task_name, status, taskito_runtime_le(seconds);
     IF random() < 0.002 THEN
@@ -115,7 +122,7 @@ END
 $$;
 
 -- Every UPDATE statement calls it (a statement trigger cannot look at columns first); one that changes
--- nothing counted (leases, progress) adds nothing.
+-- nothing counted (claims, leases, progress) adds nothing.
 CREATE FUNCTION taskito_count_updated_jobs() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     appended bigint;
@@ -124,11 +131,13 @@ BEGIN
     SELECT queue, task_name, status, le, sum(n), sum(seconds)
     FROM (SELECT queue, task_name, status, taskito_runtime_le(seconds) AS le, -1 AS n,
                  -coalesce(seconds, 0) AS seconds
-          FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+          FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
                 FROM old_rows) AS o
           UNION ALL
           SELECT queue, task_name, status, taskito_runtime_le(seconds), 1, coalesce(seconds, 0)
-          FROM (SELECT queue, task_name, status, taskito_runtime(status, started_at, finished_at) AS seconds
+          FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
                 FROM new_rows) AS n) AS changed
     GROUP BY queue, task_name, status, le
     HAVING sum(n) <> 0 OR sum(seconds) <> 0;

@@ -4,7 +4,8 @@
 -- Counters. stats(), the dashboard and /metrics read small counter tables instead of counting the jobs
 -- table. Triggers keep them in the transaction of every change of a job row (whoever makes it: taskito,
 -- the reaper, a raw SQL statement), so they stay exact; `taskito check --repair` recounts them anyway.
--- taskito_counts has one row per queue, task, stored status and, for completed jobs, run-time bucket:
+-- taskito_counts has one row per queue, task, status as users see it (a claimed job is pending: so a
+-- claim, the most frequent change, changes no counter) and, for completed jobs, run-time bucket:
 -- runtime_le is the smallest bound of taskito_runtime_bounds at or above the run time
 -- (finished_at - started_at; 9e999, infinity, above them all), 0 for a job with no run time (not
 -- complete, or a time missing); runtime_sum adds up those run times.
@@ -28,14 +29,14 @@ SELECT queue, task_name, status, le, count(*), total(seconds) FROM (
     SELECT queue, task_name, status, seconds,
            CASE WHEN seconds IS NULL THEN 0
                 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= seconds), 9e999) END AS le
-    FROM (SELECT queue, task_name, status,
+    FROM (SELECT queue, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
                  CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds FROM taskito_jobs))
 GROUP BY queue, task_name, status, le;
 
 CREATE TRIGGER taskito_jobs_count_insert AFTER INSERT ON taskito_jobs
 BEGIN
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
-    VALUES (NEW.queue, NEW.task_name, NEW.status,
+    VALUES (NEW.queue, NEW.task_name, CASE NEW.status WHEN 'claimed' THEN 'pending' ELSE NEW.status END,
             CASE WHEN NEW.status = 'complete' AND NEW.finished_at - NEW.started_at IS NOT NULL
                  THEN coalesce((SELECT min(le) FROM taskito_runtime_bounds
                                 WHERE le >= NEW.finished_at - NEW.started_at), 9e999) ELSE 0 END,
@@ -47,7 +48,7 @@ END;
 CREATE TRIGGER taskito_jobs_count_delete AFTER DELETE ON taskito_jobs
 BEGIN
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
-    VALUES (OLD.queue, OLD.task_name, OLD.status,
+    VALUES (OLD.queue, OLD.task_name, CASE OLD.status WHEN 'claimed' THEN 'pending' ELSE OLD.status END,
             CASE WHEN OLD.status = 'complete' AND OLD.finished_at - OLD.started_at IS NOT NULL
                  THEN coalesce((SELECT min(le) FROM taskito_runtime_bounds
                                 WHERE le >= OLD.finished_at - OLD.started_at), 9e999) ELSE 0 END,
@@ -56,14 +57,16 @@ BEGIN
     DO UPDATE SET n = n + excluded.n, runtime_sum = runtime_sum + excluded.runtime_sum;
 END;
 
--- Only a change of what is counted fires it: progress, leases and heartbeats cost nothing.
+-- Only a change of what is counted fires it: claims, leases, progress and heartbeats cost nothing.
 CREATE TRIGGER taskito_jobs_count_update
 AFTER UPDATE OF status, queue, task_name, started_at, finished_at ON taskito_jobs
-WHEN OLD.status IS NOT NEW.status OR OLD.queue IS NOT NEW.queue OR OLD.task_name IS NOT NEW.task_name
+WHEN (CASE OLD.status WHEN 'claimed' THEN 'pending' ELSE OLD.status END)
+         IS NOT (CASE NEW.status WHEN 'claimed' THEN 'pending' ELSE NEW.status END)
+  OR OLD.queue IS NOT NEW.queue OR OLD.task_name IS NOT NEW.task_name
   OR (NEW.status = 'complete' AND (OLD.started_at IS NOT NEW.started_at OR OLD.finished_at IS NOT NEW.finished_at))
 BEGIN
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
-    VALUES (OLD.queue, OLD.task_name, OLD.status,
+    VALUES (OLD.queue, OLD.task_name, CASE OLD.status WHEN 'claimed' THEN 'pending' ELSE OLD.status END,
             CASE WHEN OLD.status = 'complete' AND OLD.finished_at - OLD.started_at IS NOT NULL
                  THEN coalesce((SELECT min(le) FROM taskito_runtime_bounds
                                 WHERE le >= OLD.finished_at - OLD.started_at), 9e999) ELSE 0 END,
@@ -71,7 +74,7 @@ BEGIN
     ON CONFLICT (queue, task_name, status, runtime_le)
     DO UPDATE SET n = n + excluded.n, runtime_sum = runtime_sum + excluded.runtime_sum;
     INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
-    VALUES (NEW.queue, NEW.task_name, NEW.status,
+    VALUES (NEW.queue, NEW.task_name, CASE NEW.status WHEN 'claimed' THEN 'pending' ELSE NEW.status END,
             CASE WHEN NEW.status = 'complete' AND NEW.finished_at - NEW.started_at IS NOT NULL
                  THEN coalesce((SELECT min(le) FROM taskito_runtime_bounds
                                 WHERE le >= NEW.finished_at - NEW.started_at), 9e999) ELSE 0 END,
