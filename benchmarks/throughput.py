@@ -1,11 +1,12 @@
 """Throughput and latency of taskito, printed as one JSON line.
 
-    python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
+    python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4] [--count-rows N]
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, and single enqueue from four threads at once
-(into a database of its own).
+(into a database of its own). With --count-rows, also how long stats(), stats_all_queues() and
+/metrics take over a table of that many finished jobs.
 """
 
 from __future__ import annotations
@@ -177,6 +178,41 @@ def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> 
     return result
 
 
+def measure_counting(backend: str, rows: int, pg_url: str) -> dict[str, float]:
+    """Milliseconds (median of 5) of stats(), stats_all_queues() and /metrics over `rows` finished jobs."""
+    with database(backend, pg_url) as env:
+        queue, _ = load_queue(env)
+        from taskito.dashboard.metrics import render_metrics
+
+        columns = "id, task_name, queue, status, payload, created_at, scheduled_at, started_at, finished_at"
+        if backend == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(env["TASKITO_DB_PATH"]) as conn:
+                conn.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+                             f"INSERT INTO taskito_jobs ({columns}) SELECT printf('%032x', i), 'task' || (i % 10), "
+                             "'q' || (i % 5), 'complete', x'7b7d', 1, 1, 1, 1 + (i % 100) / 50.0 FROM n")
+        else:
+            import psycopg
+
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{env["TASKITO_SCHEMA"]}"')
+                conn.execute(f"INSERT INTO taskito_jobs ({columns}) SELECT lpad(to_hex(i), 32, '0'), "
+                             "'task' || (i % 10), 'q' || (i % 5), 'complete', '\\x7b7d', 1, 1, 1, 1 + (i % 100) / 50.0 "
+                             f"FROM generate_series(1, {rows}) AS i")
+        timings = {}
+        for name, call in (("stats", queue.stats), ("stats_all_queues", queue.stats_all_queues),
+                           ("metrics", lambda: render_metrics(queue))):
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - started)
+            timings[f"{name}_ms"] = round(statistics.median(times) * 1000, 2)
+        queue.close()
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -184,6 +220,7 @@ def main() -> None:
     parser.add_argument("--db-url", default=DEFAULT_PG_URL, help="PostgreSQL URL for --backend postgres")
     parser.add_argument("--rounds", type=int, default=200, help="latency round trips")
     parser.add_argument("--scaling", help="also drain with these worker-process counts, e.g. 1,2,4")
+    parser.add_argument("--count-rows", type=int, help="also time stats() and /metrics over this many jobs")
     args = parser.parse_args()
     report = {
         "backend": args.backend,
@@ -196,6 +233,8 @@ def main() -> None:
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]
         report["drain_jobs_per_s_by_worker_processes"] = measure_scaling(args.backend, args.jobs, counts, args.db_url)
+    if args.count_rows:
+        report[f"counting_at_{args.count_rows}_jobs"] = measure_counting(args.backend, args.count_rows, args.db_url)
     print(json.dumps(report))
 
 
