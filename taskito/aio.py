@@ -252,7 +252,7 @@ class AsyncQueueMethods:
         from .eager import arun_eagerly
         from .result import JobResult
 
-        jobs = self._prepare_many(task_name, args_list, kwargs_list, options)
+        jobs = list(self._prepare_many(task_name, args_list, kwargs_list, options))
         if self.eager:
             return [await arun_eagerly(self, job) for job in jobs]
         if not jobs:

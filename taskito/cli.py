@@ -376,6 +376,53 @@ def purge(app: str, **ages: float | None) -> None:
     purge_jobs(load_queue(app), **ages)
 
 
+class CountsDiffer(click.ClickException):
+    """``check`` found counters that differ from the recount (and was not asked to repair them): exit status 1."""
+
+    exit_code = 1
+
+
+def check_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--repair", is_flag=True, help="Rebuild the counters from the recount.")(fn)
+
+
+CHECK_HELP = ("Recount the jobs and compare with the counters behind stats(), the dashboard and /metrics "
+              "(exit status 1 if they differ; --repair rebuilds them).")
+
+
+def _difference(entry: dict[str, Any]) -> str:
+    if entry["counter"] == "failures":
+        return f"failed attempts of task {entry['task_name']!r}: counted {entry['counted']}, found {entry['actual']}"
+    where = f"queue {entry['queue']!r}, task {entry['task_name']!r}, status {entry['status']!r}"
+    if entry["runtime_le"] is not None:
+        where += f", run time <= {entry['runtime_le']:g}s"
+        if entry["counted"] == entry["actual"]:
+            return (f"jobs of {where}: run times add up to {entry['counted_runtime_sum']:.3f}s counted, "
+                    f"{entry['actual_runtime_sum']:.3f}s found")
+    return f"jobs of {where}: counted {entry['counted']}, found {entry['actual']}"
+
+
+def check_counts(queue: Queue, repair: bool) -> None:
+    """Print the counters that differ from a recount; repair them, or exit with status 1."""
+    differences = queue.check_counts(repair=repair)
+    for entry in differences:
+        click.echo(_difference(entry))
+    if not differences:
+        click.echo("counters match the jobs table")
+    elif repair:
+        click.echo(f"repaired {len(differences)} counter(s)")
+    else:
+        raise CountsDiffer(f"{len(differences)} counter(s) differ from the jobs table: run check again with "
+                           "--repair to rebuild them")
+
+
+@main.command(help=CHECK_HELP)
+@app_option
+@check_options
+def check(app: str, repair: bool) -> None:
+    check_counts(load_queue(app), repair)
+
+
 @main.group()
 def dead() -> None:
     """List and replay dead letters."""

@@ -31,6 +31,9 @@ class JobResult(AsyncResultMethods):
     uses it as it is, while ``record`` and ``to_dict()`` read the whole row when first asked.
     """
 
+    # A map of a million jobs returns a million handles: keep each small.
+    __slots__ = ("queue", "id", "_record")
+
     def __init__(self, queue: Queue, job_id: str, record: JobRecord | None = None) -> None:
         self.queue = queue
         self.id = job_id

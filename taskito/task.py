@@ -68,8 +68,8 @@ class TaskWrapper(AsyncTaskMethods):
         return self.queue.enqueue(self.name, args, kwargs, **options)
 
     def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobResult]:
-        """Enqueue one job per argument tuple, all in one transaction."""
-        return self.queue.enqueue_many(self.name, [tuple(args) for args in args_list], **options)
+        """Enqueue one job per argument tuple, all or none (see ``Queue.enqueue_many``: read as written)."""
+        return self.queue.enqueue_many(self.name, (tuple(args) for args in args_list), **options)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A call to send later: ``add.s(2, 3).delay()``."""

@@ -38,7 +38,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import validate_schema
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import Completion, JobRecord, NewJob, Storage
+from .base import Completion, JobRecord, NewJob, Started, Status, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
@@ -272,9 +272,6 @@ class PostgresStorage(SQLStorage):
     def _id_list(self, ids: Sequence[str]) -> list[str]:
         return list(ids)
 
-    def _number_list(self, values: Sequence[float]) -> list[float]:
-        return [float(value) for value in values]
-
     def _notify(self, cur: Any) -> None:
         cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})
 
@@ -326,27 +323,51 @@ class PostgresStorage(SQLStorage):
             )
 
     # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        try:
-            return super().enqueue(jobs)
-        except psycopg.errors.UniqueViolation:
-            # COPY cannot skip rows: the batch is a retry of one that did commit (ids are ours) only
-            # if every one of its ids is there; anything else is a real conflict.
-            ids = [job.id for job in jobs]
-            with self._autocommit() as cur:
-                if self._rows(cur, "count_ids", ids=ids)[0][0] != len(ids):
-                    raise
-            return ids
-
-    def _insert_jobs(self, cur: Any, jobs: Sequence[NewJob], now: float) -> None:
-        """One COPY for a batch (a psycopg2 cursor of the app's takes sqlbase's executemany)."""
-        if len(jobs) < 2 or not isinstance(cur, psycopg.Cursor):
-            super()._insert_jobs(cur, jobs, now)
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """One COPY per batch or chunk (the insert trigger notifies workers once); a psycopg2 cursor
+        of the app's takes sqlbase's executemany."""
+        if not isinstance(cur, psycopg.Cursor) or (len(jobs) < 2 and batch is None):
+            super()._insert_simple(cur, jobs, now, batch)
             return
+        status = Status.PENDING if batch is None else "staged"
         with cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
-                row = self._job_row(job, now, 0)
+                row = {**self._job_row(job, now, 0), "status": status, "worker_id": batch}
                 copy.write_row([row[column] for column in self._copy_columns])
+
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """One COPY per batch or chunk (the insert trigger notifies workers once)."""
+        status = "pending" if batch is None else "staged"
+        with cur.copy(self.sql["copy_jobs"]) as copy:
+            for job in jobs:
+                copy.write_row((
+                    job.id, job.task_name, job.queue, status, job.priority, job.payload, job.max_retries,
+                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
+                    batch,
+                ))
+
+    @contextmanager
+    def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
+        """COPY cannot skip rows: a batch that meets its own ids is a retry of one that did commit (ids
+        are ours) only if every one of its ids is there; anything else is a real conflict."""
+        try:
+            yield
+        except psycopg.errors.UniqueViolation:
+            with self._autocommit() as cur:
+                if self._rows(cur, "count_ids", ids=[job.id for job in jobs])[0][0] != len(jobs):
+                    raise
+
+    def _write(self, jobs: list[NewJob]) -> list[str]:
+        with self._unless_written_already(jobs):
+            return super()._write(jobs)
+        return [job.id for job in jobs]
+
+    def _stage(self, batch: str, jobs: list[NewJob]) -> None:
+        with self._unless_written_already(jobs):
+            super()._stage(batch, jobs)
+
+    def _lock_counts(self, cur: Any) -> None:
+        self._run(cur, "lock_counts")
 
     # -- writing through the app's connection ------------------------------------------------
     @contextmanager
@@ -445,6 +466,14 @@ class PostgresStorage(SQLStorage):
             raise
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def start(self, started: Sequence[Started]) -> None:
+        """One statement for the batch."""
+        if not started:
+            return
+        with self._autocommit() as cur:
+            self._run(cur, "start", ids=[item.job_id for item in started], attempts=[item.attempt for item in started],
+                      started=[item.started_at for item in started])
 
     def _release_uncertain_claims(self) -> None:
         with self._uncertain_lock:
@@ -627,10 +656,13 @@ def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
 
 # Every database call of the protocol; waiting and closing are not calls to retry, nor is a write
 # through the app's connection (its transaction is the app's: a lost one cannot be carried on elsewhere).
+# A large enqueue is not one call either: it reads its jobs as it writes them, so it retries each step.
 for _name, _value in list(vars(Storage).items()):
     if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close",
-                                                                         "enqueue_on"}:
+                                                                         "enqueue_on", "enqueue"}:
         setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
+for _name in ("_write", "_open_batch", "_stage", "_move_batch", "_batch_chunk"):
+    setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
 # The queue's own side of the same-database check, made while writing through the app's connection.
 PostgresStorage._server_identity = _reconnecting(PostgresStorage._server_identity)  # type: ignore[method-assign]
 
