@@ -1,5 +1,7 @@
 """The app the benchmark's worker processes run; settings come from TASKITO_* variables."""
 
+import os
+
 from taskito import Queue
 
 queue = Queue()
@@ -8,3 +10,14 @@ queue = Queue()
 @queue.task()
 def noop() -> None:
     return None
+
+
+@queue.task()
+def tick() -> None:
+    """A no-op that appends one byte to $BENCH_MARKER: the harness counts finished jobs by the file's
+    size, which costs nothing however large the table is."""
+    fd = os.open(os.environ["BENCH_MARKER"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)

@@ -1,11 +1,14 @@
 """Throughput and latency of taskito, printed as one JSON line.
 
-    python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4]
+    python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4] [--count-rows N]
+    python benchmarks/throughput.py --table-size 1000000 [--backend ...]   (scale mode: see scale.py)
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, and single enqueue from four threads at once
-(into a database of its own).
+(into a database of its own), and the time one worker takes to drain as many `async def` tasks
+that each await asyncio.sleep(0.1); with --count-rows, also how long
+stats(), stats_all_queues() and /metrics take over a table of that many finished jobs.
 """
 
 from __future__ import annotations
@@ -65,12 +68,13 @@ def load_queue(env: dict[str, str]):
     return bench_app.queue, bench_app.noop
 
 
-def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(count: int, env: dict[str, str], log_dir: str,
+                  app: str = "bench_app:queue") -> list[subprocess.Popen[bytes]]:
     """Start worker processes from the CLI; their logs go to files (a full pipe would stall them)."""
     procs = []
     for index in range(count):
         log = open(f"{log_dir}/worker-{index}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(subprocess.Popen([TASKITO, "worker", "--app", "bench_app:queue"], cwd=HERE,
+        procs.append(subprocess.Popen([TASKITO, "worker", "--app", app], cwd=HERE,
                                       env={**os.environ, **env}, stdout=log, stderr=log))
     deadline = time.monotonic() + 60
     for index, proc in enumerate(procs):
@@ -177,25 +181,91 @@ def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> 
     return result
 
 
+def measure_async_drain(backend: str, jobs: int, pg_url: str) -> float:
+    """Seconds one worker process (default async concurrency) takes to drain `jobs` coroutines that each
+    await asyncio.sleep(0.1); at 100 at once the floor is jobs / 1000 s."""
+    with database(backend, pg_url) as env:
+        queue, _ = load_queue(env)
+        queue.enqueue_many("bench_async_app.nap", [()] * jobs)
+        [worker] = start_workers(1, env, env["LOG_DIR"], app="bench_async_app:queue")
+        try:
+            started = time.perf_counter()
+            wait_drained(queue, jobs)
+            seconds = time.perf_counter() - started
+        finally:
+            stop_workers([worker])
+        queue.close()
+    return round(seconds, 2)
+
+
+def measure_counting(backend: str, rows: int, pg_url: str) -> dict[str, float]:
+    """Milliseconds (median of 5) of stats(), stats_all_queues() and /metrics over `rows` finished jobs."""
+    with database(backend, pg_url) as env:
+        queue, _ = load_queue(env)
+        queue.connect()  # the tables exist before the rows are written into them
+        from taskito.dashboard.metrics import render_metrics
+
+        columns = "id, task_name, queue, status, payload, created_at, scheduled_at, started_at, finished_at"
+        if backend == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(env["TASKITO_DB_PATH"]) as conn:
+                conn.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+                             f"INSERT INTO taskito_jobs ({columns}) SELECT printf('%032x', i), 'task' || (i % 10), "
+                             "'q' || (i % 5), 'complete', x'7b7d', 1, 1, 1, 1 + (i % 100) / 50.0 FROM n")
+        else:
+            import psycopg
+
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{env["TASKITO_SCHEMA"]}"')
+                conn.execute(f"INSERT INTO taskito_jobs ({columns}) SELECT lpad(to_hex(i), 32, '0'), "
+                             "'task' || (i % 10), 'q' || (i % 5), 'complete', '\\x7b7d', 1, 1, 1, 1 + (i % 100) / 50.0 "
+                             f"FROM generate_series(1, {rows}) AS i")
+        timings = {}
+        for name, call in (("stats", queue.stats), ("stats_all_queues", queue.stats_all_queues),
+                           ("metrics", lambda: render_metrics(queue))):
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - started)
+            timings[f"{name}_ms"] = round(statistics.median(times) * 1000, 2)
+        queue.close()
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--db-url", default=DEFAULT_PG_URL, help="PostgreSQL URL for --backend postgres")
-    parser.add_argument("--rounds", type=int, default=200, help="latency round trips")
+    parser.add_argument("--rounds", type=int, help="latency round trips (default 200; 300 in scale mode)")
     parser.add_argument("--scaling", help="also drain with these worker-process counts, e.g. 1,2,4")
+    parser.add_argument("--table-size", type=int,
+                        help="scale mode: the same figures with tables of this many jobs (see scale.py)")
+    parser.add_argument("--count-rows", type=int, help="also time stats() and /metrics over this many jobs")
     args = parser.parse_args()
+    if args.table_size:
+        from scale import run_scale
+
+        print(json.dumps({"backend": args.backend, "jobs": args.jobs, "cpus": os.cpu_count(),
+                          "python": platform.python_version(),
+                          **run_scale(args.backend, args.table_size, args.jobs, args.rounds or 300, args.db_url)}))
+        return
     report = {
         "backend": args.backend,
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        **measure(args.backend, args.jobs, args.rounds, args.db_url),
+        **measure(args.backend, args.jobs, args.rounds or 200, args.db_url),
         "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
+        "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]
         report["drain_jobs_per_s_by_worker_processes"] = measure_scaling(args.backend, args.jobs, counts, args.db_url)
+    if args.count_rows:
+        report[f"counting_at_{args.count_rows}_jobs"] = measure_counting(args.backend, args.count_rows, args.db_url)
     print(json.dumps(report))
 
 

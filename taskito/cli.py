@@ -127,6 +127,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--exclude-queues", callback=_queue_names,
                      help="Comma-separated queues not to serve (taken out of --queues or of the default)."),
         click.option("--concurrency", type=CONCURRENCY, help="Worker threads (default: workers= / CPUs)."),
+        click.option("--async-concurrency", type=CONCURRENCY,
+                     help="async def tasks run at once on the worker's event loop (default: async_concurrency= / "
+                          "TASKITO_ASYNC_CONCURRENCY / 100)."),
         click.option("--pool", type=click.Choice(["thread", "prefork"]), default="thread", show_default=True,
                      help="thread: jobs share the worker process; prefork: each runs in a child process "
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
@@ -154,7 +157,7 @@ def configure_logging(loglevel: str) -> None:
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
                concurrency: int | None = None, pool: str = "thread", drain_timeout: float | None = None,
-               burst: bool = False, max_tasks: int | None = None) -> None:
+               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     served = _split(queues) or queue.default_queues()
     excluded = set(_split(exclude_queues) or ())
@@ -165,7 +168,8 @@ def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str |
                                    "serve only these; give --queues or exclude fewer")
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
-    queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
+    queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
+                     async_concurrency=async_concurrency)
 
 
 @contextlib.contextmanager
@@ -370,6 +374,53 @@ def purge_jobs(queue: Queue, completed_older_than: float | None = None, dead_old
 @purge_options
 def purge(app: str, **ages: float | None) -> None:
     purge_jobs(load_queue(app), **ages)
+
+
+class CountsDiffer(click.ClickException):
+    """``check`` found counters that differ from the recount (and was not asked to repair them): exit status 1."""
+
+    exit_code = 1
+
+
+def check_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--repair", is_flag=True, help="Rebuild the counters from the recount.")(fn)
+
+
+CHECK_HELP = ("Recount the jobs and compare with the counters behind stats(), the dashboard and /metrics "
+              "(exit status 1 if they differ; --repair rebuilds them).")
+
+
+def _difference(entry: dict[str, Any]) -> str:
+    if entry["counter"] == "failures":
+        return f"failed attempts of task {entry['task_name']!r}: counted {entry['counted']}, found {entry['actual']}"
+    where = f"queue {entry['queue']!r}, task {entry['task_name']!r}, status {entry['status']!r}"
+    if entry["runtime_le"] is not None:
+        where += f", run time <= {entry['runtime_le']:g}s"
+        if entry["counted"] == entry["actual"]:
+            return (f"jobs of {where}: run times add up to {entry['counted_runtime_sum']:.3f}s counted, "
+                    f"{entry['actual_runtime_sum']:.3f}s found")
+    return f"jobs of {where}: counted {entry['counted']}, found {entry['actual']}"
+
+
+def check_counts(queue: Queue, repair: bool) -> None:
+    """Print the counters that differ from a recount; repair them, or exit with status 1."""
+    differences = queue.check_counts(repair=repair)
+    for entry in differences:
+        click.echo(_difference(entry))
+    if not differences:
+        click.echo("counters match the jobs table")
+    elif repair:
+        click.echo(f"repaired {len(differences)} counter(s)")
+    else:
+        raise CountsDiffer(f"{len(differences)} counter(s) differ from the jobs table: run check again with "
+                           "--repair to rebuild them")
+
+
+@main.command(help=CHECK_HELP)
+@app_option
+@check_options
+def check(app: str, repair: bool) -> None:
+    check_counts(load_queue(app), repair)
 
 
 @main.group()

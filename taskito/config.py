@@ -68,6 +68,10 @@ def _workers(value: Any) -> None:
     validation.concurrency("workers", value, minimum=0)
 
 
+def _async_concurrency(value: Any) -> None:
+    validation.concurrency("async_concurrency", value)
+
+
 def _db_path(value: Any) -> None:
     if "\x00" in str(value):  # no file name can hold it
         raise InvalidValueError(f"db_path must not contain a NUL character, got {validation.shown(value)}")
@@ -128,6 +132,8 @@ SETTINGS: tuple[Setting, ...] = (
             validate_schema),
     Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()",
             _workers, attribute="concurrency", finish=_thread_count),
+    Setting("TASKITO_ASYNC_CONCURRENCY", "async_concurrency", int, 100,
+            "coroutines (`async def` tasks) a worker process runs at once on its event loop", _async_concurrency),
     Setting("TASKITO_DEFAULT_RETRY", "default_retry", int, 3, "max_retries of tasks that do not set it",
             _count("default_retry")),
     Setting("TASKITO_DEFAULT_TIMEOUT", "default_timeout", float, 300.0,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,21 +26,31 @@ class JobContext:
     storage: Storage | None
     started: float
     soft_timeout: float | None
+    # Where update_progress() goes instead of ``storage`` (async tasks: a write the event loop does not wait for).
+    write_progress: Callable[[str, float], None] | None = None
 
 
-_local = threading.local()
+# A context variable, not a thread-local: each thread of the pool and each coroutine on the worker's
+# event loop (every asyncio task runs in a copy of the context) sees its own job.
+_context: ContextVar[JobContext | None] = ContextVar("taskito_current_job", default=None)
 
 
-def activate(context: JobContext | None) -> None:
-    """Bind the context to the calling thread (the worker does this around each task)."""
-    _local.context = context
+@contextmanager
+def bound(context: JobContext) -> Iterator[JobContext]:
+    """``current_job`` is ``context`` inside the block, in this thread or coroutine only; what it was
+    before comes back after (a task run eagerly from inside another task leaves that one's job)."""
+    token = _context.set(context)
+    try:
+        yield context
+    finally:
+        _context.reset(token)
 
 
 class _CurrentJob:
-    """A proxy to the job running in this thread; raises outside a task."""
+    """A proxy to the job running in this thread or coroutine; raises outside a task."""
 
     def _get(self) -> JobContext:
-        context = getattr(_local, "context", None)
+        context = _context.get()
         if context is None:
             raise TaskitoError("current_job is only available inside a running task")
         return context
@@ -73,7 +85,9 @@ class _CurrentJob:
         """Record progress (0-100) so callers see it in ``job.progress``."""
         progress = percent_check("progress", percent)
         context = self._get()
-        if context.storage is not None:
+        if context.write_progress is not None:
+            context.write_progress(context.id, progress)
+        elif context.storage is not None:
             context.storage.set_progress(context.id, progress)
 
     def check_timeout(self) -> None:

@@ -8,18 +8,23 @@ without the backoff) as ``max_retries`` and ``retry_on`` allow.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
+from collections.abc import Coroutine, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from . import validation
-from .context import JobContext, activate
+from .context import JobContext, bound
 from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
-from .execution import UnserializableResult, call_task, describe
+from .execution import UnserializableResult, acall_task, call_task, describe
 from .storage import JobRecord, NewJob, Status
 
 if TYPE_CHECKING:
     from .queue import Queue
+    from .task import TaskWrapper
 
 
 class EagerResult:
@@ -40,6 +45,9 @@ class EagerResult:
     def refresh(self) -> EagerResult:
         return self
 
+    async def arefresh(self) -> EagerResult:
+        return self
+
     def result(self, timeout: float | None = None) -> Any:
         validation.seconds("timeout", timeout)  # as a stored job's result() checks it
         if self.status == Status.COMPLETE:
@@ -51,6 +59,10 @@ class EagerResult:
         raise TaskFailedError(f"eager job {self.id} ({self.task_name}) failed: {self.error}",
                               error=self.error, job_id=self.id) from self._exception
 
+    async def aresult(self, timeout: float | None = None) -> Any:
+        """``result()``: the job is finished already, nothing to wait for."""
+        return self.result(timeout)
+
     def to_dict(self) -> dict[str, Any]:
         from .result import job_to_dict
 
@@ -58,7 +70,47 @@ class EagerResult:
 
 
 def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
-    """Run a prepared job (``Queue.prepare_job``) inline, as a worker would, retries included."""
+    """Run a prepared job (``Queue.prepare_job``) inline, as a worker would, retries included.
+
+    An ``async def`` task runs to completion on an event loop of its own: this thread's, or, when
+    this thread runs one already (a sync call from async code), a helper thread's.
+    """
+    attempts = _attempts(queue, job)
+    attempt = next(attempts)
+    while True:
+        outcome = _run_coroutine(_acall(queue, attempt)) if attempt.task.is_async else _call(queue, attempt)
+        try:
+            attempt = attempts.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+async def arun_eagerly(queue: Queue, job: NewJob) -> EagerResult:
+    """``run_eagerly`` from async code: an ``async def`` task is awaited on the caller's own loop."""
+    attempts = _attempts(queue, job)
+    attempt = next(attempts)
+    while True:
+        outcome = await _acall(queue, attempt) if attempt.task.is_async else _call(queue, attempt)
+        try:
+            attempt = attempts.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    task: TaskWrapper
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    context: JobContext
+
+
+Called = tuple[Any, BaseException | None]  # call_task's (encoded result, error)
+
+
+def _attempts(queue: Queue, job: NewJob) -> Generator[_Attempt, Called, EagerResult]:
+    """The attempts of one eager job, as a generator: it yields each attempt to make and is sent its
+    outcome, so that the sync and the async runner share the retry rules."""
     task = queue.tasks.get(job.task_name)
     if task is None:
         raise TaskitoError(f"eager mode cannot run unknown task {job.task_name!r}: it is not registered on this queue")
@@ -69,13 +121,9 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
     errors: list[dict[str, Any]] = []
     started_at = time.time()
     for retry_count in range(max_retries + 1):
-        activate(JobContext(id=job.id, task_name=job.task_name, retry_count=retry_count,
-                            max_retries=max_retries, queue_name=queue_name,
-                            storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
-        try:
-            result, error = call_task(queue, task, args, kwargs, encode=queue.serializer.dumps)
-        finally:
-            activate(None)
+        result, error = yield _Attempt(task, args, kwargs, JobContext(
+            id=job.id, task_name=job.task_name, retry_count=retry_count, max_retries=max_retries,
+            queue_name=queue_name, storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
         if isinstance(error, KeyboardInterrupt):
             raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
         if error is None:
@@ -87,6 +135,25 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
             break
     return EagerResult(queue, _record(job, started_at, Status.DEAD, len(errors) - 1, error=errors[-1]["error"]),
                        errors, error)
+
+
+def _call(queue: Queue, attempt: _Attempt) -> Called:
+    with bound(attempt.context):
+        return call_task(queue, attempt.task, attempt.args, attempt.kwargs, encode=queue.serializer.dumps)
+
+
+async def _acall(queue: Queue, attempt: _Attempt) -> Called:
+    with bound(attempt.context):
+        return await acall_task(queue, attempt.task, attempt.args, attempt.kwargs, encode=queue.serializer.dumps)
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, Called]) -> Called:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1, thread_name_prefix="taskito-eager") as helper:
+        return helper.submit(asyncio.run, coroutine).result()
 
 
 def _record(job: NewJob, started_at: float, status: str, retry_count: int, result: bytes | None = None,

@@ -1,7 +1,8 @@
-"""Run one task call with its hooks; shared by the worker and eager mode."""
+"""Run one task call with its hooks; shared by the worker and eager mode, for plain and ``async def`` tasks."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -58,28 +59,67 @@ def call_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: di
     success ones. The after-hooks are skipped when ``still_current()`` says the attempt was given
     up meanwhile (its timeout passed): the worker has already reported that attempt as failed.
     """
-    name = task.name
     with ExitStack() as stack:
-        for factory in queue.task_contexts:
-            stack.enter_context(factory())
-        _run_hooks(queue, "before_task", name, args, kwargs)
+        _enter(queue, stack, task.name, args, kwargs)
         value: Any = None
-        result: Any = None
         error: BaseException | None = None
         try:
-            value = result = task.fn(*args, **kwargs)
+            value = task.fn(*args, **kwargs)
+            _refuse_coroutine(task.name, value)
         except BaseException as exc:
             error = exc
-        if error is None and encode is not None:
-            try:
-                result = encode(value)
-            except BaseException as exc:  # an object's own __reduce__ or __str__ may raise anything
-                detail = str(exc) if isinstance(exc, SerializationError) else describe(exc)
-                error = UnserializableResult(f"the result of {name!r} cannot be serialized: {detail}")
-        if still_current():
-            if error is None:
-                _run_hooks(queue, "after_task", name, args, kwargs, value, None)
-                _run_hooks(queue, "on_success", name, args, kwargs, value)
-            else:
-                run_failure_hooks(queue, name, args, kwargs, error)
+        return _settle(queue, task.name, args, kwargs, value, error, still_current, encode)
+
+
+async def acall_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     still_current: Callable[[], bool] = lambda: True,
+                     encode: Callable[[Any], Any] | None = None) -> tuple[Any, BaseException | None]:
+    """``call_task`` for an ``async def`` task: the same contexts, hooks and encoding around an await.
+
+    Cancelling the coroutine (a hard timeout) fails the attempt like any other error.
+    """
+    with ExitStack() as stack:
+        _enter(queue, stack, task.name, args, kwargs)
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = await task.fn(*args, **kwargs)
+        except BaseException as exc:
+            error = exc
+        return _settle(queue, task.name, args, kwargs, value, error, still_current, encode)
+
+
+def _enter(queue: Queue, stack: ExitStack, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for factory in queue.task_contexts:
+        stack.enter_context(factory())
+    _run_hooks(queue, "before_task", name, args, kwargs)
+
+
+def _refuse_coroutine(name: str, value: Any) -> None:
+    """A function that is not ``async def`` but returns a coroutine (e.g. behind a plain decorator)
+    would leave it never awaited and fail with an unserializable result: say what to do instead."""
+    if inspect.iscoroutine(value):
+        value.close()
+        raise TypeError(f"task {name!r} returned a coroutine, which the worker does not await: declare the task "
+                        "function with async def (a decorator between @queue.task and it must keep it a "
+                        "coroutine function)")
+
+
+def _settle(queue: Queue, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], value: Any,
+            error: BaseException | None, still_current: Callable[[], bool],
+            encode: Callable[[Any], Any] | None) -> tuple[Any, BaseException | None]:
+    """Encode the result and run the after-hooks (see ``call_task``)."""
+    result = value
+    if error is None and encode is not None:
+        try:
+            result = encode(value)
+        except BaseException as exc:  # an object's own __reduce__ or __str__ may raise anything
+            detail = str(exc) if isinstance(exc, SerializationError) else describe(exc)
+            error = UnserializableResult(f"the result of {name!r} cannot be serialized: {detail}")
+    if still_current():
+        if error is None:
+            _run_hooks(queue, "after_task", name, args, kwargs, value, None)
+            _run_hooks(queue, "on_success", name, args, kwargs, value)
+        else:
+            run_failure_hooks(queue, name, args, kwargs, error)
     return result, error

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 from . import config, validation
+from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.queue")
 
 
-class Queue:
+class Queue(AsyncQueueMethods):
     """A task queue on SQLite (default) or PostgreSQL.
 
     Every argument left as None falls back to its ``TASKITO_*`` environment
@@ -36,6 +37,7 @@ class Queue:
     Building a Queue checks its settings but opens no connection: the database is
     opened (and its schema created or migrated) on first use, or by ``connect()``.
     Tasks, schedules and hooks go to its ``registry``, its own unless one is given.
+    From async code, ``a``-methods do the same without blocking the loop (see ``taskito.aio``).
     """
 
     # What the task decorator returns, bound to this queue (taskito_django's adds on-commit variants).
@@ -46,6 +48,7 @@ class Queue:
     db_url: str | None
     schema: str
     concurrency: int
+    async_concurrency: int
     default_retry: int
     default_timeout: float
     default_priority: int
@@ -64,7 +67,8 @@ class Queue:
                  default_priority: int | None = None, result_ttl: float | None = None,
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
-                 lease_seconds: float | None = None, registry: Registry | None = None) -> None:
+                 lease_seconds: float | None = None, registry: Registry | None = None,
+                 async_concurrency: int | None = None) -> None:
         explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
         self._apply_settings(config.queue_settings(explicit))
@@ -191,15 +195,16 @@ class Queue:
             raise SerializationError(message) from None
 
     def _new_jobs(self, task_name: str, calls: Iterable[tuple[Sequence[Any], dict[str, Any] | None]],
-                  options: Mapping[str, Any]) -> list[NewJob]:
-        """Build the rows for calls of one task; the options are checked and resolved once for all of them."""
+                  options: Mapping[str, Any]) -> Iterator[NewJob]:
+        """Build the rows for calls of one task, as they are read; the options are checked and resolved
+        once for all of them, at once (a bad option fails before any row is built)."""
         task_name = validation.name("task name", task_name)
         task = self.tasks.get(task_name)
         fields = task.job_defaults() if task is not None else self._by_name_defaults()
         if options:
             fields = {**fields, **JobOptions.for_call(options)}
-        return [NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
-                       **fields) for args, kwargs in calls]
+        return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
+                       **fields) for args, kwargs in calls)
 
     def _by_name_defaults(self) -> dict[str, Any]:
         """The options of a job of a task not declared here: the queue's defaults, except those its worker decides."""
@@ -212,7 +217,20 @@ class Queue:
                     **options: Any) -> NewJob:
         """Check and encode a job without writing it: its id is known now, ``enqueue_prepared`` writes it
         (e.g. when a transaction commits). Bad options or arguments raise here."""
-        return self._new_jobs(task_name, [(args, kwargs)], options)[0]
+        return next(self._new_jobs(task_name, [(args, kwargs)], options))
+
+    def _prepare_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
+                      kwargs_list: Iterable[dict[str, Any] | None] | None,
+                      options: Mapping[str, Any]) -> Iterator[NewJob]:
+        """``enqueue_many``'s jobs, checked and encoded as they are read (``aenqueue_many`` writes them too)."""
+        if kwargs_list is None:
+            calls: Iterable[tuple[Any, Any]] = ((args, None) for args in args_list)
+        else:
+            if isinstance(args_list, Sized) and isinstance(kwargs_list, Sized) and len(kwargs_list) != len(args_list):
+                raise InvalidValueError(
+                    f"kwargs_list has {len(kwargs_list)} entries but args_list has {len(args_list)}")
+            calls = _pairs(args_list, kwargs_list)
+        return self._new_jobs(task_name, calls, options)
 
     def enqueue_prepared(self, job: NewJob, connection: Any = None) -> JobHandle:
         """Write a job from ``prepare_job`` (in eager mode, run it); writing it again adds no second job.
@@ -234,16 +252,15 @@ class Queue:
     def enqueue_many(self, task_name: str, args_list: Iterable[Sequence[Any]],
                      kwargs_list: Iterable[dict[str, Any] | None] | None = None, *,
                      connection: Any = None, **options: Any) -> list[JobHandle]:
-        """Enqueue many jobs of one task in a single transaction (``connection``'s, if given)."""
-        args_list = list(args_list)
-        kwargs_seq = list(kwargs_list) if kwargs_list is not None else [None] * len(args_list)
-        if len(kwargs_seq) != len(args_list):
-            raise InvalidValueError(f"kwargs_list has {len(kwargs_seq)} entries but args_list has {len(args_list)}")
-        jobs = self._new_jobs(task_name, zip(args_list, kwargs_seq, strict=True), options)
+        """Enqueue many jobs of one task, all or none (in ``connection``'s transaction, if given).
+
+        The arguments are read as they are written (a generator of a million is fine: memory holds a
+        chunk of jobs, not all of them); a large batch commits in chunks that no worker sees until the
+        last, so other writers never wait long behind it, and if it fails none of its jobs is left.
+        """
+        jobs = self._prepare_many(task_name, args_list, kwargs_list, options)
         if self.eager:
             return [run_eagerly(self, job) for job in jobs]
-        if not jobs:
-            return []
         return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
 
     @contextmanager
@@ -264,7 +281,7 @@ class Queue:
         finally:
             self._connection.reset(token)
 
-    def _write(self, jobs: Sequence[NewJob], connection: Any) -> list[str]:
+    def _write(self, jobs: Iterable[NewJob], connection: Any) -> list[str]:
         """Store jobs through ``connection``, else the one of the enclosing ``using_connection`` block or
         of ``transaction_connection``, else in a transaction of the queue's own."""
         if connection is None:
@@ -273,7 +290,7 @@ class Queue:
             connection = self.transaction_connection()
         if connection is None:
             return self.storage.enqueue(jobs)
-        return self.storage.enqueue_on(dbapi_connection(connection), jobs)
+        return self.storage.enqueue_on(dbapi_connection(connection), list(jobs))
 
     # -- inspecting ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobResult | None:
@@ -313,6 +330,16 @@ class Queue:
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         return self.storage.stats_all_queues()
+
+    def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Recount jobs and failed attempts and compare with the counters behind stats() and /metrics.
+
+        The counters change with every job in the same transaction, so they should always match; this
+        returns the ones that differ (empty: all good), and with ``repair`` rebuilds them from the
+        recount. It reads the whole jobs table: about a second per million jobs (SQLite's repair holds
+        the write lock meanwhile).
+        """
+        return self.storage.check_counts(repair=repair)
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
         """One entry per failed attempt, oldest first."""
@@ -384,15 +411,18 @@ class Queue:
         return sorted(names)
 
     def run_worker(self, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None) -> None:
+                   pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                   async_concurrency: int | None = None) -> None:
         """Run a worker in this process until SIGINT/SIGTERM or ``shutdown()``; drains on stop.
 
         With ``burst``, it returns as soon as no job is due (and none is running); with
-        ``max_tasks``, once it has run that many jobs.
+        ``max_tasks``, once it has run that many jobs. ``async def`` tasks run on an event loop
+        beside the pool, up to ``async_concurrency`` at once.
         """
         from .worker import Worker
 
-        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks)
+        worker = Worker(self, queues=queues, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
+                        async_concurrency=async_concurrency)
         with self._worker_lock:
             self._worker = worker
         try:
@@ -408,9 +438,21 @@ class Queue:
                 self._worker.request_stop()
 
     def close(self) -> None:
-        """Close the database connections, if any were opened."""
+        """Close the database connections, if any were opened, and the a-methods' threads."""
+        self._close_async()
         if self._storage is not None:
             self._storage.close()
+
+
+def _pairs(args_list: Iterable[Sequence[Any]],
+           kwargs_list: Iterable[dict[str, Any] | None]) -> Iterator[tuple[Any, Any]]:
+    """Zip the two lists as they are read, failing if one ends first."""
+    try:
+        yield from zip(args_list, kwargs_list, strict=True)
+    except ValueError:
+        raise InvalidValueError("kwargs_list and args_list have different lengths: give one kwargs entry "
+                                "(or None) per args entry") from None
+
 
 
 def _impossible(name: str | None) -> bool:

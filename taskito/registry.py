@@ -9,6 +9,7 @@ unset options take the queue's defaults when it is used (see ``taskito.options``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,11 @@ class TaskSpec:
     name: str
     fn: Callable[..., Any]
     options: JobOptions
+
+    @property
+    def is_async(self) -> bool:
+        """An ``async def``: workers await it on their event loop (--async-concurrency at once), not on a thread."""
+        return inspect.iscoroutinefunction(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """A plain call, no queue involved (enqueue through a queue: ``queue.tasks[name].delay(...)``)."""
@@ -76,6 +82,9 @@ class Registry:
                 raise TypeError(f"{already.name} is already a task")
             task_name = validation.name("task name", name or f"{fn.__module__}.{fn.__qualname__}")
             assert task_name is not None
+            if inspect.isasyncgenfunction(fn):
+                raise InvalidValueError(f"task {task_name!r} is an async generator function (async def with yield): "
+                                        "a task must return its result; collect the values and return a list")
             spec = TaskSpec(task_name, fn, declared)
             self.tasks[spec.name] = spec
             return spec

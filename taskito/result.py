@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import validation
+from .aio import AsyncResultMethods
 from .exceptions import (
     JobNotFoundError,
     MaxRetriesExceededError,
@@ -55,12 +56,16 @@ class JobHandle(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-class JobResult:
-    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end.
+class JobResult(AsyncResultMethods):
+    """``status``, ``progress`` and ``error`` read the job fresh; ``result()`` waits for the end
+    (``await arefresh()`` and ``await aresult()`` from async code).
 
     Handles from ``queue.list_jobs()`` hold a partial row (arguments cut short, no result): ``summary()``
     uses it as it is, while ``record`` and ``to_dict()`` read the whole row when first asked.
     """
+
+    # A map of a million jobs returns a million handles: keep each small.
+    __slots__ = ("queue", "id", "_record")
 
     def __init__(self, queue: Queue, job_id: str, record: JobRecord | None = None) -> None:
         self.queue = queue
@@ -77,7 +82,9 @@ class JobResult:
         return hash(self.id)
 
     def refresh(self) -> JobResult:
-        record = self.queue.storage.get_job(self.id)
+        return self._keep(self.queue.storage.get_job(self.id))
+
+    def _keep(self, record: JobRecord | None) -> JobResult:
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record
@@ -122,6 +129,10 @@ class JobResult:
         """
         seconds = validation.seconds("timeout", timeout)  # None: wait for ever
         record = self.queue.storage.wait_for_result(self.id, float("inf") if seconds is None else seconds)
+        return self._value(record, timeout)
+
+    def _value(self, record: JobRecord | None, timeout: float | None) -> Any:
+        """What ``result()`` returns or raises, given the job as its wait ended."""
         if record is None:
             raise JobNotFoundError(f"job {self.id} does not exist (purged or never enqueued)")
         self._record = record

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .aio import AsyncSignatureMethods, AsyncTaskMethods
 from .options import JobOptions
 
 if TYPE_CHECKING:
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
     from .result import JobHandle
 
 
-class TaskWrapper:
-    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends.
+class TaskWrapper(AsyncTaskMethods):
+    """What ``@queue.task`` returns: still callable directly, plus ``delay`` and friends
+    (``adelay`` and friends from async code).
 
     It is a declared task (``spec``) bound to one queue; ``options`` are the declared ones with
     the unset ones taken from that queue's defaults.
@@ -27,6 +29,7 @@ class TaskWrapper:
         self.spec = spec
         self.fn = spec.fn
         self.name = spec.name
+        self.is_async = spec.is_async
         self._resolved: tuple[object, JobOptions, dict[str, Any]] | None = None
         functools.update_wrapper(self, spec.fn)
 
@@ -65,8 +68,8 @@ class TaskWrapper:
         return self.queue.enqueue(self.name, args, kwargs, **options)
 
     def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobHandle]:
-        """Enqueue one job per argument tuple, all in one transaction."""
-        return self.queue.enqueue_many(self.name, [tuple(args) for args in args_list], **options)
+        """Enqueue one job per argument tuple, all or none (see ``Queue.enqueue_many``: read as written)."""
+        return self.queue.enqueue_many(self.name, (tuple(args) for args in args_list), **options)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A call to send later: ``add.s(2, 3).delay()``."""
@@ -104,7 +107,7 @@ class TaskMap(Mapping[str, TaskWrapper]):
 
 
 @dataclass(frozen=True)
-class Signature:
+class Signature(AsyncSignatureMethods):
     task: TaskWrapper
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None

@@ -32,6 +32,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import SuspiciousOperation
@@ -41,7 +42,7 @@ from django.utils import timezone
 from taskito import validation
 from taskito.context import current_job
 from taskito.eager import run_eagerly
-from taskito.storage import JobRecord, Status
+from taskito.storage import JobRecord, NewJob, Status
 
 from . import compat
 from .project import RUNNER_NAME, queue
@@ -273,7 +274,8 @@ class TaskitoBackend(compat.BaseTaskBackend):
         """False in eager mode (TASKITO_EAGER), where nothing is stored, as for Django's ImmediateBackend."""
         return not queue.eager
 
-    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+    def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[NewJob, Any]:
+        """The runner job of one call of a Django task, and the READY TaskResult that enqueue returns."""
         self.validate_task(task)
         args = compat.normalize_json(list(args))
         kwargs = compat.normalize_json(dict(kwargs))
@@ -282,24 +284,50 @@ class TaskitoBackend(compat.BaseTaskBackend):
                                 {"backend": self.alias, "run_after": run_after},
                                 priority=task.priority, queue=task.queue_name, **self.job_options)
         result = _new_result(task, job.id, args, kwargs, self.alias)
-        if queue.eager:
-            return self._run_eagerly(job, result)
-        if run_after is not None:
+        if run_after is not None and not queue.eager:
             # The job's place in line is run_after itself, even one in the past: among equal
             # priorities an earlier run_after runs first (a delay of zero would mean "now").
             job = dataclasses.replace(job, delay=run_after - time.time())
+        return job, result
+
+    @staticmethod
+    def _written(result: Any, record: JobRecord | None) -> Any:
+        """The stored enqueue time, so that the result enqueue returns equals what get_result() gives."""
+        object.__setattr__(result, "enqueued_at", _datetime(record.created_at) if record else timezone.now())
+        return result
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        job, result = self._prepare(task, args, kwargs)
+        if queue.eager:
+            return self._run_eagerly(job, result)
 
         def write() -> None:
             queue.enqueue_prepared(job)
-            record = _stored_job(job.id)
-            # The stored enqueue time, so that this result equals what get_result() gives.
-            object.__setattr__(result, "enqueued_at", _datetime(record.created_at) if record else timezone.now())
-            compat.task_enqueued.send(type(self), task_result=result)
+            compat.task_enqueued.send(type(self), task_result=self._written(result, _stored_job(job.id)))
 
         if self.enqueue_on_commit:
             transaction.on_commit(write)  # at once outside a transaction
         else:
             write()
+        return result
+
+    async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        """``enqueue()`` from async code, through taskito's async API (no thread per call): the same job,
+        result and signal.
+
+        With ENQUEUE_ON_COMMIT, and in eager mode, it is ``enqueue()`` in Django's thread for sync code,
+        where the transaction lives (and where an eager async Django task can run to completion).
+        """
+        if queue.eager or self.enqueue_on_commit:
+            return await sync_to_async(self.enqueue, thread_sensitive=True)(task, args, kwargs)
+        job, result = self._prepare(task, args, kwargs)
+        await queue.aenqueue_prepared(job)
+        stored = await queue.aget_job(job.id)
+        self._written(result, stored.record if stored is not None else None)
+        if hasattr(compat.task_enqueued, "asend"):  # Django 5.0+: sync receivers run off the loop
+            await compat.task_enqueued.asend(type(self), task_result=result)
+        else:
+            compat.task_enqueued.send(type(self), task_result=result)
         return result
 
     def _run_eagerly(self, job: Any, result: Any) -> Any:
@@ -320,9 +348,23 @@ class TaskitoBackend(compat.BaseTaskBackend):
         record = _stored_job(str(result_id))
         if record is None or record.task_name != RUNNER_NAME:
             raise compat.TaskResultDoesNotExist(result_id)
+        return self._result_of(record, queue.job_errors(record.id))
+
+    async def aget_result(self, result_id: str) -> Any:
+        """``get_result()`` from async code (``TaskResult.arefresh()`` too), through taskito's async API."""
+        if queue.eager:
+            raise NotImplementedError(NO_RESULTS_WHEN_EAGER)
+        job = await queue.aget_job(str(result_id))
+        if job is None or job.record.task_name != RUNNER_NAME:
+            raise compat.TaskResultDoesNotExist(result_id)
+        return self._result_of(job.record, await queue.ajob_errors(job.id))
+
+    @staticmethod
+    def _result_of(record: JobRecord, errors: list[dict[str, Any]]) -> Any:
+        """The TaskResult of a stored runner job and its error history."""
         module_path, args, kwargs, alias, run_after = _unpack(record)
         task = _task_for(module_path, alias, record.priority, record.queue, run_after)
-        return _stored_result(task, record, args, kwargs, alias, queue.job_errors(record.id))
+        return _stored_result(task, record, args, kwargs, alias, errors)
 
     def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
         from django.apps import apps

@@ -166,16 +166,17 @@ class TaskitoAdminViews:
 
     # -- pages ---------------------------------------------------------------------------------
     def overview(self, request: HttpRequest) -> HttpResponse:
+        stats = queue.stats()
         per_queue = queue.stats_all_queues()
         paused = set(queue.paused_queues())
         names = sorted(set(per_queue) | paused | set(queue.default_queues()))
-        empty = dict.fromkeys(queue.stats(), 0)
+        empty = dict.fromkeys(stats, 0)
         rows = [{"name": name, "paused": name in paused, "stats": per_queue.get(name, empty)} for name in names]
         workers = queue.workers()
         for worker in workers:
             worker["started"] = _when(worker.get("started_at"))
             worker["heartbeat"] = _when(worker.get("last_heartbeat"))
-        return self._render(request, "overview.html", "Taskito", [("Overview", None)], stats=queue.stats(), rows=rows,
+        return self._render(request, "overview.html", "Taskito", [("Overview", None)], stats=stats, rows=rows,
                             statuses=_STAT_STATUS, paused=sorted(paused), workers=workers,
                             backend=queue.backend)
 

@@ -63,6 +63,12 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
     def purge(**ages: float | None) -> None:
         cli.purge_jobs(extension.queue, **ages)
 
+    @group.command(help=cli.CHECK_HELP)
+    @cli.check_options
+    @one_line_errors
+    def check(repair: bool) -> None:
+        cli.check_counts(extension.queue, repair)
+
     @group.command()
     @click.argument("queue_name")
     @one_line_errors

@@ -81,3 +81,20 @@ def engine_queue(engine_settings: dict[str, str]) -> Iterator[Queue]:
     q = Queue(**engine_settings, workers=2)
     yield q
     q.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of worker subprocesses running tests/apps on one engine (a Queue() of this process
+    reads it too): a SQLite file, then a PostgreSQL schema; EFFECTS_DIR is the test's directory."""
+    apps = str(Path(__file__).resolve().parent / "apps")
+    values = {"EFFECTS_DIR": str(tmp_path), "TASKITO_LEASE_SECONDS": "2",
+              "PYTHONPATH": os.pathsep.join(filter(None, [apps, os.environ.get("PYTHONPATH")]))}
+    if request.param == "sqlite":
+        values["TASKITO_DB_PATH"] = str(tmp_path / "taskito.db")
+    else:
+        values.update(TASKITO_BACKEND="postgres", TASKITO_DB_URL=PG_URL,
+                      TASKITO_SCHEMA=request.getfixturevalue("pg_schema"))
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,33 @@ def run_cli(*args: str, cwd: str | os.PathLike[str], env: dict[str, str] | None 
             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TASKITO, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
                           text=True, timeout=timeout)
+
+
+@contextmanager
+def database_locked(settings: dict[str, str]) -> Iterator[None]:
+    """Hold the write lock of a test's database (``engine_settings`` or ``engine_env``) inside the block:
+    every write waits meanwhile (SQLite: an exclusive transaction; PostgreSQL: the jobs table locked)."""
+    db_path = settings.get("db_path") or settings.get("TASKITO_DB_PATH")
+    if db_path:
+        import sqlite3
+
+        lite = sqlite3.connect(db_path, isolation_level=None)
+        lite.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            lite.execute("ROLLBACK")
+            lite.close()
+        return
+    import psycopg
+
+    schema = settings.get("schema") or settings["TASKITO_SCHEMA"]
+    with psycopg.connect(settings.get("db_url") or settings["TASKITO_DB_URL"]) as conn:
+        conn.execute(f'LOCK TABLE "{schema}".taskito_jobs IN ACCESS EXCLUSIVE MODE')
+        try:
+            yield
+        finally:
+            conn.rollback()
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -3,6 +3,8 @@
     app.include_router(TaskitoRouter(queue), prefix="/tasks")   # GET /tasks/stats for the load balancer
 
 This is the only module of the ``taskito`` package that imports FastAPI (the ``fastapi`` extra).
+Every endpoint is ``async def`` and never blocks the event loop: the views' database calls run on
+the queue's thread pool for async calls (``taskito.aio``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads these annotations at runtime,
@@ -13,14 +15,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from ..aio import run_blocking
 from ..queue import Queue
 from . import views
 
 __all__ = ["TaskitoRouter"]
 
 
-def _respond(reply: views.Reply) -> JSONResponse:
-    status, body = reply
+async def _respond(queue: Queue, view: Callable[..., views.Reply], *args: Any) -> JSONResponse:
+    """Answer with ``view(queue, *args)``, run off the event loop."""
+    status, body = await run_blocking(queue, view, queue, *args)
     return JSONResponse(body, status_code=status)
 
 
@@ -68,28 +72,28 @@ class TaskitoRouter(APIRouter):
         guarded = [Depends(_guard(auth) if auth is not None else _refuse_all)]
 
         @self.get("/health", summary="200 while the taskito database answers")
-        def health() -> JSONResponse:
-            return _respond(views.health(queue))
+        async def health() -> JSONResponse:
+            return await _respond(queue, views.health)
 
         @self.get("/stats", summary="Job counts by status (load-balancer health check)")
-        def stats() -> JSONResponse:
-            return _respond(views.stats(queue))
+        async def stats() -> JSONResponse:
+            return await _respond(queue, views.stats)
 
         @self.get("/jobs/{job_id}", dependencies=guarded, summary="One job with its error history")
-        def job_detail(job_id: str) -> JSONResponse:
-            return _respond(views.job_detail(queue, job_id))
+        async def job_detail(job_id: str) -> JSONResponse:
+            return await _respond(queue, views.job_detail, job_id)
 
         @self.get("/jobs/{job_id}/result", dependencies=guarded,
                   summary="Status, and the result once complete (never waits)")
-        def job_result(job_id: str) -> JSONResponse:
-            return _respond(views.job_result(queue, job_id))
+        async def job_result(job_id: str) -> JSONResponse:
+            return await _respond(queue, views.job_result, job_id)
 
         @self.post("/jobs/{job_id}/cancel", dependencies=[*guarded, Depends(_same_site)],
                    summary="Cancel a pending job")
-        def cancel_job(job_id: str) -> JSONResponse:
-            return _respond(views.cancel_job(queue, job_id))
+        async def cancel_job(job_id: str) -> JSONResponse:
+            return await _respond(queue, views.cancel_job, job_id)
 
         @self.get("/dead-letters", dependencies=guarded, summary="Dead letters, newest first")
-        def dead_letters(limit: Annotated[int, Query(ge=1, le=views.MAX_LIMIT)] = views.DEFAULT_LIMIT,
-                         offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
-            return _respond(views.dead_letters(queue, limit, offset))
+        async def dead_letters(limit: Annotated[int, Query(ge=1, le=views.MAX_LIMIT)] = views.DEFAULT_LIMIT,
+                               offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+            return await _respond(queue, views.dead_letters, limit, offset)

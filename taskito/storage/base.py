@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,13 @@ STATS_KEYS = {"pending": "pending", "claimed": "pending", "running": "running", 
 
 def empty_stats() -> dict[str, int]:
     return dict.fromkeys(STATS_KEYS.values(), 0)
+
+
+# Seconds: the bounds of the run-time histogram the engines keep per task (the rows of
+# taskito_runtime_bounds in the schema), Prometheus' defaults stretched to cover long-running tasks.
+# task_metrics() answers for any of them, from counters, at once.
+RUNTIME_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                                     60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 def new_job_id() -> str:
@@ -170,9 +177,12 @@ class Storage(Protocol):
     """What the queue and the worker need from a database."""
 
     # -- writing jobs ---------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Write jobs in one transaction; a live job with the same unique_key is returned instead.
+    def enqueue(self, jobs: Iterable[NewJob]) -> list[str]:
+        """Write jobs, all or none; a live job with the same unique_key is returned instead.
 
+        ``jobs`` is read as it is written, so a generator of a million jobs is never all in memory. A
+        large batch commits in chunks, invisible to workers until the last one (no other writer waits
+        long behind it); should it fail, none of its jobs is left.
         A job whose id is stored already is left as it is, so running an enqueue again after a
         commit whose answer was lost (a connection that died) never makes a second job.
         """
@@ -189,7 +199,12 @@ class Storage(Protocol):
         """Atomically give up to ``limit`` due jobs to the worker, in priority order.
 
         They are claimed (held under a lease, shown as pending) until ``start`` marks them running.
+        The cost does not depend on jobs of other queues, nor on jobs due later.
         """
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        """When time alone makes work claimable: the earliest scheduled time of a delayed job of
+        ``queues``, or expiry of a waiting job of any queue (which a claim cancels); None if nothing waits."""
 
     def start(self, started: Sequence[Started]) -> None:
         """Mark claimed jobs running from the time their function started (in batches, by the worker);
@@ -230,15 +245,19 @@ class Storage(Protocol):
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 
     def stats(self, queue: str | None = None) -> dict[str, int]:
-        """Counts of the six states (always all six keys)."""
+        """Counts of the six states (always all six keys), from counters: as fast at ten million jobs as at ten."""
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]: ...
 
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Block until the job is finished or ``timeout`` passes; return its latest record."""
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Block until new work may be claimable, or ``timeout`` passes."""
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until new work may be claimable (True), or ``timeout`` passes (False).
+
+        Work that arrived since this thread's last ``claim`` began counts, so a job enqueued while
+        a claim ran is never left waiting. True also when the engine cannot tell (it polls).
+        """
 
     # -- dead letters and housekeeping --------------------------------------------------
     def retry_dead(self, job_id: str, new_id: str) -> str | None:
@@ -247,10 +266,17 @@ class Storage(Protocol):
     def delete_dead(self, job_id: str) -> bool: ...
 
     def purge(self, status: str, older_than: float) -> int:
-        """Delete finished jobs of ``status`` whose finished_at is older than ``older_than`` seconds."""
+        """Delete finished jobs of ``status`` whose finished_at is older than ``older_than`` seconds.
+
+        In chunks, each its own transaction: no other writer waits long behind a large purge.
+        """
 
     def reap_expired_leases(self) -> list[JobRecord]:
-        """Claimed or running jobs whose lease ran out (their worker died)."""
+        """Claimed or running jobs whose lease ran out (their worker died).
+
+        Also discards the jobs of a large enqueue whose writer died before writing them all (or
+        publishes them if it had written them all).
+        """
 
     def pause(self, queue: str) -> None: ...
 
@@ -276,7 +302,15 @@ class Storage(Protocol):
     def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
         """Per task, over the rows still retained: ``{"counts": the six stats, "failures": failed
         attempts recorded, "runtime": {"buckets": cumulative count of completed jobs whose last attempt
-        ran <= each bound, "count": n, "sum": seconds}}``. Run time is ``finished_at - started_at``."""
+        ran <= each bound, "count": n, "sum": seconds}}``. Run time is ``finished_at - started_at``.
+        The bounds must be some of RUNTIME_BOUNDS (the histogram is kept as jobs finish)."""
+
+    def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Compare the counters behind stats() and task_metrics() with a recount of the rows.
+
+        Returns the counters that differ (``counter``: "jobs" or "failures", their key, ``counted``
+        and ``actual``); none should. With ``repair``, the counters are rebuilt from the recount.
+        """
 
     def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
         """Activity since ``since`` in ``step``-second buckets (bucket 0 starts at ``since``):

@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg import sql
@@ -38,9 +38,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import validate_schema
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import Completion, JobRecord, NewJob, Storage
+from .base import Completion, JobRecord, NewJob, Started, Status, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
+
+if TYPE_CHECKING:
+    from .postgres_async import AsyncPostgres
 
 logger = logging.getLogger("taskito.storage.postgres")
 
@@ -179,7 +182,7 @@ class PostgresStorage(SQLStorage):
         self._done_listener: _Listener | None = None
         self._work_event = threading.Event()
         self._waiters_lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[Any]] = {}  # job id -> what to set() when it finishes (see watch)
         self._uncertain_lock = threading.Lock()
         self._uncertain_claims: list[tuple[str, float]] = []
         self._closed = False
@@ -274,9 +277,6 @@ class PostgresStorage(SQLStorage):
     def _id_list(self, ids: Sequence[str]) -> list[str]:
         return list(ids)
 
-    def _number_list(self, values: Sequence[float]) -> list[float]:
-        return [float(value) for value in values]
-
     def _notify(self, cur: Any) -> None:
         cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})
 
@@ -328,27 +328,51 @@ class PostgresStorage(SQLStorage):
             )
 
     # -- writing (fast paths; the general cases are sqlbase's) ----------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        try:
-            return super().enqueue(jobs)
-        except psycopg.errors.UniqueViolation:
-            # COPY cannot skip rows: the batch is a retry of one that did commit (ids are ours) only
-            # if every one of its ids is there; anything else is a real conflict.
-            ids = [job.id for job in jobs]
-            with self._autocommit() as cur:
-                if self._rows(cur, "count_ids", ids=ids)[0][0] != len(ids):
-                    raise
-            return ids
-
-    def _insert_jobs(self, cur: Any, jobs: Sequence[NewJob], now: float) -> None:
-        """One COPY for a batch (a psycopg2 cursor of the app's takes sqlbase's executemany)."""
-        if len(jobs) < 2 or not isinstance(cur, psycopg.Cursor):
-            super()._insert_jobs(cur, jobs, now)
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """One COPY per batch or chunk (the insert trigger notifies workers once); a psycopg2 cursor
+        of the app's takes sqlbase's executemany."""
+        if not isinstance(cur, psycopg.Cursor) or (len(jobs) < 2 and batch is None):
+            super()._insert_simple(cur, jobs, now, batch)
             return
+        status = Status.PENDING if batch is None else "staged"
         with cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
-                row = self._job_row(job, now, 0)
+                row = {**self._job_row(job, now, 0), "status": status, "worker_id": batch}
                 copy.write_row([row[column] for column in self._copy_columns])
+
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """One COPY per batch or chunk (the insert trigger notifies workers once)."""
+        status = "pending" if batch is None else "staged"
+        with cur.copy(self.sql["copy_jobs"]) as copy:
+            for job in jobs:
+                copy.write_row((
+                    job.id, job.task_name, job.queue, status, job.priority, job.payload, job.max_retries,
+                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
+                    batch,
+                ))
+
+    @contextmanager
+    def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
+        """COPY cannot skip rows: a batch that meets its own ids is a retry of one that did commit (ids
+        are ours) only if every one of its ids is there; anything else is a real conflict."""
+        try:
+            yield
+        except psycopg.errors.UniqueViolation:
+            with self._autocommit() as cur:
+                if self._rows(cur, "count_ids", ids=[job.id for job in jobs])[0][0] != len(jobs):
+                    raise
+
+    def _write(self, jobs: list[NewJob]) -> list[str]:
+        with self._unless_written_already(jobs):
+            return super()._write(jobs)
+        return [job.id for job in jobs]
+
+    def _stage(self, batch: str, jobs: list[NewJob]) -> None:
+        with self._unless_written_already(jobs):
+            super()._stage(batch, jobs)
+
+    def _lock_counts(self, cur: Any) -> None:
+        self._run(cur, "lock_counts")
 
     # -- writing through the app's connection ------------------------------------------------
     @contextmanager
@@ -448,6 +472,14 @@ class PostgresStorage(SQLStorage):
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
+    def start(self, started: Sequence[Started]) -> None:
+        """One statement for the batch."""
+        if not started:
+            return
+        with self._autocommit() as cur:
+            self._run(cur, "start", ids=[item.job_id for item in started], attempts=[item.attempt for item in started],
+                      started=[item.started_at for item in started])
+
     def _release_uncertain_claims(self) -> None:
         with self._uncertain_lock:
             pending, self._uncertain_claims = self._uncertain_claims, []
@@ -455,6 +487,8 @@ class PostgresStorage(SQLStorage):
             try:
                 with self._autocommit() as cur:
                     released = self._run(cur, "release_claim", worker_id=worker_id, lease_until=lease_until)
+                    if released:
+                        self._notify(cur)  # other idle workers may take them
             except psycopg.Error:
                 with self._uncertain_lock:
                     self._uncertain_claims[:0] = pending[position:]
@@ -487,14 +521,22 @@ class PostgresStorage(SQLStorage):
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
         return _Listener(self._connect, channel, on_notify, on_reset)
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Return as soon as a job is enqueued (NOTIFY), or after ``timeout`` (the polling fallback)."""
+    def wait_for_work(self, timeout: float) -> bool:
+        """Return True as soon as work is announced (NOTIFY), else False after ``timeout``.
+
+        A notification that came while the last claim ran is still pending here. While the
+        LISTEN connection is down (reconnecting), the timeout is a poll: True, since work may
+        have arrived unannounced.
+        """
         if self._work_listener is None:
             with self._listen_lock:
                 if self._work_listener is None and not self._closed:
                     self._work_listener = self._listener(self._work_channel, self._on_work, self._on_work_reset)
+        listener = self._work_listener
         if self._work_event.wait(timeout):
             self._work_event.clear()
+            return True
+        return listener is None or not listener.listening.is_set()
 
     def _on_work(self, _payload: str) -> None:
         self._work_event.set()
@@ -504,15 +546,9 @@ class PostgresStorage(SQLStorage):
 
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Re-read the job when a NOTIFY says it (or some job) finished; poll while not listening."""
-        if self._done_listener is None:
-            with self._listen_lock:
-                if self._done_listener is None and not self._closed:
-                    self._done_listener = self._listener(self._done_channel, self._on_done, self._on_done_reset)
-        listener = self._done_listener
         deadline = time.monotonic() + timeout
         event = threading.Event()
-        with self._waiters_lock:
-            self._waiters.setdefault(job_id, set()).add(event)
+        unwatch = self.watch(job_id, event)
         try:
             poll = 0.002
             while True:
@@ -523,18 +559,46 @@ class PostgresStorage(SQLStorage):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return record
-                if listener is not None and listener.listening.is_set():
+                if self.listening():
                     event.wait(min(remaining, 2.0))  # a safety re-read, should a notification be missed
                 else:
                     event.wait(min(remaining, poll))
                     poll = min(poll * 1.5, 0.5)
         finally:
+            unwatch()
+
+    def watch(self, job_id: str, waker: Any) -> Callable[[], None]:
+        """Call ``waker.set()`` (from the LISTEN thread) whenever a notification says this job, or maybe
+        it, finished; returns the function that stops it. A ``threading.Event`` will do, or an event
+        loop's waker (``postgres_async``): one LISTEN connection serves every waiter of the process."""
+        if self._done_listener is None:
+            with self._listen_lock:
+                if self._done_listener is None and not self._closed:
+                    self._done_listener = self._listener(self._done_channel, self._on_done, self._on_done_reset)
+        with self._waiters_lock:
+            self._waiters.setdefault(job_id, set()).add(waker)
+
+        def unwatch() -> None:
             with self._waiters_lock:
                 waiting = self._waiters.get(job_id)
                 if waiting is not None:
-                    waiting.discard(event)
+                    waiting.discard(waker)
                     if not waiting:
                         del self._waiters[job_id]
+
+        return unwatch
+
+    def listening(self) -> bool:
+        """Whether finished jobs are heard of now (else waiters poll)."""
+        listener = self._done_listener
+        return listener is not None and listener.listening.is_set()
+
+    @functools.cached_property
+    def aio(self) -> AsyncPostgres:
+        """Event loops' own way in: psycopg async connections (see ``postgres_async``)."""
+        from .postgres_async import AsyncPostgres
+
+        return AsyncPostgres(self)
 
     def _on_done(self, payload: str) -> None:
         with self._waiters_lock:
@@ -556,6 +620,8 @@ class PostgresStorage(SQLStorage):
         for listener in listeners:
             if listener is not None:
                 listener.stop()
+        if "aio" in self.__dict__:
+            self.aio.close()
         self._pool.close(timeout=5)
 
 
@@ -595,10 +661,13 @@ def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
 
 # Every database call of the protocol; waiting and closing are not calls to retry, nor is a write
 # through the app's connection (its transaction is the app's: a lost one cannot be carried on elsewhere).
+# A large enqueue is not one call either: it reads its jobs as it writes them, so it retries each step.
 for _name, _value in list(vars(Storage).items()):
     if callable(_value) and not _name.startswith("_") and _name not in {"wait_for_work", "wait_for_result", "close",
-                                                                         "enqueue_on"}:
+                                                                         "enqueue_on", "enqueue"}:
         setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
+for _name in ("_write", "_open_batch", "_stage", "_move_batch", "_batch_chunk"):
+    setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
 # The queue's own side of the same-database check, made while writing through the app's connection.
 PostgresStorage._server_identity = _reconnecting(PostgresStorage._server_identity)  # type: ignore[method-assign]
 

@@ -7,18 +7,21 @@ retries) lives here once.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from typing import Any
 
-from ..exceptions import InvalidValueError, JobNotFoundError
+from ..exceptions import InvalidValueError, JobNotFoundError, TaskitoError
 from ..options import replayed
 from ..validation import is_job_id
 from .base import (
     JOB_ORDERS,
     PAYLOAD_HEAD,
+    RUNTIME_BOUNDS,
     STATS_KEYS,
     Completion,
     JobRecord,
@@ -27,10 +30,57 @@ from .base import (
     Started,
     Status,
     empty_stats,
+    new_job_id,
 )
 from .sqlfiles import queries
 
+logger = logging.getLogger("taskito.storage")
+
+# Rows written per transaction by a large enqueue (and per step of publishing it) and by a purge: on
+# SQLite, where a writer holds the only write lock, each chunk keeps it for a few tens of milliseconds,
+# so other processes' enqueues and claims never wait long behind a map of a million jobs.
+CHUNK = 2000
+# Seconds a large enqueue may pause between two chunks before the workers' maintenance takes it for
+# abandoned (its writer died) and discards its jobs.
+BATCH_LEASE = 300.0
+# Chunks of an abandoned batch one maintenance round finishes (the rest waits for the next round).
+ABANDONED_CHUNKS_PER_ROUND = 20
+
 _RECORD_FIELDS = tuple(item.name for item in fields(JobRecord) if item.name != "depends_on")  # read separately
+
+
+def _chunks(items: Iterable[NewJob], size: int) -> Iterator[list[NewJob]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class _Pacing:
+    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause.
+
+    The time spent between two turns (reading the next chunk of jobs) counts towards the pause.
+    """
+
+    def __init__(self, pause: Callable[[float], float]) -> None:
+        self._pause = pause
+        self._free_until = 0.0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        delay = self._free_until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            ended = time.monotonic()
+            self._free_until = ended + self._pause(ended - started)
+
+
+def _simple(job: NewJob) -> bool:
+    """No unique key and no dependency: the job can be written without reading anything first."""
+    return not job.unique_key and not job.depends_on
 
 
 def to_record(row: Mapping[str, Any]) -> JobRecord:
@@ -74,6 +124,14 @@ class SQLStorage:
     def _notify(self, cur: Any) -> None:
         """Tell idle workers that new work may be there (inside the writing transaction)."""
 
+    def _lock_counts(self, cur: Any) -> None:
+        """Keep other transactions from rewriting the counters until this one ends (check_counts)."""
+
+    def _pause_after(self, held: float) -> float:
+        """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
+        writers get their turn (an engine with one write lock needs it)."""
+        return 0.0
+
     # -- helpers -----------------------------------------------------------------------
     def _rows(self, cur: Any, query: str, /, **params: Any) -> list[Any]:
         cur.execute(self.sql[query], params)
@@ -84,10 +142,25 @@ class SQLStorage:
         return cur.rowcount
 
     # -- writing jobs ------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+    def enqueue(self, jobs: Iterable[NewJob]) -> list[str]:
+        """Up to CHUNK jobs in one transaction; more in chunks, staged then published (see _write_staged).
+
+        ``jobs`` is consumed as it goes: a generator of a million jobs is never held in memory at once.
+        Jobs with unique keys or dependencies are read job by job, in one transaction however many.
+        """
+        chunks = _chunks(jobs, CHUNK)
+        first = next(chunks, [])
+        if len(first) < CHUNK:
+            return self._write(first)
+        if not _simple(first[0]):
+            return self._write([*first, *itertools.chain.from_iterable(chunks)])
+        return self._write_staged(itertools.chain([first], chunks))
+
+    def _write(self, jobs: list[NewJob]) -> list[str]:
+        """Write jobs in one transaction."""
         if not jobs:
             return []
-        if len(jobs) == 1 and not jobs[0].unique_key and not jobs[0].depends_on:
+        if len(jobs) == 1 and _simple(jobs[0]):
             # The common delay(): one autocommit statement, its own transaction.
             with self._autocommit() as cur:
                 cur.execute(self.sql["insert_job"], self._job_row(jobs[0], time.time(), 0))
@@ -113,18 +186,122 @@ class SQLStorage:
         notifies; SQLite's workers see data_version change), so nothing wakes them earlier.
         """
         now = time.time()
-        if all(not job.unique_key and not job.depends_on for job in jobs):
-            self._insert_jobs(cur, jobs, now)
+        if all(_simple(job) for job in jobs):
+            self._insert_simple(cur, jobs, now, batch=None)
             return [job.id for job in jobs]
         return [self._enqueue_one(cur, job, now) for job in jobs]
 
-    def _insert_jobs(self, cur: Any, jobs: Sequence[NewJob], now: float) -> None:
-        cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """Insert jobs without unique keys or dependencies: pending, or staged in ``batch``."""
+        if batch is None:
+            cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
+        else:
+            cur.executemany(self.sql["stage_job"], [{**self._job_row(job, now, 0), "batch": batch} for job in jobs])
+
+    # A large enqueue is all-or-nothing without holding the write lock for seconds: its chunks are
+    # written as staged jobs (no worker claims, lists or counts them), each chunk its own transaction;
+    # once every job is written, the batch turns to 'publishing' (the commit point, one row), and the
+    # staged jobs become pending, a chunk per transaction. A failure before the commit point discards
+    # them; a writer that dies leaves its batch to the workers' maintenance (reap_expired_leases),
+    # which discards it, or finishes publishing it if it had reached the commit point.
+    def _write_staged(self, chunks: Iterable[list[NewJob]]) -> list[str]:
+        batch = new_job_id()
+        ids: list[str] = []
+        pacing = _Pacing(self._pause_after)
+        self._open_batch(batch)
+        try:
+            for chunk in chunks:
+                with pacing.turn():
+                    self._stage(batch, chunk)
+                ids.extend(job.id for job in chunk)
+            if not self._move_batch(batch, "publishing", "staging"):
+                raise self._abandoned(batch, len(ids))
+        except BaseException:
+            self._discard(batch)
+            raise
+        self._finish_batch(batch, "publishing")
+        return ids
+
+    def _open_batch(self, batch: str) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "open_batch", batch=batch, lease_until=time.time() + BATCH_LEASE)
+
+    def _stage(self, batch: str, jobs: list[NewJob]) -> None:
+        """Write one chunk of a batch as staged jobs, renewing the batch's lease."""
+        if not all(_simple(job) for job in jobs):
+            raise InvalidValueError("a large enqueue cannot mix jobs with unique keys or dependencies with others: "
+                                    "enqueue those separately")
+        now = time.time()
+        with self._transaction() as cur:
+            if not self._rows(cur, "renew_batch", batch=batch, state="staging", from_state=None,
+                              lease_until=now + BATCH_LEASE, expired_before=None):
+                raise self._abandoned(batch, None)
+            self._insert_simple(cur, jobs, now, batch=batch)
+
+    def _abandoned(self, batch: str, count: int | None) -> TaskitoError:
+        what = "enqueue" if count is None else f"enqueue of {count} jobs"
+        return TaskitoError(f"the {what} (batch {batch}) was abandoned: it paused more than {BATCH_LEASE:g}s "
+                            "between two chunks, so its jobs were discarded; enqueue them again")
+
+    def _move_batch(self, batch: str, state: str, from_state: str, expired_before: float | None = None) -> bool:
+        """Move a batch from ``from_state`` to ``state`` (only if its lease ran out before ``expired_before``)."""
+        with self._transaction() as cur:
+            return bool(self._rows(cur, "renew_batch", batch=batch, state=state, from_state=from_state,
+                                   lease_until=time.time() + BATCH_LEASE, expired_before=expired_before))
+
+    def _batch_chunk(self, batch: str, state: str) -> int | None:
+        """Publish or discard one chunk of a batch (by its state); the batch row goes with the last.
+
+        Returns how many jobs it published or discarded, or None if the batch left that state.
+        """
+        with self._transaction() as cur:
+            if not self._rows(cur, "renew_batch", batch=batch, state=state, from_state=None,
+                              lease_until=time.time() + BATCH_LEASE, expired_before=None):
+                return None
+            done = self._run(cur, "publish_staged" if state == "publishing" else "discard_staged",
+                             batch=batch, limit=CHUNK)
+            if done < CHUNK:
+                self._run(cur, "close_batch", batch=batch)
+            if state == "publishing" and done:
+                self._notify(cur)
+        return done
+
+    def _finish_batch(self, batch: str, state: str, max_chunks: int | None = None) -> None:
+        pacing = _Pacing(self._pause_after)
+        for _ in itertools.count() if max_chunks is None else range(max_chunks):
+            with pacing.turn():
+                done = self._batch_chunk(batch, state)
+            if done is None or done < CHUNK:
+                return
+
+    def _discard(self, batch: str) -> None:
+        """Discard a batch that failed before its commit point (after it, publishing goes on)."""
+        try:
+            if self._move_batch(batch, "discarding", "staging"):
+                self._finish_batch(batch, "discarding")
+        except Exception as exc:  # the caller's own error matters more; maintenance finishes the job
+            logger.warning("could not discard the staged jobs of batch %s now (%s); workers will", batch, exc)
+
+    def _finish_abandoned_batches(self) -> None:
+        """Discard, or finish publishing, the batches of writers that died (their lease ran out)."""
+        now = time.time()
+        with self._autocommit() as cur:
+            abandoned = self._rows(cur, "abandoned_batches", now=now)
+        for batch, state in abandoned:
+            if state == "staging":
+                if not self._move_batch(batch, "discarding", "staging", expired_before=now):
+                    continue  # its writer renewed it meanwhile
+                state = "discarding"
+            logger.warning("batch %s of a large enqueue was abandoned by its writer; %s its jobs", batch,
+                           "discarding" if state == "discarding" else "publishing")
+            self._finish_batch(batch, state, max_chunks=ABANDONED_CHUNKS_PER_ROUND)
 
     def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
         """The columns of a new job's row: the options' own (``JobOptions.columns``) and the bookkeeping."""
+        columns = job.columns(now)
+        # A job due later is "delayed": out of the claim index until a claim of its queue finds it due.
         return {"id": job.id, "task_name": job.task_name, "payload": job.payload, "status": Status.PENDING,
-                "waiting_deps": waiting_deps, "created_at": now, **job.columns(now)}
+                "waiting_deps": waiting_deps, "created_at": now, "delayed": columns["scheduled_at"] > now, **columns}
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
@@ -157,10 +334,17 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
                               now=now, lease_until=now + lease_seconds, limit=limit)
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        with self._autocommit() as cur:
+            [row] = self._rows(cur, "next_due", queues=self._id_list(queues))
+        times = [value for value in row if value is not None]
+        return min(times) if times else None
 
     def start(self, started: Sequence[Started]) -> None:
         if not started:
@@ -192,22 +376,26 @@ class SQLStorage:
                                     started_at=started_at)
             else:
                 applied = self._run(cur, "fail_retry", job_id=job_id, attempt=attempt, error=error,
-                                    scheduled_at=now + retry_delay, started_at=started_at)
+                                    scheduled_at=now + retry_delay, started_at=started_at, now=now)
             if not applied:
                 return False
             self._run(cur, "insert_error", job_id=job_id, attempt=attempt, error=error,
                       traceback=traceback, now=now)
             if retry_delay is None:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+            else:
+                self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
 
     def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
         if not job_ids:
             return
         times = [None] * len(job_ids) if not_before is None else list(not_before)
+        now = time.time()
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id, "not_before": when}
-                                                  for job_id, when in zip(job_ids, times, strict=True)])
+            cur.executemany(self.sql["requeue"], [
+                {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
+                for job_id, when in zip(job_ids, times, strict=True)])
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:
@@ -239,13 +427,16 @@ class SQLStorage:
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
                   order_by: str = "-created") -> list[JobRecord]:
+        asked = {"status": status, "queue": queue, "task_name": task_name}
+        filters = [self.sql[f"list_jobs_by_{'task' if name == 'task_name' else name}"]
+                   for name, value in asked.items() if value is not None]
         column = JOB_ORDERS[order_by.removeprefix("-")]  # fixed SQL of ours, never user text, goes into the query
         direction = "DESC" if order_by.startswith("-") else "ASC"
         order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
+        statement = self.sql["list_jobs"].replace("/* filters */", " AND ".join(filters) or "TRUE")
         with self._autocommit() as cur:
-            cur.execute(self.sql["list_jobs"].replace("{order}", order),
-                        {"status": status, "queue": queue, "task_name": task_name, "limit": limit, "offset": offset,
-                         "head": PAYLOAD_HEAD})
+            cur.execute(statement.replace("{order}", order),
+                        {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD})
             rows = cur.fetchall()
         return [to_record(row) for row in rows]
 
@@ -260,14 +451,16 @@ class SQLStorage:
         counts = empty_stats()
         with self._autocommit() as cur:
             for status, count in self._rows(cur, "stats", queue=queue):
-                counts[STATS_KEYS[status]] += count
+                if status in STATS_KEYS:  # staged jobs (a large enqueue in progress) are not counted yet
+                    counts[STATS_KEYS[status]] += count
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         with self._autocommit() as cur:
             for queue, status, count in self._rows(cur, "stats_all_queues"):
-                result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
+                if status in STATS_KEYS:
+                    result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
         return result
 
     # -- dead letters and housekeeping ---------------------------------------------------
@@ -298,13 +491,23 @@ class SQLStorage:
         return True
 
     def purge(self, status: str, older_than: float) -> int:
-        params = {"status": status, "before": time.time() - older_than}
-        with self._transaction() as cur:
-            self._run(cur, "purge_errors", **params)
-            self._run(cur, "purge_deps", **params)
-            return self._run(cur, "purge_jobs", **params)
+        """A chunk per transaction (see CHUNK): a purge of a million jobs never holds the write lock long."""
+        before = time.time() - older_than
+        removed = 0
+        pacing = _Pacing(self._pause_after)
+        while True:
+            with pacing.turn(), self._transaction() as cur:
+                ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
+                if ids:
+                    self._run(cur, "purge_errors", ids=self._id_list(ids))
+                    self._run(cur, "purge_deps", ids=self._id_list(ids))
+            removed += len(ids)
+            if len(ids) < CHUNK:
+                return removed
 
     def reap_expired_leases(self) -> list[JobRecord]:
+        """Also settles the batches of large enqueues whose writer died (see _write_staged)."""
+        self._finish_abandoned_batches()
         with self._autocommit() as cur:
             return [to_record(row) for row in self._rows(cur, "expired_leases", now=time.time())]
 
@@ -351,12 +554,13 @@ class SQLStorage:
         ]
 
     # -- monitoring ------------------------------------------------------------------------
-    def _number_list(self, values: Sequence[float]) -> Any:
-        """Encode a list of numbers as the engine's list parameter (by default as ids are encoded)."""
-        return self._id_list(values)  # type: ignore[arg-type]  # a JSON list (SQLite) holds numbers too
-
     def task_metrics(self, runtime_buckets: Sequence[float]) -> dict[str, dict[str, Any]]:
         bounds = sorted(float(bound) for bound in runtime_buckets)
+        unknown = [bound for bound in bounds if bound not in RUNTIME_BOUNDS]
+        if unknown:
+            raise InvalidValueError(f"run-time bucket bound(s) {', '.join(map(repr, unknown))} are not kept: the "
+                                    f"histogram counts run times against {', '.join(map(repr, RUNTIME_BOUNDS))}; "
+                                    "use some of those")
         tasks: dict[str, dict[str, Any]] = {}
 
         def entry(task_name: str) -> dict[str, Any]:
@@ -366,20 +570,44 @@ class SQLStorage:
             return tasks[task_name]
 
         with self._autocommit() as cur:
-            for task_name, status, count in self._rows(cur, "task_status_counts"):
-                entry(task_name)["counts"][STATS_KEYS[status]] += count
-            for task_name, count in self._rows(cur, "task_failures"):
-                entry(task_name)["failures"] = count
-            runtime_rows = self._rows(cur, "task_runtimes", bounds=self._number_list(bounds))
-        for task_name, le, count, total in runtime_rows:
-            runtime = entry(task_name)["runtime"]
-            runtime["count"] += count
-            runtime["sum"] += float(total or 0.0)
-            if le is not None:  # NULL: slower than every bound, counted only in +Inf (= count)
-                first = bounds.index(float(le))
-                for i in range(first, len(bounds)):
-                    runtime["buckets"][i] += count
+            count_rows = self._rows(cur, "task_counts")
+            failure_rows = self._rows(cur, "task_failures")
+        for task_name, status, le, count, total in count_rows:
+            if status not in STATS_KEYS:  # staged jobs
+                continue
+            task = entry(task_name)
+            task["counts"][STATS_KEYS[status]] += count
+            if le:  # a completed job's run time: le is the smallest kept bound at or above it
+                runtime = task["runtime"]
+                runtime["count"] += count
+                runtime["sum"] += float(total)
+                for i, bound in enumerate(bounds):
+                    if le <= bound:
+                        runtime["buckets"][i] += count
+        for task_name, count in failure_rows:
+            entry(task_name)["failures"] = count
         return tasks
+
+    def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
+        # A repair holds the write lock (SQLite) or keeps folds out (PostgreSQL) while it recounts; a
+        # check only reads, each comparison in one statement, hence one consistent snapshot.
+        with self._transaction() if repair else self._autocommit() as cur:
+            if repair:
+                self._lock_counts(cur)
+            differences = [
+                {"counter": "jobs", "queue": queue, "task_name": task_name, "status": status,
+                 "runtime_le": le or None, "counted": counted, "actual": actual,
+                 "counted_runtime_sum": counted_sum, "actual_runtime_sum": actual_sum}
+                for queue, task_name, status, le, counted, actual, counted_sum, actual_sum
+                in self._rows(cur, "count_differences")
+            ] + [
+                {"counter": "failures", "task_name": task_name, "counted": counted, "actual": actual}
+                for task_name, counted, actual in self._rows(cur, "failure_count_differences")
+            ]
+            if repair and differences:
+                self._run(cur, "recount_jobs")
+                self._run(cur, "recount_failures")
+        return differences
 
     def throughput(self, since: float, step: float) -> dict[int, dict[str, int]]:
         if step <= 0:

@@ -2,7 +2,9 @@
 
 Writers take ``BEGIN IMMEDIATE`` so a claim is one atomic step even with several
 worker processes on one file. Idle workers watch ``PRAGMA data_version`` (a cheap
-read that changes when another connection commits) instead of polling the table.
+read that changes when another connection commits) instead of polling the table,
+from a baseline read before their claim began: a commit that lands while the claim
+runs still wakes them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from ..validation import shown
+from .base import JobRecord
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -102,6 +105,7 @@ class SQLiteStorage(SQLStorage):
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = 0.001
+        self._seen = threading.local()  # per claiming thread: (watcher, data_version) read before its last claim
         self._file_lock = threading.Lock()
         self._migrate()
         self._file = self._file_identity()
@@ -302,6 +306,15 @@ class SQLiteStorage(SQLStorage):
                                      f"than this release understands ({newest}); upgrade taskito")
         return current
 
+    def _pause_after(self, held: float) -> float:
+        """Half the time the last chunk held the write lock, from 25 ms to 100 ms.
+
+        A connection waiting for the lock retries after 1, 2, 5, 10... ms, spaced 25 ms at most in its
+        first 0.1 s and up to 100 ms after that: such a pause lets a waiter in before the next chunk
+        (back-to-back chunks would starve it, the gap between them too short for its next retry).
+        """
+        return min(max(held / 2, 0.025), 0.1)
+
     # -- keeping the write-ahead log small --------------------------------------------
     def purge(self, status: str, older_than: float) -> int:
         removed = super().purge(status, older_than)
@@ -336,36 +349,54 @@ class SQLiteStorage(SQLStorage):
             logger.debug("WAL of %s in use: checkpointed what could be now (%d frames)", self.path, frames)
 
     # -- waiting -----------------------------------------------------------------------
-    def wait_for_work(self, timeout: float) -> None:
-        """Sleep in short steps until another connection commits or ``timeout`` passes.
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+        """Claim (see SQLStorage), after noting the database's version for ``wait_for_work``.
 
-        The step starts at 1 ms and grows while nothing happens (to 20 ms), so an
-        idle worker costs little CPU and a busy one reacts within a millisecond.
+        Noted before the claim's transaction, not after: a job committed by another connection
+        while the claim ran then wakes the next wait, instead of being taken as already seen.
         """
-        deadline = time.monotonic() + timeout
+        self._seen.version = self._watched_version()
+        return super().claim(worker_id, queues, limit, lease_seconds)
+
+    def _watched_version(self, follow: bool = True) -> tuple[sqlite3.Connection, int] | None:
+        """(watcher connection, its data_version), or None when the file cannot be watched now."""
         try:
-            self._follow_file()
+            if follow:
+                self._follow_file()
             with self._watch_lock:
                 if self._watcher is None:
                     self._watcher = self._connect()
-                version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
-                while True:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return
-                    time.sleep(min(self._watch_interval, remaining))
-                    if self._watcher.execute("PRAGMA data_version").fetchone()[0] != version:
-                        self._watch_interval = 0.001
-                        return
-                    self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+                return self._watcher, self._watcher.execute("PRAGMA data_version").fetchone()[0]
         except (sqlite3.Error, DatabaseUnavailableError):
-            # The file cannot be watched now (out of file descriptors...): wait out the timeout
-            # instead; the caller's next claim meets the same problem and reports it.
             with self._watch_lock:
                 if self._watcher is not None:
                     self._watcher.close()
                     self._watcher = None
-            time.sleep(max(deadline - time.monotonic(), 0))
+            return None
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Sleep in short steps until another connection commits or ``timeout`` passes.
+
+        Commits since this thread's last claim began count (see ``claim``). The step starts at
+        1 ms and grows while nothing happens (to 20 ms), so an idle worker costs little CPU and a
+        busy one reacts within a millisecond. A file that cannot be watched now (out of file
+        descriptors...) is waited out, as a poll: the caller's next claim reports the problem.
+        """
+        deadline = time.monotonic() + timeout
+        current = self._watched_version()
+        baseline = getattr(self._seen, "version", None) or current
+        while current is not None:
+            if current != baseline:  # another commit, or another watcher (the file was replaced)
+                self._watch_interval = 0.001
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self._watch_interval, remaining))
+            self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+            current = self._watched_version(follow=False)
+        time.sleep(max(deadline - time.monotonic(), 0))
+        return True
 
     def close(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""The worker: claim loop, thread pool, heartbeats and reaper, periodic scheduler."""
+"""The worker: claim loop, thread (or prefork) pool, event loop for async tasks, heartbeats and reaper,
+periodic scheduler."""
 
 from .runner import Worker
 

@@ -1,4 +1,4 @@
-"""One attempt of a job: run it (in a thread or a child process), then record what happened."""
+"""One attempt of a job: run it (in a thread, a child process or on the event loop), then record what happened."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..context import JobContext, activate
-from ..execution import UnserializableResult, call_task, describe, run_failure_hooks
+from ..context import JobContext, bound
+from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
 from ..storage import Completion, JobRecord
 from .retry import retry_delay
 
 if TYPE_CHECKING:
     from ..queue import Queue
+    from ..task import TaskWrapper
     from .completions import CompletionWriter
 
 logger = logging.getLogger("taskito.worker")
@@ -49,6 +50,11 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def wall_clock(started: float) -> float:
+    """The wall-clock time of ``started``, a time on the monotonic clock (what the job records as its start)."""
+    return time.time() - (time.monotonic() - started)
+
+
 def run_attempt(queue: Queue, record: JobRecord, started: float,
                 still_current: Callable[[], bool] = lambda: True) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result.
@@ -56,7 +62,37 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
     ``started`` is the attempt's start on the monotonic clock (timeouts and the logged duration);
     the outcome also carries it as wall-clock time, which the job records as its start.
     """
-    started_at = time.time() - (time.monotonic() - started)
+    prepared = _prepare(queue, record, started)
+    if isinstance(prepared, Outcome):
+        return prepared
+    task, args, kwargs, context = prepared
+    with bound(context):
+        result, error = call_task(queue, task, args, kwargs, still_current, encode=queue.serializer.dumps)
+    return _outcome(record, task, started, result, error)
+
+
+async def arun_attempt(queue: Queue, record: JobRecord, started: float,
+                       still_current: Callable[[], bool] = lambda: True,
+                       write_progress: Callable[[str, float], None] | None = None) -> Outcome:
+    """``run_attempt`` of an ``async def`` task, awaited on the worker's event loop.
+
+    ``current_job`` is bound in this coroutine's own context; ``write_progress`` takes its
+    progress updates, so that the loop never waits for the database.
+    """
+    prepared = _prepare(queue, record, started, write_progress)
+    if isinstance(prepared, Outcome):
+        return prepared
+    task, args, kwargs, context = prepared
+    with bound(context):
+        result, error = await acall_task(queue, task, args, kwargs, still_current, encode=queue.serializer.dumps)
+    return _outcome(record, task, started, result, error)
+
+
+def _prepare(queue: Queue, record: JobRecord, started: float,
+             write_progress: Callable[[str, float], None] | None = None,
+             ) -> Outcome | tuple[TaskWrapper, tuple[Any, ...], dict[str, Any], JobContext]:
+    """The task, its decoded arguments and its ``current_job``; or the Outcome of a job that cannot run."""
+    started_at = wall_clock(started)
     task = queue.tasks.get(record.task_name)
     if task is None:
         known = ", ".join(sorted(queue.tasks)) or "none"
@@ -68,14 +104,16 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
-    activate(JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
-                        max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
-                        soft_timeout=task.options.soft_timeout))
-    try:
-        result, error = call_task(queue, task, tuple(args), kwargs, still_current, encode=queue.serializer.dumps)
-    finally:
-        activate(None)
+    context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
+                         max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
+                         soft_timeout=task.options.soft_timeout, write_progress=write_progress)
+    return task, tuple(args), kwargs, context
+
+
+def _outcome(record: JobRecord, task: TaskWrapper, started: float, result: Any,
+             error: BaseException | None) -> Outcome:
     duration = time.monotonic() - started
+    started_at = wall_clock(started)
     if error is None:
         return Outcome(result=result, duration=duration, started_at=started_at)
     delay = None if isinstance(error, UnserializableResult) else retry_delay(record, task.options, error)

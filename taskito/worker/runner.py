@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from .. import validation
 from ..exceptions import ConfigurationError
+from .async_pool import AsyncPool, MixedPool
 from .completions import CompletionWriter
 from .maintenance import Maintenance
+from .pool import JobPool
 from .process_pool import ProcessPool
 from .scheduler import Scheduler
 from .signals import StopSignals
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskito.worker")
 
-IDLE_WAIT = 0.2  # longest an idle worker goes without trying a claim (delayed jobs, retries)
+IDLE_WAIT = 0.2  # longest the loop sleeps: hard timeouts, expired and rate-limited waiting jobs
+IDLE_CLAIM = 5.0  # longest an idle worker goes without a claim when nothing announces work (a safety net)
 PREFETCH = 16
 RATE_LIMIT_HOLD = 2.0  # a waiting job its rate limit holds back longer than this goes back to the queue
 
@@ -33,15 +36,19 @@ class Worker:
     """One worker process's engine. ``Queue.run_worker`` builds and runs it."""
 
     def __init__(self, queue: Queue, queues: Sequence[str] | None = None, concurrency: int | None = None,
-                 pool: str = "thread", burst: bool = False, max_tasks: int | None = None) -> None:
+                 pool: str = "thread", burst: bool = False, max_tasks: int | None = None,
+                 async_concurrency: int | None = None) -> None:
         pools = {"thread": ThreadPool, "prefork": ProcessPool}
         if pool not in pools:
             raise ConfigurationError(f"unknown pool {pool!r}: use 'thread' (default) or 'prefork'")
         concurrency = validation.concurrency("concurrency", concurrency)
+        async_concurrency = validation.concurrency("async_concurrency", async_concurrency)
         max_tasks = validation.count("max_tasks", max_tasks, minimum=1)
         self.queue = queue
         self.storage = queue.storage
-        self.queues = [validation.name("queue", name) for name in queues] if queues else queue.default_queues()
+        # Each once: a claim takes up to its limit from each queue named.
+        self.queues = list(dict.fromkeys(validation.name("queue", name) for name in queues)) if queues \
+            else queue.default_queues()
         self.concurrency = concurrency or queue.concurrency
         self.burst = burst
         self.max_tasks = max_tasks
@@ -52,7 +59,15 @@ class Worker:
         self._stop = self.signals.stop
         self._force = self.signals.force
         self.writer = CompletionWriter(self.storage)
-        self.pool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        self.pool: JobPool | MixedPool = pools[pool](queue, self.writer, self.concurrency, prefetch=PREFETCH)
+        runs = f"{self.concurrency} {'threads' if pool == 'thread' else 'child processes'}"
+        self.async_concurrency = async_concurrency or queue.async_concurrency
+        if any(task.is_async for task in queue.tasks.values()):  # async def tasks: an event loop beside the pool
+            prefetch = max(PREFETCH, self.async_concurrency // 2)  # claims of many short coroutines come in big batches
+            self.pool = MixedPool(self.pool, AsyncPool(queue, self.writer, self.async_concurrency, prefetch,
+                                                       beside=self.pool))
+            runs += f" and an event loop for {self.async_concurrency} coroutines"
+        self._runs = runs
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
         self.scheduler = Scheduler(queue)
 
@@ -76,16 +91,24 @@ class Worker:
         self.writer.start()
         self.maintenance.start()
         self.scheduler.start()
-        logger.info("worker %s started: queues %s, %d %s, %r", self.id, ",".join(self.queues), self.concurrency,
-                    "threads" if isinstance(self.pool, ThreadPool) else "child processes", self.queue)
+        logger.info("worker %s started: queues %s, %s, %r", self.id, ",".join(self.queues), self._runs, self.queue)
         try:
             self._loop()
         finally:
             self._drain()
 
     def _loop(self) -> None:
+        """Claim while there is room and work may be there, else sleep until work is announced.
+
+        An idle worker claims when the engine announces work (a commit on SQLite, a NOTIFY on
+        PostgreSQL), when its alarm rings (a delayed job or an expiry falls due: see
+        ``Storage.next_due``), or at the latest every IDLE_CLAIM seconds; the loop itself wakes
+        every IDLE_WAIT seconds for the pool's timeouts and waiting jobs, without a claim.
+        """
         failures = 0
         settled = False  # burst: completions written since the last empty claim
+        work_announced = True  # or the last claim was full: claim as soon as there is room
+        alarm = 0.0  # time.time() at which to claim even if nothing is announced
         while not self._stop.is_set():
             self.pool.check_timeouts()
             # Back to pending: the next claim cancels them as expired (and their dependents).
@@ -106,10 +129,15 @@ class Worker:
             if free <= 0:
                 self.pool.wait_for_room(0.05)
                 continue
+            if not work_announced and time.time() < alarm:
+                work_announced = self.storage.wait_for_work(min(IDLE_WAIT, alarm - time.time()))
+                continue
             try:
                 jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)
                 self._claimed += len(jobs)
                 self.pool.submit(jobs)
+                if len(jobs) < free:
+                    alarm = self._alarm()
                 if failures:
                     logger.warning("database reachable again; claiming resumed")
                 failures = 0
@@ -128,8 +156,20 @@ class Worker:
                 settled = True
                 continue
             settled = False
-            if len(jobs) < free:
-                self.storage.wait_for_work(IDLE_WAIT)
+            work_announced = len(jobs) >= free or self.storage.wait_for_work(
+                max(min(IDLE_WAIT, alarm - time.time()), 0))
+
+    def _alarm(self) -> float:
+        """When an idle worker claims again if no work is announced meanwhile."""
+        if self.burst:  # short-lived: it polls, as the completions of its last jobs announce nothing
+            return time.time() + IDLE_WAIT
+        try:
+            due = self.storage.next_due(self.queues)
+        except Exception as exc:  # the next claim meets the problem too, and reports it
+            logger.debug("cannot read when the next delayed job is due (%s); polling", exc)
+            return time.time() + IDLE_WAIT
+        safety_net = time.time() + IDLE_CLAIM
+        return safety_net if due is None else min(due, safety_net)
 
     def _drain(self) -> None:
         unstarted = self.pool.take_unstarted()

@@ -115,6 +115,14 @@ def test_overview_shows_counts_per_queue_paused_queues_and_workers(staff_client:
     assert 'href="/admin/taskito/jobs/?queue=default&amp;status=complete"' in page
 
 
+def test_overview_reads_the_counts_once(staff_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    stats = queue.storage.stats
+    monkeypatch.setattr(queue.storage, "stats", lambda *args, **kwargs: calls.append(args) or stats(*args, **kwargs))
+    assert staff_client.get("/admin/taskito/").status_code == 200
+    assert len(calls) == 1
+
+
 def test_pause_and_resume_a_queue(staff_client: Client) -> None:
     response = staff_client.post("/admin/taskito/queues/", {"queue": "reports", "action": "pause"}, follow=True)
     assert queue.paused_queues() == ["reports"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
@@ -96,6 +97,20 @@ def test_dead_retry_of_an_unknown_id_is_a_clear_error() -> None:
     assert "no dead letter with id nope" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(CommandError, match="no dead letter with id nope"):
         call_command("taskito_dead", "retry", "nope")
+
+
+def test_check_compares_the_counters_with_a_recount_and_repairs_them() -> None:
+    queue.enqueue("djapp.tasks.add", args=(1, 2))
+    assert manage("taskito_check").stdout.strip() == "counters match the jobs table"
+    with sqlite3.connect(queue.db_path) as conn:  # counters broken behind taskito's back
+        conn.execute("UPDATE taskito_counts SET n = n + 5 WHERE status = 'pending'")
+    assert queue.stats()["pending"] == 6
+    result = manage("taskito_check")
+    assert result.returncode == 1 and "counted 6, found 1" in result.stdout
+    assert "1 counter(s) differ" in result.stderr and "Traceback" not in result.stderr
+    result = manage("taskito_check", "--repair")
+    assert result.returncode == 0 and "repaired 1 counter(s)" in result.stdout
+    assert queue.stats()["pending"] == 1
 
 
 def test_bad_flags_are_usage_errors() -> None:

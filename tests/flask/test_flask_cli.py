@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -125,7 +126,17 @@ def test_dead_list_retry_and_retry_all(app: Flask, app_queue: Queue) -> None:
     assert app_queue.stats()["dead"] == 0 and app_queue.stats()["pending"] == 3
 
 
-@pytest.mark.parametrize("command", ["worker", "info", "purge", "pause", "resume", "dead"])
+def test_check_and_repair(app: Flask, app_queue: Queue) -> None:
+    app_queue.enqueue("sample.add", args=(1, 2))
+    assert run(app, "check") == (0, "counters match the jobs table\n")
+    with sqlite3.connect(app_queue.db_path) as conn:  # counters broken behind taskito's back
+        conn.execute("DELETE FROM taskito_counts")
+    code, output = run(app, "check")
+    assert code == 1 and "counted 0, found 1" in output and "1 counter(s) differ" in output
+    assert run(app, "check", "--repair")[0] == 0 and app_queue.stats()["pending"] == 1
+
+
+@pytest.mark.parametrize("command", ["worker", "info", "purge", "pause", "resume", "dead", "check"])
 def test_every_command_is_in_the_group(app: Flask, command: str) -> None:
     code, output = run(app, command, "--help")
     assert code == 0 and "Usage:" in output

@@ -24,16 +24,21 @@ def _first_release_rows(execute) -> None:
             "attempt, started_at, lease_until, worker_id) VALUES ('" + OLD_RUNNING_ID + "', 'old.task', 'busy', "
             "'running', 0, "
             "'{\"args\":[2],\"kwargs\":{}}', 1, 1, 1, 2, 3, 'old-worker')")
+    execute("INSERT INTO taskito_job_errors (job_id, attempt, error, failed_at) VALUES ('" + OLD_RUNNING_ID + "', 0, "
+            "'an earlier attempt failed', 1)")
 
 
 def _works_after_the_upgrade(queue: Queue) -> None:
-    """The old jobs are kept; a job claimed now is pending until it starts; unique keys still hold."""
+    """The old jobs are kept, and counted; a job claimed now is pending until it starts; unique keys still hold."""
+    assert queue.stats() == {"pending": 1, "running": 1, "completed": 0, "failed": 0, "dead": 0, "cancelled": 0}
+    assert queue.storage.task_metrics([1.0])["old.task"]["failures"] == 1
     assert queue.get_job(OLD_ID).status == "pending"
     assert [r.id for r in queue.storage.reap_expired_leases()] == [OLD_RUNNING_ID]
     [claimed] = queue.storage.claim("new-worker", ["default"], 10, 30)
     assert (claimed.id, claimed.worker_id) == (OLD_ID, "new-worker")
     assert (queue.get_job(OLD_ID).status, queue.stats()["running"]) == ("pending", 1)
     assert queue.enqueue("old.task", args=(1,), unique_key="report").id == OLD_ID
+    assert queue.check_counts() == []
 
 
 def test_sqlite_database_of_schema_v1_is_migrated_in_place(tmp_path: Path) -> None:

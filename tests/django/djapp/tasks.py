@@ -1,5 +1,7 @@
 """Autodiscovered by taskito_django (TASKITO_AUTODISCOVER_MODULE = "tasks")."""
 
+import asyncio
+
 from django.db import connection
 
 from djapp import jobs  # noqa: F401  (the app's Django tasks: imported at startup, so workers know them)
@@ -42,3 +44,10 @@ def use_database() -> int:
 def connection_was_closed() -> bool:
     """True when the worker closed this thread's connection after the previous task."""
     return connection.connection is None
+
+
+@queue.task()
+async def async_add(a: int, b: int) -> int:
+    """A coroutine task: the Django worker runs it on its event loop."""
+    await asyncio.sleep(0.01)
+    return a + b

@@ -13,4 +13,5 @@ urlpatterns = [
     path("custom-admin/", custom_site.urls),
     path("ops/taskito/", include("taskito_django.urls")),
     path("order/", views.place_order, name="place_order"),
+    path("add-async/", views.add_async, name="add_async"),
 ]

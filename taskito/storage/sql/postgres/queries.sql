@@ -5,16 +5,48 @@
 
 -- name: insert_job
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
+-- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
-        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s)
+        %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s,
+        %(scheduled_at)s > %(created_at)s)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
+-- Staged jobs (a large enqueue's chunks) carry status 'staged' and their batch's id in worker_id.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                   unique_key, waiting_deps, created_at, scheduled_at, expires_at) FROM STDIN;
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id) FROM STDIN;
+-- worker_id: the batch of a staged job (a large enqueue in chunks), else NULL.
+
+-- name: open_batch
+INSERT INTO taskito_batches (id, state, lease_until) VALUES (%(batch)s, 'staging', %(lease_until)s)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: renew_batch
+-- Renew the lease of a batch in this state (moving it there from from_state if given, and only if
+-- its lease ran out before expired_before if given); no row: the batch is gone or in another state.
+UPDATE taskito_batches SET state = %(state)s, lease_until = %(lease_until)s
+WHERE id = %(batch)s AND state IN (%(state)s, %(from_state)s)
+  AND (%(expired_before)s::double precision IS NULL OR lease_until < %(expired_before)s)
+RETURNING id;
+
+-- name: publish_staged
+UPDATE taskito_jobs SET status = 'pending', worker_id = NULL
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE worker_id = %(batch)s AND status = 'staged'
+                     LIMIT %(limit)s));
+
+-- name: discard_staged
+DELETE FROM taskito_jobs
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE worker_id = %(batch)s AND status = 'staged'
+                     LIMIT %(limit)s));
+
+-- name: close_batch
+DELETE FROM taskito_batches WHERE id = %(batch)s;
+
+-- name: abandoned_batches
+SELECT id, state FROM taskito_batches WHERE lease_until < %(now)s;
 
 -- name: count_ids
 -- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
@@ -42,9 +74,13 @@ SELECT id, status FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]) FOR SHARE;
 SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 
 -- name: claim
--- taskito_claim() in the schema also cancels expired jobs first (one round trip). The jobs are
--- claimed, not running: the worker marks the start (`start`) when the function is called.
+-- taskito_claim() in the schema also cancels expired jobs and lets delayed jobs that came due join
+-- the claim index first (one round trip). The jobs are claimed, not running: the worker marks the
+-- start (`start`) when the function is called.
 SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
+
+-- name: next_due
+SELECT scheduled, expires FROM taskito_next_due(%(queues)s::text[]);
 
 -- name: release_claim
 -- Put back a batch whose claim committed while the connection broke (postgres only). Its jobs
@@ -54,8 +90,12 @@ SET status = 'pending', worker_id = NULL, lease_until = NULL
 WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = 'claimed';
 
 -- name: start
-UPDATE taskito_jobs SET status = 'running', started_at = %(started_at)s
-WHERE id = %(job_id)s AND attempt = %(attempt)s AND status = 'claimed';
+-- A whole batch of start marks in one statement (postgres takes arrays here): the counting trigger
+-- runs once for it.
+UPDATE taskito_jobs AS j SET status = 'running', started_at = mark.started_at
+FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(started)s::double precision[])
+     AS mark(id, attempt, started_at)
+WHERE j.id = ANY(%(ids)s::text[]) AND j.id = mark.id AND j.attempt = mark.attempt AND j.status = 'claimed';
 
 -- name: complete
 -- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
@@ -72,7 +112,7 @@ UPDATE taskito_jobs
 SET status = 'failed', error = %(error)s, retry_count = retry_count + 1,
     started_at = COALESCE(%(started_at)s::double precision, started_at),
     first_started_at = COALESCE(first_started_at, %(started_at)s::double precision, started_at),
-    scheduled_at = %(scheduled_at)s, lease_until = NULL, worker_id = NULL
+    scheduled_at = %(scheduled_at)s, delayed = %(scheduled_at)s > %(now)s, lease_until = NULL, worker_id = NULL
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: fail_dead
@@ -82,13 +122,16 @@ SET status = 'dead', error = %(error)s, started_at = COALESCE(%(started_at)s::do
 WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running');
 
 -- name: insert_error
-INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
-VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s);
+-- With its job's task, so that the error is counted per task (see taskito_failure_counts).
+INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at, task_name)
+VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s,
+        (SELECT task_name FROM taskito_jobs WHERE id = %(job_id)s));
 
 -- name: requeue
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at)
+    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at),
+    delayed = COALESCE(%(not_before)s::double precision > %(now)s, false)
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
@@ -110,6 +153,8 @@ FROM taskito_jobs j WHERE j.id = %(job_id)s;
 -- Partial rows: the payload cut here to its first "head" bytes (PostgreSQL reads only the start of a
 -- large value), its full length, the error cut to as many characters, and no result, so a listing of
 -- jobs with megabytes of arguments reads kilobytes. Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload,
        octet_length(payload) AS payload_size,
        CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
@@ -117,24 +162,32 @@ SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(he
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text
-       OR (%(status)s::text = 'pending' AND status = 'claimed'))
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+WHERE /* filters */ AND status <> 'staged'
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = %(status)s::text
+
+-- name: list_jobs_by_queue
+queue = %(queue)s::text
+
+-- name: list_jobs_by_task
+task_name = %(task_name)s::text
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
 WHERE job_id = %(job_id)s ORDER BY id;
 
 -- name: stats
-SELECT status, count(*) FROM taskito_jobs
+-- Counts come from the counter rows the triggers append (migration 7), never from counting jobs.
+SELECT status, sum(n)::bigint FROM taskito_counts
 WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, count(*) FROM taskito_jobs GROUP BY queue, status;
+SELECT queue, status, sum(n)::bigint FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = %(job_id)s AND status = %(status)s RETURNING id;
@@ -142,16 +195,19 @@ DELETE FROM taskito_jobs WHERE id = %(job_id)s AND status = %(status)s RETURNING
 -- name: delete_job_details
 DELETE FROM taskito_job_errors WHERE job_id = %(job_id)s;
 
+-- name: purge_jobs
+-- One chunk of a purge (limit jobs), with the ids deleted; then their errors and the dependency rows
+-- that name them go (purge_errors, purge_deps).
+DELETE FROM taskito_jobs
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s
+                     LIMIT %(limit)s))
+RETURNING id;
+
 -- name: purge_errors
-DELETE FROM taskito_job_errors WHERE job_id IN (
-    SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s);
+DELETE FROM taskito_job_errors WHERE job_id = ANY(%(ids)s::text[]);
 
 -- name: purge_deps
-DELETE FROM taskito_job_deps WHERE depends_on IN (
-    SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s);
-
--- name: purge_jobs
-DELETE FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s;
+DELETE FROM taskito_job_deps WHERE depends_on = ANY(%(ids)s::text[]);
 
 -- name: expired_leases
 SELECT * FROM taskito_jobs WHERE status IN ('claimed', 'running') AND lease_until < %(now)s;
@@ -232,24 +288,62 @@ FROM taskito_periodic WHERE next_run_at <= %(now)s;
 UPDATE taskito_periodic SET next_run_at = %(new_next)s
 WHERE name = %(name)s AND next_run_at = %(expected_next)s;
 
--- name: task_status_counts
--- Monitoring (the dashboard's /metrics and throughput chart), over the rows still retained.
-SELECT task_name, status, count(*) FROM taskito_jobs GROUP BY task_name, status;
+-- name: task_counts
+-- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
+-- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
+SELECT task_name, status, runtime_le, sum(n)::bigint, sum(runtime_sum) FROM taskito_counts
+GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT j.task_name, count(*) FROM taskito_job_errors AS e
-JOIN taskito_jobs AS j ON j.id = e.job_id
-GROUP BY j.task_name;
+SELECT task_name, sum(n)::bigint FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
--- name: task_runtimes
--- Completed jobs per task and smallest bucket bound holding their run time (NULL: above every bound).
--- bounds is a double precision[].
-WITH bounds(le) AS (SELECT unnest(%(bounds)s::double precision[])),
-     runs(task_name, seconds) AS (
-         SELECT task_name, finished_at - started_at FROM taskito_jobs
-         WHERE status = 'complete' AND started_at IS NOT NULL AND finished_at IS NOT NULL)
-SELECT task_name, (SELECT min(le) FROM bounds WHERE le >= runs.seconds) AS le, count(*), sum(seconds)
-FROM runs GROUP BY task_name, le;
+-- name: lock_counts
+-- Keeps taskito_fold_counts() out while the counters are checked or rebuilt.
+SELECT pg_advisory_xact_lock(hashtext('taskito counts'), hashtext(current_schema()));
+
+-- name: count_differences
+-- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
+-- whose count or run-time sum differ.
+SELECT queue, task_name, status, runtime_le, sum(counted)::bigint, sum(actual)::bigint,
+       coalesce(sum(counted_sum), 0), coalesce(sum(actual_sum), 0)
+FROM (
+    SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
+           runtime_sum AS counted_sum, 0.0::double precision AS actual_sum
+    FROM taskito_counts
+    UNION ALL
+    SELECT queue, task_name, status, taskito_runtime_le(seconds), 0, 1, 0.0, coalesce(seconds, 0)
+    FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
+          FROM taskito_jobs) AS jobs
+) AS both_sides
+GROUP BY queue, task_name, status, runtime_le
+HAVING sum(counted) <> sum(actual)
+    OR abs(coalesce(sum(counted_sum), 0) - coalesce(sum(actual_sum), 0))
+       > 0.001 + 1e-9 * abs(coalesce(sum(actual_sum), 0));
+
+-- name: failure_count_differences
+SELECT task_name, sum(counted)::bigint, sum(actual)::bigint FROM (
+    SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
+    UNION ALL
+    SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
+) AS both_sides
+GROUP BY task_name HAVING sum(counted) <> sum(actual);
+
+-- name: recount_jobs
+-- Replace the counter rows by a recount of the jobs table (taskito check --repair), in one statement:
+-- one snapshot, so rows appended by transactions it does not see stay, and add their changes to it.
+WITH gone AS (DELETE FROM taskito_counts)
+INSERT INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
+SELECT queue, task_name, status, taskito_runtime_le(seconds), count(*), coalesce(sum(seconds), 0)
+FROM (SELECT queue, task_name, taskito_counted_status(status) AS status,
+                 taskito_runtime(status, started_at, finished_at) AS seconds
+      FROM taskito_jobs) AS jobs
+GROUP BY queue, task_name, status, taskito_runtime_le(seconds);
+
+-- name: recount_failures
+WITH gone AS (DELETE FROM taskito_failure_counts)
+INSERT INTO taskito_failure_counts (task_name, n)
+SELECT task_name, count(*) FROM taskito_job_errors WHERE task_name IS NOT NULL GROUP BY task_name;
 
 -- name: finished_per_bucket
 SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*)

@@ -2,11 +2,48 @@
 
 -- name: insert_job
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
+-- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at)
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: stage_job
+-- A job of a large enqueue, written hidden (status 'staged', batch id in worker_id) until published.
+INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                          waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id)
+VALUES (:id, :task_name, :queue, 'staged', :priority, :payload, :max_retries, :timeout,
+        0, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at, :batch)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: open_batch
+INSERT INTO taskito_batches (id, state, lease_until) VALUES (:batch, 'staging', :lease_until)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: renew_batch
+-- Renew the lease of a batch in this state (moving it there from from_state if given, and only if
+-- its lease ran out before expired_before if given); no row: the batch is gone or in another state.
+UPDATE taskito_batches SET state = :state, lease_until = :lease_until
+WHERE id = :batch AND state IN (:state, :from_state)
+  AND (:expired_before IS NULL OR lease_until < :expired_before)
+RETURNING id;
+
+-- name: publish_staged
+UPDATE taskito_jobs SET status = 'pending', worker_id = NULL
+WHERE seq IN (SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_staged
+              WHERE worker_id = :batch AND status = 'staged' LIMIT :limit);
+
+-- name: discard_staged
+DELETE FROM taskito_jobs
+WHERE seq IN (SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_staged
+              WHERE worker_id = :batch AND status = 'staged' LIMIT :limit);
+
+-- name: close_batch
+DELETE FROM taskito_batches WHERE id = :batch;
+
+-- name: abandoned_batches
+SELECT id, state FROM taskito_batches WHERE lease_until < :now;
 
 -- name: insert_dep
 INSERT OR IGNORE INTO taskito_job_deps (depends_on, job_id) VALUES (:depends_on, :job_id);
@@ -37,18 +74,30 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = :reason, finished_at = :now
 WHERE id IN (SELECT id FROM doomed) AND status IN ('pending', 'failed');
 
+-- name: promote_due
+-- Delayed jobs of these queues whose time has come join the claim index (run just before `claim`).
+UPDATE taskito_jobs INDEXED BY taskito_jobs_delayed SET delayed = 0
+WHERE status IN ('pending', 'failed') AND delayed IS NOT 0
+  AND queue IN (SELECT value FROM json_each(:queues)) AND scheduled_at <= :now;
+
 -- name: claim
 -- Claimed, not running: the worker marks the start (`start`) when the function is called.
+-- The first :limit jobs of each served queue that is not paused, walked in the claim index (due
+-- jobs only, in claim order), then the first :limit of those: no other queue's job is read.
+-- INDEXED BY: without statistics the planner could prefer another index and sort.
 UPDATE taskito_jobs
 SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
     started_at = NULL, lease_until = :lease_until
 WHERE seq IN (
-    -- INDEXED BY: without statistics the planner would sort every pending job per claim.
-    SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_ready
-    WHERE status IN ('pending', 'failed') AND waiting_deps = 0
-      AND scheduled_at <= :now
-      AND queue IN (SELECT value FROM json_each(:queues))
-      AND queue NOT IN (SELECT name FROM taskito_paused_queues)
+    SELECT seq FROM (
+        SELECT j.seq, j.priority, j.scheduled_at FROM json_each(:queues) AS served, taskito_jobs AS j
+        WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
+          AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+                        WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                          AND ready.waiting_deps = 0 AND ready.delayed = 0
+                        ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
+                        LIMIT :limit)
+    )
     ORDER BY priority DESC, scheduled_at, seq
     LIMIT :limit
 )
@@ -79,7 +128,7 @@ WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 UPDATE taskito_jobs
 SET status = 'failed', error = :error, retry_count = retry_count + 1, started_at = COALESCE(:started_at, started_at),
     first_started_at = COALESCE(first_started_at, :started_at, started_at),
-    scheduled_at = :scheduled_at, lease_until = NULL, worker_id = NULL
+    scheduled_at = :scheduled_at, delayed = :scheduled_at > :now, lease_until = NULL, worker_id = NULL
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: fail_dead
@@ -89,14 +138,26 @@ SET status = 'dead', error = :error, started_at = COALESCE(:started_at, started_
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
 -- name: insert_error
-INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at)
-VALUES (:job_id, :attempt, :error, :traceback, :now);
+-- With its job's task, so that the error is counted per task (see taskito_failure_counts).
+INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at, task_name)
+VALUES (:job_id, :attempt, :error, :traceback, :now, (SELECT task_name FROM taskito_jobs WHERE id = :job_id));
 
 -- name: requeue
 UPDATE taskito_jobs
 SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(:not_before, scheduled_at)
+    scheduled_at = COALESCE(:not_before, scheduled_at), delayed = COALESCE(:not_before > :now, 0)
 WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running');
+
+-- name: next_due
+-- When the next delayed job of these queues comes due, or the next waiting job (of any queue) expires:
+-- time passing changes nothing in the database, so an idle worker sets its alarm by this. One index
+-- lookup per queue (the smallest scheduled_at), one for expiry.
+SELECT min((SELECT min(scheduled_at) FROM taskito_jobs INDEXED BY taskito_jobs_delayed
+            WHERE queue = served.value AND status IN ('pending', 'failed') AND delayed IS NOT 0))
+       AS scheduled,
+       (SELECT min(expires_at) FROM taskito_jobs INDEXED BY taskito_jobs_expiry
+        WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL) AS expires
+FROM json_each(:queues) AS served;
 
 -- name: set_progress
 UPDATE taskito_jobs SET progress = :progress WHERE id = :job_id;
@@ -118,29 +179,40 @@ FROM taskito_jobs j WHERE j.id = :job_id;
 -- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
 -- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
 -- Claimed jobs (not started yet) are listed as pending.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
+-- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
 SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
        retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
        expires_at, started_at, finished_at, worker_id, first_started_at
 FROM taskito_jobs
-WHERE (:status IS NULL OR status = :status OR (:status = 'pending' AND status = 'claimed'))
-  AND (:queue IS NULL OR queue = :queue)
-  AND (:task_name IS NULL OR task_name = :task_name)
+WHERE /* filters */ AND status <> 'staged'
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_by_status
+-- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = :status
+
+-- name: list_jobs_by_queue
+queue = :queue
+
+-- name: list_jobs_by_task
+task_name = :task_name
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
 WHERE job_id = :job_id ORDER BY id;
 
 -- name: stats
-SELECT status, count(*) FROM taskito_jobs
+-- Counts come from the counter table the triggers keep (migration 5), never from counting jobs.
+SELECT status, sum(n) FROM taskito_counts
 WHERE (:queue IS NULL OR queue = :queue)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, count(*) FROM taskito_jobs GROUP BY queue, status;
+SELECT queue, status, sum(n) FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = :job_id AND status = :status RETURNING id;
@@ -148,16 +220,19 @@ DELETE FROM taskito_jobs WHERE id = :job_id AND status = :status RETURNING id;
 -- name: delete_job_details
 DELETE FROM taskito_job_errors WHERE job_id = :job_id;
 
+-- name: purge_jobs
+-- One chunk of a purge (:limit jobs), with the ids deleted; then their errors and the dependency
+-- rows that name them go (purge_details).
+DELETE FROM taskito_jobs WHERE seq IN (
+    SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_finished
+    WHERE status = :status AND finished_at < :before LIMIT :limit)
+RETURNING id;
+
 -- name: purge_errors
-DELETE FROM taskito_job_errors WHERE job_id IN (
-    SELECT id FROM taskito_jobs WHERE status = :status AND finished_at < :before);
+DELETE FROM taskito_job_errors WHERE job_id IN (SELECT value FROM json_each(:ids));
 
 -- name: purge_deps
-DELETE FROM taskito_job_deps WHERE depends_on IN (
-    SELECT id FROM taskito_jobs WHERE status = :status AND finished_at < :before);
-
--- name: purge_jobs
-DELETE FROM taskito_jobs WHERE status = :status AND finished_at < :before;
+DELETE FROM taskito_job_deps WHERE depends_on IN (SELECT value FROM json_each(:ids));
 
 -- name: expired_leases
 SELECT * FROM taskito_jobs WHERE status IN ('claimed', 'running') AND lease_until < :now;
@@ -211,24 +286,68 @@ FROM taskito_periodic WHERE next_run_at <= :now;
 UPDATE taskito_periodic SET next_run_at = :new_next
 WHERE name = :name AND next_run_at = :expected_next;
 
--- name: task_status_counts
--- Monitoring (the dashboard's /metrics and throughput chart), over the rows still retained.
-SELECT task_name, status, count(*) FROM taskito_jobs GROUP BY task_name, status;
+-- name: task_counts
+-- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
+-- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
+SELECT task_name, status, runtime_le, sum(n), sum(runtime_sum) FROM taskito_counts
+GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT j.task_name, count(*) FROM taskito_job_errors AS e
-JOIN taskito_jobs AS j ON j.id = e.job_id
-GROUP BY j.task_name;
+SELECT task_name, sum(n) FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
--- name: task_runtimes
--- Completed jobs per task and smallest bucket bound holding their run time (NULL: above every bound).
--- :bounds is a list of numbers.
-WITH bounds(le) AS (SELECT value FROM json_each(:bounds)),
-     runs(task_name, seconds) AS (
-         SELECT task_name, finished_at - started_at FROM taskito_jobs
-         WHERE status = 'complete' AND started_at IS NOT NULL AND finished_at IS NOT NULL)
-SELECT task_name, (SELECT min(le) FROM bounds WHERE le >= runs.seconds) AS le, count(*), sum(seconds)
-FROM runs GROUP BY task_name, le;
+-- name: count_differences
+-- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
+-- whose count or run-time sum differ.
+SELECT queue, task_name, status, runtime_le, sum(counted), sum(actual), total(counted_sum), total(actual_sum)
+FROM (
+    SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
+           runtime_sum AS counted_sum, 0.0 AS actual_sum
+    FROM taskito_counts
+    UNION ALL
+    SELECT queue, task_name, status,
+           CASE WHEN seconds IS NULL THEN 0
+                ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= seconds), 9e999) END,
+           0, 1, 0.0, coalesce(seconds, 0)
+    FROM (SELECT queue, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+                 CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
+          FROM taskito_jobs)
+)
+GROUP BY queue, task_name, status, runtime_le
+HAVING sum(counted) <> sum(actual) OR abs(total(counted_sum) - total(actual_sum)) > 0.001 + 1e-9 * abs(total(actual_sum));
+
+-- name: failure_count_differences
+SELECT task_name, sum(counted), sum(actual) FROM (
+    SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
+    UNION ALL
+    SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
+)
+GROUP BY task_name HAVING sum(counted) <> sum(actual);
+
+-- name: recount_jobs
+-- Replace every job counter by a recount of the jobs table (taskito check --repair), in one statement
+-- under the write lock; a counter no job matches any more is set to 0.
+REPLACE INTO taskito_counts (queue, task_name, status, runtime_le, n, runtime_sum)
+SELECT queue, task_name, status, runtime_le, sum(n), total(seconds) FROM (
+    SELECT queue, task_name, status, runtime_le, 0 AS n, 0.0 AS seconds FROM taskito_counts
+    UNION ALL
+    SELECT queue, task_name, status,
+           CASE WHEN seconds IS NULL THEN 0
+                ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds WHERE le >= seconds), 9e999) END,
+           1, coalesce(seconds, 0)
+    FROM (SELECT queue, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+                 CASE WHEN status = 'complete' THEN finished_at - started_at END AS seconds
+          FROM taskito_jobs)
+)
+GROUP BY queue, task_name, status, runtime_le;
+
+-- name: recount_failures
+REPLACE INTO taskito_failure_counts (task_name, n)
+SELECT task_name, sum(n) FROM (
+    SELECT task_name, 0 AS n FROM taskito_failure_counts
+    UNION ALL
+    SELECT task_name, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
+)
+GROUP BY task_name;
 
 -- name: finished_per_bucket
 SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*)

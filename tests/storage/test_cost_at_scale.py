@@ -1,0 +1,214 @@
+"""A claim's work does not grow with jobs it cannot take, PostgreSQL's claim plan cannot go bad, and a
+page of a job list reads about as many rows as it shows.
+
+The work of a database call is counted, not timed: SQLite virtual-machine instructions (a progress
+handler on every connection of the storage), PostgreSQL shared buffers touched (auto_explain on the
+storage's connection reports each statement's plan with its buffers).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskito import Queue
+from taskito.storage.base import NewJob, new_job_id
+from taskito.storage.postgres import PostgresStorage
+from taskito.storage.sqlite import SQLiteStorage
+from tests.conftest import PG_URL
+
+BACKLOG = 3000
+SERVED = ["default", "held"]  # "held" is paused
+
+
+class Costed:
+    """A queue whose database work is counted; ``cost(call)`` is the work ``call`` made."""
+
+    def __init__(self, queue: Queue, counted: Callable[[], int], sql: Callable[[str], None], numbers: str) -> None:
+        self.queue = queue
+        self._counted = counted
+        self._sql = sql  # runs a statement on a connection of its own (not counted)
+        self._numbers = numbers  # a table expression of n = 1..:count in the engine's SQL
+
+    def cost(self, call: Callable[[], Any]) -> int:
+        before = self._counted()
+        call()
+        return self._counted() - before
+
+    def insert_completed(self, count: int, queue: str, task: str) -> None:
+        """Completed jobs written as such (no update leaves dead index entries behind on PostgreSQL)."""
+        self._sql(
+            "INSERT INTO taskito_jobs (id, task_name, queue, status, payload, created_at, scheduled_at, finished_at) "
+            f"SELECT 'ee' || substr('000000000000000000000000000000' || n, -30), '{task}', '{queue}', 'complete', "
+            f"'', 1, 1, 1 FROM {self._numbers.format(count=count)}")
+        self._sql("ANALYZE taskito_jobs")  # as autovacuum would on PostgreSQL; SQLite's plans need no statistics
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def costed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Costed]:
+    if request.param == "sqlite":
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        connect = SQLiteStorage._connect
+
+        def counting_connect(self: SQLiteStorage) -> sqlite3.Connection:
+            conn = connect(self)
+            conn.set_progress_handler(count, 10)
+            return conn
+
+        monkeypatch.setattr(SQLiteStorage, "_connect", counting_connect)
+        queue = Queue(db_path=str(tmp_path / "taskito.db"))
+
+        def sqlite_sql(statement: str) -> None:
+            with sqlite3.connect(tmp_path / "taskito.db") as conn:
+                conn.execute(statement)
+
+        yield Costed(queue, lambda: steps[0], sqlite_sql,
+                     "(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {count}) "
+                     "SELECT n FROM c)")
+    else:
+        import psycopg
+
+        plans = explained_connections(monkeypatch, analyze=True)
+        schema = request.getfixturevalue("pg_schema")
+        queue = Queue(backend="postgres", db_url=PG_URL, schema=schema, pool_size=1)
+
+        def postgres_sql(statement: str) -> None:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{schema}"')
+                conn.execute(statement)
+
+        yield Costed(queue, lambda: sum(_buffers(plan) for plan in plans), postgres_sql,
+                     "generate_series(1, {count}) AS n")
+    queue.close()
+
+
+def explained_connections(monkeypatch: pytest.MonkeyPatch, analyze: bool = False,
+                          settings: tuple[str, ...] = ()) -> list[str]:
+    """Make every new PostgreSQL connection of the storage report its statements' plans; returns the list
+    they are appended to (top-level statements with analyze, every nested one without)."""
+    plans: list[str] = []
+    configure = PostgresStorage._configure
+
+    def explaining_configure(self: PostgresStorage, conn: Any) -> None:
+        configure(self, conn)
+        conn.execute("LOAD 'auto_explain'")
+        for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_level = notice",
+                        f"auto_explain.log_nested_statements = {'off' if analyze else 'on'}",
+                        f"auto_explain.log_analyze = {'on' if analyze else 'off'}", "auto_explain.log_buffers = on",
+                        "auto_explain.log_timing = off", *settings):
+            conn.execute(f"SET {setting}")
+        conn.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+
+    monkeypatch.setattr(PostgresStorage, "_configure", explaining_configure)
+    return plans
+
+
+def _buffers(plan: str) -> int:
+    """Shared buffers the statement touched (its top node's count, which includes everything below)."""
+    match = re.search(r"Buffers: shared ([^\n]*)", plan)
+    if not match:
+        return 0
+    return sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", match.group(1)))
+
+
+def _jobs(queue: str, count: int, delay: float = 0.0, task: str = "tasks.noop") -> list[NewJob]:
+    return [NewJob(id=new_job_id(), task_name=task, payload=b'{"args":[],"kwargs":{}}', queue=queue,
+                   delay=delay) for _ in range(count)]
+
+
+def test_an_idle_claim_reads_nothing_of_other_queues_paused_queues_or_later_jobs(costed: Costed) -> None:
+    storage = costed.queue.storage
+    costed.queue.pause("held")
+
+    def idle_round() -> None:  # what an idle worker does each time it wakes
+        assert storage.claim("w", SERVED, 10, 30) == []
+        storage.next_due(SERVED)
+
+    for _ in range(3):  # first calls prepare statements and plans
+        idle_round()
+    empty = min(costed.cost(idle_round) for _ in range(3))
+    storage.enqueue(_jobs("held", BACKLOG) + _jobs("elsewhere", BACKLOG) + _jobs("default", BACKLOG, delay=86400))
+    with_backlog = min(costed.cost(idle_round) for _ in range(3))
+    # Three backlogs of 3,000 jobs: a claim that walked them would do a hundred times the work.
+    assert with_backlog <= 2 * empty + 20, (empty, with_backlog)
+
+    [due] = storage.enqueue(_jobs("default", 1))
+    assert [record.id for record in storage.claim("w", SERVED, 10, 30)] == [due]
+    assert abs(storage.next_due(SERVED) - (time.time() + 86400)) < 60
+    costed.queue.resume("held")
+    assert {record.queue for record in storage.claim("w", SERVED, 10, 30)} == {"held"}
+
+
+def test_claim_plan_keeps_its_index_after_the_worker_started_on_an_emptied_table(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """force_generic_plan: the plan a worker's connection makes at its first claim serves every later one.
+
+    Its choice must not rest on the planner's estimates at that moment: besides the empty table's, the
+    session prices random reads high (whether the plan is made before the flood, or again after it when
+    the server drops cached plans, an estimate-led claim would then scan and sort).
+    """
+    import psycopg
+
+    plans = explained_connections(monkeypatch, settings=("plan_cache_mode = force_generic_plan",
+                                                         "random_page_cost = 100"))
+    # Connected now: the test writes to the tables itself before the queue first uses them.
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1).connect()
+    try:
+        # The table is empty but has been large (rows purged, or here a big batch rolled back, which
+        # vacuum can clear at once whatever else the server runs): vacuum cut the table to nothing,
+        # its indexes keep their size. The planner then prices a sequential scan and a sort lowest.
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{pg_schema}"')
+            conn.execute("ALTER TABLE taskito_jobs SET (autovacuum_enabled = off)")  # the test's VACUUM, not its own
+            with conn.transaction(force_rollback=True):
+                conn.execute("INSERT INTO taskito_jobs (id, task_name, queue, status, payload, created_at, "
+                             "scheduled_at) SELECT md5(n::text), 'tasks.noop', 'default', 'pending', '', 0, 0 "
+                             "FROM generate_series(1, 5000) AS n")
+            conn.execute("VACUUM ANALYZE taskito_jobs")
+            assert conn.execute("SELECT relpages FROM pg_class WHERE oid = 'taskito_jobs'::regclass").fetchone() == (0,)
+        for _ in range(3):  # the worker starts idle: its claims run, and cache their plans, on the empty table
+            queue.storage.claim("w", ["default"], 18, 30)
+        queue.storage.enqueue(_jobs("default", 20000))  # then the flood
+        plans.clear()
+        assert len(queue.storage.claim("w", ["default"], 18, 30)) == 18
+        [claim_plan] = [plan for plan in plans if "SET status = 'claimed'" in plan]
+        assert "Seq Scan on taskito_jobs" not in claim_plan, claim_plan
+        assert "Index Scan using taskito_jobs_ready on taskito_jobs" in claim_plan, claim_plan
+    finally:
+        queue.close()
+
+
+def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) -> None:
+    queue = costed.queue
+    queue.storage.enqueue(_jobs("default", 40))
+    listings = {  # name: (listing, rows it reads)
+        "newest": (lambda: queue.list_jobs(limit=20), 20),
+        "pending": (lambda: queue.list_jobs(status="pending", limit=20), 20),
+        "pending, second page": (lambda: queue.list_jobs(status="pending", limit=20, offset=20), 40),
+        "a status no job has": (lambda: queue.list_jobs(status="dead"), 0),
+        "queue": (lambda: queue.list_jobs(queue="default", limit=20), 20),
+        "task": (lambda: queue.list_jobs(task_name="tasks.noop", limit=20), 20),
+        "status and queue": (lambda: queue.list_jobs(status="pending", queue="default", limit=20), 20),
+    }
+    for listing, _ in listings.values():  # first calls prepare statements and plans
+        listing()
+    alone = {name: min(costed.cost(listing) for _ in range(3)) for name, (listing, _) in listings.items()}
+    # Newer than them, and in none of the lists but the first: 6,000 completed jobs of another task and queue.
+    costed.insert_completed(6000, "elsewhere", "tasks.other")
+    among_many = {name: min(costed.cost(listing) for _ in range(3)) for name, (listing, _) in listings.items()}
+    for name, (_, rows) in listings.items():
+        # A plan may read a few rows through an index where it scanned one page before; never the 6,000.
+        assert among_many[name] <= 2 * alone[name] + 2 * rows + 20, (name, alone, among_many)
+    assert [job.id for job in queue.list_jobs(status="pending", limit=20, offset=20)] == [
+        job.id for job in queue.list_jobs(queue="default", limit=40)][20:]
