@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import validation
 
 if TYPE_CHECKING:
-    from .eager import EagerResult
     from .queue import Queue
-    from .result import JobResult
+    from .result import JobHandle, JobResult
     from .storage import JobRecord, NewJob
-    from .task import Signature, TaskWrapper
+    from .task import TaskWrapper
 
 T = TypeVar("T")
 
@@ -63,7 +62,7 @@ def _state(queue: Queue) -> _AsyncState:
             state = queue.__dict__.get("_async_state")
             if state is None:
                 state = queue.__dict__["_async_state"] = _AsyncState()
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 async def run_blocking(queue: Queue, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -80,14 +79,14 @@ def _native(queue: Queue) -> Any:
 async def enqueue_jobs(queue: Queue, jobs: Sequence[NewJob]) -> list[str]:
     native = _native(queue)
     if native is not None and native.enqueues(jobs):
-        return await native.enqueue(jobs)  # type: ignore[no-any-return]
+        return await native.enqueue(jobs)
     return await run_blocking(queue, queue.storage.enqueue, jobs)
 
 
 async def read_job(queue: Queue, job_id: str) -> JobRecord | None:
     native = _native(queue)
     if native is not None:
-        return await native.get_job(job_id)  # type: ignore[no-any-return]
+        return await native.get_job(job_id)
     return await run_blocking(queue, queue.storage.get_job, job_id)
 
 
@@ -95,7 +94,7 @@ async def wait_for_job(queue: Queue, job_id: str, timeout: float) -> JobRecord |
     """The job once finished, or as it is when ``timeout`` passes (None: not found)."""
     native = _native(queue)
     if native is not None:
-        return await native.wait_for_result(job_id, timeout)  # type: ignore[no-any-return]
+        return await native.wait_for_result(job_id, timeout)
     loop = asyncio.get_running_loop()
     state = _state(queue)
     with _state_lock:
@@ -173,16 +172,16 @@ class AsyncTaskMethods:
     queue: Queue
     name: str
 
-    async def adelay(self, *args: Any, **kwargs: Any) -> JobResult | EagerResult:
+    async def adelay(self, *args: Any, **kwargs: Any) -> JobHandle:
         """``delay()`` from async code."""
         return await self.queue.aenqueue(self.name, args=args, kwargs=kwargs)
 
     async def aapply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
-                           **options: Any) -> JobResult | EagerResult:
+                           **options: Any) -> JobHandle:
         """``apply_async()`` from async code: the same per-call options."""
         return await self.queue.aenqueue(self.name, args=args, kwargs=kwargs, **options)
 
-    async def amap(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobResult] | list[EagerResult]:
+    async def amap(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobHandle]:
         """``map()`` from async code: one job per argument tuple, in one transaction."""
         return await self.queue.aenqueue_many(self.name, [tuple(args) for args in args_list], **options)
 
@@ -194,10 +193,10 @@ class AsyncSignatureMethods:
     args: tuple[Any, ...]
     kwargs: dict[str, Any] | None
 
-    async def adelay(self) -> JobResult | EagerResult:
+    async def adelay(self) -> JobHandle:
         return await self.task.aapply_async(args=self.args, kwargs=self.kwargs)
 
-    async def aapply_async(self: Signature, **options: Any) -> JobResult | EagerResult:
+    async def aapply_async(self, **options: Any) -> JobHandle:
         return await self.task.aapply_async(args=self.args, kwargs=self.kwargs, **options)
 
 
@@ -207,11 +206,11 @@ class AsyncResultMethods:
     queue: Queue
     id: str
 
-    async def arefresh(self: JobResult) -> JobResult:
+    async def arefresh(self: JobResult) -> JobResult:  # type: ignore[misc]  # a JobResult mixin
         """``refresh()`` from async code."""
         return self._keep(await read_job(self.queue, self.id))
 
-    async def aresult(self: JobResult, timeout: float | None = 30) -> Any:
+    async def aresult(self: JobResult, timeout: float | None = 30) -> Any:  # type: ignore[misc]  # a JobResult mixin
         """``result()`` from async code: waits without blocking the loop; the same value and errors."""
         seconds = validation.seconds("timeout", timeout)  # None: wait for ever
         record = await wait_for_job(self.queue, self.id, float("inf") if seconds is None else seconds)
@@ -230,12 +229,12 @@ class AsyncQueueMethods:
             if hasattr(cls, name) and not hasattr(cls, f"a{name}"):
                 setattr(cls, f"a{name}", _mirror(getattr(cls, name)))
 
-    async def aenqueue(self: Queue, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
-                       **options: Any) -> JobResult | EagerResult:
+    async def aenqueue(self: Queue, task_name: str, args: Sequence[Any] = (),  # type: ignore[misc]  # a Queue mixin
+                       kwargs: dict[str, Any] | None = None, **options: Any) -> JobHandle:
         """``enqueue()`` from async code. In eager mode an ``async def`` task is awaited on this loop."""
         return await self.aenqueue_prepared(self.prepare_job(task_name, args, kwargs, **options))
 
-    async def aenqueue_prepared(self: Queue, job: NewJob) -> JobResult | EagerResult:
+    async def aenqueue_prepared(self: Queue, job: NewJob) -> JobHandle:  # type: ignore[misc]  # a Queue mixin
         """``enqueue_prepared()`` from async code: write a job from ``prepare_job`` (in eager mode, run it)."""
         from .eager import arun_eagerly
         from .result import JobResult
@@ -245,9 +244,10 @@ class AsyncQueueMethods:
         [job_id] = await enqueue_jobs(self, [job])
         return JobResult(self, job_id)
 
-    async def aenqueue_many(self: Queue, task_name: str, args_list: Iterable[Sequence[Any]],
+    async def aenqueue_many(self: Queue, task_name: str,  # type: ignore[misc]  # a Queue mixin
+                            args_list: Iterable[Sequence[Any]],
                             kwargs_list: Iterable[dict[str, Any] | None] | None = None,
-                            **options: Any) -> list[JobResult] | list[EagerResult]:
+                            **options: Any) -> list[JobHandle]:
         """``enqueue_many()`` from async code: one transaction."""
         from .eager import arun_eagerly
         from .result import JobResult
@@ -259,7 +259,7 @@ class AsyncQueueMethods:
             return []
         return [JobResult(self, job_id) for job_id in await enqueue_jobs(self, jobs)]
 
-    async def aget_job(self: Queue, job_id: str) -> JobResult | None:
+    async def aget_job(self: Queue, job_id: str) -> JobResult | None:  # type: ignore[misc]  # a Queue mixin
         """``get_job()`` from async code."""
         from .result import JobResult
 

@@ -82,7 +82,7 @@ def run_eagerly(queue: Queue, job: NewJob) -> EagerResult:
         try:
             attempt = attempts.send(outcome)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
 
 async def arun_eagerly(queue: Queue, job: NewJob) -> EagerResult:
@@ -94,7 +94,7 @@ async def arun_eagerly(queue: Queue, job: NewJob) -> EagerResult:
         try:
             attempt = attempts.send(outcome)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
 
 @dataclass(frozen=True)

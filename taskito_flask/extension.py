@@ -119,8 +119,9 @@ class _Declarations(Registry):
         declare = super().task(name, **options)
         return lambda fn: FlaskTask(self._extension, declare(fn))
 
-    def periodic(self, cron: str, name: str | None = None, args: Sequence[Any] = (),  # type: ignore[override]  # as task()
-                 kwargs: Mapping[str, Any] | None = None, queue: str = "default", timezone: str | None = None,
+    def periodic(self, cron: str, name: str | None = None,  # type: ignore[override]  # a FlaskTask, as task()
+                 args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, queue: str = "default",
+                 timezone: str | None = None,
                  check: Callable[[str, Sequence[Any], Mapping[str, Any] | None], Any] | None = None,
                  ) -> Callable[[Any], FlaskTask]:
         declare = super().periodic(cron, name, args, kwargs, queue, timezone, check)
