@@ -32,6 +32,10 @@ def total(jobs: list[JobHandle]) -> int:
 job: JobHandle = add.delay(2, 3)
 print(total([job, *add.map([(1, 2)]), queue.enqueue("add", args=(1, 2))]))
 status: int = job.status
+
+
+async def from_async_code() -> list[JobHandle]:
+    return [await add.adelay(2, 3), *await add.amap([(1, 2)]), await queue.aenqueue("add", args=(1, 2))]
 """
 
 
