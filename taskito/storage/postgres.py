@@ -340,17 +340,6 @@ class PostgresStorage(SQLStorage):
                 row = {**self._job_row(job, now, 0), "status": status, "worker_id": batch}
                 copy.write_row([row[column] for column in self._copy_columns])
 
-    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
-        """One COPY per batch or chunk (the insert trigger notifies workers once)."""
-        status = "pending" if batch is None else "staged"
-        with cur.copy(self.sql["copy_jobs"]) as copy:
-            for job in jobs:
-                copy.write_row((
-                    job.id, job.task_name, job.queue, status, job.priority, job.payload, job.max_retries,
-                    job.timeout, None, 0, now, now + job.delay, None if job.expires is None else now + job.expires,
-                    batch,
-                ))
-
     @contextmanager
     def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
         """COPY cannot skip rows: a batch that meets its own ids is a retry of one that did commit (ids

@@ -32,7 +32,6 @@ from .sqlfiles import migrations
 logger = logging.getLogger("taskito.storage.sqlite")
 
 BUSY_TIMEOUT = 30.0
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -68,10 +67,11 @@ def prepare_path(path: str | os.PathLike[str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         unwritable = not os.access(path.parent, os.W_OK | os.X_OK) or (
             path.exists() and not os.access(path, os.R_OK | os.W_OK))
-        if not unwritable:
-            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644))  # a new database starts as an empty file
-            with open(path, "rb") as file:
-                header = file.read(len(SQLITE_HEADER))
+        if not unwritable and not path.exists():
+            # A new database starts as an empty file. An existing one is never opened here: closing any
+            # descriptor of a SQLite file drops every POSIX lock this process holds on it, those of its
+            # open connections too, and another process could then checkpoint under them (corruption).
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644))
     except OSError as exc:  # not allowed, a file in the way, a name too long...
         raise ConfigurationError(
             f"cannot create the directory of the taskito database {shown(str(path))}: "
@@ -82,9 +82,6 @@ def prepare_path(path: str | os.PathLike[str]) -> Path:
             f"the taskito database {str(path)!r} is not writable by this user; "
             "set db_path / TASKITO_DB_PATH to a writable location"
         )
-    if header and header != SQLITE_HEADER[:len(header)]:
-        raise ConfigurationError(f"{str(path)!r} is not a usable SQLite database: file is not a database; "
-                                 "set db_path / TASKITO_DB_PATH to a taskito database or a new file")
     return path
 
 

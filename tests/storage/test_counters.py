@@ -137,7 +137,7 @@ def test_runtime_histogram_and_failures_are_counters_too(engine_queue: Queue) ->
 
 
 def test_the_histogram_bounds_are_the_schema_s(engine_settings: dict[str, str]) -> None:
-    queue = Queue(**engine_settings)
+    queue = Queue(**engine_settings).connect()
     queue.close()
     query = ("SELECT le FROM taskito_runtime_bounds ORDER BY le" if "db_path" in engine_settings
              else "SELECT unnest(taskito_runtime_bounds())")
@@ -145,7 +145,7 @@ def test_the_histogram_bounds_are_the_schema_s(engine_settings: dict[str, str]) 
 
 
 def test_check_finds_and_repairs_counters_that_drifted(engine_settings: dict[str, str], tmp_path: Path) -> None:
-    queue = Queue(**engine_settings)
+    queue = Queue(**engine_settings).connect()
     sql = raw_sql(engine_settings)
     try:
         queue.enqueue_many("worker_app.add", [(1, 2)] * 3)
@@ -184,7 +184,7 @@ def test_check_finds_and_repairs_counters_that_drifted(engine_settings: dict[str
 def test_counts_and_metrics_do_not_grow_with_the_table(engine_settings: dict[str, str]) -> None:
     """100,000 retained jobs: counting them row by row took hundreds of milliseconds (seconds for
     /metrics at a million); the counters answer in a few, whatever the table holds."""
-    queue = Queue(**engine_settings)
+    queue = Queue(**engine_settings).connect()
     sql = raw_sql(engine_settings)
     rows = 100_000
     try:
