@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from taskito import Queue
-from taskito.storage.base import NewJob, new_job_id
+from taskito.storage.base import Completion, NewJob, new_job_id
 from taskito.storage.postgres import PostgresStorage
 from taskito.storage.sqlite import SQLiteStorage
 from tests.conftest import PG_URL
@@ -212,3 +212,31 @@ def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) ->
         assert among_many[name] <= 2 * alone[name] + 2 * rows + 20, (name, alone, among_many)
     assert [job.id for job in queue.list_jobs(status="pending", limit=20, offset=20)] == [
         job.id for job in queue.list_jobs(queue="default", limit=40)][20:]
+
+
+def test_completions_find_each_job_by_its_id_however_many_jobs_are_held(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A completion's plan, cached while the worker held few jobs, must not walk every held job per row:
+    completions that fall behind would then fall further behind, and leases run out (jobs run twice)."""
+    import psycopg
+
+    plans = explained_connections(monkeypatch, settings=("plan_cache_mode = force_generic_plan",))
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1)
+    try:
+        storage = queue.storage
+        with psycopg.connect(PG_URL, autocommit=True) as conn:  # yesterday's jobs, seen by autovacuum
+            conn.execute(f'SET search_path TO "{pg_schema}"')
+            conn.execute("INSERT INTO taskito_jobs (id, task_name, queue, status, payload, created_at, scheduled_at, "
+                         "finished_at) SELECT md5(n::text), 'tasks.noop', 'default', 'complete', '', 1, 1, 1 "
+                         "FROM generate_series(1, 20000) AS n")
+            conn.execute("VACUUM ANALYZE taskito_jobs")
+        storage.enqueue(_jobs("default", 1000))
+        first = storage.claim("w", ["default"], 18, 30)
+        storage.complete([Completion(record.id, record.attempt, b"null") for record in first])  # plans cached
+        held = storage.claim("w", ["default"], 900, 30)  # completions falling behind: many jobs held
+        plans.clear()
+        storage.complete([Completion(held[0].id, held[0].attempt, b"null")])
+        [update] = [plan for plan in plans if "SET status = 'complete'" in plan]
+        assert "Index Scan using taskito_jobs_id_key on taskito_jobs" in update, update
+    finally:
+        queue.close()

@@ -179,8 +179,9 @@ FROM taskito_jobs j WHERE j.id = :job_id;
 -- Partial rows: the payload cut here to its first "head" bytes, its full length, the error cut to as
 -- many characters, and no result, so a listing of jobs with megabytes of arguments reads kilobytes.
 -- Claimed jobs (not started yet) are listed as pending.
--- The filters asked for (list_jobs_by_*, joined with AND) replace the marker: each one has an index
--- ordered by seq, so a page reads about as many rows as it shows, whatever the table holds.
+-- The filters asked for (list_jobs_by_*, joined with AND) replace the marker. Each has an index in
+-- seq order, so a page filtered by one reads about as many rows as it shows, whatever the table
+-- holds; with several, one index leads and the others filter the rows it yields.
 SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload,
        length(payload) AS payload_size,
        CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,

@@ -16,6 +16,15 @@ CREATE INDEX taskito_jobs_ready ON taskito_jobs (queue, priority DESC, scheduled
 CREATE INDEX taskito_jobs_delayed ON taskito_jobs (queue, scheduled_at)
     WHERE status IN ('pending', 'failed') AND delayed IS NOT FALSE;
 
+-- Statements that find a held job by id (start, complete, fail, requeue) also say it is claimed or
+-- running, which the lease index's condition was: their cached generic plans could then walk that
+-- index (priced as cheap as the id's, and as small as it was when the plan was made) and read every
+-- held job per row, fatal when completions fall behind. Its condition now names lease_until too,
+-- which only the reaper's statement implies.
+DROP INDEX taskito_jobs_lease;
+CREATE INDEX taskito_jobs_lease ON taskito_jobs (lease_until)
+    WHERE status IN ('claimed', 'running') AND lease_until IS NOT NULL;
+
 -- Job lists, newest first, filtered by the status users see (claimed is pending), by queue or by
 -- task: an index each, ordered by seq.
 CREATE INDEX taskito_jobs_listed_by_status ON taskito_jobs ((CASE status WHEN 'claimed' THEN 'pending' ELSE status END), seq);
