@@ -82,7 +82,27 @@ def prepare_path(path: str | os.PathLike[str]) -> Path:
             f"the taskito database {str(path)!r} is not writable by this user; "
             "set db_path / TASKITO_DB_PATH to a writable location"
         )
+    if path.stat().st_size:
+        _check_is_database(path)
     return path
+
+
+def _check_is_database(path: Path) -> None:
+    """Refuse a file that is not a SQLite database, reading its header through SQLite itself.
+
+    Not through a file descriptor of our own: closing one drops every POSIX lock this process holds
+    on the file, those of its open connections too (SQLite's own connections share them safely).
+    """
+    conn = sqlite3.connect(str(path), timeout=1.0)
+    try:
+        conn.execute("PRAGMA schema_version")
+    except sqlite3.DatabaseError as exc:
+        if "not a database" not in str(exc):
+            return  # busy or locked: the file is a database in use, whatever else may be wrong
+        raise ConfigurationError(f"{str(path)!r} is not a usable SQLite database: {exc}; set db_path / "
+                                 "TASKITO_DB_PATH to a taskito database or a new file") from None
+    finally:
+        conn.close()
 
 
 class SQLiteStorage(SQLStorage):
