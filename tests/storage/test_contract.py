@@ -321,10 +321,11 @@ def test_expired_jobs_are_cancelled_not_run(engine_queue: Queue) -> None:
 
 def test_a_job_expiring_while_it_waits_for_a_retry_keeps_its_last_error(engine_queue: Queue) -> None:
     storage = engine_queue.storage
-    [job_id] = storage.enqueue([job(engine_queue, expires=0.05)])
+    [job_id] = storage.enqueue([job(engine_queue, expires=1.0)])  # room for a claim on a busy machine
     [record] = storage.claim(WORKER, ["default"], 1, 30)
     storage.fail(job_id, record.attempt, "ValueError: flaky", None, 60.0)  # retry in a minute
-    time.sleep(0.06)  # let the job's start deadline pass
+    while time.time() <= record.expires_at:  # the job's start deadline passes
+        time.sleep(0.02)
     assert storage.claim(WORKER, ["default"], 1, 30) == []
     record = storage.get_job(job_id)
     assert record.status == "cancelled"
