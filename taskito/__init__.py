@@ -19,6 +19,7 @@ from .queue import Queue
 from .registry import Registry
 from .result import JobHandle, JobResult
 from .task import Signature, TaskWrapper
+from .workflow import WorkflowResult, chain, chord, chunks, group, starmap
 
 __version__ = "0.1.0"
 
@@ -41,5 +42,11 @@ __all__ = [
     "TaskWrapper",
     "TaskitoError",
     "WorkerLostError",
+    "WorkflowResult",
+    "chain",
+    "chord",
+    "chunks",
     "current_job",
+    "group",
+    "starmap",
 ]

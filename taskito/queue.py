@@ -22,6 +22,7 @@ from .serializers import Serializer, describe_unserializable
 from .storage import JOB_ORDERS, NewJob, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
 from .task import TaskMap, TaskWrapper
+from .workflow import WorkflowResult
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -358,6 +359,11 @@ class Queue(AsyncQueueMethods):
         """Per task, over the jobs still stored: its six counts, its failed attempts, and a histogram of the
         run time of its completed jobs (cumulative counts at each bound of ``runtime_buckets``, seconds)."""
         return self.storage.task_metrics(runtime_buckets)
+
+    def get_workflow(self, workflow_id: str) -> WorkflowResult | None:
+        """The workflow with this id (``chain``/``group``/``chord`` ``.delay().id``), or None."""
+        record = self.storage.get_workflow(workflow_id)
+        return None if record is None else WorkflowResult(self, workflow_id, record)
 
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:

@@ -7,10 +7,25 @@ from collections.abc import Callable
 
 from ..config import BACKENDS
 from ..exceptions import ConfigurationError
-from .base import JOB_ORDERS, Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
+from .base import (
+    JOB_ORDERS,
+    WF_CHAINED,
+    WF_MAPPED,
+    Completion,
+    JobRecord,
+    NewJob,
+    NewWorkflow,
+    PeriodicDef,
+    Started,
+    Status,
+    Storage,
+    WorkflowJob,
+    WorkflowRecord,
+    new_job_id,
+)
 
-__all__ = ["JOB_ORDERS", "Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status", "Storage", "engine",
-           "new_job_id"]
+__all__ = ["JOB_ORDERS", "WF_CHAINED", "WF_MAPPED", "Completion", "JobRecord", "NewJob", "NewWorkflow", "PeriodicDef",
+           "Started", "Status", "Storage", "WorkflowJob", "WorkflowRecord", "engine", "new_job_id"]
 
 
 def engine(backend: str, *, db_path: str, db_url: str | None, schema: str,

@@ -127,6 +127,12 @@ class JobRecord:
     # and ``depends_on`` were not read.
     payload_size: int | None = None
     first_started_at: float | None = None  # of the first attempt (retries start it again)
+    # A job of a workflow: its id, its stage (-1: the error callback) and place in the stage, and
+    # how its arguments are made (WF_CHAINED, WF_MAPPED bits; see taskito.workflow).
+    workflow_id: str | None = None
+    wf_stage: int | None = None
+    wf_member: int | None = None
+    wf_mode: int = 0
 
     @property
     def finished(self) -> bool:
@@ -151,6 +157,50 @@ class Completion:
     result: bytes
     started_at: float | None = None
     finished_at: float | None = None
+    workflow_id: str | None = None  # the job's workflow, whose next stage this completion may release
+
+
+# How a workflow job's arguments are made (JobRecord.wf_mode, bits).
+WF_CHAINED = 1  # the previous stage's result (a group's: the list of its results) is the first argument
+WF_MAPPED = 2  # args holds a list of argument lists: the task is called once per list (chunks, starmap)
+
+
+@dataclass
+class WorkflowJob:
+    """A job of a workflow about to be written: ``stage`` -1 is the error callback."""
+
+    job: NewJob
+    stage: int
+    member: int
+    mode: int = 0
+
+
+@dataclass
+class NewWorkflow:
+    """A workflow about to be written, all of it in one transaction: ``stages`` holds
+    (size, is_group) per stage, ``jobs`` every job of every stage (and the error callback)."""
+
+    id: str
+    kind: str
+    stages: list[tuple[int, bool]]
+    jobs: list[WorkflowJob]
+
+
+@dataclass
+class WorkflowRecord:
+    """A workflow as stored: ``status`` is running, complete, failed or cancelled; ``stages`` holds
+    (stage, size, remaining, is_group); ``jobs`` (id, task_name, status, stage, member, started_at,
+    finished_at) in stage order, the error callback (stage -1) first if it was released."""
+
+    id: str
+    kind: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    failed_job_id: str | None
+    error: str | None
+    stages: list[tuple[int, int, int, bool]]
+    jobs: list[tuple[str, str, str, int, int, float | None, float | None]]
 
 
 @dataclass
@@ -227,6 +277,22 @@ class Storage(Protocol):
         """
 
     def set_progress(self, job_id: str, progress: float) -> None: ...
+
+    # -- workflows -----------------------------------------------------------------------
+    def create_workflow(self, workflow: NewWorkflow) -> None:
+        """Write a workflow and every one of its jobs in one transaction; only the first stage is claimable.
+
+        Each later stage is released by the completion of the stage before it, in that completion's
+        transaction (``complete``); a step that dies ends the workflow failed (``fail``).
+        """
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+    def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
+        """What the members of a stage returned, in member order."""
+
+    def cancel_workflow(self, workflow_id: str) -> bool:
+        """End a running workflow cancelled: its steps not started yet are cancelled."""
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a pending job and every job that depends on it."""

@@ -155,6 +155,7 @@ class PostgresStorage(SQLStorage):
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url, params = parse_url(url)
         self._copy_columns = _copy_columns(self.sql["copy_jobs"])
+        self._workflow_columns = _copy_columns(self.sql["copy_workflow_jobs"])
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
         self._work_channel = f"{self.schema}_work"
@@ -339,6 +340,18 @@ class PostgresStorage(SQLStorage):
             for job in jobs:
                 row = {**self._job_row(job, now, 0), "status": status, "worker_id": batch}
                 copy.write_row([row[column] for column in self._copy_columns])
+
+    def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        """One COPY for every job of a workflow (a chord of ten thousand members at map speed)."""
+        with cur.copy(self.sql["copy_workflow_jobs"]) as copy:
+            for row in rows:
+                copy.write_row([row[column] for column in self._workflow_columns])
+
+    def _announce_done(self, cur: Any, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            payload = ",".join(job_ids)
+            self._run(cur, "notify", channel=self._done_channel,
+                      payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
 
     @contextmanager
     def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:

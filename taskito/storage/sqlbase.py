@@ -26,9 +26,12 @@ from .base import (
     Completion,
     JobRecord,
     NewJob,
+    NewWorkflow,
     PeriodicDef,
     Started,
     Status,
+    WorkflowJob,
+    WorkflowRecord,
     empty_stats,
     new_job_id,
 )
@@ -126,6 +129,10 @@ class SQLStorage:
 
     def _lock_counts(self, cur: Any) -> None:
         """Keep other transactions from rewriting the counters until this one ends (check_counts)."""
+
+    def _announce_done(self, cur: Any, job_ids: Sequence[str]) -> None:
+        """Tell result() waiters that these jobs finished (inside the writing transaction); engines
+        whose waiters poll need not."""
 
     def _pause_after(self, held: float) -> float:
         """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
@@ -334,6 +341,7 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+                self._end_workflow_of(cur, expired_id, Status.CANCELLED, f"step {expired_id} expired", now)
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
                               now=now, lease_until=now + lease_seconds, limit=limit)
@@ -361,6 +369,9 @@ class SQLStorage:
             # releases nothing.
             cur.executemany(self.sql["release_dependents"], [
                 {"job_id": item.job_id, "attempt": item.attempt} for item in done])
+            for item in done:
+                if item.workflow_id is not None:
+                    self._advance_workflow(cur, item, now)
             cur.executemany(self.sql["complete"], [
                 {"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
                  "started_at": item.started_at, "finished_at": now if item.finished_at is None else item.finished_at}
@@ -383,6 +394,7 @@ class SQLStorage:
                       traceback=traceback, now=now)
             if retry_delay is None:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+                self._end_workflow_of(cur, job_id, "failed", error, now)
             else:
                 self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
@@ -410,7 +422,93 @@ class SQLStorage:
             if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
                 return False
             self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+            self._end_workflow_of(cur, job_id, Status.CANCELLED, f"step {job_id} was cancelled", now)
         return True
+
+    # -- workflows ---------------------------------------------------------------------
+    def create_workflow(self, workflow: NewWorkflow) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            self._run(cur, "insert_workflow", id=workflow.id, kind=workflow.kind, stages=len(workflow.stages),
+                      created_at=now)
+            cur.executemany(self.sql["insert_workflow_stage"], [
+                {"workflow_id": workflow.id, "stage": stage, "size": size, "is_group": is_group}
+                for stage, (size, is_group) in enumerate(workflow.stages)])
+            self._insert_workflow_jobs(cur, [self._workflow_job_row(workflow.id, step, now) for step in workflow.jobs])
+
+    def _workflow_job_row(self, workflow_id: str, step: WorkflowJob, now: float) -> dict[str, Any]:
+        """A workflow job's row: held back (waiting_deps 1) after the first stage; staged (never claimed,
+        listed nor counted) for the error callback until a step dies."""
+        row = self._job_row(step.job, now, 1 if step.stage > 0 else 0)
+        if step.stage < 0:
+            row.update(status="staged", delayed=True)
+        return {**row, "workflow_id": workflow_id, "wf_stage": step.stage, "wf_member": step.member,
+                "wf_mode": step.mode}
+
+    def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        cur.executemany(self.sql["insert_workflow_job"], rows)
+
+    def _advance_workflow(self, cur: Any, item: Completion, now: float) -> None:
+        """Count a workflow job's completion (before ``complete``, while its attempt holds the job);
+        the completion that finishes its stage releases the next one, or completes the workflow."""
+        rows = self._rows(cur, "workflow_step_done", job_id=item.job_id, attempt=item.attempt)
+        if not rows or rows[0]["remaining"] != 0:
+            return
+        workflow_id, stage = rows[0]["workflow_id"], rows[0]["stage"]
+        self._run(cur, "workflow_release_stage", workflow_id=workflow_id, stage=stage)
+        if self._rows(cur, "workflow_finish", workflow_id=workflow_id, stage=stage, now=now):
+            self._run(cur, "drop_error_callback", workflow_id=workflow_id)
+
+    def _end_workflow_of(self, cur: Any, job_id: str, status: str, error: str, now: float) -> None:
+        """A step of a workflow died (``failed``) or was cancelled: end its workflow so."""
+        rows = self._rows(cur, "workflow_of", job_id=job_id)
+        if rows and rows[0][1] >= 0:  # the error callback's own end ends nothing
+            self._end_workflow(cur, rows[0][0], status, now, failed_job_id=job_id, error=error)
+
+    def _end_workflow(self, cur: Any, workflow_id: str, status: str, now: float, failed_job_id: str | None = None,
+                      error: str | None = None) -> bool:
+        """Mark a running workflow failed or cancelled and cancel its steps not started yet; a failed one
+        releases its error callback. Only the first end of a workflow does anything."""
+        if not self._rows(cur, "end_workflow", workflow_id=workflow_id, status=status, now=now,
+                          failed_job_id=failed_job_id, error=error):
+            return False
+        reason = (f"workflow {workflow_id} failed: step {failed_job_id} died" if status == "failed"
+                  else f"workflow {workflow_id} was cancelled")
+        cancelled = [row[0] for row in self._rows(cur, "cancel_workflow_jobs", workflow_id=workflow_id,
+                                                  reason=reason, now=now)]
+        if status == "failed":
+            self._run(cur, "start_error_callback", workflow_id=workflow_id, now=now)
+            self._notify(cur)
+        else:
+            self._run(cur, "drop_error_callback", workflow_id=workflow_id)
+        self._announce_done(cur, cancelled)
+        return True
+
+    def cancel_workflow(self, workflow_id: str) -> bool:
+        if not is_job_id(workflow_id):
+            return False
+        with self._transaction() as cur:
+            return self._end_workflow(cur, workflow_id, Status.CANCELLED, time.time(), error="cancelled")
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        if not is_job_id(workflow_id):
+            return None
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "get_workflow", workflow_id=workflow_id)
+            if not rows:
+                return None
+            stages = [(r[0], r[1], r[2], bool(r[3])) for r in self._rows(cur, "workflow_stages",
+                                                                        workflow_id=workflow_id)]
+            jobs = [tuple(r) for r in self._rows(cur, "workflow_jobs", workflow_id=workflow_id)]
+        row = rows[0]
+        return WorkflowRecord(id=row["id"], kind=row["kind"], status=row["status"], created_at=row["created_at"],
+                              finished_at=row["finished_at"], failed_job_id=row["failed_job_id"], error=row["error"],
+                              stages=stages, jobs=jobs)  # type: ignore[arg-type]  # rows of the documented shape
+
+    def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "stage_results", workflow_id=workflow_id, stage=stage)
+        return [None if row[0] is None else bytes(row[0]) for row in rows]
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -503,7 +601,12 @@ class SQLStorage:
                     self._run(cur, "purge_deps", ids=self._id_list(ids))
             removed += len(ids)
             if len(ids) < CHUNK:
-                return removed
+                break
+        with self._transaction() as cur:  # workflows whose jobs are all purged now
+            gone = [row[0] for row in self._rows(cur, "purge_workflows", before=before)]
+            if gone:
+                self._run(cur, "purge_workflow_stages", ids=self._id_list(gone))
+        return removed
 
     def reap_expired_leases(self) -> list[JobRecord]:
         """Also settles the batches of large enqueues whose writer died (see _write_staged)."""

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..context import JobContext, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
-from ..storage import Completion, JobRecord
+from ..storage import WF_MAPPED, Completion, JobRecord
+from ..workflow import mapped, step_arguments
 from .retry import retry_delay
 
 if TYPE_CHECKING:
@@ -103,6 +104,14 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
         args, kwargs = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
+    if record.wf_mode:  # a workflow step: the previous stage's result first, or one call per argument list
+        try:
+            args = step_arguments(queue, record, args)
+        except Exception as exc:  # the database, unreachable for a moment: retried as the task allows
+            return Outcome(error=f"cannot read the input of workflow {record.workflow_id}: {describe(exc)}",
+                           retry_delay=retry_delay(record, task.options, exc), started_at=started_at)
+        if record.wf_mode & WF_MAPPED:
+            task = mapped(task)
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
@@ -142,7 +151,8 @@ def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, ou
     """Write the outcome (completions in batches) and log the job's one line."""
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
-                              started_at=outcome.started_at, finished_at=time.time()))
+                              started_at=outcome.started_at, finished_at=time.time(),
+                              workflow_id=record.workflow_id))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
         return
     record_failure(queue, record, outcome)

@@ -373,3 +373,73 @@ FROM (SELECT current_setting('search_path') AS app_path OFFSET 0) AS app;
 
 -- name: leave_schema
 SELECT set_config('search_path', %(search_path)s, true);
+
+-- Workflows (migration 10). ----------------------------------------------------------------------
+-- Completions advance workflows inside taskito_complete() (the migration's taskito_workflow_advance()).
+
+-- name: insert_workflow
+INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
+VALUES (%(id)s, %(kind)s, 'running', %(stages)s, %(created_at)s);
+
+-- name: insert_workflow_stage
+INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)
+VALUES (%(workflow_id)s, %(stage)s, %(size)s, %(size)s, %(is_group)s);
+
+-- name: copy_workflow_jobs
+-- The jobs of a workflow, one COPY (see the SQLite engine's insert_workflow_job).
+COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                   waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                   workflow_id, wf_stage, wf_member, wf_mode) FROM STDIN;
+
+-- name: workflow_of
+SELECT workflow_id, wf_stage FROM taskito_jobs WHERE id = %(job_id)s AND workflow_id IS NOT NULL;
+
+-- name: end_workflow
+-- Only the first ending counts: a second step dying, or a cancel after a failure, changes nothing.
+UPDATE taskito_workflows
+SET status = %(status)s, finished_at = %(now)s, failed_job_id = %(failed_job_id)s, error = %(error)s
+WHERE id = %(workflow_id)s AND status = 'running'
+RETURNING id;
+
+-- name: cancel_workflow_jobs
+-- Every step not started yet (or waiting for a retry); the error callback is not a step.
+UPDATE taskito_jobs SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
+WHERE workflow_id = %(workflow_id)s AND wf_stage >= 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: start_error_callback
+UPDATE taskito_jobs SET status = 'pending', delayed = false, scheduled_at = %(now)s, created_at = %(now)s
+WHERE workflow_id = %(workflow_id)s AND wf_stage = -1 AND status = 'staged';
+
+-- name: drop_error_callback
+DELETE FROM taskito_jobs WHERE workflow_id = %(workflow_id)s AND wf_stage = -1 AND status = 'staged';
+
+-- name: get_workflow
+SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
+FROM taskito_workflows WHERE id = %(workflow_id)s;
+
+-- name: workflow_stages
+SELECT stage, size, remaining, is_group FROM taskito_workflow_stages
+WHERE workflow_id = %(workflow_id)s ORDER BY stage;
+
+-- name: workflow_jobs
+-- The jobs of a workflow in order (the error callback, stage -1, first), as they are now.
+SELECT id, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+       wf_stage, wf_member, started_at, finished_at
+FROM taskito_jobs WHERE workflow_id = %(workflow_id)s
+ORDER BY wf_stage, wf_member;
+
+-- name: stage_results
+-- What the members of one stage returned, in member order (the next stage's input).
+SELECT result FROM taskito_jobs WHERE workflow_id = %(workflow_id)s AND wf_stage = %(stage)s
+ORDER BY wf_member;
+
+-- name: purge_workflows
+-- Workflows finished before the given time whose jobs are all gone (purged).
+DELETE FROM taskito_workflows AS w
+WHERE status <> 'running' AND finished_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM taskito_jobs WHERE workflow_id = w.id)
+RETURNING id;
+
+-- name: purge_workflow_stages
+DELETE FROM taskito_workflow_stages WHERE workflow_id = ANY(%(ids)s::text[]);

@@ -102,7 +102,8 @@ WHERE seq IN (
     LIMIT :limit
 )
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
-          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id;
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
+          workflow_id, wf_stage, wf_member, wf_mode;
 
 -- name: start
 UPDATE taskito_jobs SET status = 'running', started_at = :started_at
@@ -360,3 +361,97 @@ GROUP BY bucket, status;
 SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*)
 FROM taskito_job_errors WHERE failed_at >= :since
 GROUP BY bucket;
+
+-- Workflows (migration 8). --------------------------------------------------------------------
+
+-- name: insert_workflow
+INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
+VALUES (:id, :kind, 'running', :stages, :created_at);
+
+-- name: insert_workflow_stage
+INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)
+VALUES (:workflow_id, :stage, :size, :size, :is_group);
+
+-- name: insert_workflow_job
+-- A job of a workflow: stage 0 claimable at once, later stages held (waiting_deps 1) until the stage
+-- before them completes, the error callback (stage -1) staged: never claimed, listed nor counted.
+INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                          waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          workflow_id, wf_stage, wf_member, wf_mode)
+VALUES (:id, :task_name, :queue, :status, :priority, :payload, :max_retries, :timeout,
+        :waiting_deps, :created_at, :scheduled_at, :expires_at, :delayed,
+        :workflow_id, :wf_stage, :wf_member, :wf_mode);
+
+-- name: workflow_step_done
+-- Run before `complete`, in its transaction, for a completion of a workflow job: only while this
+-- attempt still holds the job, so that a stale or repeated completion counts nothing.
+UPDATE taskito_workflow_stages SET remaining = remaining - 1
+WHERE remaining > 0
+  AND (workflow_id, stage) = (SELECT workflow_id, wf_stage FROM taskito_jobs
+                              WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running')
+                                AND wf_stage >= 0)
+RETURNING workflow_id, stage, remaining;
+
+-- name: workflow_release_stage
+-- The stage before these jobs completed: they become claimable (those not cancelled meanwhile).
+UPDATE taskito_jobs SET waiting_deps = 0
+WHERE workflow_id = :workflow_id AND wf_stage = :stage + 1 AND status = 'pending' AND waiting_deps > 0;
+
+-- name: workflow_finish
+-- The last stage completed: the workflow is complete (unless it failed or was cancelled meanwhile).
+UPDATE taskito_workflows SET status = 'complete', finished_at = :now
+WHERE id = :workflow_id AND status = 'running' AND stages = :stage + 1
+RETURNING id;
+
+-- name: workflow_of
+SELECT workflow_id, wf_stage FROM taskito_jobs WHERE id = :job_id AND workflow_id IS NOT NULL;
+
+-- name: end_workflow
+-- Only the first ending counts: a second step dying, or a cancel after a failure, changes nothing.
+UPDATE taskito_workflows
+SET status = :status, finished_at = :now, failed_job_id = :failed_job_id, error = :error
+WHERE id = :workflow_id AND status = 'running'
+RETURNING id;
+
+-- name: cancel_workflow_jobs
+-- Every step not started yet (or waiting for a retry); the error callback is not a step.
+UPDATE taskito_jobs SET status = 'cancelled', error = :reason, finished_at = :now
+WHERE workflow_id = :workflow_id AND wf_stage >= 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: start_error_callback
+UPDATE taskito_jobs SET status = 'pending', delayed = 0, scheduled_at = :now, created_at = :now
+WHERE workflow_id = :workflow_id AND wf_stage = -1 AND status = 'staged';
+
+-- name: drop_error_callback
+DELETE FROM taskito_jobs WHERE workflow_id = :workflow_id AND wf_stage = -1 AND status = 'staged';
+
+-- name: get_workflow
+SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
+FROM taskito_workflows WHERE id = :workflow_id;
+
+-- name: workflow_stages
+SELECT stage, size, remaining, is_group FROM taskito_workflow_stages
+WHERE workflow_id = :workflow_id ORDER BY stage;
+
+-- name: workflow_jobs
+-- The jobs of a workflow in order (the error callback, stage -1, first), as they are now.
+SELECT id, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+       wf_stage, wf_member, started_at, finished_at
+FROM taskito_jobs WHERE workflow_id = :workflow_id
+ORDER BY wf_stage, wf_member;
+
+-- name: stage_results
+-- What the members of one stage returned, in member order (the next stage's input).
+SELECT result FROM taskito_jobs WHERE workflow_id = :workflow_id AND wf_stage = :stage
+ORDER BY wf_member;
+
+-- name: purge_workflows
+-- Workflows finished before :before whose jobs are all gone (purged).
+DELETE FROM taskito_workflows
+WHERE status <> 'running' AND finished_at < :before
+  AND NOT EXISTS (SELECT 1 FROM taskito_jobs WHERE workflow_id = taskito_workflows.id)
+RETURNING id;
+
+-- name: purge_workflow_stages
+DELETE FROM taskito_workflow_stages WHERE workflow_id IN (SELECT value FROM json_each(:ids));
