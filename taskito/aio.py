@@ -40,9 +40,9 @@ POLL_FIRST = 0.0005  # SQLite aresult: seconds between reads of the waited jobs,
 POLL_MAX = 0.05  # ...to this
 
 # Queue methods whose a-mirror runs the method itself on the queue's thread pool.
-MIRRORED = ("get_workflow", "list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
-            "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead", "purge_cancelled",
-            "pause", "resume", "paused_queues")
+MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
+            "get_workflow", "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead",
+            "purge_cancelled", "pause", "resume", "paused_queues")
 
 _state_lock = threading.Lock()
 

@@ -21,7 +21,7 @@ from .result import JobHandle, JobResult
 from .serializers import Serializer, describe_unserializable
 from .storage import JOB_ORDERS, NewJob, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
-from .task import TaskMap, TaskWrapper
+from .task import Signature, TaskMap, TaskWrapper
 from .workflow import WorkflowResult
 
 if TYPE_CHECKING:
@@ -359,6 +359,19 @@ class Queue(AsyncQueueMethods):
         """Per task, over the jobs still stored: its six counts, its failed attempts, and a histogram of the
         run time of its completed jobs (cumulative counts at each bound of ``runtime_buckets``, seconds)."""
         return self.storage.task_metrics(runtime_buckets)
+
+    def signature(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                  **options: Any) -> Signature:
+        """A step for a workflow by task name: ``chain(queue.signature("app.fetch", (url,)), ...)``.
+
+        The task must be declared on this queue (a workflow checks every step before writing any).
+        """
+        task = self.tasks.get(task_name) if isinstance(task_name, str) else None
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise InvalidValueError(f"unknown task {validation.shown(task_name)}: no task of this queue has that "
+                                    f"name (registered: {known}); declare it with @queue.task first")
+        return Signature(task, tuple(args), kwargs).set(**options)
 
     def get_workflow(self, workflow_id: str) -> WorkflowResult | None:
         """The workflow with this id (``chain``/``group``/``chord`` ``.delay().id``), or None."""

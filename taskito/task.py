@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .queue import Queue
     from .registry import TaskSpec
     from .result import JobHandle
+    from .workflow import Chain
 
 
 class TaskWrapper(AsyncTaskMethods):
@@ -131,6 +132,12 @@ class Signature(AsyncSignatureMethods):
         """The same call with these job options too (``queue=``, ``priority=``, ``delay=``...): checked now."""
         JobOptions.for_call(options)
         return replace(self, options={**self.options, **options})
+
+    def __or__(self, other: Any) -> Chain:
+        """``a.s(1) | b.s()``: a chain of the two."""
+        from .workflow import Chain
+
+        return Chain(self, other)
 
     def delay(self) -> JobHandle:
         return self.task.apply_async(args=self.args, kwargs=self.kwargs, **self.options)

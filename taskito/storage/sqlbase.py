@@ -503,7 +503,7 @@ class SQLStorage:
         row = rows[0]
         return WorkflowRecord(id=row["id"], kind=row["kind"], status=row["status"], created_at=row["created_at"],
                               finished_at=row["finished_at"], failed_job_id=row["failed_job_id"], error=row["error"],
-                              stages=stages, jobs=jobs)  # type: ignore[arg-type]  # rows of the documented shape
+                              stages=stages, jobs=jobs)
 
     def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
         with self._autocommit() as cur:
