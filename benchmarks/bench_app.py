@@ -21,3 +21,15 @@ def tick() -> None:
         os.write(fd, b"x")
     finally:
         os.close(fd)
+
+
+@queue.task()
+def step(value: int) -> int:
+    """A chain step of the workflow benchmark."""
+    return value + 1
+
+
+@queue.task()
+def count(values: list[object]) -> int:
+    """A chord's callback in the workflow benchmark: how many members it heard from."""
+    return len(values)

@@ -1,13 +1,15 @@
 """Throughput and latency of taskito, printed as one JSON line.
 
     python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4] [--count-rows N]
+                                    [--chain-steps 1000] [--chord-members 10000]
     python benchmarks/throughput.py --table-size 1000000 [--backend ...]   (scale mode: see scale.py)
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, and single enqueue from four threads at once
-(into a database of its own), and the time one worker takes to drain as many `async def` tasks
-that each await asyncio.sleep(0.1); with --count-rows, also how long
+(into a database of its own), the time one worker takes to drain as many `async def` tasks
+that each await asyncio.sleep(0.1), and workflows (see workflows.py: a chain of 1,000 steps, a
+chord of 10,000 members); with --count-rows, also how long
 stats(), stats_all_queues() and /metrics take over a table of that many finished jobs.
 """
 
@@ -244,6 +246,8 @@ def main() -> None:
     parser.add_argument("--table-size", type=int,
                         help="scale mode: the same figures with tables of this many jobs (see scale.py)")
     parser.add_argument("--count-rows", type=int, help="also time stats() and /metrics over this many jobs")
+    parser.add_argument("--chain-steps", type=int, default=1000, help="steps of the workflow benchmark's chain")
+    parser.add_argument("--chord-members", type=int, default=10_000, help="members of its chord")
     args = parser.parse_args()
     if args.table_size:
         from scale import run_scale
@@ -261,6 +265,9 @@ def main() -> None:
         "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
         "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }
+    from workflows import measure_workflows
+
+    report["workflows"] = measure_workflows(args.backend, args.chain_steps, args.chord_members, args.db_url)
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]
         report["drain_jobs_per_s_by_worker_processes"] = measure_scaling(args.backend, args.jobs, counts, args.db_url)

@@ -58,9 +58,11 @@ BEGIN
 END
 $$;
 
--- As in v8, plus the workflows: each completed job of a workflow stage decrements its stage's counter
--- (stage rows in a fixed order, so that two batches never wait for each other's rows), and the
--- completion that takes a counter to 0 advances the workflow; its released jobs count in `released`.
+-- As in v8, plus the workflows: the completed jobs of a workflow stage decrement its stage's counter,
+-- one UPDATE per stage and batch (not one per job: repeated updates of one row in a transaction
+-- leave a chain of row versions that each next update walks), stage rows in a fixed order so that
+-- two batches never wait for each other's rows; the completion that takes a counter to 0 advances the
+-- workflow, and its released jobs count in `released`.
 CREATE OR REPLACE FUNCTION taskito_complete(p_ids text[], p_attempts integer[], p_results bytea[],
                                             p_started double precision[], p_finished double precision[],
                                             p_now double precision)
@@ -74,6 +76,7 @@ DECLARE
     wf_stages integer[];
     step_workflow text;
     step_stage integer;
+    step_count integer;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
     released := 0;
@@ -104,10 +107,11 @@ BEGIN
         END IF;
     END LOOP;
     IF wf_ids IS NOT NULL THEN
-        FOR step_workflow, step_stage IN
-            SELECT w, s FROM unnest(wf_ids, wf_stages) AS steps(w, s) ORDER BY w, s
+        FOR step_workflow, step_stage, step_count IN
+            SELECT w, s, count(*) FROM unnest(wf_ids, wf_stages) AS steps(w, s) GROUP BY w, s ORDER BY w, s
         LOOP
-            UPDATE taskito_workflow_stages SET remaining = taskito_workflow_stages.remaining - 1
+            UPDATE taskito_workflow_stages
+            SET remaining = greatest(taskito_workflow_stages.remaining - step_count, 0)
             WHERE workflow_id = step_workflow AND stage = step_stage AND taskito_workflow_stages.remaining > 0
             RETURNING taskito_workflow_stages.remaining INTO remaining;
             IF FOUND AND remaining = 0 THEN
