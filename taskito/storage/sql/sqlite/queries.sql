@@ -380,7 +380,8 @@ INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_r
                           workflow_id, wf_stage, wf_member, wf_mode)
 VALUES (:id, :task_name, :queue, :status, :priority, :payload, :max_retries, :timeout,
         :waiting_deps, :created_at, :scheduled_at, :expires_at, :delayed,
-        :workflow_id, :wf_stage, :wf_member, :wf_mode);
+        :workflow_id, :wf_stage, :wf_member, :wf_mode)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: workflow_step_done
 -- Run before `complete`, in its transaction, for a completion of a workflow job: only while this

@@ -58,7 +58,7 @@ BEGIN
 END
 $$;
 
--- As in v8, plus the workflows: the completed jobs of a workflow stage decrement its stage's counter,
+-- As in v9, plus the workflows: the completed jobs of a workflow stage decrement its stage's counter,
 -- one UPDATE per stage and batch (not one per job: repeated updates of one row in a transaction
 -- leave a chain of row versions that each next update walks), stage rows in a fixed order so that
 -- two batches never wait for each other's rows; the completion that takes a counter to 0 advances the
@@ -67,7 +67,7 @@ CREATE OR REPLACE FUNCTION taskito_complete(p_ids text[], p_attempts integer[], 
                                             p_started double precision[], p_finished double precision[],
                                             p_now double precision)
 RETURNS TABLE (completed text[], released integer) LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_nestloop = off SET jit = off AS $$
 DECLARE
     dependent text;
     finished_deps bigint;
@@ -86,7 +86,7 @@ BEGIN
             finished_at = coalesce(batch.finished, p_now), lease_until = NULL, error = NULL
         FROM unnest(p_ids, p_attempts, p_results, p_started, p_finished)
              AS batch(id, attempt, result, started, finished)
-        WHERE j.id = ANY(p_ids) AND j.id = batch.id AND j.attempt = batch.attempt
+        WHERE j.id = batch.id AND j.attempt = batch.attempt
           AND j.status IN ('claimed', 'running')
         RETURNING j.id, j.workflow_id, j.wf_stage
     )
