@@ -266,6 +266,8 @@ def _jobs(queue: Queue, signatures: list[Signature], common: Mapping[str, Any]) 
         first = calls[0]
         options = {**common, **_checked_options(f"step {first.task.name!r}", first.options)}
         jobs.extend(queue._new_jobs(first.task.name, ((sig.args, sig.kwargs) for sig in calls), options))
+    for job in jobs:
+        job.expires = None  # a task's own expires: a step waiting its turn must not expire (see _REFUSED)
     return jobs
 
 

@@ -5,6 +5,7 @@ the JSON view and purging."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -206,3 +207,32 @@ def test_a_chord_of_ten_thousand_members_is_written_at_once(big_queue: Queue) ->
     assert big_queue.stats()["pending"] == 10_001
     claimed = big_queue.storage.claim("w", ["default"], 20_000, 60)
     assert len(claimed) == 10_000  # the callback waits for the last member
+
+
+def test_cancelling_a_pending_step_cancels_its_workflow(engine_queue: Queue, t: SimpleNamespace) -> None:
+    queue = engine_queue
+
+    @queue.task(expires=0.01)
+    def hurried(value: int) -> int:
+        return value
+
+    workflow = chain(t.add.s(1, 1), hurried.s(), t.add.s(1), on_error=t.on_error.s("never")).delay()
+    second = workflow.jobs[1]
+    assert queue.cancel_job(second.id) is True
+    assert workflow.status == "cancelled"
+    assert [job.status for job in workflow.jobs] == ["cancelled"] * 3
+    assert run_jobs(queue) == 0 and t.ran == []  # nothing runs, no error callback
+    assert workflow.cancel() is False
+
+
+def test_a_task_declared_with_expires_still_runs_as_a_later_step(engine_queue: Queue, t: SimpleNamespace) -> None:
+    queue = engine_queue
+
+    @queue.task(expires=0.01)
+    def hurried(value: int) -> int:
+        return value * 10
+
+    workflow = chain(t.add.s(1, 1), hurried.s()).delay()
+    time.sleep(0.05)  # past the task's expiry: a step waits its turn whatever its task's expires says
+    run_jobs(queue)
+    assert workflow.result(timeout=0) == 20
