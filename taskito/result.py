@@ -175,7 +175,7 @@ def _fields(record: JobRecord) -> dict[str, Any]:
         "progress": record.progress, "unique_key": record.unique_key, "created_at": record.created_at,
         "scheduled_at": record.scheduled_at, "expires_at": record.expires_at,
         "started_at": record.started_at, "finished_at": record.finished_at,
-        "worker_id": record.worker_id, "depends_on": record.depends_on,
+        "worker_id": record.worker_id, "depends_on": record.depends_on, "workflow_id": record.workflow_id,
     }
 
 

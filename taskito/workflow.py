@@ -395,9 +395,10 @@ class WorkflowResult:
                                   error=record.error, job_id=record.failed_job_id)
         raise TaskCancelledError(f"workflow {self.id} was cancelled: {record.error}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view: the workflow and its steps in order, each with its status and job id."""
-        return workflow_to_dict(self.refresh().record)
+    def to_dict(self, per_stage: int | None = None) -> dict[str, Any]:
+        """A JSON-ready view: the workflow and its steps in order, each with its status and job id
+        (with ``per_stage``, at most that many of each stage's jobs: see ``workflow_to_dict``)."""
+        return workflow_to_dict(self.refresh().record, per_stage)
 
 
 def _status(record: WorkflowRecord) -> str:
@@ -419,8 +420,9 @@ def _unfinished_last(record: WorkflowRecord) -> str | None:
                  if job[3] == last and job[2] not in (Status.COMPLETE, Status.DEAD, Status.CANCELLED)), None)
 
 
-def workflow_to_dict(record: WorkflowRecord) -> dict[str, Any]:
-    """The workflow for humans and JSON APIs: ``stages`` in order, each with its jobs (id, task, status)."""
+def workflow_to_dict(record: WorkflowRecord, per_stage: int | None = None) -> dict[str, Any]:
+    """The workflow for humans and JSON APIs: ``stages`` in order, each with its jobs (id, task, status);
+    with ``per_stage``, at most that many jobs of each stage, ``more`` saying how many are left out."""
     by_stage: dict[int, list[dict[str, Any]]] = {}
     error_callback = None
     for job_id, task_name, status, stage, member, started_at, finished_at in record.jobs:
@@ -434,7 +436,9 @@ def workflow_to_dict(record: WorkflowRecord) -> dict[str, Any]:
         "id": record.id, "kind": record.kind, "status": _status(record), "created_at": record.created_at,
         "finished_at": record.finished_at, "failed_job_id": record.failed_job_id, "error": record.error,
         "stages": [{"stage": stage, "group": is_group, "size": size, "remaining": remaining,
-                    "jobs": by_stage.get(stage, [])} for stage, size, remaining, is_group in record.stages],
+                    "jobs": by_stage.get(stage, [])[:per_stage],
+                    "more": max(len(by_stage.get(stage, [])) - per_stage, 0) if per_stage is not None else 0}
+                   for stage, size, remaining, is_group in record.stages],
         "on_error": error_callback,
     }
 

@@ -74,6 +74,10 @@ def _pretty(value: Any) -> str:
         return repr(value)
 
 
+# Jobs of each workflow stage a job's page lists (a chord's group may have thousands).
+WORKFLOW_JOBS_SHOWN = 50
+
+
 def _describe(record: Any) -> dict[str, Any]:
     """A job as the templates show it: job_to_dict plus datetimes and the Django task it runs."""
     job = job_to_dict(queue, record)
@@ -256,9 +260,11 @@ class TaskitoAdminViews:
         if record.started_at is not None:
             waited = max(record.started_at - record.scheduled_at, 0.0)
             ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
+        workflow = queue.get_workflow(record.workflow_id) if record.workflow_id else None
         return self._render(
             request, "job_detail.html", f"Job {job_id}", [("Jobs", self._url("taskito_jobs")), (job_id, None)],
             job=job, errors=errors,
+            workflow=None if workflow is None else workflow.to_dict(per_stage=WORKFLOW_JOBS_SHOWN),
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran,
             can_cancel=record.status == Status.PENDING and not record.worker_id,  # else a worker is starting it

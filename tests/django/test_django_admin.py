@@ -199,6 +199,23 @@ def test_job_detail_shows_the_error_history_with_tracebacks(staff_client: Client
     assert 'id="taskito-retry"' in page and 'id="taskito-cancel"' not in page
 
 
+def test_job_detail_shows_its_workflow_with_every_step_linked(staff_client: Client) -> None:
+    from taskito import chord
+
+    add = queue.tasks["djapp.tasks.add"]
+    workflow = chord([add.s(1, 2), add.s(3, 4)], add.s(10), on_error=add.si(0, 0)).delay()
+    first, second, callback = workflow.jobs
+    page = text(staff_client.get(f"/admin/taskito/jobs/{second.id}/"))
+    assert f"Workflow (chord) {workflow.id}: " in page and "taskito-status-pending\">pending</span>" in page
+    assert page.count('class="taskito-workflow-stage"') == 2  # the error callback is not a job until needed
+    assert f'<a href="/admin/taskito/jobs/{second.id}/"><strong>this job</strong></a>' in page
+    for other in (first, callback):
+        assert f'<a href="/admin/taskito/jobs/{other.id}/">djapp.tasks.add</a>' in page
+    assert "(group of 2)" in page
+    plain = queue.enqueue("djapp.tasks.add", args=(1, 2))
+    assert 'id="taskito-workflow"' not in text(staff_client.get(f"/admin/taskito/jobs/{plain.id}/"))
+
+
 def test_job_detail_of_an_unknown_job_is_404(staff_client: Client) -> None:
     assert staff_client.get("/admin/taskito/jobs/nope/").status_code == 404
 
