@@ -59,6 +59,7 @@ class Api:
         router.add(post, "/api/dead-letters/purge", self.purge_dead, mutating=True)
         router.add(post, "/api/dead-letters/(?P<job_id>[^/]+)/retry", self.retry_dead, mutating=True)
         router.add(post, "/api/dead-letters/(?P<job_id>[^/]+)/delete", self.delete_dead, mutating=True)
+        router.add(get, "/api/workflows/(?P<workflow_id>[^/]+)", self.workflow)
         router.add(get, "/api/workers", self.workers)
         router.add(get, "/api/tasks", self.tasks)
         router.add(get, "/api/throughput", self.throughput)
@@ -118,6 +119,15 @@ class Api:
         job = self._job(job_id)
         job["errors"] = self.queue.job_errors(job_id)
         return json_response(job)
+
+    def workflow(self, req: Request, workflow_id: str) -> Response:
+        """A workflow and its steps in order, each with its status and job id (``per_stage``: at most
+        that many jobs of each stage, ``more`` counting the others)."""
+        per_stage = int_arg(req, "per_stage", 1000, 1, 1_000_000)
+        found = self.queue.get_workflow(workflow_id)
+        if found is None:
+            raise HTTPError(404, f"no workflow with id {workflow_id!r} (purged, or never sent)")
+        return json_response(found.to_dict(per_stage=per_stage))
 
     def dead_letters(self, req: Request) -> Response:
         return json_response(self._page(req, lambda limit, offset: self.queue.dead_letters(limit, offset)))

@@ -569,6 +569,7 @@
     for (const node of Object.values(detailValues)) setText(node, "");
     for (const id of ["detail-args", "detail-kwargs", "detail-result", "detail-error"]) setText($(id), "");
     syncRows($("detail-errors"), [], () => "", null, null);
+    $("detail-workflow").hidden = true;
   }
 
   async function loadDetail() {
@@ -590,6 +591,7 @@
     $("detail-missing").hidden = true;
     $("detail-body").hidden = false;
     renderDetail(job);
+    await loadWorkflow(job);
   }
 
   function renderDetail(job) {
@@ -630,6 +632,59 @@
     $("detail-cancel").hidden = state.readOnly || !canCancel;
     $("detail-retry").hidden = state.readOnly || job.status !== "dead";
     $("detail-delete").hidden = state.readOnly || job.status !== "dead";
+  }
+
+  // -- the workflow of the job shown ---------------------------------------------------------------------------
+  const WORKFLOW_JOBS_SHOWN = 20;  // per stage: a chord's group may have thousands
+
+  async function loadWorkflow(job) {
+    const section = $("detail-workflow");
+    if (!job.workflow_id) {
+      section.hidden = true;
+      return;
+    }
+    let workflow = null;
+    try {
+      workflow = await get("api/workflows/" + encodeURIComponent(job.workflow_id) + "?per_stage=" + WORKFLOW_JOBS_SHOWN);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+    if (job.id !== state.detailId) return;  // the user opened another job meanwhile
+    section.hidden = workflow === null;
+    if (workflow) renderWorkflow(workflow, job.id);
+  }
+
+  function renderWorkflow(workflow, currentId) {
+    setText($("detail-workflow-kind"), workflow.kind);
+    statusBadge($("detail-workflow-status"), workflow.status);
+    setText($("detail-workflow-about"), workflow.id + (workflow.error
+      ? " · ended by job " + shortId(workflow.failed_job_id) + ": " + firstLine(workflow.error, 200) : ""));
+    const stages = workflow.stages.map((stage) => ({
+      key: "stage-" + stage.stage, label: stage.group ? "group of " + stage.size : "step",
+      jobs: stage.jobs, more: stage.more,
+    }));
+    if (workflow.on_error) stages.push({ key: "on-error", label: "on error", jobs: [workflow.on_error], more: 0 });
+    syncRows($("detail-workflow-stages"), stages, (stage) => stage.key,
+      () => h("li", { class: "workflow-stage" }, [h("span", { class: "muted" }), h("ul", { class: "workflow-jobs" })]),
+      (item, stage) => {
+        setText(item.firstChild, stage.label);
+        const members = stage.jobs.map((member) => ({ key: member.id, member: member }));
+        if (stage.more) members.push({ key: "more", more: stage.more });
+        syncRows(item.lastChild, members, (entry) => entry.key, (entry) => {
+          if (entry.more) return h("li", { class: "muted" });
+          const row = h("li", {}, [jobLink(entry.member.id), h("span"), h("span", { class: "badge" })]);
+          return row;
+        }, (row, entry) => {
+          if (entry.more) {
+            setText(row, "… and " + entry.more + " more");
+            return;
+          }
+          const parts = row.children;
+          setClass(parts[0], "mono job-link" + (entry.member.id === currentId ? " current" : ""));
+          setText(parts[1], entry.member.task_name);
+          statusBadge(parts[2], entry.member.status);
+        });
+      });
   }
 
   // -- the refresh loop ------------------------------------------------------------------------------------
