@@ -15,6 +15,7 @@ dead job's id and error first.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import time
@@ -377,10 +378,24 @@ class WorkflowResult:
                 self.queue.storage.wait_for_result(waited, min(remaining, 0.25))
 
     async def aresult(self, timeout: float | None = 30) -> Any:
-        """``result()`` from async code: waits off the event loop, same value and errors."""
-        from .aio import run_blocking
+        """``result()`` from async code, same value and errors: it waits as ``job.aresult()`` does
+        (no thread held while waiting, a shared LISTEN connection on PostgreSQL)."""
+        from .aio import run_blocking, wait_for_job
 
-        return await run_blocking(self.queue, self.result, timeout)
+        seconds = validation.seconds("timeout", timeout)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while True:
+            record = (await run_blocking(self.queue, self.refresh)).record
+            if record.status != "running":
+                return await run_blocking(self.queue, self._value, record)
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"workflow {self.id} is still {_status(record)} after {timeout}s")
+            waited = _unfinished_last(record)
+            if waited is None:
+                await asyncio.sleep(min(remaining, 0.005))
+            else:
+                await wait_for_job(self.queue, waited, min(remaining, 0.25))
 
     async def arefresh(self) -> WorkflowResult:
         from .aio import run_blocking

@@ -236,3 +236,17 @@ def test_a_task_declared_with_expires_still_runs_as_a_later_step(engine_queue: Q
     time.sleep(0.05)  # past the task's expiry: a step waits its turn whatever its task's expires says
     run_jobs(queue)
     assert workflow.result(timeout=0) == 20
+
+
+def test_many_async_waiters_wait_together_while_a_worker_runs(engine_queue: Queue, t: SimpleNamespace) -> None:
+    """aresult() holds no thread while it waits: fifty waiters on one loop all see their workflow end."""
+    queue = engine_queue
+    workflows = [chain(t.add.s(i, 1), t.add.s(1)).delay() for i in range(50)]
+
+    async def wait_all() -> list[int]:
+        waiting = asyncio.gather(*(workflow.aresult(timeout=60) for workflow in workflows))
+        await asyncio.sleep(0)  # every waiter is waiting before any job runs
+        await asyncio.get_running_loop().run_in_executor(None, run_jobs, queue)
+        return await waiting
+
+    assert asyncio.run(wait_all()) == [i + 2 for i in range(50)]
