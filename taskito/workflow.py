@@ -278,7 +278,7 @@ def step_arguments(queue: Queue, record: JobRecord, args: list[Any]) -> list[Any
     step) or after the dead step's id and error (the error callback)."""
     if not record.wf_mode & WF_CHAINED or record.workflow_id is None or record.wf_stage is None:
         return args
-    workflow = queue.storage.get_workflow(record.workflow_id)
+    workflow = queue.storage.get_workflow(record.workflow_id, with_jobs=False)
     if workflow is None:
         raise LookupError(f"workflow {record.workflow_id} of this job no longer exists (purged)")
     if record.wf_stage < 0:

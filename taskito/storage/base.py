@@ -286,7 +286,8 @@ class Storage(Protocol):
         transaction (``complete``); a step that dies ends the workflow failed (``fail``).
         """
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+    def get_workflow(self, workflow_id: str, with_jobs: bool = True) -> WorkflowRecord | None:
+        """The workflow, its stages and (``with_jobs``) its jobs; None if unknown."""
 
     def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
         """What the members of a stage returned, in member order."""

@@ -434,8 +434,9 @@ class SQLStorage:
     def create_workflow(self, workflow: NewWorkflow) -> None:
         now = time.time()
         with self._transaction() as cur:
-            self._run(cur, "insert_workflow", id=workflow.id, kind=workflow.kind, stages=len(workflow.stages),
-                      created_at=now)
+            if not self._rows(cur, "insert_workflow", id=workflow.id, kind=workflow.kind, stages=len(workflow.stages),
+                              created_at=now):
+                return  # written already: this is a retry after a commit whose answer was lost
             cur.executemany(self.sql["insert_workflow_stage"], [
                 {"workflow_id": workflow.id, "stage": stage, "size": size, "is_group": is_group}
                 for stage, (size, is_group) in enumerate(workflow.stages)])
@@ -495,7 +496,7 @@ class SQLStorage:
         with self._transaction() as cur:
             return self._end_workflow(cur, workflow_id, Status.CANCELLED, time.time(), error="cancelled")
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+    def get_workflow(self, workflow_id: str, with_jobs: bool = True) -> WorkflowRecord | None:
         if not is_job_id(workflow_id):
             return None
         with self._autocommit() as cur:
@@ -504,7 +505,7 @@ class SQLStorage:
                 return None
             stages = [(r[0], r[1], r[2], bool(r[3])) for r in self._rows(cur, "workflow_stages",
                                                                         workflow_id=workflow_id)]
-            jobs = [tuple(r) for r in self._rows(cur, "workflow_jobs", workflow_id=workflow_id)]
+            jobs = [tuple(r) for r in self._rows(cur, "workflow_jobs", workflow_id=workflow_id)] if with_jobs else []
         row = rows[0]
         return WorkflowRecord(id=row["id"], kind=row["kind"], status=row["status"], created_at=row["created_at"],
                               finished_at=row["finished_at"], failed_job_id=row["failed_job_id"], error=row["error"],

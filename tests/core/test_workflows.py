@@ -250,3 +250,14 @@ def test_many_async_waiters_wait_together_while_a_worker_runs(engine_queue: Queu
         return await waiting
 
     assert asyncio.run(wait_all()) == [i + 2 for i in range(50)]
+
+
+def test_writing_a_workflow_again_after_a_lost_answer_adds_nothing(engine_queue: Queue, t: SimpleNamespace) -> None:
+    from taskito.workflow import _plan
+
+    plan = _plan(chord([t.add.s(1, 1), t.add.s(2, 2)], t.total.s()), None, {})
+    engine_queue.storage.create_workflow(plan.workflow)
+    engine_queue.storage.create_workflow(plan.workflow)  # the retry of a commit whose answer was lost
+    assert engine_queue.stats()["pending"] == 3
+    run_jobs(engine_queue)
+    assert WorkflowResult(engine_queue, plan.workflow.id).result(timeout=0) == 6

@@ -375,8 +375,11 @@ SELECT set_config('search_path', %(search_path)s, true);
 -- Completions advance workflows inside taskito_complete() (the migration's taskito_workflow_advance()).
 
 -- name: insert_workflow
+-- A workflow stored already under its id (sent again after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
-VALUES (%(id)s, %(kind)s, 'running', %(stages)s, %(created_at)s);
+VALUES (%(id)s, %(kind)s, 'running', %(stages)s, %(created_at)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
 
 -- name: insert_workflow_stage
 INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)

@@ -365,8 +365,11 @@ GROUP BY bucket;
 -- Workflows (migration 8). --------------------------------------------------------------------
 
 -- name: insert_workflow
+-- A workflow stored already under its id (sent again after a commit whose answer was lost) stays as it is.
 INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
-VALUES (:id, :kind, 'running', :stages, :created_at);
+VALUES (:id, :kind, 'running', :stages, :created_at)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
 
 -- name: insert_workflow_stage
 INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)
