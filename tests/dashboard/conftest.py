@@ -13,7 +13,7 @@ from werkzeug.test import Client, TestResponse
 
 from taskito import Queue
 from taskito.dashboard import create_app, make_server
-from taskito.storage import Completion, Started
+from taskito.storage import Completion, NewWorkflow, Started, new_job_id
 
 SCRIPT_ARG = "<script>window.__pwned=1</script>"
 WORKER = "dashboard-test-worker"
@@ -70,6 +70,10 @@ def populate(queue: Queue) -> Populated:
     cancelled = queue.enqueue("tasks.add", args=(7, 8))
     assert queue.cancel_job(cancelled.id)
     made["cancelled"].append(cancelled.id)
+    # A workflow for the routes that show one; without jobs, so that every count above stays as it is.
+    workflow = NewWorkflow(id=new_job_id(), kind="chain", stages=[], jobs=[])
+    queue.storage.create_workflow(workflow)
+    made.ids["workflow"] = [workflow.id]
     return made
 
 

@@ -17,14 +17,16 @@ TOKEN = "correct-horse-battery-staple-42"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
-              "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput"]
+              "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput",
+              "/api/workflows/{workflow}"]
 MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
                    "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete"]
 PUBLIC_GET = ["/health", "/login", "/static/app.css", "/static/favicon.svg"]
 
 
 def fill(path: str, populated: Populated) -> str:
-    return path.format(job=populated["dead"][0], pending=populated["pending"][0], dead=populated["dead"][0])
+    return path.format(job=populated["dead"][0], pending=populated["pending"][0], dead=populated["dead"][0],
+                       workflow=populated["workflow"][0])
 
 
 def snapshot(queue: Queue) -> tuple[object, ...]:
@@ -36,7 +38,8 @@ def test_the_route_lists_here_cover_every_route_of_the_app(queue: Queue) -> None
     app = create_app(queue)
     listed = GET_ROUTES + MUTATING_ROUTES + PUBLIC_GET + ["/logout"]
     for route in app.router.routes:
-        concrete = [path for path in listed if route.pattern.match(path.format(job="j", pending="p", dead="d"))]
+        concrete = [path for path in listed
+                    if route.pattern.match(path.format(job="j", pending="p", dead="d", workflow="w"))]
         assert concrete, f"route {route.pattern.pattern} is not exercised by the security tests"
 
 
