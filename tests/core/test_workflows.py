@@ -151,11 +151,17 @@ def test_run_jobs_runs_every_form_and_the_view_shows_its_steps(engine_queue: Que
 
 def test_purging_finished_jobs_purges_their_workflows(engine_queue: Queue, t: SimpleNamespace) -> None:
     queue = engine_queue
+    running = chord([t.add.s(1, 1), t.add.s(2, 2)], t.total.s()).delay()
+    [member] = queue.storage.claim("w1", ["default"], 1, 30)
+    queue.storage.complete([Completion(member.id, member.attempt, b"2", workflow_id=member.workflow_id)])
+    assert queue.purge_completed(older_than=0) == 0  # its callback will read that result
+    run_jobs(queue)
+    assert running.result(timeout=0) == 6
     workflow = chain(t.add.s(1, 1), t.add.s(1)).delay()
     run_jobs(queue)
     assert workflow.result(timeout=0) == 3
-    assert queue.purge_completed(older_than=0) == 2
-    assert queue.get_workflow(workflow.id) is None
+    assert queue.purge_completed(older_than=0) == 5  # both workflows ended: every job goes
+    assert queue.get_workflow(workflow.id) is None and queue.get_workflow(running.id) is None
 
 
 def test_eager_mode_runs_workflows_inline(tmp_path) -> None:

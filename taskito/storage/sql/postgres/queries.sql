@@ -195,9 +195,12 @@ DELETE FROM taskito_job_errors WHERE job_id = %(job_id)s;
 
 -- name: purge_jobs
 -- One chunk of a purge (limit jobs), with the ids deleted; then their errors and the dependency rows
--- that name them go (purge_errors, purge_deps).
+-- that name them go (purge_errors, purge_deps). The jobs of a running workflow stay: a later step
+-- reads their results.
 DELETE FROM taskito_jobs
-WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs AS j WHERE status = %(status)s AND finished_at < %(before)s
+                       AND (workflow_id IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM taskito_workflows AS w WHERE w.id = j.workflow_id AND w.status = 'running'))
                      LIMIT %(limit)s))
 RETURNING id;
 

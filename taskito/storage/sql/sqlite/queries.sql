@@ -224,10 +224,14 @@ DELETE FROM taskito_job_errors WHERE job_id = :job_id;
 
 -- name: purge_jobs
 -- One chunk of a purge (:limit jobs), with the ids deleted; then their errors and the dependency
--- rows that name them go (purge_details).
+-- rows that name them go (purge_details). The jobs of a running workflow stay: a later step reads
+-- their results.
 DELETE FROM taskito_jobs WHERE seq IN (
-    SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_finished
-    WHERE status = :status AND finished_at < :before LIMIT :limit)
+    SELECT seq FROM taskito_jobs AS j INDEXED BY taskito_jobs_finished
+    WHERE status = :status AND finished_at < :before
+      AND (workflow_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM taskito_workflows AS w WHERE w.id = j.workflow_id AND w.status = 'running'))
+    LIMIT :limit)
 RETURNING id;
 
 -- name: purge_errors
