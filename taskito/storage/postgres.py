@@ -229,7 +229,11 @@ class PostgresStorage(SQLStorage):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; an error that leaves it dead becomes _ConnectionLost (retried)."""
+        """A pooled connection; an error that leaves it dead becomes _ConnectionLost (retried).
+
+        Work done on it renews the current call's patience: a call of many transactions (a purge of a
+        million jobs, a large map) may take minutes; only RECONNECT_PATIENCE without progress fails it.
+        """
         conn = self._checkout()
         try:
             yield conn
@@ -237,6 +241,9 @@ class PostgresStorage(SQLStorage):
             if conn.closed:
                 raise _ConnectionLost(_reason(exc)) from exc
             raise
+        else:
+            if getattr(self._calls, "deadline", None) is not None:
+                self._calls.deadline = time.monotonic() + RECONNECT_PATIENCE
         finally:
             self._pool.putconn(conn)
 
