@@ -48,7 +48,7 @@ def make_blueprint(extension: Taskito) -> Blueprint:
     def serve(view: views.View) -> Callable[..., Any]:
         def handle(**path_params: str) -> Any:
             given: dict[str, Any] = request.args.to_dict()
-            if request.method == "POST":
+            if view.body:
                 try:
                     given.update(views.json_body(request.get_data()))
                 except views.ViewError as exc:

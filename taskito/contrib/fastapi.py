@@ -56,7 +56,7 @@ def _endpoint(queue: Queue, view: views.View,
         if refused is not None:
             return _answer(refused)
         given: dict[str, Any] = dict(request.query_params)
-        if view.changes:
+        if view.body:
             try:
                 given.update(views.json_body(await request.body()))
             except views.ViewError as exc:

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 PREFIX = "/api"
 
 
-def _params(req: Request) -> dict[str, Any]:
-    """Query parameters (the first value of each), joined by a POST's JSON body."""
+def _params(req: Request, view: views.View) -> dict[str, Any]:
+    """Query parameters (the first value of each), joined by the JSON body's keys for a view that reads one."""
     found: dict[str, Any] = {key: values[0] for key, values in req.query.items() if values}
-    if req.method == "POST":
+    if view.body:
         found.update(views.json_body(req.body()))
     return found
 
@@ -25,7 +25,7 @@ def _params(req: Request) -> dict[str, Any]:
 def _handler(queue: Queue, view: views.View) -> Callable[..., Response]:
     def handle(req: Request, **path_params: str) -> Response:
         try:
-            status, body = views.call(view, queue, _params(req), **path_params)
+            status, body = views.call(view, queue, _params(req, view), **path_params)
         except views.ViewError as exc:  # a POST body that is not a JSON object
             status, body = exc.reply
         return json_response(body, status)

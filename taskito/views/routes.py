@@ -23,14 +23,16 @@ class View:
     """One endpoint: ``handler(queue, params, **path_params) -> (status, body)``.
 
     ``path`` is relative to the adapter's prefix; ``{name}`` is one path segment and ``{name:path}``
-    may hold slashes (queue names can). ``params`` are the query string's values, joined by the JSON
-    body's keys for POST. POST views change the queue: adapters refuse them when read-only or cross-site.
+    may hold slashes (queue names can). ``params`` are the query string's values, joined by the keys
+    of the request's JSON body when ``body`` is set (other views never read a body). POST views change
+    the queue: adapters refuse them when read-only or cross-site.
     """
 
     method: str
     path: str
     handler: Callable[..., Reply]
     summary: str
+    body: bool = False
 
     @property
     def name(self) -> str:
@@ -57,7 +59,8 @@ VIEWS: tuple[View, ...] = (
     View("GET", "/jobs/{job_id}/result", jobs.job_result, "Status, and the result once complete (never waits)"),
     View("POST", "/jobs/{job_id}/cancel", jobs.cancel_job, "Cancel a job that has not started"),
     View("GET", "/dead-letters", dead.dead_letters, "Dead letters, newest first"),
-    View("POST", "/dead-letters/purge", dead.purge_dead, "Delete dead letters older than older_than seconds"),
+    View("POST", "/dead-letters/purge", dead.purge_dead, "Delete dead letters older than older_than seconds",
+         body=True),
     View("POST", "/dead-letters/{job_id}/retry", dead.retry_dead, "Replay a dead letter as a new job"),
     View("POST", "/dead-letters/{job_id}/delete", dead.delete_dead, "Delete a dead letter"),
     View("GET", "/workers", cluster.workers, "Live workers from their heartbeats"),
