@@ -41,7 +41,8 @@ def integer(params: Params, name: str, default: int, low: int, high: int) -> int
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise ViewError(400, f"{name} must be a whole number from {low} to {high}, got {validation.shown(raw)}") from None
+        shown = validation.shown(raw)
+        raise ViewError(400, f"{name} must be a whole number from {low} to {high}, got {shown}") from None
     if not low <= value <= high:
         raise ViewError(400, f"{name} must be from {low} to {high}, got {value}")
     return value

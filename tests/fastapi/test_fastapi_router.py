@@ -9,8 +9,7 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 
-from taskito import Queue
-from taskito import views
+from taskito import Queue, views
 from taskito.contrib.fastapi import TaskitoRouter
 from taskito.storage import Completion
 
