@@ -31,11 +31,11 @@ from __future__ import annotations
 from .access import granted, refuse_cross_site
 from .errors import Reply, ViewError, error
 from .health import health, overview, stats
-from .params import DEFAULT_LIMIT, MAX_LIMIT, Page, fetch_page, json_body
+from .params import fetch_page, json_body
 from .params import status as status_filter
 from .routes import VIEWS, View, call
 from .rules import WAITING, can_cancel, can_retry, why_not_cancelled
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "VIEWS", "WAITING", "Page", "Reply", "View", "ViewError", "call",
+__all__ = ["VIEWS", "WAITING", "Reply", "View", "ViewError", "call",
            "can_cancel", "can_retry", "error", "fetch_page", "granted", "health", "json_body", "overview",
            "refuse_cross_site", "stats", "status_filter", "why_not_cancelled"]
