@@ -35,7 +35,8 @@ def _handler(queue: Queue, view: views.View) -> Callable[..., Response]:
 
 def register(queue: Queue, router: Router) -> None:
     """Every view of the table under ``/api``, plus ``/api/stats``: the page's overview of the counts."""
-    router.add("GET", f"{PREFIX}/stats", _handler(queue, views.View("GET", "/stats", views.overview, "Overview")))
+    overview = views.View("GET", "/stats", views.overview, "The counts overall and per queue, for the page")
+    router.add("GET", PREFIX + overview.path, _handler(queue, overview))
     for view in views.VIEWS:
         router.add(view.method, PREFIX + view.path_as("(?P<{}>[^/]+)", "(?P<{}>.+)"), _handler(queue, view),
                    mutating=view.changes)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..exceptions import JobNotFoundError
+from ..result import JobResult
 from ..storage import Status
 from . import params as p
 from .errors import Reply, ViewError
-from .jobs import summary
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -26,7 +26,7 @@ def _not_dead(queue: Queue, job_id: str, doing: str) -> ViewError:
 def dead_letters(queue: Queue, params: p.Params) -> Reply:
     """Dead letters, newest first; ``limit``/``offset`` paginate."""
     page = p.page(params, lambda limit, offset: queue.list_jobs(status=Status.DEAD, limit=limit, offset=offset))
-    return 200, page.to_json(summary)
+    return 200, page.to_json(JobResult.summary)
 
 
 def retry_dead(queue: Queue, params: p.Params, job_id: str) -> Reply:

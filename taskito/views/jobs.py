@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..result import JobResult, job_to_dict
 from ..storage import Status
@@ -12,11 +12,6 @@ from .rules import can_cancel, can_retry, why_not_cancelled
 
 if TYPE_CHECKING:
     from ..queue import Queue
-
-
-def summary(job: JobResult) -> dict[str, Any]:
-    """A job in a list: its fields and a short ``preview`` of its arguments, read from the partial row."""
-    return job.summary()
 
 
 def found(queue: Queue, job_id: str) -> JobResult:
@@ -31,7 +26,7 @@ def list_jobs(queue: Queue, params: p.Params) -> Reply:
     filters = {"status": p.status(params), "queue": p.text(params, "queue"), "task": p.text(params, "task")}
     page = p.page(params, lambda limit, offset: queue.list_jobs(
         status=filters["status"], queue=filters["queue"], task_name=filters["task"], limit=limit, offset=offset))
-    return 200, {**page.to_json(summary), "filters": filters}
+    return 200, {**page.to_json(JobResult.summary), "filters": filters}  # each job's fields and a preview
 
 
 def job_detail(queue: Queue, params: p.Params, job_id: str) -> Reply:
