@@ -70,11 +70,15 @@ def populate(queue: Queue) -> Populated:
     cancelled = queue.enqueue("tasks.add", args=(7, 8))
     assert queue.cancel_job(cancelled.id)
     made["cancelled"].append(cancelled.id)
-    # A workflow for the routes that show one; without jobs, so that every count above stays as it is.
+    made.ids["workflow"] = [stored_workflow(queue)]
+    return made
+
+
+def stored_workflow(queue: Queue) -> str:
+    """A workflow for the routes that show one; without jobs, so that no count changes."""
     workflow = NewWorkflow(id=new_job_id(), kind="chain", stages=[], jobs=[])
     queue.storage.create_workflow(workflow)
-    made.ids["workflow"] = [workflow.id]
-    return made
+    return workflow.id
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_cancel_a_pending_job(client: DashClient, queue: Queue, populated: Popul
     job_id = populated["pending"][0]
     response = client.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200
-    assert response.json["cancelled"] is True and response.json["job"]["status"] == "cancelled"
+    assert response.json == {"id": job_id, "cancelled": True, "status": "cancelled"}
     assert queue.get_job(job_id).status == "cancelled"
 
 

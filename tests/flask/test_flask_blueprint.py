@@ -129,10 +129,10 @@ def test_job_list_filters_and_pages(authorized: FlaskClient, app_queue: Queue) -
 
 
 @pytest.mark.parametrize(("query", "message"), [
-    ("limit=abc", "limit must be an integer, got 'abc'"),
-    ("limit=0", "limit must be between 1 and 500, got 0"),
-    ("limit=501", "limit must be between 1 and 500, got 501"),
-    ("offset=-1", "offset must be at least 0, got -1"),
+    ("limit=abc", "limit must be a whole number from 1 to 500, got 'abc'"),
+    ("limit=0", "limit must be from 1 to 500, got 0"),
+    ("limit=501", "limit must be from 1 to 500, got 501"),
+    ("offset=-1", "offset must be from 0 to 1000000000, got -1"),
     ("status=done", "unknown status 'done'"),
 ])
 def test_bad_parameters_are_json_400(authorized: FlaskClient, query: str, message: str) -> None:
@@ -164,7 +164,7 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json
-    assert retried["id"] == dead and app_queue.get_job(retried["new_job_id"]).status == "pending"
+    assert retried["retried"] == dead and app_queue.get_job(retried["new_id"]).status == "pending"
     assert app_queue.stats()["dead"] == 0
     not_dead = authorized.post(f"/taskito/dead-letters/{pending}/retry")
     assert not_dead.status_code == 409 and "only dead letters can be retried" in not_dead.json["error"]

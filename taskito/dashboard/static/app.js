@@ -627,11 +627,10 @@
       setText(details.lastChild, entry.traceback || "(no traceback)");
     });
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
-    // A pending job with a worker id is claimed: that worker is about to start it, too late to cancel.
-    const canCancel = (job.status === "pending" || job.status === "failed") && !job.worker_id;
-    $("detail-cancel").hidden = state.readOnly || !canCancel;
-    $("detail-retry").hidden = state.readOnly || job.status !== "dead";
-    $("detail-delete").hidden = state.readOnly || job.status !== "dead";
+    // The server decides what may be done to a job (taskito.views.rules), for every adapter alike.
+    $("detail-cancel").hidden = state.readOnly || !job.can_cancel;
+    $("detail-retry").hidden = state.readOnly || !job.can_retry;
+    $("detail-delete").hidden = state.readOnly || !job.can_retry;
   }
 
   // -- the workflow of the job shown ---------------------------------------------------------------------------
