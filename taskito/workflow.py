@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import validation
-from .exceptions import InvalidValueError, TaskCancelledError, TaskFailedError
+from .exceptions import InvalidValueError, JobNotFoundError, TaskCancelledError, TaskFailedError
 from .options import JobOptions
 from .storage import WF_CHAINED, WF_MAPPED, NewJob, NewWorkflow, Status, WorkflowJob, WorkflowRecord, new_job_id
 from .task import Signature, TaskWrapper
@@ -41,8 +41,6 @@ _REFUSED = {
     "unique_key": "a step is never the same job as another",
     "expires": "an expired step would leave its workflow unfinished; cancel the workflow instead",
 }
-
-STATUSES = ("pending", "running", "complete", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,12 @@ def _items(kind: str, items: Sequence[Any]) -> list[Any]:
 
 
 def _stages_of(item: Signature | Canvas) -> list[_Stage]:
-    return [_Stage([item], False)] if isinstance(item, Signature) else item.stages()
+    if isinstance(item, Signature):
+        return [_Stage([item], False)]
+    if item.on_error is not None:
+        raise InvalidValueError(f"on_error of a {item.kind} inside another workflow would never run: give it to "
+                                "the outermost one (chain(..., on_error=...) or apply_async(on_error=...))")
+    return item.stages()
 
 
 class Chain(Canvas):
@@ -157,7 +160,7 @@ class Chord(Canvas):
         self.body = body
 
     def stages(self) -> list[_Stage]:
-        return self.header.stages() + _stages_of(self.body)
+        return _stages_of(self.header) + _stages_of(self.body)
 
 
 def chain(*steps: Any, on_error: Signature | None = None) -> Chain:
@@ -326,8 +329,6 @@ class WorkflowResult:
     def refresh(self) -> WorkflowResult:
         record = self.queue.storage.get_workflow(self.id)
         if record is None:
-            from .exceptions import JobNotFoundError
-
             raise JobNotFoundError(f"workflow {self.id} does not exist (purged, or never sent)")
         self._record = record
         return self

@@ -85,6 +85,8 @@ def test_bad_input_is_refused_at_once_and_writes_nothing(engine_queue: Queue, t:
         chunks(t.add, [(1, 2)], 0)
     with pytest.raises(InvalidValueError, match="list of argument tuples"):
         starmap(t.add, [1, 2])
+    with pytest.raises(InvalidValueError, match="give it to the outermost one"):
+        chain(t.add.s(1, 2), group(t.add.s(1), on_error=t.on_error.s("inner"))).delay()
     with pytest.raises(InvalidValueError, match="on_error takes a signature"):
         chain(t.add.s(1, 2), on_error="t.on_error")
     other = Queue(db_path=str(queue.db_path) + ".other")
