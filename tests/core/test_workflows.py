@@ -269,3 +269,18 @@ def test_writing_a_workflow_again_after_a_lost_answer_adds_nothing(engine_queue:
     assert engine_queue.stats()["pending"] == 3
     run_jobs(engine_queue)
     assert WorkflowResult(engine_queue, plan.workflow.id).result(timeout=0) == 6
+
+
+def test_async_tasks_are_steps_like_any_other(engine_queue: Queue, t: SimpleNamespace) -> None:
+    queue = engine_queue
+
+    @queue.task()
+    async def double(value: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * value
+
+    workflows = [chain(t.add.s(1, 2), double.s(), group(double.s(), t.add.s(1)), t.total.s()).delay(),
+                 chunks(double, [(i,) for i in range(5)], 2).delay(),
+                 starmap(double, [(1,), (2,)]).delay()]
+    run_jobs(queue)
+    assert [workflow.result(timeout=0) for workflow in workflows] == [19, [[0, 2], [4, 6], [8]], [2, 4]]
