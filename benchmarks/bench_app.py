@@ -1,6 +1,7 @@
 """The app the benchmark's worker processes run; settings come from TASKITO_* variables."""
 
 import os
+import time
 
 from taskito import Queue
 
@@ -33,3 +34,9 @@ def step(value: int) -> int:
 def count(values: list[object]) -> int:
     """A chord's callback in the workflow benchmark: how many members it heard from."""
     return len(values)
+
+
+@queue.task()
+def io_wait() -> None:
+    """An I/O-bound job (10 ms waiting, as for a network call): threads should run these side by side."""
+    time.sleep(0.01)
