@@ -157,7 +157,9 @@ class Completion:
     result: bytes
     started_at: float | None = None
     finished_at: float | None = None
-    workflow_id: str | None = None  # the job's workflow, whose next stage this completion may release
+    # The job's workflow (the worker copies it from the claimed row): an engine that advances workflows
+    # from the client (SQLite) counts only these completions; PostgreSQL's taskito_complete() reads the rows.
+    workflow_id: str | None = None
 
 
 # How a workflow job's arguments are made (JobRecord.wf_mode, bits).
