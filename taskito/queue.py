@@ -15,7 +15,7 @@ from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
-from .options import JobOptions
+from .options import JobOptions, concurrency_key_of
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobHandle, JobResult
 from .serializers import Serializer, describe_unserializable
@@ -203,6 +203,11 @@ class Queue(AsyncQueueMethods):
         fields = task.job_defaults() if task is not None else self._by_name_defaults()
         if options:
             fields = {**fields, **JobOptions.for_call(options)}
+        key = fields.get("concurrency_key")
+        if callable(key):  # the task's key function: each job's key comes from its own arguments
+            return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
+                           **{**fields, "concurrency_key": concurrency_key_of(task_name, key, args, kwargs)})
+                    for args, kwargs in calls)
         return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
                        **fields) for args, kwargs in calls)
 

@@ -26,7 +26,7 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,7 +38,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..config import validate_schema
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import Completion, JobRecord, NewJob, Started, Status, Storage
+from .base import RATE_HORIZON, Completion, JobRecord, NewJob, Started, Status, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
@@ -439,7 +439,8 @@ class PostgresStorage(SQLStorage):
             self._run(cur, "lock_unique", namespace=f"{self.schema} unique", unique_key=job.unique_key)
         return super()._enqueue_one(cur, job, now)
 
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
         """One round trip: taskito_claim() expires, cascades and claims in one transaction.
 
         If the connection breaks while claiming, the claim may have committed without the worker
@@ -452,8 +453,10 @@ class PostgresStorage(SQLStorage):
         lease_until = now + lease_seconds
         try:
             with self._autocommit() as cur:
+                rates = sorted((rate_limits or {}).items())
                 rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
-                                  lease_until=lease_until, limit=limit)
+                                  lease_until=lease_until, limit=limit, rate_tasks=[task for task, _ in rates],
+                                  rate_steps=[1.0 / per_second for _, per_second in rates], horizon=RATE_HORIZON)
         except psycopg.OperationalError:
             with self._uncertain_lock:
                 self._uncertain_claims.append((worker_id, lease_until))

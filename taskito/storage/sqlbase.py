@@ -8,6 +8,7 @@ retries) lives here once.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from ..validation import is_job_id
 from .base import (
     JOB_ORDERS,
     PAYLOAD_HEAD,
+    RATE_HORIZON,
     RUNTIME_BOUNDS,
     STATS_KEYS,
     Completion,
@@ -93,7 +95,17 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
         values["first_started_at"] = values.get("started_at")
     if "status" in values:
         values["status"] = Status.public(values["status"])
+    if "cancel_requested" in values:
+        values["cancel_requested"] = bool(values["cancel_requested"])
     return JobRecord(**values)
+
+
+def _periodic_def(row: Mapping[str, Any]) -> PeriodicDef:
+    keys = row.keys()
+    return PeriodicDef(name=row["name"], task_name=row["task_name"], cron=row["cron"], payload=bytes(row["payload"]),
+                       queue=row["queue"], timezone=row["timezone"], next_run_at=row["next_run_at"],
+                       last_run_at=row["last_run_at"] if "last_run_at" in keys else None,
+                       paused=bool(row["paused"]) if "paused" in keys else False)
 
 
 class SQLStorage:
@@ -329,14 +341,26 @@ class SQLStorage:
     def _cancel_dependents(self, cur: Any, job_id: str, now: float, reason: str) -> None:
         self._run(cur, "cancel_dependents", id=job_id, reason=reason, now=now)
 
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
+        """One transaction, which holds the write lock: no other claim counts caps or takes slots meanwhile."""
         now = time.time()
+        steps = {task: 1.0 / per_second for task, per_second in sorted((rate_limits or {}).items())}
+        rates = json.dumps([[task, step] for task, step in steps.items()])
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
-            rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
-                              now=now, lease_until=now + lease_seconds, limit=limit)
+            if steps:
+                self._run(cur, "ensure_rate_limits", rates=rates)
+            rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues), rates=rates,
+                              horizon=RATE_HORIZON, now=now, lease_until=now + lease_seconds, limit=limit)
+            last_slots: dict[str, float] = {}
+            for row in rows:
+                if row["start_after"] is not None:
+                    last_slots[row["task_name"]] = max(row["start_after"], last_slots.get(row["task_name"], 0.0))
+            cur.executemany(self.sql["bump_rate_limit"], [
+                {"task_name": task, "next_at": slot + steps[task]} for task, slot in last_slots.items()])
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
@@ -408,9 +432,43 @@ class SQLStorage:
         now = time.time()
         with self._transaction() as cur:
             if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
+                return bool(self._rows(cur, "request_cancel", job_id=job_id))
+            self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+        return True
+
+    def cancel_requests(self, worker_id: str) -> list[tuple[str, int]]:
+        with self._autocommit() as cur:
+            return [(row[0], row[1]) for row in self._rows(cur, "cancel_requests", worker_id=worker_id)]
+
+    def finish_cancelled(self, job_id: str, attempt: int, error: str, started_at: float | None) -> bool:
+        now = time.time()
+        with self._transaction() as cur:
+            if not self._rows(cur, "finish_cancelled", job_id=job_id, attempt=attempt, error=error,
+                              started_at=started_at, now=now):
                 return False
             self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
         return True
+
+    def cancel_waiting(self, queue: str | None = None, task_name: str | None = None) -> int:
+        """A chunk per transaction, as a purge."""
+        reason = f"cancelled with every waiting job of {'queue ' + repr(queue) if queue else 'task ' + repr(task_name)}"
+        cancelled = 0
+        pacing = _Pacing(self._pause_after)
+        while True:
+            now = time.time()
+            with pacing.turn(), self._transaction() as cur:
+                ids = [row[0] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
+                                                    reason=reason, now=now, limit=CHUNK)]
+                for job_id in ids:
+                    self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+            cancelled += len(ids)
+            if len(ids) < CHUNK:
+                return cancelled
+
+    def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        with self._autocommit() as cur:
+            return [(row[0], row[1]) for row in self._rows(cur, "dead_ids", queue=queue, task_name=task_name,
+                                                           after=after, limit=limit)]
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -633,19 +691,36 @@ class SQLStorage:
 
     def due_periodic(self, now: float) -> list[PeriodicDef]:
         with self._autocommit() as cur:
-            rows = self._rows(cur, "due_periodic", now=now)
-        return [PeriodicDef(name=r["name"], task_name=r["task_name"], cron=r["cron"],
-                            payload=bytes(r["payload"]), queue=r["queue"], timezone=r["timezone"],
-                            next_run_at=r["next_run_at"]) for r in rows]
+            return [_periodic_def(row) for row in self._rows(cur, "due_periodic", now=now)]
 
     def fire_periodic(self, name: str, expected_next: float, new_next: float, job: NewJob) -> bool:
+        now = time.time()
         with self._transaction() as cur:
             if not self._run(cur, "advance_periodic", name=name, expected_next=expected_next,
-                             new_next=new_next):
+                             new_next=new_next, now=now):
                 return False
-            self._run(cur, "insert_job", **self._job_row(job, time.time(), 0))
+            self._run(cur, "insert_job", **self._job_row(job, now, 0))
             self._notify(cur)
         return True
+
+    def periodic(self, name: str | None = None) -> list[PeriodicDef]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "list_periodic") if name is None else self._rows(cur, "get_periodic", name=name)
+        return [_periodic_def(row) for row in rows]
+
+    def set_periodic_paused(self, name: str, paused: bool, next_run_at: float | None) -> bool:
+        with self._transaction() as cur:
+            changed = self._run(cur, "set_periodic_paused", name=name, paused=paused, next_run_at=next_run_at)
+            if changed and not paused:
+                self._notify(cur)
+        return bool(changed)
+
+    def run_periodic(self, name: str, job: NewJob) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            self._run(cur, "ran_periodic", name=name, now=now)
+            self._run(cur, "insert_job", **self._job_row(job, now, 0))
+            self._notify(cur)
 
     # -- waiting ---------------------------------------------------------------------------
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:

@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -366,14 +366,15 @@ class SQLiteStorage(SQLStorage):
             logger.debug("WAL of %s in use: checkpointed what could be now (%d frames)", self.path, frames)
 
     # -- waiting -----------------------------------------------------------------------
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
         """Claim (see SQLStorage), after noting the database's version for ``wait_for_work``.
 
         Noted before the claim's transaction, not after: a job committed by another connection
         while the claim ran then wakes the next wait, instead of being taken as already seen.
         """
         self._seen.version = self._watched_version()
-        return super().claim(worker_id, queues, limit, lease_seconds)
+        return super().claim(worker_id, queues, limit, lease_seconds, rate_limits)
 
     def _watched_version(self, follow: bool = True) -> tuple[sqlite3.Connection, int] | None:
         """(watcher connection, its data_version), or None when the file cannot be watched now."""

@@ -7,17 +7,19 @@
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 -- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          max_concurrent, concurrency_key)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
         %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s,
-        %(scheduled_at)s > %(created_at)s)
+        %(scheduled_at)s > %(created_at)s, %(max_concurrent)s, %(concurrency_key)s)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 -- Staged jobs (a large enqueue's chunks) carry status 'staged' and their batch's id in worker_id.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id) FROM STDIN;
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id,
+                   max_concurrent, concurrency_key) FROM STDIN;
 -- worker_id: the batch of a staged job (a large enqueue in chunks), else NULL.
 
 -- name: open_batch
@@ -76,8 +78,10 @@ SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 -- name: claim
 -- taskito_claim() in the schema also cancels expired jobs and lets delayed jobs that came due join
 -- the claim index first (one round trip). The jobs are claimed, not running: the worker marks the
--- start (`start`) when the function is called.
-SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
+-- start (`start`) when the function is called. It enforces max_concurrent and the rate limits of
+-- rate_tasks (seconds between starts in rate_steps) over the whole cluster.
+SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s,
+                            %(rate_tasks)s::text[], %(rate_steps)s::double precision[], %(horizon)s);
 
 -- name: next_due
 SELECT scheduled, expires FROM taskito_next_due(%(queues)s::text[]);
@@ -142,6 +146,44 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = 'cancelled', finished_at = %(now)s
 WHERE id = %(job_id)s AND status IN ('pending', 'failed')
 RETURNING id;
+
+-- name: request_cancel
+-- A job a worker holds: its worker stops it (see cancel_requests) and records it cancelled.
+UPDATE taskito_jobs SET cancel_requested = true
+WHERE id = %(job_id)s AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_requests
+-- The jobs of this worker whose cancellation was asked for (a lookup in a tiny partial index).
+SELECT id, attempt FROM taskito_jobs
+WHERE worker_id = %(worker_id)s AND cancel_requested AND status IN ('claimed', 'running');
+
+-- name: finish_cancelled
+-- An attempt stopped because its cancellation was asked for: the job ends cancelled.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = %(error)s, started_at = COALESCE(%(started_at)s::double precision, started_at),
+    finished_at = %(now)s, lease_until = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_waiting
+-- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs
+                     WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+                       AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+                       AND status IN ('pending', 'failed')
+                     LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+RETURNING id;
+
+-- name: dead_ids
+SELECT id, seq FROM taskito_jobs
+WHERE (CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = 'dead'
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+  AND seq > %(after)s
+ORDER BY seq LIMIT %(limit)s;
 
 -- name: get_job
 -- With the ids it depends on, so that reading a job is one round trip.
@@ -272,6 +314,7 @@ WHERE w.last_heartbeat >= extract(epoch FROM now()) - %(alive_within)s
 ORDER BY w.started_at;
 
 -- name: upsert_periodic
+-- A schedule declared again (a deploy, a worker restart) keeps whether it is paused and when it last ran.
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
 VALUES (%(name)s, %(task_name)s, %(cron)s, %(timezone)s, %(payload)s, %(queue)s, %(next_run_at)s)
 ON CONFLICT (name) DO UPDATE SET
@@ -283,11 +326,28 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: due_periodic
 SELECT name, task_name, cron, payload, queue, timezone, next_run_at
-FROM taskito_periodic WHERE next_run_at <= %(now)s;
+FROM taskito_periodic WHERE next_run_at <= %(now)s AND NOT paused;
 
 -- name: advance_periodic
-UPDATE taskito_periodic SET next_run_at = %(new_next)s
-WHERE name = %(name)s AND next_run_at = %(expected_next)s;
+UPDATE taskito_periodic SET next_run_at = %(new_next)s, last_run_at = %(now)s
+WHERE name = %(name)s AND next_run_at = %(expected_next)s AND NOT paused;
+
+-- name: list_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic ORDER BY name;
+
+-- name: get_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic WHERE name = %(name)s;
+
+-- name: set_periodic_paused
+-- Resuming starts again from the next tick after now (next_run_at): ticks missed while paused are not fired.
+UPDATE taskito_periodic SET paused = %(paused)s,
+    next_run_at = COALESCE(%(next_run_at)s::double precision, next_run_at)
+WHERE name = %(name)s;
+
+-- name: ran_periodic
+UPDATE taskito_periodic SET last_run_at = %(now)s WHERE name = %(name)s;
 
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,

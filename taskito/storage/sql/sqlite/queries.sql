@@ -4,17 +4,21 @@
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 -- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          max_concurrent, concurrency_key)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at)
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at,
+        :max_concurrent, :concurrency_key)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: stage_job
 -- A job of a large enqueue, written hidden (status 'staged', batch id in worker_id) until published.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id)
+                          waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id,
+                          max_concurrent, concurrency_key)
 VALUES (:id, :task_name, :queue, 'staged', :priority, :payload, :max_retries, :timeout,
-        0, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at, :batch)
+        0, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at, :batch,
+        :max_concurrent, :concurrency_key)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: open_batch
@@ -80,29 +84,80 @@ UPDATE taskito_jobs INDEXED BY taskito_jobs_delayed SET delayed = 0
 WHERE status IN ('pending', 'failed') AND delayed IS NOT 0
   AND queue IN (SELECT value FROM json_each(:queues)) AND scheduled_at <= :now;
 
+-- name: ensure_rate_limits
+-- The cluster-wide slot row of each rate-limited task the claiming worker serves (:rates).
+INSERT OR IGNORE INTO taskito_rate_limits (task_name, next_at)
+SELECT json_extract(value, '$[0]'), 0 FROM json_each(:rates);
+
 -- name: claim
 -- Claimed, not running: the worker marks the start (`start`) when the function is called.
 -- The first :limit jobs of each served queue that is not paused, walked in the claim index (due
 -- jobs only, in claim order), then the first :limit of those: no other queue's job is read.
 -- INDEXED BY: without statistics the planner could prefer another index and sort.
-UPDATE taskito_jobs
-SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
-    started_at = NULL, lease_until = :lease_until
-WHERE seq IN (
-    SELECT seq FROM (
-        SELECT j.seq, j.priority, j.scheduled_at FROM json_each(:queues) AS served, taskito_jobs AS j
-        WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
-          AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
-                        WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
-                          AND ready.waiting_deps = 0 AND ready.delayed = 0
-                        ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
-                        LIMIT :limit)
-    )
+-- Control (the transaction holds the write lock, so no other claim runs meanwhile):
+-- * max_concurrent: a job is claimed only while fewer than its cap of its group (task and
+--   concurrency_key) are held (claimed or running) by any worker, counting those this claim takes;
+--   the walk skips the jobs of a full group, so they never hold back other tasks' jobs.
+-- * rate limits (:rates, [task, seconds between starts], from the worker's tasks): the task's row in
+--   taskito_rate_limits says when its next slot begins; a claim hands out the slots that begin
+--   within :horizon seconds, one per job (start_after), and the caller moves next_at past them.
+WITH rates AS (
+    SELECT json_extract(value, '$[0]') AS task_name, json_extract(value, '$[1]') AS step,
+           max(r.next_at, :now) AS first_slot,
+           CASE WHEN max(r.next_at, :now) > :now + :horizon THEN 0
+                ELSE CAST((:now + :horizon - max(r.next_at, :now)) / json_extract(value, '$[1]') AS INTEGER) + 1
+           END AS allowed
+    FROM json_each(:rates) JOIN taskito_rate_limits AS r ON r.task_name = json_extract(value, '$[0]')
+),
+candidates AS (
+    SELECT j.seq, j.priority, j.scheduled_at, j.task_name, coalesce(j.concurrency_key, '') AS grp, j.max_concurrent
+    FROM json_each(:queues) AS served, taskito_jobs AS j
+    WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
+      AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+                    WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                      AND ready.waiting_deps = 0 AND ready.delayed = 0
+                      AND ready.task_name NOT IN (SELECT task_name FROM rates WHERE allowed = 0)
+                      AND (ready.max_concurrent IS NULL OR ready.max_concurrent > (
+                          SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
+                          WHERE held.task_name = ready.task_name
+                            AND coalesce(held.concurrency_key, '') = coalesce(ready.concurrency_key, '')
+                            AND held.status IN ('claimed', 'running')))
+                    ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
+                    LIMIT :limit)
+),
+capped AS (
+    SELECT c.*, row_number() OVER (PARTITION BY c.task_name, c.grp
+                                   ORDER BY c.priority DESC, c.scheduled_at, c.seq) AS in_group,
+           (SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
+            WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
+              AND held.status IN ('claimed', 'running')) AS held
+    FROM candidates AS c
+),
+slotted AS (
+    SELECT a.seq, a.priority, a.scheduled_at, r.step, r.first_slot, r.allowed,
+           row_number() OVER (PARTITION BY a.task_name ORDER BY a.priority DESC, a.scheduled_at, a.seq) AS in_task
+    FROM capped AS a LEFT JOIN rates AS r ON r.task_name = a.task_name
+    WHERE a.max_concurrent IS NULL OR a.held + a.in_group <= a.max_concurrent
+),
+picked AS (
+    SELECT seq, CASE WHEN step IS NULL THEN NULL ELSE first_slot + (in_task - 1) * step END AS slot
+    FROM slotted
+    WHERE allowed IS NULL OR in_task <= allowed
     ORDER BY priority DESC, scheduled_at, seq
     LIMIT :limit
 )
+UPDATE taskito_jobs
+SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
+    started_at = NULL, lease_until = :lease_until, start_after = picked.slot
+FROM picked
+WHERE taskito_jobs.seq = picked.seq
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
-          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id;
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
+          cancel_requested, max_concurrent, concurrency_key, start_after;
+
+-- name: bump_rate_limit
+-- After a claim, in its transaction: the task's next slot begins after the last one handed out.
+UPDATE taskito_rate_limits SET next_at = :next_at WHERE task_name = :task_name AND next_at < :next_at;
 
 -- name: start
 UPDATE taskito_jobs SET status = 'running', started_at = :started_at
@@ -167,6 +222,42 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = 'cancelled', finished_at = :now
 WHERE id = :job_id AND status IN ('pending', 'failed')
 RETURNING id;
+
+-- name: request_cancel
+-- A job a worker holds: its worker stops it (see cancel_requests) and records it cancelled.
+UPDATE taskito_jobs SET cancel_requested = 1
+WHERE id = :job_id AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_requests
+-- The jobs of this worker whose cancellation was asked for (a lookup in a tiny partial index).
+SELECT id, attempt FROM taskito_jobs INDEXED BY taskito_jobs_cancel_requested
+WHERE worker_id = :worker_id AND cancel_requested <> 0 AND status IN ('claimed', 'running');
+
+-- name: finish_cancelled
+-- An attempt stopped because its cancellation was asked for: the job ends cancelled.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = :error, started_at = COALESCE(:started_at, started_at),
+    finished_at = :now, lease_until = NULL
+WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_waiting
+-- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = :reason, finished_at = :now
+WHERE seq IN (SELECT seq FROM taskito_jobs
+              WHERE (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+                AND status IN ('pending', 'failed')
+              LIMIT :limit)
+RETURNING id;
+
+-- name: dead_ids
+SELECT id, seq FROM taskito_jobs
+WHERE (CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = 'dead'
+  AND (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+  AND seq > :after
+ORDER BY seq LIMIT :limit;
 
 -- name: get_job
 -- With the ids it depends on (a JSON array), so that reading a job is one query.
@@ -270,6 +361,7 @@ SELECT w.*, (SELECT count(*) FROM taskito_jobs j
 FROM taskito_workers w WHERE last_heartbeat >= :now - :alive_within ORDER BY started_at;
 
 -- name: upsert_periodic
+-- A schedule declared again (a deploy, a worker restart) keeps whether it is paused and when it last ran.
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
 VALUES (:name, :task_name, :cron, :timezone, :payload, :queue, :next_run_at)
 ON CONFLICT (name) DO UPDATE SET
@@ -281,11 +373,27 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: due_periodic
 SELECT name, task_name, cron, payload, queue, timezone, next_run_at
-FROM taskito_periodic WHERE next_run_at <= :now;
+FROM taskito_periodic WHERE next_run_at <= :now AND paused = 0;
 
 -- name: advance_periodic
-UPDATE taskito_periodic SET next_run_at = :new_next
-WHERE name = :name AND next_run_at = :expected_next;
+UPDATE taskito_periodic SET next_run_at = :new_next, last_run_at = :now
+WHERE name = :name AND next_run_at = :expected_next AND paused = 0;
+
+-- name: list_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic ORDER BY name;
+
+-- name: get_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic WHERE name = :name;
+
+-- name: set_periodic_paused
+-- Resuming starts again from the next tick after now (:next_run_at): ticks missed while paused are not fired.
+UPDATE taskito_periodic SET paused = :paused, next_run_at = COALESCE(:next_run_at, next_run_at)
+WHERE name = :name;
+
+-- name: ran_periodic
+UPDATE taskito_periodic SET last_run_at = :now WHERE name = :name;
 
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
