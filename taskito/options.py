@@ -62,7 +62,8 @@ def concurrency_key_of(task_name: str, key: Any, args: Any, kwargs: Any) -> str 
         value = key(*args, **(kwargs or {}))
     except Exception as exc:
         raise InvalidValueError(f"the concurrency_key function of task {task_name!r} raised {exc!r} for args "
-                                f"{shown(args)} and kwargs {shown(kwargs)}; make it accept the task's arguments") from exc
+                                f"{shown(args)} and kwargs {shown(kwargs)}; make it accept the task's "
+                                "arguments") from exc
     if value is None:
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
