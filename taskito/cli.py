@@ -452,12 +452,11 @@ def retry_one_dead(queue: Queue, job_id: str) -> None:
     click.echo(f"{job_id} replayed as {new_id}")
 
 
-def retry_all_dead(queue: Queue) -> None:
-    count = 0
-    while batch := queue.dead_letters(limit=500):
-        for job in batch:
-            queue.retry_dead(job.id)
-            count += 1
+def retry_all_dead(queue: Queue, task_name: str | None = None, queue_name: str | None = None) -> None:
+    try:
+        count = len(queue.retry_all_dead(task=task_name, queue=queue_name))
+    except TaskitoError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"replayed {count} dead letter(s)")
 
 
@@ -479,9 +478,111 @@ def dead_retry(app: str, job_id: str) -> None:
 
 @dead.command("retry-all")
 @app_option
-def dead_retry_all(app: str) -> None:
-    """Replay every dead letter."""
-    retry_all_dead(load_queue(app))
+@click.option("--task", "task_name", default=None, help="only the dead letters of this task")
+@click.option("--queue", "queue_name", default=None, help="only the dead letters of this queue")
+def dead_retry_all(app: str, task_name: str | None, queue_name: str | None) -> None:
+    """Replay every dead letter (of --task / --queue, if given)."""
+    retry_all_dead(load_queue(app), task_name, queue_name)
+
+
+def _control(action: Callable[[], Any]) -> Any:
+    """Run a control action; a bad name or id is one line on stderr (exit status 1), never a traceback."""
+    try:
+        return action()
+    except TaskitoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("cancel")
+@app_option
+@click.argument("job_id")
+def cancel(app: str, job_id: str) -> None:
+    """Cancel JOB_ID: a waiting job at once, a running one as soon as its worker sees the request."""
+    if not _control(lambda: load_queue(app).cancel_job(job_id)):
+        raise click.ClickException(f"job {job_id} is finished or unknown: nothing to cancel")
+    click.echo(f"cancellation of {job_id} requested")
+
+
+@main.command("purge-queue")
+@app_option
+@click.argument("queue_name", type=QUEUE_NAME)
+@click.confirmation_option("--yes", prompt="Cancel every waiting job of this queue?")
+def purge_queue(app: str, queue_name: str) -> None:
+    """Cancel every waiting job of QUEUE_NAME (running ones go on)."""
+    count = _control(lambda: load_queue(app).purge_queue(queue_name))
+    click.echo(f"cancelled {count} waiting job(s) of queue {queue_name}")
+
+
+@main.command("revoke")
+@app_option
+@click.argument("task_name")
+@click.confirmation_option("--yes", prompt="Cancel every waiting job of this task?")
+def revoke(app: str, task_name: str) -> None:
+    """Cancel every waiting job of task TASK_NAME (running ones go on)."""
+    count = _control(lambda: load_queue(app).revoke_task(task_name))
+    click.echo(f"cancelled {count} waiting job(s) of task {task_name}")
+
+
+@main.command("replay")
+@app_option
+@click.argument("job_id")
+def replay(app: str, job_id: str) -> None:
+    """Enqueue a finished job again (same task, arguments and options) as a new job."""
+    job = _control(lambda: load_queue(app).replay(job_id))
+    click.echo(f"{job_id} replayed as {job.id}")
+
+
+@main.group()
+def periodic() -> None:
+    """List, pause, resume and run periodic schedules."""
+
+
+@periodic.command("list")
+@app_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def periodic_list(app: str, fmt: str) -> None:
+    """Every schedule, with its last and next run and whether it is paused."""
+    schedules = load_queue(app).periodic_schedules()
+    if fmt == "json":
+        click.echo(json.dumps(schedules))
+        return
+    if not schedules:
+        click.echo("no periodic schedules")
+
+    def when(value: float | None) -> str:
+        return "-" if value is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+    for item in schedules:
+        state = "paused" if item["paused"] else "active"
+        click.echo(f"{item['name']}  {item['task']}  cron={item['cron']!r}  tz={item['timezone'] or 'local'}  "
+                   f"{state}  last={when(item['last_run'])}  next={when(item['next_run'])}")
+
+
+@periodic.command("pause")
+@app_option
+@click.argument("name")
+def periodic_pause(app: str, name: str) -> None:
+    """Stop firing schedule NAME on every worker (kept across restarts and deploys)."""
+    _control(lambda: load_queue(app).pause_periodic(name))
+    click.echo(f"paused schedule {name}")
+
+
+@periodic.command("resume")
+@app_option
+@click.argument("name")
+def periodic_resume(app: str, name: str) -> None:
+    """Fire schedule NAME again from its next tick."""
+    _control(lambda: load_queue(app).resume_periodic(name))
+    click.echo(f"resumed schedule {name}")
+
+
+@periodic.command("run")
+@app_option
+@click.argument("name")
+def periodic_run(app: str, name: str) -> None:
+    """Enqueue one job of schedule NAME now."""
+    job = _control(lambda: load_queue(app).run_periodic_now(name))
+    click.echo(f"schedule {name} enqueued job {job.id}")
 
 
 if __name__ == "__main__":
