@@ -180,17 +180,11 @@ def _fields(record: JobRecord) -> dict[str, Any]:
 
 
 def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
-    """What to tell a user whose ``cancel_job()`` was refused, from the job as it is now.
-
-    A pending job a worker has claimed is about to start there: it can no longer be cancelled,
-    and saying only "pending" would contradict the refusal.
-    """
+    """What to tell a user whose ``cancel_job()`` was refused, from the job as it is now: it finished
+    (or is gone); a waiting, claimed or running job is never refused."""
     if record is None:
         return f"job {job_id} no longer exists (it was purged)"
-    if record.status == Status.PENDING and record.worker_id:
-        return (f"job {job_id} is pending, but worker {record.worker_id} has claimed it and is about to start it: "
-                "only a job no worker holds can be cancelled")
-    return f"job {job_id} is {record.status}: only a pending job (or one waiting for its retry) can be cancelled"
+    return f"job {job_id} is {record.status} already: only a job that has not finished can be cancelled"
 
 
 def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
@@ -208,7 +202,9 @@ def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
             result = queue.serializer.loads(record.result)
         except Exception as exc:
             result = {"__error__": f"cannot decode result: {exc}"}
-    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result}
+    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result,
+            "cancel_requested": record.cancel_requested, "max_concurrent": record.max_concurrent,
+            "concurrency_key": record.concurrency_key}
 
 
 def job_summary(queue: Queue, record: JobRecord) -> dict[str, Any]:

@@ -298,7 +298,12 @@ class TaskitoAdminViews:
             messages.error(request, f"No job has the id {job_id} (it may have been purged).")
             return HttpResponseRedirect(self._url("taskito_jobs"))
         if queue.cancel_job(job_id):
-            messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
+            found = queue.get_job(job_id)
+            if found is None or found.status == "cancelled":
+                messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
+            else:
+                messages.success(request, f"Cancellation of job {job_id} requested: its worker stops it within "
+                                          "about a second, and the job then ends cancelled.")
         else:
             found = queue.get_job(job_id)
             reason = why_not_cancelled(job_id, None if found is None else found.record)

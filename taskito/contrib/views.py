@@ -141,7 +141,12 @@ def cancel_job(queue: Queue, job_id: str) -> Reply:
     if queue.get_job(job_id) is None:
         return _unknown(job_id)
     if queue.cancel_job(job_id):
-        return 200, {"id": job_id, "cancelled": True, "status": Status.CANCELLED}
+        job = queue.get_job(job_id)
+        status = job.status if job is not None else Status.CANCELLED
+        if status == Status.CANCELLED:
+            return 200, {"id": job_id, "cancelled": True, "status": status}
+        # Running (or claimed): its worker stops it within about a second; the job then ends cancelled.
+        return 200, {"id": job_id, "cancelled": True, "status": status, "cancel_requested": True}
     job = queue.get_job(job_id)
     record = job.record if job is not None else None
     return error(409, why_not_cancelled(job_id, record), id=job_id, cancelled=False,

@@ -209,7 +209,7 @@ def test_cancel_a_pending_job_and_not_a_finished_one(staff_client: Client) -> No
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
     assert job.status == "cancelled" and f"Job {job.id} is cancelled" in text(response)
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
-    assert "only a pending job (or one waiting for its retry) can be cancelled" in text(response)
+    assert "only a job that has not finished can be cancelled" in text(response)
 
 
 def test_cancel_of_a_purged_job_says_so_on_the_job_list(staff_client: Client) -> None:

@@ -158,9 +158,11 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
     assert app_queue.get_job(pending).status == "cancelled"
 
     running = make_running(app_queue)
-    refused = authorized.post(f"/taskito/jobs/{running}/cancel")
-    assert refused.status_code == 409 and refused.json["status"] == "running"
-    assert "only a pending job (or one waiting for its retry) can be cancelled" in refused.json["error"]
+    requested = authorized.post(f"/taskito/jobs/{running}/cancel")
+    assert requested.json == {"id": running, "cancelled": True, "status": "running", "cancel_requested": True}
+    refused = authorized.post(f"/taskito/jobs/{pending}/cancel")
+    assert refused.status_code == 409 and refused.json["status"] == "cancelled"
+    assert "only a job that has not finished can be cancelled" in refused.json["error"]
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json

@@ -302,10 +302,18 @@ def test_a_stale_completion_does_not_release_dependents_twice(engine_queue: Queu
     assert [r.id for r in storage.claim(WORKER, ["default"], 10, 30)] == [child]
 
 
-def test_cancel_only_pending_jobs(engine_queue: Queue) -> None:
+def test_cancel_of_a_held_job_asks_its_worker(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue)])
-    storage.claim(WORKER, ["default"], 1, 30)
+    [claimed] = storage.claim(WORKER, ["default"], 1, 30)
+    assert storage.cancel_requests(WORKER) == []
+    assert engine_queue.cancel_job(job_id) is True  # a request: the worker holding it stops it
+    assert engine_queue.get_job(job_id).status == "pending"  # claimed, not finished until its worker says so
+    assert storage.cancel_requests(WORKER) == [(job_id, claimed.attempt)]
+    assert storage.cancel_requests("another-worker") == []
+    assert storage.finish_cancelled(job_id, claimed.attempt, "cancelled while running", None) is True
+    assert engine_queue.get_job(job_id).status == "cancelled"
+    assert storage.finish_cancelled(job_id, claimed.attempt, "again", None) is False
     assert engine_queue.cancel_job(job_id) is False
     assert engine_queue.cancel_job("missing") is False
 
