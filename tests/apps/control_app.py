@@ -106,6 +106,6 @@ def limited(i: int) -> int:
     return i
 
 
-@queue.periodic(cron="* * * * * *", name="every-second")
+@queue.periodic(cron="* * * * * *")
 def tick() -> None:
     append("ticks.log", f"{time.time()}")
