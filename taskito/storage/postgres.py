@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 import re
 import select
@@ -154,7 +155,7 @@ class PostgresStorage(SQLStorage):
         if pool_size < 1:
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url, params = parse_url(url)
-        self._copy_columns = _copy_columns(self.sql["copy_jobs"])
+        self._copy_values = operator.itemgetter(*_copy_columns(self.sql["copy_jobs"]))
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
         self._work_channel = f"{self.schema}_work"
@@ -335,10 +336,13 @@ class PostgresStorage(SQLStorage):
             super()._insert_simple(cur, jobs, now, batch)
             return
         status = Status.PENDING if batch is None else "staged"
+        values = self._copy_values
         with cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
-                row = {**self._job_row(job, now, 0), "status": status, "worker_id": batch}
-                copy.write_row([row[column] for column in self._copy_columns])
+                row = self._job_row(job, now, 0)
+                row["status"] = status
+                row["worker_id"] = batch
+                copy.write_row(values(row))
 
     @contextmanager
     def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:

@@ -38,10 +38,14 @@ from .sqlfiles import queries
 
 logger = logging.getLogger("taskito.storage")
 
-# Rows written per transaction by a large enqueue (and per step of publishing it) and by a purge: on
-# SQLite, where a writer holds the only write lock, each chunk keeps it for a few tens of milliseconds,
-# so other processes' enqueues and claims never wait long behind a map of a million jobs.
-CHUNK = 2000
+# Jobs written in one transaction: a larger enqueue commits in chunks of this many (and publishes them
+# so). On SQLite, where a writer holds the only write lock, a chunk keeps it for about 0.1 s, so other
+# processes' enqueues and claims never wait long behind a map of a million jobs; and a map, group or
+# chord of up to this many jobs is one plain transaction, at full speed.
+CHUNK = 10_000
+# Jobs a purge deletes per transaction: a deletion costs more than an insert (the counters' trigger
+# runs per row, and every index loses an entry).
+PURGE_CHUNK = 2000
 # Seconds a large enqueue may pause between two chunks before the workers' maintenance takes it for
 # abandoned (its writer died) and discards its jobs.
 BATCH_LEASE = 300.0
@@ -162,11 +166,12 @@ class SQLStorage:
         """
         chunks = _chunks(jobs, CHUNK)
         first = next(chunks, [])
-        if len(first) < CHUNK:
+        second = next(chunks, []) if len(first) == CHUNK else []
+        if not second:
             return self._write(first)
         if not _simple(first[0]):
-            return self._write([*first, *itertools.chain.from_iterable(chunks)])
-        return self._write_staged(itertools.chain([first], chunks))
+            return self._write([*first, *second, *itertools.chain.from_iterable(chunks)])
+        return self._write_staged(itertools.chain([first, second], chunks))
 
     def _write(self, jobs: list[NewJob]) -> list[str]:
         """Write jobs in one transaction."""
@@ -549,18 +554,18 @@ class SQLStorage:
         return True
 
     def purge(self, status: str, older_than: float) -> int:
-        """A chunk per transaction (see CHUNK): a purge of a million jobs never holds the write lock long."""
+        """A chunk per transaction (see PURGE_CHUNK): a purge of a million jobs never holds the write lock long."""
         before = time.time() - older_than
         removed = 0
         pacing = _Pacing(self._pause_after)
         while True:
             with pacing.turn(), self._transaction() as cur:
-                ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
+                ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=PURGE_CHUNK)]
                 if ids:
                     self._run(cur, "purge_errors", ids=self._id_list(ids))
                     self._run(cur, "purge_deps", ids=self._id_list(ids))
             removed += len(ids)
-            if len(ids) < CHUNK:
+            if len(ids) < PURGE_CHUNK:
                 return removed
 
     def reap_expired_leases(self) -> list[JobRecord]:

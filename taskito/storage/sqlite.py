@@ -10,10 +10,12 @@ runs still wakes them.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -25,7 +27,7 @@ from typing import Any
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from ..validation import shown
-from .base import JobRecord
+from .base import JobRecord, NewJob
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -35,6 +37,8 @@ BUSY_TIMEOUT = 30.0
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# Rows of a batch enqueue per INSERT statement (15 parameters each: within SQLite's 32,766).
+ROWS_PER_INSERT = 500
 
 
 def _open_problem(path: Path) -> str:
@@ -45,6 +49,17 @@ def _open_problem(path: Path) -> str:
         return f" ({exc.strerror}: free some, or raise the limit with ulimit -n)" if exc.errno in (
             errno.EMFILE, errno.ENFILE) else f" ({exc.strerror})"
     return ""
+
+
+@functools.lru_cache(maxsize=16)
+def _multi_row(statement: str, rows: int) -> tuple[str, list[str]]:
+    """A one-row ``INSERT ... VALUES (:a, :b) ON CONFLICT ...`` with ``rows`` rows of positional
+    parameters instead, and the names the parameters of each row stand for, in order."""
+    values = re.search(r"VALUES\s*(\(.*?\))\s*ON CONFLICT", statement, re.DOTALL)
+    assert values is not None, f"not a one-row INSERT: {statement}"
+    row = values.group(1)
+    many = ",\n".join([re.sub(r":\w+", "?", row)] * rows)
+    return statement[:values.start(1)] + many + statement[values.end(1):], re.findall(r":(\w+)", row)
 
 
 def _split_statements(script: str) -> Iterator[str]:
@@ -277,6 +292,22 @@ class SQLiteStorage(SQLStorage):
     def _autocommit(self) -> Iterator[sqlite3.Cursor]:
         with self._connection() as conn:
             yield conn.cursor()
+
+    def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
+        """Insert a batch ROWS_PER_INSERT rows per statement rather than one statement per row.
+
+        Inside a transaction, every statement that fires a trigger (the counters' insert trigger does)
+        opens a statement journal of the pages it changes: one per row made a batch three times slower.
+        """
+        if len(jobs) < 2:
+            super()._insert_simple(cur, jobs, now, batch)
+            return
+        name = "insert_job" if batch is None else "stage_job"
+        for start in range(0, len(jobs), ROWS_PER_INSERT):
+            chunk = jobs[start:start + ROWS_PER_INSERT]
+            statement, params = _multi_row(self.sql[name], len(chunk))
+            rows = [{**self._job_row(job, now, 0), "batch": batch} for job in chunk]
+            cur.execute(statement, [row[param] for row in rows for param in params])
 
     def _id_list(self, ids: Sequence[str]) -> str:
         return json.dumps(list(ids))

@@ -153,10 +153,11 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
     script = textwrap.dedent("""
         import sys, time
         from taskito import Queue
+        from taskito.storage.sqlbase import CHUNK
         queue = Queue(db_path=sys.argv[1])
         def arguments():
             for n in range(100_000):
-                if n == 11_000:
+                if n == 2 * CHUNK + 1000:  # two chunks are written, a third is being read
                     print("staged", flush=True)
                     time.sleep(60)
                 yield (n,)
@@ -171,7 +172,8 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
     queue = Queue(db_path=db_path)
     sql = raw_sql({"db_path": db_path})
     try:
-        assert sql("SELECT count(*) FROM taskito_jobs WHERE status = 'staged'") == [(10_000,)]
+        staged = sql("SELECT count(*) FROM taskito_jobs WHERE status = 'staged'")
+        assert staged == [(2 * taskito.storage.sqlbase.CHUNK,)]
         assert queue.stats() == SIX and queue.storage.claim("w", ["default"], 10, 30) == []
         assert queue.storage.reap_expired_leases() == []  # its lease still runs: nothing happens yet
         sql("UPDATE taskito_batches SET lease_until = 0")

@@ -95,11 +95,8 @@ WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = '
 
 -- name: start
 -- A whole batch of start marks in one statement (postgres takes arrays here): the counting trigger
--- runs once for it.
-UPDATE taskito_jobs AS j SET status = 'running', started_at = mark.started_at
-FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(started)s::double precision[])
-     AS mark(id, attempt, started_at)
-WHERE j.id = ANY(%(ids)s::text[]) AND j.id = mark.id AND j.attempt = mark.attempt AND j.status = 'claimed';
+-- runs once for it. A function, so that its plan is made with the settings it needs (see v9).
+SELECT taskito_mark_started(%(ids)s::text[], %(attempts)s::integer[], %(started)s::double precision[]);
 
 -- name: complete
 -- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
