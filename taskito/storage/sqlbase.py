@@ -455,7 +455,7 @@ class SQLStorage:
         return True
 
     def cancel_waiting(self, queue: str | None = None, task_name: str | None = None) -> int:
-        """A chunk per transaction, as a purge."""
+        """A chunk per transaction (PURGE_CHUNK), as a purge."""
         reason = f"cancelled with every waiting job of {'queue ' + repr(queue) if queue else 'task ' + repr(task_name)}"
         cancelled = 0
         pacing = _Pacing(self._pause_after)
@@ -463,11 +463,11 @@ class SQLStorage:
             now = time.time()
             with pacing.turn(), self._transaction() as cur:
                 ids = [row[0] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
-                                                    reason=reason, now=now, limit=CHUNK)]
+                                                    reason=reason, now=now, limit=PURGE_CHUNK)]
                 for job_id in ids:
                     self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
             cancelled += len(ids)
-            if len(ids) < CHUNK:
+            if len(ids) < PURGE_CHUNK:
                 return cancelled
 
     def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:

@@ -37,7 +37,7 @@ BUSY_TIMEOUT = 30.0
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
-# Rows of a batch enqueue per INSERT statement (15 parameters each: within SQLite's 32,766).
+# Rows of a batch enqueue per INSERT statement (17 parameters each: within SQLite's 32,766).
 ROWS_PER_INSERT = 500
 
 
