@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import validation
-from ..exceptions import JobNotFoundError
+from ..exceptions import InvalidValueError, JobNotFoundError
 from ..result import job_to_dict, why_not_cancelled
 from ..storage import Status
 from .http import HTTPError, Request, Response, Router, json_response
@@ -52,6 +52,14 @@ class Api:
         router.add(get, "/api/queues/(?P<name>.+)", self.queue_detail)
         router.add(post, "/api/queues/(?P<name>.+)/pause", self.pause, mutating=True)
         router.add(post, "/api/queues/(?P<name>.+)/resume", self.resume, mutating=True)
+        router.add(post, "/api/queues/(?P<name>.+)/purge", self.purge_queue, mutating=True)
+        router.add(post, "/api/tasks/(?P<name>.+)/revoke", self.revoke_task, mutating=True)
+        router.add(get, "/api/schedules", self.schedules)
+        router.add(post, "/api/schedules/(?P<name>.+)/pause", self.pause_schedule, mutating=True)
+        router.add(post, "/api/schedules/(?P<name>.+)/resume", self.resume_schedule, mutating=True)
+        router.add(post, "/api/schedules/(?P<name>.+)/run", self.run_schedule, mutating=True)
+        router.add(post, "/api/jobs/(?P<job_id>[^/]+)/replay", self.replay, mutating=True)
+        router.add(post, "/api/dead-letters/retry-all", self.retry_all_dead, mutating=True)
         router.add(get, "/api/jobs", self.jobs)
         router.add(get, "/api/jobs/(?P<job_id>[^/]+)", self.job)
         router.add(post, "/api/jobs/(?P<job_id>[^/]+)/cancel", self.cancel, mutating=True)
@@ -162,6 +170,55 @@ class Api:
             found = self.queue.get_job(job_id)
             raise HTTPError(409, why_not_cancelled(job_id, None if found is None else found.record))
         return json_response({"cancelled": True, "job": self._job(job_id)})
+
+    def purge_queue(self, req: Request, name: str) -> Response:
+        name = _name(name, "queue name")
+        return json_response({"queue": name, "cancelled": self.queue.purge_queue(name)})
+
+    def revoke_task(self, req: Request, name: str) -> Response:
+        name = _name(name, "task name")
+        return json_response({"task": name, "cancelled": self.queue.revoke_task(name)})
+
+    def schedules(self, req: Request) -> Response:
+        return json_response({"schedules": self.queue.periodic_schedules()})
+
+    def _schedule(self, name: str, action: Any) -> Any:
+        name = _name(name, "schedule name")
+        try:
+            return action(name)
+        except JobNotFoundError as exc:
+            raise HTTPError(404, str(exc)) from None
+
+    def pause_schedule(self, req: Request, name: str) -> Response:
+        self._schedule(name, self.queue.pause_periodic)
+        return json_response({"name": name, "paused": True})
+
+    def resume_schedule(self, req: Request, name: str) -> Response:
+        self._schedule(name, self.queue.resume_periodic)
+        return json_response({"name": name, "paused": False})
+
+    def run_schedule(self, req: Request, name: str) -> Response:
+        job = self._schedule(name, self.queue.run_periodic_now)
+        return json_response({"name": name, "job_id": job.id})
+
+    def replay(self, req: Request, job_id: str) -> Response:
+        try:
+            job = self.queue.replay(job_id)
+        except JobNotFoundError:
+            raise HTTPError(404, f"no job with id {job_id!r}") from None
+        except InvalidValueError as exc:
+            raise HTTPError(409, str(exc)) from None
+        return json_response({"replayed": job_id, "new_id": job.id})
+
+    def retry_all_dead(self, req: Request) -> Response:
+        """Replay every dead letter, or those of ``task`` / ``queue`` (JSON body or query)."""
+        body = req.json()
+        filters = {key: body.get(key, req.arg(key)) or None for key in ("task", "queue")}
+        for key, value in filters.items():
+            if value is not None:
+                _name(value, key)
+        new_ids = self.queue.retry_all_dead(task=filters["task"], queue=filters["queue"])
+        return json_response({"retried": len(new_ids), "new_ids": new_ids})
 
     def retry_dead(self, req: Request, job_id: str) -> Response:
         try:
