@@ -110,6 +110,37 @@ def make_blueprint(extension: Taskito) -> Blueprint:
     def retry_dead(job_id: str) -> Any:
         return _json(views.retry_dead(extension.queue, job_id))
 
+    @bp.post("/dead-letters/retry-all")
+    @protected
+    def retry_all_dead() -> Any:
+        return _json(views.retry_all_dead(extension.queue, request.args.get("task") or None,
+                                          request.args.get("queue") or None))
+
+    @bp.post("/jobs/<job_id>/replay")
+    @protected
+    def replay(job_id: str) -> Any:
+        return _json(views.replay(extension.queue, job_id))
+
+    @bp.post("/queues/<path:name>/purge")
+    @protected
+    def purge_queue(name: str) -> Any:
+        return _json(views.purge_queue(extension.queue, name))
+
+    @bp.post("/tasks/<path:name>/revoke")
+    @protected
+    def revoke_task(name: str) -> Any:
+        return _json(views.revoke_task(extension.queue, name))
+
+    @bp.get("/schedules")
+    @protected
+    def schedules() -> Any:
+        return _json(views.schedules(extension.queue))
+
+    @bp.post("/schedules/<path:name>/<any(pause, resume, run):action>")
+    @protected
+    def schedule_action(name: str, action: str) -> Any:
+        return _json(views.schedule_action(extension.queue, name, action))
+
     @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def not_found(unknown: str) -> Any:
         return _json(views.error(404, f"no taskito endpoint {request.method} {request.path}"))

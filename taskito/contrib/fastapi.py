@@ -10,7 +10,7 @@ the queue's thread pool for async calls (``taskito.aio``).
 # No ``from __future__ import annotations``: FastAPI reads these annotations at runtime,
 # including ``Annotated`` ones that refer to local variables.
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
@@ -89,7 +89,7 @@ class TaskitoRouter(APIRouter):
             return await _respond(queue, views.job_result, job_id)
 
         @self.post("/jobs/{job_id}/cancel", dependencies=[*guarded, Depends(_same_site)],
-                   summary="Cancel a pending job")
+                   summary="Cancel a waiting job, or ask a running one to stop")
         async def cancel_job(job_id: str) -> JSONResponse:
             return await _respond(queue, views.cancel_job, job_id)
 
@@ -97,3 +97,31 @@ class TaskitoRouter(APIRouter):
         async def dead_letters(limit: Annotated[int, Query(ge=1, le=views.MAX_LIMIT)] = views.DEFAULT_LIMIT,
                                offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
             return await _respond(queue, views.dead_letters, limit, offset)
+
+        same_site = [*guarded, Depends(_same_site)]
+
+        @self.post("/dead-letters/retry-all", dependencies=same_site, summary="Replay every (matching) dead letter")
+        async def retry_all_dead(task: str | None = None,
+                                 queue_name: Annotated[str | None, Query(alias="queue")] = None) -> JSONResponse:
+            return await _respond(queue, views.retry_all_dead, task, queue_name)
+
+        @self.post("/jobs/{job_id}/replay", dependencies=same_site, summary="Enqueue a finished job again")
+        async def replay(job_id: str) -> JSONResponse:
+            return await _respond(queue, views.replay, job_id)
+
+        @self.post("/queues/{name:path}/purge", dependencies=same_site, summary="Cancel a queue's waiting jobs")
+        async def purge_queue(name: str) -> JSONResponse:
+            return await _respond(queue, views.purge_queue, name)
+
+        @self.post("/tasks/{name:path}/revoke", dependencies=same_site, summary="Cancel a task's waiting jobs")
+        async def revoke_task(name: str) -> JSONResponse:
+            return await _respond(queue, views.revoke_task, name)
+
+        @self.get("/schedules", dependencies=guarded, summary="Periodic schedules")
+        async def schedules() -> JSONResponse:
+            return await _respond(queue, views.schedules)
+
+        @self.post("/schedules/{name:path}/{action}", dependencies=same_site,
+                   summary="Pause, resume or run a periodic schedule now")
+        async def schedule_action(name: str, action: Literal["pause", "resume", "run"]) -> JSONResponse:
+            return await _respond(queue, views.schedule_action, name, action)

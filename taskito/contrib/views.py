@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import JobNotFoundError
+from ..exceptions import InvalidValueError, JobNotFoundError
 from ..result import job_to_dict, why_not_cancelled
 from ..storage import Status
 
@@ -163,3 +163,52 @@ def retry_dead(queue: Queue, job_id: str) -> Reply:
         return error(409, f"job {job_id} is {job.record.status}, not dead: only dead letters can be retried",
                      status=job.record.status)
     return 200, {"id": job_id, "new_job_id": new_id}
+
+
+def schedules(queue: Queue) -> Reply:
+    return 200, {"schedules": queue.periodic_schedules()}
+
+
+def schedule_action(queue: Queue, name: str, action: str) -> Reply:
+    """Pause, resume or run (now) a periodic schedule; 404 for a name no schedule has."""
+    try:
+        if action == "run":
+            return 200, {"name": name, "job_id": queue.run_periodic_now(name).id}
+        (queue.pause_periodic if action == "pause" else queue.resume_periodic)(name)
+    except JobNotFoundError as exc:
+        return error(404, str(exc))
+    except InvalidValueError as exc:
+        return error(400, str(exc))
+    return 200, {"name": name, "paused": action == "pause"}
+
+
+def purge_queue(queue: Queue, name: str) -> Reply:
+    try:
+        return 200, {"queue": name, "cancelled": queue.purge_queue(name)}
+    except InvalidValueError as exc:
+        return error(400, str(exc))
+
+
+def revoke_task(queue: Queue, name: str) -> Reply:
+    try:
+        return 200, {"task": name, "cancelled": queue.revoke_task(name)}
+    except InvalidValueError as exc:
+        return error(400, str(exc))
+
+
+def retry_all_dead(queue: Queue, task: str | None, queue_name: str | None) -> Reply:
+    try:
+        new_ids = queue.retry_all_dead(task=task, queue=queue_name)
+    except InvalidValueError as exc:
+        return error(400, str(exc))
+    return 200, {"retried": len(new_ids), "new_job_ids": new_ids}
+
+
+def replay(queue: Queue, job_id: str) -> Reply:
+    try:
+        job = queue.replay(job_id)
+    except JobNotFoundError:
+        return _unknown(job_id)
+    except InvalidValueError as exc:
+        return error(409, str(exc))
+    return 200, {"id": job_id, "new_job_id": job.id}

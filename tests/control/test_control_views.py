@@ -106,3 +106,27 @@ def test_a_read_only_dashboard_refuses_every_control_operation(client: Queue) ->
         assert http.post(path).status_code == 403, path
     assert http.get("/api/schedules").status_code == 200
     assert client.periodic_schedules()[0]["paused"] is False and client.stats()["pending"] == 0
+
+
+def test_the_fastapi_router_serves_the_same_control_views(client: Queue) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    app = FastAPI()
+    app.include_router(TaskitoRouter(client, auth=lambda: True), prefix="/tasks")
+    http = TestClient(app)
+    job_id = running(client, "held")
+    assert http.post(f"/tasks/jobs/{job_id}/cancel").json() == {
+        "id": job_id, "cancelled": True, "status": "running", "cancel_requested": True}
+    [schedule] = http.get("/tasks/schedules").json()["schedules"]
+    assert http.post(f"/tasks/schedules/{schedule['name']}/pause").json()["paused"] is True
+    assert client.periodic_schedules()[0]["paused"] is True
+    assert http.post(f"/tasks/schedules/{schedule['name']}/jump").status_code == 422  # not an action
+    client.enqueue("control_app.free", args=(1,), queue="bulk")
+    assert http.post("/tasks/queues/bulk/purge").json() == {"queue": "bulk", "cancelled": 1}
+    client.enqueue("control_app.capped", args=(1,))
+    assert http.post("/tasks/tasks/control_app.capped/revoke").json()["cancelled"] == 1
+    assert http.post("/tasks/dead-letters/retry-all", params={"queue": "none-here"}).json()["retried"] == 0
+    assert http.post(f"/tasks/jobs/{job_id}/replay").status_code == 409  # still running

@@ -120,7 +120,10 @@ def test_auth_dependency_guards_job_endpoints_only(queue: Queue, method: str, ur
 
 
 JOB_ROUTES = [("GET", "/tasks/jobs/{job}"), ("GET", "/tasks/jobs/{job}/result"),
-              ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters")]
+              ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters"), ("GET", "/tasks/schedules"),
+              ("POST", "/tasks/schedules/some.schedule/pause"), ("POST", "/tasks/queues/default/purge"),
+              ("POST", "/tasks/tasks/app.add/revoke"), ("POST", "/tasks/dead-letters/retry-all"),
+              ("POST", "/tasks/jobs/{job}/replay")]
 
 
 @pytest.mark.parametrize("answer", [None, "", 0, "yes", 1, False, [True]], ids=repr)
@@ -149,7 +152,9 @@ def test_without_auth_the_job_endpoints_are_refused(queue: Queue) -> None:
 def test_router_kwargs_and_bad_queue(queue: Queue) -> None:
     router = TaskitoRouter(queue, tags=["ops"])
     assert {route.path for route in router.routes} == {
-        "/health", "/stats", "/jobs/{job_id}", "/jobs/{job_id}/result", "/jobs/{job_id}/cancel", "/dead-letters"}
+        "/health", "/stats", "/jobs/{job_id}", "/jobs/{job_id}/result", "/jobs/{job_id}/cancel", "/dead-letters",
+        "/dead-letters/retry-all", "/jobs/{job_id}/replay", "/queues/{name:path}/purge", "/tasks/{name:path}/revoke",
+        "/schedules", "/schedules/{name:path}/{action}"}
     assert all(route.tags == ["ops"] for route in router.routes)
     with pytest.raises(TypeError, match="needs a taskito.Queue, got str"):
         TaskitoRouter("myapp:queue")  # type: ignore[arg-type]
