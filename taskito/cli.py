@@ -537,12 +537,12 @@ def periodic() -> None:
     """List, pause, resume and run periodic schedules."""
 
 
-@periodic.command("list")
-@app_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def periodic_list(app: str, fmt: str) -> None:
-    """Every schedule, with its last and next run and whether it is paused."""
-    schedules = load_queue(app).periodic_schedules()
+def periodic_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
+
+
+def list_schedules(queue: Queue, fmt: str) -> None:
+    schedules = queue.periodic_schedules()
     if fmt == "json":
         click.echo(json.dumps(schedules))
         return
@@ -558,13 +558,30 @@ def periodic_list(app: str, fmt: str) -> None:
                    f"{state}  last={when(item['last_run'])}  next={when(item['next_run'])}")
 
 
+def schedule_action(queue: Queue, action: str, name: str) -> None:
+    """pause, resume or run one schedule (``taskito periodic`` and the Django and Flask commands)."""
+    if action == "run":
+        job = _control(lambda: queue.run_periodic_now(name))
+        click.echo(f"schedule {name} enqueued job {job.id}")
+        return
+    _control(lambda: (queue.pause_periodic if action == "pause" else queue.resume_periodic)(name))
+    click.echo(f"{'paused' if action == 'pause' else 'resumed'} schedule {name}")
+
+
+@periodic.command("list")
+@app_option
+@periodic_list_options
+def periodic_list(app: str, fmt: str) -> None:
+    """Every schedule, with its last and next run and whether it is paused."""
+    list_schedules(load_queue(app), fmt)
+
+
 @periodic.command("pause")
 @app_option
 @click.argument("name")
 def periodic_pause(app: str, name: str) -> None:
     """Stop firing schedule NAME on every worker (kept across restarts and deploys)."""
-    _control(lambda: load_queue(app).pause_periodic(name))
-    click.echo(f"paused schedule {name}")
+    schedule_action(load_queue(app), "pause", name)
 
 
 @periodic.command("resume")
@@ -572,8 +589,7 @@ def periodic_pause(app: str, name: str) -> None:
 @click.argument("name")
 def periodic_resume(app: str, name: str) -> None:
     """Fire schedule NAME again from its next tick."""
-    _control(lambda: load_queue(app).resume_periodic(name))
-    click.echo(f"resumed schedule {name}")
+    schedule_action(load_queue(app), "resume", name)
 
 
 @periodic.command("run")
@@ -581,8 +597,7 @@ def periodic_resume(app: str, name: str) -> None:
 @click.argument("name")
 def periodic_run(app: str, name: str) -> None:
     """Enqueue one job of schedule NAME now."""
-    job = _control(lambda: load_queue(app).run_periodic_now(name))
-    click.echo(f"schedule {name} enqueued job {job.id}")
+    schedule_action(load_queue(app), "run", name)
 
 
 if __name__ == "__main__":
