@@ -108,3 +108,14 @@ def test_bulk_cli_commands_confirm_and_report(client: Queue, engine_env: dict[st
     assert cancelled.returncode == 0 and client.get_job(waiting.id).status == "cancelled"
     again = run_cli("cancel", "--app", APP, waiting.id, cwd=APPS, env=engine_env)
     assert again.returncode == 1 and "nothing to cancel" in again.stderr
+
+
+def test_the_control_methods_have_async_twins(client: Queue) -> None:
+    import asyncio
+
+    async def main() -> tuple[int, list[dict[str, object]]]:
+        await client.aenqueue("control_app.free", args=(1,))
+        return await client.arevoke_task("control_app.free"), await client.aperiodic_schedules()
+
+    revoked, schedules = asyncio.run(main())
+    assert revoked == 1 and [item["name"] for item in schedules] == ["control_app.tick"]
