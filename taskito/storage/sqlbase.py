@@ -355,6 +355,8 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            for (cancelled_id,) in self._rows(cur, "cancel_put_back", now=now):
+                self._cancel_dependents(cur, cancelled_id, now, f"dependency {cancelled_id} was cancelled")
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             if steps:
                 self._run(cur, "ensure_rate_limits", rates=rates)

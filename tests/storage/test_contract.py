@@ -318,6 +318,18 @@ def test_cancel_of_a_held_job_asks_its_worker(engine_queue: Queue) -> None:
     assert engine_queue.cancel_job("missing") is False
 
 
+def test_a_held_job_put_back_after_a_cancel_request_is_cancelled_by_the_next_claim(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    [dependent] = storage.enqueue([job(engine_queue, depends_on=(job_id,))])
+    storage.claim(WORKER, ["default"], 1, 30)
+    assert engine_queue.cancel_job(job_id) is True
+    storage.requeue(WORKER, [job_id])  # its worker stopped before it saw the request
+    assert storage.claim("another-worker", ["default"], 10, 30) == []
+    assert engine_queue.get_job(job_id).status == "cancelled"
+    assert engine_queue.get_job(dependent).status == "cancelled"
+
+
 def test_expired_jobs_are_cancelled_not_run(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue, expires=0.0, delay=0.01)])

@@ -68,6 +68,14 @@ SET status = 'cancelled', finished_at = :now,
 WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < :now
 RETURNING id;
 
+-- name: cancel_put_back
+-- Run just before `claim`: a job whose cancellation was asked for while a worker held it, and that went
+-- back to waiting without being stopped (its worker was stopping, or died), is cancelled, never run again.
+UPDATE taskito_jobs INDEXED BY taskito_jobs_cancel_put_back
+SET status = 'cancelled', finished_at = :now, error = 'cancelled (it went back to the queue before its worker stopped it)'
+WHERE cancel_requested <> 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
 -- name: cancel_dependents
 WITH RECURSIVE doomed(id) AS (
     SELECT job_id FROM taskito_job_deps WHERE depends_on = :id

@@ -12,6 +12,9 @@ ALTER TABLE taskito_jobs ADD COLUMN concurrency_key text;
 ALTER TABLE taskito_jobs ADD COLUMN start_after double precision;
 
 CREATE INDEX taskito_jobs_cancel_requested ON taskito_jobs (worker_id) WHERE cancel_requested;
+-- Jobs put back (or retried) after their cancellation was asked for: each claim cancels them; empty otherwise.
+CREATE INDEX taskito_jobs_cancel_put_back ON taskito_jobs (seq)
+    WHERE cancel_requested AND status IN ('pending', 'failed');
 CREATE INDEX taskito_jobs_held_by_group ON taskito_jobs (task_name, (coalesce(concurrency_key, '')))
     WHERE status IN ('claimed', 'running');
 
@@ -63,6 +66,21 @@ BEGIN
         RETURNING id
     LOOP
         PERFORM taskito_cancel_dependents(expired_id, 'dependency ' || expired_id || ' expired', p_now);
+    END LOOP;
+    -- A job whose cancellation was asked for while a worker held it, and that went back to waiting without
+    -- being stopped (its worker was stopping, or died), is cancelled, never run again.
+    FOR expired_id IN
+        UPDATE taskito_jobs
+        SET status = 'cancelled', finished_at = p_now,
+            error = 'cancelled (it went back to the queue before its worker stopped it)'
+        WHERE id = ANY(ARRAY(
+            SELECT id FROM taskito_jobs
+            WHERE cancel_requested AND status IN ('pending', 'failed')
+            FOR UPDATE SKIP LOCKED
+        ))
+        RETURNING id
+    LOOP
+        PERFORM taskito_cancel_dependents(expired_id, 'dependency ' || expired_id || ' was cancelled', p_now);
     END LOOP;
     UPDATE taskito_jobs SET delayed = false
     WHERE id = ANY(ARRAY(

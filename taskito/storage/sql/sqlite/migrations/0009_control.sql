@@ -12,6 +12,9 @@ ALTER TABLE taskito_jobs ADD COLUMN concurrency_key TEXT;
 ALTER TABLE taskito_jobs ADD COLUMN start_after REAL;
 
 CREATE INDEX taskito_jobs_cancel_requested ON taskito_jobs (worker_id) WHERE cancel_requested <> 0;
+-- Jobs put back (or retried) after their cancellation was asked for: each claim cancels them; empty otherwise.
+CREATE INDEX taskito_jobs_cancel_put_back ON taskito_jobs (seq)
+    WHERE cancel_requested <> 0 AND status IN ('pending', 'failed');
 CREATE INDEX taskito_jobs_held_by_group ON taskito_jobs (task_name, coalesce(concurrency_key, ''))
     WHERE status IN ('claimed', 'running');
 
