@@ -179,14 +179,6 @@ def _fields(record: JobRecord) -> dict[str, Any]:
     }
 
 
-def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
-    """What to tell a user whose ``cancel_job()`` was refused, from the job as it is now: it finished
-    (or is gone); a waiting, claimed or running job is never refused."""
-    if record is None:
-        return f"job {job_id} no longer exists (it was purged)"
-    return f"job {job_id} is {record.status} already: only a job that has not finished can be cancelled"
-
-
 def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
     """Describe a job for humans and JSON APIs; undecodable payloads are shown as an error.
 

@@ -18,7 +18,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
               "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput",
-              "/api/schedules"]
+              "/api/stats/queues", "/api/jobs/{job}/result", "/api/schedules"]
 MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
                    "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete",
                    "/api/queues/default/purge", "/api/tasks/some.task/revoke", "/api/schedules/some.schedule/pause",

@@ -134,10 +134,10 @@ def test_job_list_filters_and_pages(authorized: FlaskClient, app_queue: Queue) -
 
 
 @pytest.mark.parametrize(("query", "message"), [
-    ("limit=abc", "limit must be an integer, got 'abc'"),
-    ("limit=0", "limit must be between 1 and 500, got 0"),
-    ("limit=501", "limit must be between 1 and 500, got 501"),
-    ("offset=-1", "offset must be at least 0, got -1"),
+    ("limit=abc", "limit must be a whole number from 1 to 500, got 'abc'"),
+    ("limit=0", "limit must be from 1 to 500, got 0"),
+    ("limit=501", "limit must be from 1 to 500, got 501"),
+    ("offset=-1", "offset must be from 0 to 1000000000, got -1"),
     ("status=done", "unknown status 'done'"),
 ])
 def test_bad_parameters_are_json_400(authorized: FlaskClient, query: str, message: str) -> None:
@@ -171,7 +171,7 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json
-    assert retried["id"] == dead and app_queue.get_job(retried["new_job_id"]).status == "pending"
+    assert retried["retried"] == dead and app_queue.get_job(retried["new_id"]).status == "pending"
     assert app_queue.stats()["dead"] == 0
     not_dead = authorized.post(f"/taskito/dead-letters/{pending}/retry")
     assert not_dead.status_code == 409 and "only dead letters can be retried" in not_dead.json["error"]
@@ -194,14 +194,14 @@ def test_bulk_operations_and_schedules(authorized: FlaskClient, app_queue: Queue
     assert authorized.post("/taskito/tasks/sample.add/revoke").json == {"task": "sample.add", "cancelled": 1}
     done = make_complete(app_queue)
     replayed = authorized.post(f"/taskito/jobs/{done}/replay").json
-    assert app_queue.get_job(replayed["new_job_id"]).status == "pending"
-    refused = authorized.post(f"/taskito/jobs/{replayed['new_job_id']}/replay")
+    assert replayed["replayed"] == done and app_queue.get_job(replayed["new_id"]).status == "pending"
+    refused = authorized.post(f"/taskito/jobs/{replayed['new_id']}/replay")
     assert refused.status_code == 409 and "only a finished job" in refused.json["error"]
     assert authorized.post("/taskito/queues/setup/purge").json["cancelled"] == 1
     dead = make_dead(app_queue)
     retried = authorized.post("/taskito/dead-letters/retry-all?task=sample.fail").json
     assert retried["retried"] == 1 and app_queue.get_job(dead) is None
-    assert app_queue.get_job(retried["new_job_ids"][0]).status == "pending"
+    assert app_queue.get_job(retried["new_ids"][0]).status == "pending"
     assert authorized.get("/taskito/schedules").json == {"schedules": []}
     missing = authorized.post("/taskito/schedules/nope/pause")
     assert missing.status_code == 404 and "no periodic schedule named 'nope'" in missing.json["error"]

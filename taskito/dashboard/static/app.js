@@ -580,8 +580,7 @@
     $("detail-cancel").addEventListener("click", () => {
       const id = state.detailId;
       act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {},
-        (data) => (data.job && data.job.status !== "cancelled" ? "Cancellation requested: its worker stops " : "Cancelled ")
-          + shortId(id));
+        (data) => (data.cancel_requested ? "Cancellation requested: its worker stops " : "Cancelled ") + shortId(id));
     });
     $("detail-replay").addEventListener("click", async () => {
       const id = state.detailId;
@@ -694,13 +693,12 @@
       setText(details.lastChild, entry.traceback || "(no traceback)");
     });
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
-    // Any job not finished: a waiting one is cancelled at once, a held one is asked to stop.
-    const finished = job.status === "complete" || job.status === "dead" || job.status === "cancelled";
-    $("detail-cancel").hidden = state.readOnly || finished || job.cancel_requested;
+    // The server decides what may be done to a job (taskito.views.rules), for every adapter alike.
+    $("detail-cancel").hidden = state.readOnly || !job.can_cancel;
     $("detail-cancel").textContent = job.status === "running" ? "Cancel running job" : "Cancel job";
-    $("detail-replay").hidden = state.readOnly || !finished;
-    $("detail-retry").hidden = state.readOnly || job.status !== "dead";
-    $("detail-delete").hidden = state.readOnly || job.status !== "dead";
+    $("detail-replay").hidden = state.readOnly || !job.can_replay;
+    $("detail-retry").hidden = state.readOnly || !job.can_retry;
+    $("detail-delete").hidden = state.readOnly || !job.can_retry;
   }
 
   // -- the refresh loop ------------------------------------------------------------------------------------
