@@ -135,6 +135,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
         click.option("--drain-timeout", type=SECONDS,
                      help="Seconds to let running jobs finish on stop."),
+        click.option("--cancel-grace", type=SECONDS,
+                     help="Seconds a cancelled job under --pool prefork gets to stop before its process is killed "
+                          "(default: cancel_grace= / TASKITO_CANCEL_GRACE / 10)."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
         click.option("--max-tasks", type=LIMIT,
                      help="Stop after running this many jobs (a fresh process takes over: e.g. to bound memory)."),
@@ -157,7 +160,8 @@ def configure_logging(loglevel: str) -> None:
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
                concurrency: int | None = None, pool: str = "thread", drain_timeout: float | None = None,
-               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None) -> None:
+               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None,
+               cancel_grace: float | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     served = _split(queues) or queue.default_queues()
     excluded = set(_split(exclude_queues) or ())
@@ -168,6 +172,8 @@ def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str |
                                    "serve only these; give --queues or exclude fewer")
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
+    if cancel_grace is not None:
+        queue.cancel_grace = cancel_grace
     queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
                      async_concurrency=async_concurrency)
 

@@ -88,8 +88,7 @@ def test_an_async_task_has_its_coroutine_cancelled(client: Queue, engine_env: di
 
 def test_a_prefork_child_that_ignores_the_request_is_killed_after_the_grace(
         client: Queue, engine_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**engine_env, "TASKITO_CANCEL_GRACE": "1"}
-    worker = start_worker(APP, APPS, "--pool", "prefork", "--concurrency", "1", env=env)
+    worker = start_worker(APP, APPS, "--pool", "prefork", "--concurrency", "1", "--cancel-grace", "1", env=engine_env)
     try:
         job = client.enqueue("control_app.stubborn")
         pid = started(tmp_path, job.id)
