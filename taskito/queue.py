@@ -138,7 +138,8 @@ class Queue(AsyncQueueMethods):
     def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. ``options`` are the task options of ``taskito.options.JobOptions``
         (max_retries, retry_backoff, timeout, expires, priority, queue, retry_on, dont_retry_on, rate_limit,
-        soft_timeout); unset ones use the queue's defaults."""
+        soft_timeout, max_concurrent, concurrency_key); unset ones use the queue's defaults. ``rate_limit`` and
+        ``max_concurrent`` hold for the whole cluster (see README "Controlling work")."""
         declare = self.registry.task(name, **options)
         return lambda fn: self.tasks[declare(fn).name]
 
