@@ -354,19 +354,20 @@ class SQLStorage:
         with self._transaction() as cur:
             for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
                 self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
-            for (cancelled_id,) in self._rows(cur, "cancel_put_back", now=now):
-                self._cancel_dependents(cur, cancelled_id, now, f"dependency {cancelled_id} was cancelled")
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             if steps:
                 self._run(cur, "ensure_rate_limits", rates=rates)
-            rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues), rates=rates,
-                              horizon=RATE_HORIZON, now=now, lease_until=now + lease_seconds, limit=limit)
+            served = self._id_list(queues)
+            controlled = steps or self._rows(cur, "capped_waiting", queues=served)
+            rows = self._rows(cur, "claim" if controlled else "claim_plain", worker_id=worker_id, queues=served,
+                              rates=rates, horizon=RATE_HORIZON, now=now, lease_until=now + lease_seconds, limit=limit)
             last_slots: dict[str, float] = {}
             for row in rows:
                 if row["start_after"] is not None:
                     last_slots[row["task_name"]] = max(row["start_after"], last_slots.get(row["task_name"], 0.0))
-            cur.executemany(self.sql["bump_rate_limit"], [
-                {"task_name": task, "next_at": slot + steps[task]} for task, slot in last_slots.items()])
+            if last_slots:
+                cur.executemany(self.sql["bump_rate_limit"], [
+                    {"task_name": task, "next_at": slot + steps[task]} for task, slot in last_slots.items()])
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
@@ -426,6 +427,9 @@ class SQLStorage:
             cur.executemany(self.sql["requeue"], [
                 {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
                 for job_id, when in zip(job_ids, times, strict=True)])
+            # Put back before its worker saw a cancel request (it was stopping): cancelled, never run again.
+            for (cancelled_id,) in self._rows(cur, "cancel_put_back", now=now):
+                self._cancel_dependents(cur, cancelled_id, now, f"dependency {cancelled_id} was cancelled")
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:

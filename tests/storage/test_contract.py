@@ -318,7 +318,7 @@ def test_cancel_of_a_held_job_asks_its_worker(engine_queue: Queue) -> None:
     assert engine_queue.cancel_job("missing") is False
 
 
-def test_a_held_job_put_back_after_a_cancel_request_is_cancelled_by_the_next_claim(engine_queue: Queue) -> None:
+def test_a_held_job_put_back_after_a_cancel_request_is_cancelled_never_run(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue)])
     [dependent] = storage.enqueue([job(engine_queue, depends_on=(job_id,))])

@@ -144,6 +144,15 @@ SET status = 'cancelled', error = 'cancelled', finished_at = %(now)s
 WHERE id = %(job_id)s AND status IN ('pending', 'failed')
 RETURNING id;
 
+-- name: cancel_put_back
+-- Run by `requeue`: a job whose cancellation was asked for while a worker held it, and that its worker put
+-- back without having stopped it (it was stopping), is cancelled, never run again.
+UPDATE taskito_jobs
+SET status = 'cancelled', finished_at = %(now)s,
+    error = 'cancelled (it went back to the queue before its worker stopped it)'
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE cancel_requested AND status IN ('pending', 'failed')))
+RETURNING id;
+
 -- name: request_cancel
 -- A job a worker holds: its worker stops it (see cancel_requests) and records it cancelled.
 UPDATE taskito_jobs SET cancel_requested = true

@@ -69,8 +69,8 @@ WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at 
 RETURNING id;
 
 -- name: cancel_put_back
--- Run just before `claim`: a job whose cancellation was asked for while a worker held it, and that went
--- back to waiting without being stopped (its worker was stopping, or died), is cancelled, never run again.
+-- Run by `requeue`: a job whose cancellation was asked for while a worker held it, and that its worker put
+-- back without having stopped it (it was stopping), is cancelled, never run again.
 UPDATE taskito_jobs INDEXED BY taskito_jobs_cancel_put_back
 SET status = 'cancelled', finished_at = :now, error = 'cancelled (it went back to the queue before its worker stopped it)'
 WHERE cancel_requested <> 0 AND status IN ('pending', 'failed')
@@ -136,9 +136,10 @@ candidates AS (
 capped AS (
     SELECT c.*, row_number() OVER (PARTITION BY c.task_name, c.grp
                                    ORDER BY c.priority DESC, c.scheduled_at, c.seq) AS in_group,
-           (SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
-            WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
-              AND held.status IN ('claimed', 'running')) AS held
+           CASE WHEN c.max_concurrent IS NULL THEN 0 ELSE (
+               SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
+               WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
+                 AND held.status IN ('claimed', 'running')) END AS held
     FROM candidates AS c
 ),
 slotted AS (
@@ -159,6 +160,38 @@ SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
     started_at = NULL, lease_until = :lease_until, start_after = picked.slot
 FROM picked
 WHERE taskito_jobs.seq = picked.seq
+RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
+          cancel_requested, max_concurrent, concurrency_key, start_after;
+
+-- name: capped_waiting
+-- Whether capped jobs wait in the served queues (one probe of a partial index per queue): if none do
+-- and no rate limit applies, the claim takes the plain path (claim_plain). The claim's transaction
+-- holds the write lock: none can be enqueued meanwhile.
+SELECT 1 FROM json_each(:queues) AS served
+WHERE EXISTS (SELECT 1 FROM taskito_jobs INDEXED BY taskito_jobs_capped_waiting
+              WHERE queue = served.value AND max_concurrent IS NOT NULL AND status IN ('pending', 'failed'))
+LIMIT 1;
+
+-- name: claim_plain
+-- `claim` when no cap or rate limit applies (see capped_waiting), without its counting: the first
+-- :limit jobs of each served queue that is not paused, walked in the claim index, then the first :limit.
+UPDATE taskito_jobs
+SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
+    started_at = NULL, lease_until = :lease_until, start_after = NULL
+WHERE seq IN (
+    SELECT seq FROM (
+        SELECT j.seq, j.priority, j.scheduled_at FROM json_each(:queues) AS served, taskito_jobs AS j
+        WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
+          AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+                        WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                          AND ready.waiting_deps = 0 AND ready.delayed = 0
+                        ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
+                        LIMIT :limit)
+    )
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT :limit
+)
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
           timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
           cancel_requested, max_concurrent, concurrency_key, start_after;

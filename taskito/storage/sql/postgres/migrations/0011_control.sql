@@ -15,6 +15,9 @@ CREATE INDEX taskito_jobs_cancel_requested ON taskito_jobs (worker_id) WHERE can
 -- Jobs put back (or retried) after their cancellation was asked for: each claim cancels them; empty otherwise.
 CREATE INDEX taskito_jobs_cancel_put_back ON taskito_jobs (seq)
     WHERE cancel_requested AND status IN ('pending', 'failed');
+-- Waiting capped jobs, by queue: a claim of queues that have none (the usual case) takes the plain path.
+CREATE INDEX taskito_jobs_capped_waiting ON taskito_jobs (queue)
+    WHERE max_concurrent IS NOT NULL AND status IN ('pending', 'failed');
 CREATE INDEX taskito_jobs_held_by_group ON taskito_jobs (task_name, (coalesce(concurrency_key, '')))
     WHERE status IN ('claimed', 'running');
 
@@ -67,21 +70,6 @@ BEGIN
     LOOP
         PERFORM taskito_cancel_dependents(expired_id, 'dependency ' || expired_id || ' expired', p_now);
     END LOOP;
-    -- A job whose cancellation was asked for while a worker held it, and that went back to waiting without
-    -- being stopped (its worker was stopping, or died), is cancelled, never run again.
-    FOR expired_id IN
-        UPDATE taskito_jobs
-        SET status = 'cancelled', finished_at = p_now,
-            error = 'cancelled (it went back to the queue before its worker stopped it)'
-        WHERE id = ANY(ARRAY(
-            SELECT id FROM taskito_jobs
-            WHERE cancel_requested AND status IN ('pending', 'failed')
-            FOR UPDATE SKIP LOCKED
-        ))
-        RETURNING id
-    LOOP
-        PERFORM taskito_cancel_dependents(expired_id, 'dependency ' || expired_id || ' was cancelled', p_now);
-    END LOOP;
     UPDATE taskito_jobs SET delayed = false
     WHERE id = ANY(ARRAY(
         SELECT id FROM taskito_jobs
@@ -89,6 +77,34 @@ BEGIN
           AND scheduled_at <= p_now
         FOR UPDATE SKIP LOCKED
     ));
+    -- The plain path (as in v7): no rate limit to apply and no capped job waiting in the served queues.
+    -- It never takes a capped job (one enqueued meanwhile waits for the next claim, which counts).
+    IF cardinality(p_rate_tasks) = 0 AND NOT EXISTS (
+        SELECT 1 FROM unnest(p_queues) AS served(name)
+        WHERE EXISTS (SELECT 1 FROM taskito_jobs WHERE queue = served.name AND max_concurrent IS NOT NULL
+                                                   AND status IN ('pending', 'failed'))) THEN
+        RETURN QUERY
+        UPDATE taskito_jobs AS j
+        SET status = 'claimed', attempt = j.attempt + 1, worker_id = p_worker_id,
+            started_at = NULL, lease_until = p_lease_until, start_after = NULL
+        WHERE j.id = ANY(ARRAY(
+            SELECT candidate.id
+            FROM unnest(p_queues) AS served(name)
+            CROSS JOIN LATERAL (
+                SELECT id, priority, scheduled_at, seq FROM taskito_jobs
+                WHERE queue = served.name AND status IN ('pending', 'failed') AND waiting_deps = 0 AND NOT delayed
+                  AND (expires_at IS NULL OR expires_at >= p_now) AND max_concurrent IS NULL
+                ORDER BY priority DESC, scheduled_at, seq
+                LIMIT p_limit
+                FOR UPDATE SKIP LOCKED
+            ) AS candidate
+            WHERE NOT EXISTS (SELECT 1 FROM taskito_paused_queues WHERE name = served.name)
+            ORDER BY candidate.priority DESC, candidate.scheduled_at, candidate.seq
+            LIMIT p_limit
+        ))
+        RETURNING j.*;
+        RETURN;
+    END IF;
     IF cardinality(p_rate_tasks) > 0 THEN
         INSERT INTO taskito_rate_limits (task_name, next_at)
         SELECT name, 0 FROM unnest(p_rate_tasks) AS t(name) ORDER BY name

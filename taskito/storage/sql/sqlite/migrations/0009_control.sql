@@ -15,6 +15,9 @@ CREATE INDEX taskito_jobs_cancel_requested ON taskito_jobs (worker_id) WHERE can
 -- Jobs put back (or retried) after their cancellation was asked for: each claim cancels them; empty otherwise.
 CREATE INDEX taskito_jobs_cancel_put_back ON taskito_jobs (seq)
     WHERE cancel_requested <> 0 AND status IN ('pending', 'failed');
+-- Waiting capped jobs, by queue: a claim of queues that have none (the usual case) takes the plain path.
+CREATE INDEX taskito_jobs_capped_waiting ON taskito_jobs (queue)
+    WHERE max_concurrent IS NOT NULL AND status IN ('pending', 'failed');
 CREATE INDEX taskito_jobs_held_by_group ON taskito_jobs (task_name, coalesce(concurrency_key, ''))
     WHERE status IN ('claimed', 'running');
 
