@@ -190,6 +190,29 @@ def test_claim_plan_keeps_its_index_after_the_worker_started_on_an_emptied_table
         queue.close()
 
 
+def test_a_claim_that_counts_caps_and_takes_rate_slots_walks_indexes_only(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controlled path of taskito_claim() (capped jobs wait, a rate limit applies) on a large table:
+    every statement of it walks an index, none reads the table through."""
+    plans = explained_connections(monkeypatch, settings=("plan_cache_mode = force_generic_plan",))
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1).connect()
+    try:
+        queue.storage.enqueue(_jobs("default", 20000))
+        capped = [NewJob(id=new_job_id(), task_name="tasks.capped", payload=b'{"args":[],"kwargs":{}}',
+                         max_concurrent=2, concurrency_key="k", priority=5) for _ in range(5)]
+        queue.storage.enqueue(capped)
+        plans.clear()
+        claimed = queue.storage.claim("w", ["default"], 18, 30, {"tasks.noop": 1000.0})
+        assert [record.task_name for record in claimed].count("tasks.capped") == 2  # its cap, first by priority
+        assert all(record.start_after is not None for record in claimed if record.task_name == "tasks.noop")
+        steps = [plan for plan in plans if "taskito_jobs" in plan]
+        assert any("SET status = 'claimed'" in plan for plan in steps)
+        for plan in steps:
+            assert "Seq Scan on taskito_jobs" not in plan, plan
+    finally:
+        queue.close()
+
+
 def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) -> None:
     queue = costed.queue
     queue.storage.enqueue(_jobs("default", 40))
