@@ -236,10 +236,10 @@ class Storage(Protocol):
         ``started_at``: when the attempt's function started, if it did (None keeps the stored start).
         """
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
         """Put this worker's claimed or running jobs back to pending without counting an attempt (graceful stop).
 
-        With ``not_before`` (a time per job), no worker claims them before then (rate limits).
+        A job whose cancellation was asked for meanwhile is cancelled instead (and its dependents), never run again.
         """
 
     def set_progress(self, job_id: str, progress: float) -> None: ...

@@ -418,15 +418,12 @@ class SQLStorage:
                 self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if not job_ids:
             return
-        times = [None] * len(job_ids) if not_before is None else list(not_before)
         now = time.time()
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [
-                {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
-                for job_id, when in zip(job_ids, times, strict=True)])
+            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id} for job_id in job_ids])
             # Put back before its worker saw a cancel request (it was stopping): cancelled, never run again.
             for (cancelled_id,) in self._rows(cur, "cancel_put_back", now=now):
                 self._cancel_dependents(cur, cancelled_id, now, f"dependency {cancelled_id} was cancelled")

@@ -198,10 +198,10 @@ class Worker:
             logger.warning("could not unregister worker %s: %s", self.id, exc)
         logger.info("worker %s stopped", self.id)
 
-    def _put_back(self, job_ids: list[str], not_before: list[float] | None = None) -> None:
+    def _put_back(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
         try:
-            self.storage.requeue(self.id, job_ids, not_before)
+            self.storage.requeue(self.id, job_ids)
         except Exception as exc:
             logger.error("could not put %d job(s) back (%s); their leases will return them", len(job_ids), exc)

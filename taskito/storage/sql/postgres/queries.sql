@@ -130,9 +130,7 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s,
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at),
-    delayed = COALESCE(%(not_before)s::double precision > %(now)s, false)
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL, delayed = false
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress

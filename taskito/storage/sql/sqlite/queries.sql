@@ -240,8 +240,7 @@ VALUES (:job_id, :attempt, :error, :traceback, :now, (SELECT task_name FROM task
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(:not_before, scheduled_at), delayed = COALESCE(:not_before > :now, 0)
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL, delayed = 0
 WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running');
 
 -- name: next_due
