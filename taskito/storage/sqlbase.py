@@ -303,7 +303,8 @@ class SQLStorage:
         now = time.time()
         with self._autocommit() as cur:
             abandoned = self._rows(cur, "abandoned_batches", now=now)
-        for batch, state in abandoned:
+        for row in abandoned:
+            batch, state = row["id"], row["state"]
             if state == "staging":
                 if not self._move_batch(batch, "discarding", "staging", expired_before=now):
                     continue  # its writer renewed it meanwhile
@@ -323,12 +324,12 @@ class SQLStorage:
         if job.unique_key:
             existing = self._rows(cur, "find_unique", unique_key=job.unique_key)
             if existing:
-                return existing[0][0]
+                return existing[0]["id"]
         waiting = 0
         doomed_by: str | None = None
         if job.depends_on:
             deps = list(dict.fromkeys(job.depends_on))
-            found = {row[0]: row[1] for row in self._rows(cur, "dep_statuses", ids=self._id_list(deps))}
+            found = {row["id"]: row["status"] for row in self._rows(cur, "dep_statuses", ids=self._id_list(deps))}
             missing = [dep for dep in deps if dep not in found]
             if missing:
                 raise JobNotFoundError(f"depends_on names unknown job id(s): {', '.join(missing)}")
@@ -352,8 +353,8 @@ class SQLStorage:
         steps = {task: 1.0 / per_second for task, per_second in sorted((rate_limits or {}).items())}
         rates = json.dumps([[task, step] for task, step in steps.items()])
         with self._transaction() as cur:
-            for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
-                self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            for expired in self._rows(cur, "expire_jobs", now=now):
+                self._cancel_dependents(cur, expired["id"], now, f"dependency {expired['id']} expired")
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
             if steps:
                 self._run(cur, "ensure_rate_limits", rates=rates)
@@ -374,7 +375,7 @@ class SQLStorage:
     def next_due(self, queues: Sequence[str]) -> float | None:
         with self._autocommit() as cur:
             [row] = self._rows(cur, "next_due", queues=self._id_list(queues))
-        times = [value for value in row if value is not None]
+        times = [value for value in (row["scheduled"], row["expires"]) if value is not None]
         return min(times) if times else None
 
     def start(self, started: Sequence[Started]) -> None:
@@ -510,22 +511,23 @@ class SQLStorage:
             return []
         with self._autocommit() as cur:
             rows = self._rows(cur, "job_errors", job_id=job_id)
-        return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
+        return [{"attempt": r["attempt"], "error": r["error"], "traceback": r["traceback"], "failed_at": r["failed_at"]}
+                for r in rows]
 
     def stats(self, queue: str | None = None) -> dict[str, int]:
         counts = empty_stats()
         with self._autocommit() as cur:
-            for status, count in self._rows(cur, "stats", queue=queue):
-                if status in STATS_KEYS:  # staged jobs (a large enqueue in progress) are not counted yet
-                    counts[STATS_KEYS[status]] += count
+            for row in self._rows(cur, "stats", queue=queue):
+                if row["status"] in STATS_KEYS:  # staged jobs (a large enqueue in progress) are not counted yet
+                    counts[STATS_KEYS[row["status"]]] += row["n"]
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         with self._autocommit() as cur:
-            for queue, status, count in self._rows(cur, "stats_all_queues"):
-                if status in STATS_KEYS:
-                    result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
+            for row in self._rows(cur, "stats_all_queues"):
+                if row["status"] in STATS_KEYS:
+                    result.setdefault(row["queue"], empty_stats())[STATS_KEYS[row["status"]]] += row["n"]
         return result
 
     # -- dead letters and housekeeping ---------------------------------------------------
@@ -562,7 +564,7 @@ class SQLStorage:
         pacing = _Pacing(self._pause_after)
         while True:
             with pacing.turn(), self._transaction() as cur:
-                ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
+                ids = [row["id"] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
                 if ids:
                     self._run(cur, "purge_errors", ids=self._id_list(ids))
                     self._run(cur, "purge_deps", ids=self._id_list(ids))
@@ -587,7 +589,7 @@ class SQLStorage:
 
     def paused_queues(self) -> list[str]:
         with self._autocommit() as cur:
-            return [row[0] for row in self._rows(cur, "paused_queues")]
+            return [row["name"] for row in self._rows(cur, "paused_queues")]
 
     # -- workers -------------------------------------------------------------------------
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
@@ -637,20 +639,21 @@ class SQLStorage:
         with self._autocommit() as cur:
             count_rows = self._rows(cur, "task_counts")
             failure_rows = self._rows(cur, "task_failures")
-        for task_name, status, le, count, total in count_rows:
-            if status not in STATS_KEYS:  # staged jobs
+        for row in count_rows:
+            if row["status"] not in STATS_KEYS:  # staged jobs
                 continue
-            task = entry(task_name)
-            task["counts"][STATS_KEYS[status]] += count
+            task = entry(row["task_name"])
+            count, le = row["n"], row["runtime_le"]
+            task["counts"][STATS_KEYS[row["status"]]] += count
             if le:  # a completed job's run time: le is the smallest kept bound at or above it
                 runtime = task["runtime"]
                 runtime["count"] += count
-                runtime["sum"] += float(total)
+                runtime["sum"] += float(row["runtime_sum"])
                 for i, bound in enumerate(bounds):
                     if le <= bound:
                         runtime["buckets"][i] += count
-        for task_name, count in failure_rows:
-            entry(task_name)["failures"] = count
+        for row in failure_rows:
+            entry(row["task_name"])["failures"] = row["n"]
         return tasks
 
     def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
@@ -660,14 +663,14 @@ class SQLStorage:
             if repair:
                 self._lock_counts(cur)
             differences = [
-                {"counter": "jobs", "queue": queue, "task_name": task_name, "status": status,
-                 "runtime_le": le or None, "counted": counted, "actual": actual,
-                 "counted_runtime_sum": counted_sum, "actual_runtime_sum": actual_sum}
-                for queue, task_name, status, le, counted, actual, counted_sum, actual_sum
-                in self._rows(cur, "count_differences")
+                {"counter": "jobs", "queue": row["queue"], "task_name": row["task_name"], "status": row["status"],
+                 "runtime_le": row["runtime_le"] or None, "counted": row["counted"], "actual": row["actual"],
+                 "counted_runtime_sum": row["counted_sum"], "actual_runtime_sum": row["actual_sum"]}
+                for row in self._rows(cur, "count_differences")
             ] + [
-                {"counter": "failures", "task_name": task_name, "counted": counted, "actual": actual}
-                for task_name, counted, actual in self._rows(cur, "failure_count_differences")
+                {"counter": "failures", "task_name": row["task_name"], "counted": row["counted"],
+                 "actual": row["actual"]}
+                for row in self._rows(cur, "failure_count_differences")
             ]
             if repair and differences:
                 self._run(cur, "recount_jobs")
@@ -683,10 +686,10 @@ class SQLStorage:
             return buckets.setdefault(int(index), {"completed": 0, "dead": 0, "failed": 0})
 
         with self._autocommit() as cur:
-            for index, status, count in self._rows(cur, "finished_per_bucket", since=since, step=step):
-                bucket(index)["completed" if status == Status.COMPLETE else "dead"] += count
-            for index, count in self._rows(cur, "failures_per_bucket", since=since, step=step):
-                bucket(index)["failed"] += count
+            for row in self._rows(cur, "finished_per_bucket", since=since, step=step):
+                bucket(row["bucket"])["completed" if row["status"] == Status.COMPLETE else "dead"] += row["n"]
+            for row in self._rows(cur, "failures_per_bucket", since=since, step=step):
+                bucket(row["bucket"])["failed"] += row["n"]
         return buckets
 
     # -- periodic tasks -------------------------------------------------------------------

@@ -286,7 +286,7 @@ def test_enqueues_wait_for_the_wal_flush_unless_the_url_opts_out(pg_schema: str)
             job = q.enqueue("t")
             with q.storage._autocommit() as cur:
                 cur.execute("SHOW synchronous_commit")
-                assert cur.fetchone()[0] == expected
+                assert cur.fetchone()["synchronous_commit"] == expected
             assert q.get_job(job.id).status == "pending"
         finally:
             q.close()

@@ -52,7 +52,7 @@ SELECT id, state FROM taskito_batches WHERE lease_until < %(now)s;
 
 -- name: count_ids
 -- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
-SELECT count(*) FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
+SELECT count(*) AS n FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: insert_dep
 INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)
@@ -229,12 +229,12 @@ WHERE job_id = %(job_id)s ORDER BY id;
 
 -- name: stats
 -- Counts come from the counter rows the triggers append (migration 7), never from counting jobs.
-SELECT status, sum(n)::bigint FROM taskito_counts
+SELECT status, sum(n)::bigint AS n FROM taskito_counts
 WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, sum(n)::bigint FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
+SELECT queue, status, sum(n)::bigint AS n FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = %(job_id)s AND status = %(status)s RETURNING id;
@@ -356,11 +356,11 @@ UPDATE taskito_periodic SET last_run_at = %(now)s WHERE name = %(name)s;
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
 -- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
-SELECT task_name, status, runtime_le, sum(n)::bigint, sum(runtime_sum) FROM taskito_counts
+SELECT task_name, status, runtime_le, sum(n)::bigint AS n, sum(runtime_sum) AS runtime_sum FROM taskito_counts
 GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT task_name, sum(n)::bigint FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
+SELECT task_name, sum(n)::bigint AS n FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
 -- name: lock_counts
 -- Keeps taskito_fold_counts() out while the counters are checked or rebuilt.
@@ -369,8 +369,8 @@ SELECT pg_advisory_xact_lock(hashtext('taskito counts'), hashtext(current_schema
 -- name: count_differences
 -- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
 -- whose count or run-time sum differ.
-SELECT queue, task_name, status, runtime_le, sum(counted)::bigint, sum(actual)::bigint,
-       coalesce(sum(counted_sum), 0), coalesce(sum(actual_sum), 0)
+SELECT queue, task_name, status, runtime_le, sum(counted)::bigint AS counted, sum(actual)::bigint AS actual,
+       coalesce(sum(counted_sum), 0) AS counted_sum, coalesce(sum(actual_sum), 0) AS actual_sum
 FROM (
     SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
            runtime_sum AS counted_sum, 0.0::double precision AS actual_sum
@@ -387,7 +387,7 @@ HAVING sum(counted) <> sum(actual)
        > 0.001 + 1e-9 * abs(coalesce(sum(actual_sum), 0));
 
 -- name: failure_count_differences
-SELECT task_name, sum(counted)::bigint, sum(actual)::bigint FROM (
+SELECT task_name, sum(counted)::bigint AS counted, sum(actual)::bigint AS actual FROM (
     SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
     UNION ALL
     SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
@@ -411,13 +411,13 @@ INSERT INTO taskito_failure_counts (task_name, n)
 SELECT task_name, count(*) FROM taskito_job_errors WHERE task_name IS NOT NULL GROUP BY task_name;
 
 -- name: finished_per_bucket
-SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*)
+SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*) AS n
 FROM taskito_jobs
 WHERE status IN ('complete', 'dead') AND finished_at >= %(since)s
 GROUP BY bucket, status;
 
 -- name: failures_per_bucket
-SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*)
+SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*) AS n
 FROM taskito_job_errors WHERE failed_at >= %(since)s
 GROUP BY bucket;
 
@@ -425,8 +425,8 @@ GROUP BY bucket;
 -- Which database of which server a connection reaches (postgres only): the database name, then the
 -- server's start time and port, which tell one server from another however it is reached (TCP, a
 -- unix socket, another host name); then its address (NULL on a socket) and port, to name it.
-SELECT current_database(), pg_postmaster_start_time(), current_setting('port'), host(inet_server_addr()),
-       inet_server_port();
+SELECT current_database() AS database, pg_postmaster_start_time() AS started, current_setting('port') AS port,
+       host(inet_server_addr()) AS address, inet_server_port() AS address_port;
 
 -- name: enter_schema
 -- On the app's connection (postgres only): the queue's schema on the search_path for the rest of the

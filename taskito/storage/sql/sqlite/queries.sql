@@ -339,12 +339,12 @@ WHERE job_id = :job_id ORDER BY id;
 
 -- name: stats
 -- Counts come from the counter table the triggers keep (migration 5), never from counting jobs.
-SELECT status, sum(n) FROM taskito_counts
+SELECT status, sum(n) AS n FROM taskito_counts
 WHERE (:queue IS NULL OR queue = :queue)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, sum(n) FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
+SELECT queue, status, sum(n) AS n FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = :job_id AND status = :status RETURNING id;
@@ -438,16 +438,17 @@ UPDATE taskito_periodic SET last_run_at = :now WHERE name = :name;
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
 -- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
-SELECT task_name, status, runtime_le, sum(n), sum(runtime_sum) FROM taskito_counts
+SELECT task_name, status, runtime_le, sum(n) AS n, sum(runtime_sum) AS runtime_sum FROM taskito_counts
 GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT task_name, sum(n) FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
+SELECT task_name, sum(n) AS n FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
 -- name: count_differences
 -- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
 -- whose count or run-time sum differ.
-SELECT queue, task_name, status, runtime_le, sum(counted), sum(actual), total(counted_sum), total(actual_sum)
+SELECT queue, task_name, status, runtime_le, sum(counted) AS counted, sum(actual) AS actual,
+       total(counted_sum) AS counted_sum, total(actual_sum) AS actual_sum
 FROM (
     SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
            runtime_sum AS counted_sum, 0.0 AS actual_sum
@@ -465,7 +466,7 @@ GROUP BY queue, task_name, status, runtime_le
 HAVING sum(counted) <> sum(actual) OR abs(total(counted_sum) - total(actual_sum)) > 0.001 + 1e-9 * abs(total(actual_sum));
 
 -- name: failure_count_differences
-SELECT task_name, sum(counted), sum(actual) FROM (
+SELECT task_name, sum(counted) AS counted, sum(actual) AS actual FROM (
     SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
     UNION ALL
     SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
@@ -499,12 +500,12 @@ SELECT task_name, sum(n) FROM (
 GROUP BY task_name;
 
 -- name: finished_per_bucket
-SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*)
+SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*) AS n
 FROM taskito_jobs
 WHERE status IN ('complete', 'dead') AND finished_at >= :since
 GROUP BY bucket, status;
 
 -- name: failures_per_bucket
-SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*)
+SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*) AS n
 FROM taskito_job_errors WHERE failed_at >= :since
 GROUP BY bucket;
