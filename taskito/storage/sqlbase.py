@@ -426,8 +426,8 @@ class SQLStorage:
         with self._transaction() as cur:
             cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id} for job_id in job_ids])
             # Put back before its worker saw a cancel request (it was stopping): cancelled, never run again.
-            for (cancelled_id,) in self._rows(cur, "cancel_put_back", now=now):
-                self._cancel_dependents(cur, cancelled_id, now, f"dependency {cancelled_id} was cancelled")
+            for cancelled in self._rows(cur, "cancel_put_back", now=now):
+                self._cancel_dependents(cur, cancelled["id"], now, f"dependency {cancelled['id']} was cancelled")
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:
@@ -446,7 +446,7 @@ class SQLStorage:
 
     def cancel_requests(self, worker_id: str) -> list[tuple[str, int]]:
         with self._autocommit() as cur:
-            return [(row[0], row[1]) for row in self._rows(cur, "cancel_requests", worker_id=worker_id)]
+            return [(row["id"], row["attempt"]) for row in self._rows(cur, "cancel_requests", worker_id=worker_id)]
 
     def finish_cancelled(self, job_id: str, attempt: int, error: str, started_at: float | None) -> bool:
         now = time.time()
@@ -465,7 +465,7 @@ class SQLStorage:
         while True:
             now = time.time()
             with pacing.turn(), self._transaction() as cur:
-                ids = [row[0] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
+                ids = [row["id"] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
                                                     reason=reason, now=now, limit=CHUNK)]
                 for job_id in ids:
                     self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
@@ -475,7 +475,7 @@ class SQLStorage:
 
     def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:
         with self._autocommit() as cur:
-            return [(row[0], row[1]) for row in self._rows(cur, "dead_ids", queue=queue, task_name=task_name,
+            return [(row["id"], row["seq"]) for row in self._rows(cur, "dead_ids", queue=queue, task_name=task_name,
                                                            after=after, limit=limit)]
 
     # -- reading -----------------------------------------------------------------------

@@ -168,7 +168,7 @@ RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max
 -- Whether capped jobs wait in the served queues (one probe of a partial index per queue): if none do
 -- and no rate limit applies, the claim takes the plain path (claim_plain). The claim's transaction
 -- holds the write lock: none can be enqueued meanwhile.
-SELECT 1 FROM json_each(:queues) AS served
+SELECT 1 AS found FROM json_each(:queues) AS served
 WHERE EXISTS (SELECT 1 FROM taskito_jobs INDEXED BY taskito_jobs_capped_waiting
               WHERE queue = served.value AND max_concurrent IS NOT NULL AND status IN ('pending', 'failed'))
 LIMIT 1;
