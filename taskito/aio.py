@@ -42,7 +42,8 @@ POLL_MAX = 0.05  # ...to this
 # Queue methods whose a-mirror runs the method itself on the queue's thread pool.
 MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
             "get_workflow", "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead",
-            "purge_cancelled", "pause", "resume", "paused_queues")
+            "purge_cancelled", "pause", "resume", "paused_queues", "purge_queue", "revoke_task", "retry_all_dead",
+            "replay", "periodic_schedules", "pause_periodic", "resume_periodic", "run_periodic_now")
 
 _state_lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .exceptions import SoftTimeLimitExceeded, TaskitoError
+from .exceptions import SoftTimeLimitExceeded, TaskCancelledError, TaskitoError
 from .validation import percent as percent_check
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class JobContext:
     soft_timeout: float | None
     # Where update_progress() goes instead of ``storage`` (async tasks: a write the event loop does not wait for).
     write_progress: Callable[[str, float], None] | None = None
+    # Set once cancel_job() asked for this job to stop (the worker sets it: a thread, a signal, the loop).
+    cancel: threading.Event | None = None
 
 
 # A context variable, not a thread-local: each thread of the pool and each coroutine on the worker's
@@ -89,6 +92,21 @@ class _CurrentJob:
             context.write_progress(context.id, progress)
         elif context.storage is not None:
             context.storage.set_progress(context.id, progress)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once ``queue.cancel_job()`` was called on this job: stop soon, the job ends cancelled anyway."""
+        cancel = self._get().cancel
+        return cancel is not None and cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelledError once this job's cancellation was asked for.
+
+        Long tasks call this between steps: the job then ends ``cancelled``, not failed.
+        """
+        context = self._get()
+        if context.cancel is not None and context.cancel.is_set():
+            raise TaskCancelledError(f"job {context.id} ({context.task_name}) was cancelled")
 
     def check_timeout(self) -> None:
         """Raise SoftTimeLimitExceeded once the task's soft_timeout has passed.

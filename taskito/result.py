@@ -194,7 +194,9 @@ def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
             result = queue.serializer.loads(record.result)
         except Exception as exc:
             result = {"__error__": f"cannot decode result: {exc}"}
-    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result}
+    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result,
+            "cancel_requested": record.cancel_requested, "max_concurrent": record.max_concurrent,
+            "concurrency_key": record.concurrency_key}
 
 
 def job_summary(queue: Queue, record: JobRecord) -> dict[str, Any]:

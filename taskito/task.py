@@ -65,7 +65,7 @@ class TaskWrapper(AsyncTaskMethods):
     def apply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> JobHandle:
         """Enqueue with per-call options (``taskito.options.JobOptions``: priority, delay, queue, max_retries,
-        timeout, unique_key, expires, depends_on); ``delay`` and ``expires`` are seconds from now."""
+        timeout, unique_key, expires, depends_on, concurrency_key); ``delay`` and ``expires`` are seconds from now."""
         return self.queue.enqueue(self.name, args, kwargs, **options)
 
     def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobHandle]:

@@ -1,4 +1,4 @@
-"""Views of what runs the jobs: live workers, registered tasks, throughput over time."""
+"""Views of what runs the jobs: live workers, registered tasks (and revoking one's waiting jobs), throughput."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def workers(queue: Queue, params: p.Params) -> Reply:
 def tasks(queue: Queue, params: p.Params) -> Reply:
     """Task names this process knows (for a task filter); jobs may name others."""
     return 200, {"tasks": sorted(queue.tasks)}
+
+
+def revoke_task(queue: Queue, params: p.Params, name: str) -> Reply:
+    """Cancel every waiting job of the task (and their dependents); running ones go on, later ones run."""
+    return 200, {"task": name, "cancelled": queue.revoke_task(p.name(name, "task name"))}
 
 
 def throughput(queue: Queue, params: p.Params) -> Reply:

@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -90,8 +90,13 @@ class AsyncPool(JobPool):
             return
         self._loop.call_soon_threadsafe(self._cancel, [entry.key for entry in expired])
         for entry in expired:
-            record_outcome(self.queue, self.writer, entry.record, timed_out(self.queue, entry.record,
-                                                                             now - entry.started))
+            record_outcome(self.queue, self.writer, entry.record,
+                           timed_out(self.queue, entry.record, now - entry.started), cancelled=entry.cancel.is_set())
+
+    def _stop_running(self, entry: Running) -> None:
+        """A cancelled coroutine is cancelled (``Task.cancel()``): it stops at its next await."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._cancel, [entry.key])
 
     def abandon_all(self) -> list[JobRecord]:
         records = super().abandon_all()
@@ -175,7 +180,7 @@ class AsyncPool(JobPool):
         outcome: Outcome | None = None
         try:
             outcome = await arun_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned,
-                                         write_progress=self._write_progress)
+                                         write_progress=self._write_progress, cancel=entry.cancel)
         except BaseException as exc:  # taskito's own error, or a cancel outside the task function
             if not entry.abandoned:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
@@ -233,7 +238,7 @@ class AsyncPool(JobPool):
         """Record the attempt (a completion is queued for the writer, a failure written now); only then is
         the job no longer held (a drain waits for it, the heartbeat renews its lease until then)."""
         try:
-            record_outcome(self.queue, self.writer, entry.record, outcome)
+            record_outcome(self.queue, self.writer, entry.record, outcome, cancelled=entry.cancel.is_set())
         finally:
             with self._cond:
                 del self._running[entry.key]
@@ -356,8 +361,8 @@ class MixedPool:
     def take_expired(self) -> list[JobRecord]:
         return [record for pool in self._pools for record in pool.take_expired()]
 
-    def take_rate_limited(self, hold: float) -> list[tuple[JobRecord, float]]:
-        return [later for pool in self._pools for later in pool.take_rate_limited(hold)]
+    def cancel(self, requested: Collection[tuple[str, int]], grace: float) -> list[JobRecord]:
+        return [record for pool in self._pools for record in pool.cancel(requested, grace)]
 
     def held_ids(self) -> list[str]:
         return [job_id for pool in self._pools for job_id in pool.held_ids()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -57,13 +58,13 @@ def wall_clock(started: float) -> float:
 
 
 def run_attempt(queue: Queue, record: JobRecord, started: float,
-                still_current: Callable[[], bool] = lambda: True) -> Outcome:
+                still_current: Callable[[], bool] = lambda: True, cancel: threading.Event | None = None) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result.
 
     ``started`` is the attempt's start on the monotonic clock (timeouts and the logged duration);
     the outcome also carries it as wall-clock time, which the job records as its start.
     """
-    prepared = _prepare(queue, record, started)
+    prepared = _prepare(queue, record, started, cancel=cancel)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -74,13 +75,14 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
 
 async def arun_attempt(queue: Queue, record: JobRecord, started: float,
                        still_current: Callable[[], bool] = lambda: True,
-                       write_progress: Callable[[str, float], None] | None = None) -> Outcome:
+                       write_progress: Callable[[str, float], None] | None = None,
+                       cancel: threading.Event | None = None) -> Outcome:
     """``run_attempt`` of an ``async def`` task, awaited on the worker's event loop.
 
     ``current_job`` is bound in this coroutine's own context; ``write_progress`` takes its
     progress updates, so that the loop never waits for the database.
     """
-    prepared = _prepare(queue, record, started, write_progress)
+    prepared = _prepare(queue, record, started, write_progress, cancel)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -90,7 +92,7 @@ async def arun_attempt(queue: Queue, record: JobRecord, started: float,
 
 
 def _prepare(queue: Queue, record: JobRecord, started: float,
-             write_progress: Callable[[str, float], None] | None = None,
+             write_progress: Callable[[str, float], None] | None = None, cancel: threading.Event | None = None,
              ) -> Outcome | tuple[TaskWrapper, tuple[Any, ...], dict[str, Any], JobContext]:
     """The task, its decoded arguments and its ``current_job``; or the Outcome of a job that cannot run."""
     started_at = wall_clock(started)
@@ -115,7 +117,8 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
-                         soft_timeout=task.options.soft_timeout, write_progress=write_progress)
+                         soft_timeout=task.options.soft_timeout, write_progress=write_progress,
+                         cancel=cancel)
     return task, tuple(args), kwargs, context
 
 
@@ -147,8 +150,16 @@ def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
     return lost_attempt(queue, record, TimeoutError(f"timed out after {record.timeout:g}s"), duration)
 
 
-def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
-    """Write the outcome (completions in batches) and log the job's one line."""
+def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome,
+                   cancelled: bool = False) -> None:
+    """Write the outcome (completions in batches) and log the job's one line.
+
+    ``cancelled``: its cancellation was asked for, so the job ends cancelled however the attempt ended.
+    """
+    if cancelled:
+        stopped = "" if outcome.error is None else f"; it stopped with {outcome.error}"
+        record_cancelled(queue, record, outcome.started_at, f"cancelled while running{stopped}")
+        return
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
                               started_at=outcome.started_at, finished_at=time.time(),
@@ -181,3 +192,15 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
             args, kwargs = [], {}
         run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
     return True
+
+
+def record_cancelled(queue: Queue, record: JobRecord, started_at: float | None, error: str) -> None:
+    """End a cancelled attempt (or a claimed job cancelled before it started): the job is cancelled."""
+    try:
+        applied = queue.storage.finish_cancelled(record.id, record.attempt, storable(error), started_at)
+    except Exception as exc:
+        logger.error("job %s %s was cancelled but that could not be recorded: %s; its lease will return it to the "
+                     "queue, whose worker cancels it", record.id, record.task_name, exc)
+        return
+    if applied:
+        logger.info("job %s %s cancelled (%s)", record.id, record.task_name, error)

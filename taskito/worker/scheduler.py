@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..schedule import next_run
-from ..storage import NewJob, PeriodicDef, new_job_id
+from ..storage import NewJob, new_job_id
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -29,12 +29,7 @@ class Scheduler:
     def start(self) -> None:
         if not self.queue.periodic_tasks:
             return
-        for spec in self.queue.periodic_tasks:
-            self.storage.register_periodic(PeriodicDef(
-                name=spec.name, task_name=spec.task_name, cron=spec.cron,
-                payload=self.queue.encode_payload(spec.task_name, spec.args, spec.kwargs),
-                queue=spec.queue, timezone=spec.timezone, next_run_at=next_run(spec.cron, spec.timezone),
-            ))
+        self.queue.register_schedules()
         self._thread.start()
 
     def stop(self) -> None:

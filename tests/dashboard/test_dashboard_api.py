@@ -153,13 +153,14 @@ def test_cancel_a_pending_job(client: DashClient, queue: Queue, populated: Popul
     assert queue.get_job(job_id).status == "cancelled"
 
 
-def test_cancel_refuses_a_running_job_and_unknown_ids(client: DashClient, queue: Queue,
-                                                      populated: Populated) -> None:
+def test_cancel_asks_a_running_job_to_stop_and_refuses_finished_and_unknown_ids(
+        client: DashClient, queue: Queue, populated: Populated) -> None:
     running = populated["running"][0]
     response = client.post(f"/api/jobs/{running}/cancel")
-    assert response.status_code == 409
-    assert "is running" in response.json["error"]
-    assert queue.get_job(running).status == "running"
+    assert response.status_code == 200 and response.json["cancel_requested"] is True
+    assert queue.get_job(running).status == "running"  # until its worker stops it
+    finished = client.post(f"/api/jobs/{populated['complete'][0]}/cancel")
+    assert finished.status_code == 409 and "is complete already" in finished.json["error"]
     assert client.post("/api/jobs/nope/cancel").status_code == 404
 
 

@@ -18,9 +18,12 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
               "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput",
-              "/api/stats/queues", "/api/jobs/{job}/result", "/api/workflows/{workflow}"]
+              "/api/stats/queues", "/api/jobs/{job}/result", "/api/schedules", "/api/workflows/{workflow}"]
 MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
-                   "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete"]
+                   "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete",
+                   "/api/queues/default/purge", "/api/tasks/some.task/revoke", "/api/schedules/some.schedule/pause",
+                   "/api/schedules/some.schedule/resume", "/api/schedules/some.schedule/run",
+                   "/api/jobs/{dead}/replay", "/api/dead-letters/retry-all"]
 PUBLIC_GET = ["/health", "/login", "/static/app.css", "/static/favicon.svg"]
 
 

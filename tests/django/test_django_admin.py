@@ -226,11 +226,12 @@ def test_cancel_a_pending_job_and_not_a_finished_one(staff_client: Client) -> No
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
     assert job.status == "cancelled" and f"Job {job.id} is cancelled" in text(response)
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
-    assert "only a pending job (or one waiting for its retry) can be cancelled" in text(response)
+    assert "only a job that has not finished can be cancelled" in text(response)
 
 
 def test_the_admin_offers_cancel_and_retry_where_the_json_views_allow_them(staff_client: Client) -> None:
-    """One rule (taskito.views.rules): a failed job waiting for its retry can be cancelled too."""
+    """One rule (taskito.views.rules): a failed job waiting for its retry can be cancelled too, and a held one
+    asked to stop."""
     from taskito import views
 
     waiting = queue.enqueue("djapp.tasks.explode", args=("later",), queue="waiting", max_retries=3)
@@ -249,7 +250,8 @@ def test_the_admin_offers_cancel_and_retry_where_the_json_views_allow_them(staff
     response = staff_client.post(f"/admin/taskito/jobs/{waiting.id}/cancel/", follow=True)
     assert waiting.status == "cancelled" and f"Job {waiting.id} is cancelled" in text(response)
     response = staff_client.post(f"/admin/taskito/jobs/{claimed.id}/cancel/", follow=True)
-    assert claimed.status == "pending" and "has claimed it" in text(response)
+    assert claimed.status == "pending" and f"Cancellation of job {claimed.id} requested" in text(response)
+    assert not views.can_cancel(queue.get_job(claimed.id).record)  # asked once: its worker stops it
 
 
 def test_the_job_list_filters_by_status_as_the_json_views_do(staff_client: Client) -> None:

@@ -300,7 +300,15 @@
       row.append(h("td", {}, [h("span")]));
       const button = h("button", { type: "button", class: "act-toggle" });
       button.addEventListener("click", () => toggleQueue(row, button));
-      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [button]));
+      const purge = h("button", { type: "button", class: "act-purge danger", text: "Purge" });
+      purge.addEventListener("click", () => {
+        const name = row.dataset.name;
+        if (window.confirm("Cancel every waiting job of queue " + name + "? Running jobs go on.")) {
+          act(purge, "api/queues/" + encodeURIComponent(name) + "/purge", {},
+            (data) => "Cancelled " + data.cancelled + " waiting job(s) of " + name);
+        }
+      });
+      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [button, purge]));
       return row;
     }, (row, q) => {
       const cols = cells(row);
@@ -480,12 +488,64 @@
     });
     $("dead-empty").hidden = data.jobs.length > 0;
     $("dead-purge").hidden = state.readOnly || data.jobs.length === 0;
+    $("dead-retry-all").hidden = state.readOnly || data.jobs.length === 0;
     setText($("dead-range"), data.jobs.length ? (state.dead.offset + 1) + "–" + (state.dead.offset + data.jobs.length) : "");
     $("dead-prev").disabled = state.dead.offset === 0;
     $("dead-next").disabled = !data.has_more;
   }
 
+  // -- schedules -----------------------------------------------------------------------------------------
+  function renderSchedules(data) {
+    syncRows($("schedules-body"), data.schedules, (s) => s.name, () => {
+      const row = h("tr");
+      for (const className of ["mono", "mono", "mono", "", "", "", ""]) row.append(h("td", { class: className }));
+      const toggle = h("button", { type: "button", class: "act-toggle" });
+      toggle.addEventListener("click", () => {
+        const action = row.dataset.paused ? "resume" : "pause";
+        act(toggle, "api/schedules/" + encodeURIComponent(row.dataset.name) + "/" + action, {},
+          () => (action === "pause" ? "Paused " : "Resumed ") + row.dataset.name);
+      });
+      const run = h("button", { type: "button", class: "act-run", text: "Run now" });
+      run.addEventListener("click", () => act(run, "api/schedules/" + encodeURIComponent(row.dataset.name) + "/run", {},
+        (data) => row.dataset.name + " enqueued job " + shortId(data.job_id)));
+      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [toggle, run]));
+      return row;
+    }, (row, s) => {
+      const cols = cells(row);
+      row.dataset.name = s.name;
+      row.dataset.paused = s.paused ? "1" : "";
+      setText(cols[0], s.name);
+      setText(cols[1], s.task);
+      setText(cols[2], s.cron);
+      setText(cols[3], s.timezone || "local");
+      setText(cols[4], s.last_run ? timeOf(s.last_run) : "never");
+      setText(cols[5], s.next_run ? timeOf(s.next_run) : "–");
+      setText(cols[6], s.paused ? "paused" : "active");
+      const toggle = cols[7].firstChild;
+      if (toggle) {
+        setText(toggle, s.paused ? "Resume" : "Pause");
+        setClass(toggle, s.paused ? "act-toggle act-resume primary" : "act-toggle act-pause");
+      }
+    });
+    $("schedules-empty").hidden = data.schedules.length > 0;
+  }
+
   function setupDead() {
+    $("dead-retry-all").addEventListener("click", () => {
+      const button = $("dead-retry-all");
+      if (window.confirm("Replay every dead letter as a new job?")) {
+        act(button, "api/dead-letters/retry-all", {}, (data) => "Replayed " + data.retried + " dead letter(s)");
+      }
+    });
+    $("jobs-revoke").addEventListener("click", () => {
+      const task = $("filter-task").value.trim();
+      if (!task) {
+        flash("Choose a task in the Task filter first: its waiting jobs are the ones revoked.", true);
+      } else if (window.confirm("Cancel every waiting job of task " + task + "? Running jobs go on.")) {
+        act($("jobs-revoke"), "api/tasks/" + encodeURIComponent(task) + "/revoke", {},
+          (data) => "Cancelled " + data.cancelled + " waiting job(s) of " + task);
+      }
+    });
     $("dead-purge").addEventListener("click", () => {
       const button = $("dead-purge");
       if (window.confirm("Delete every dead letter? Their arguments and errors will be gone.")) {
@@ -519,7 +579,15 @@
     });
     $("detail-cancel").addEventListener("click", () => {
       const id = state.detailId;
-      act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {}, () => "Cancelled " + shortId(id));
+      act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {},
+        (data) => (data.cancel_requested ? "Cancellation requested: its worker stops " : "Cancelled ") + shortId(id));
+    });
+    $("detail-replay").addEventListener("click", async () => {
+      const id = state.detailId;
+      if (!window.confirm("Enqueue job " + id + " again, with the same arguments and options?")) return;
+      const data = await act($("detail-replay"), "api/jobs/" + encodeURIComponent(id) + "/replay", {},
+        (result) => "Replayed " + shortId(id) + " as new job " + shortId(result.new_id));
+      if (data) openDetail(data.new_id);
     });
     $("detail-retry").addEventListener("click", async () => {
       const id = state.detailId;
@@ -629,6 +697,8 @@
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
     // The server decides what may be done to a job (taskito.views.rules), for every adapter alike.
     $("detail-cancel").hidden = state.readOnly || !job.can_cancel;
+    $("detail-cancel").textContent = job.status === "running" ? "Cancel running job" : "Cancel job";
+    $("detail-replay").hidden = state.readOnly || !job.can_replay;
     $("detail-retry").hidden = state.readOnly || !job.can_retry;
     $("detail-delete").hidden = state.readOnly || !job.can_retry;
   }
@@ -691,11 +761,12 @@
   let again = false;
 
   async function load() {
-    const [stats, queues, workers, jobs, dead, throughput] = await Promise.all([
+    const [stats, queues, workers, jobs, dead, throughput, schedules] = await Promise.all([
       get("api/stats"), get("api/queues"), get("api/workers"), get(jobsQuery()),
       get("api/dead-letters?limit=" + state.dead.limit + "&offset=" + state.dead.offset),
-      get("api/throughput?window=600&step=10"),
+      get("api/throughput?window=600&step=10"), get("api/schedules"),
     ]);
+    renderSchedules(schedules);
     renderStats(stats);
     renderQueues(queues);
     renderWorkers(workers);
