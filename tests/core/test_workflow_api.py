@@ -284,3 +284,14 @@ def test_async_tasks_are_steps_like_any_other(engine_queue: Queue, t: SimpleName
                  starmap(double, [(1,), (2,)]).delay()]
     run_jobs(queue)
     assert [workflow.result(timeout=0) for workflow in workflows] == [19, [[0, 2], [4, 6], [8]], [2, 4]]
+
+
+def test_a_step_cancelled_while_it_runs_ends_its_workflow_cancelled(engine_queue: Queue, t: SimpleNamespace) -> None:
+    queue = engine_queue
+    workflow = chain(t.add.s(1, 1), t.add.s(1), on_error=t.on_error.s("never")).delay()
+    [first] = queue.storage.claim("w1", ["default"], 10, 30)
+    assert queue.cancel_job(first.id) is True  # a request to the worker holding it
+    assert queue.storage.finish_cancelled(first.id, first.attempt, "cancelled while running", None)
+    assert workflow.status == "cancelled"
+    assert [job.status for job in workflow.jobs] == ["cancelled", "cancelled"]
+    assert run_jobs(queue) == 0 and t.ran == []
