@@ -19,7 +19,7 @@ from .queue import Queue
 from .registry import Registry
 from .result import JobHandle, JobResult
 from .task import Signature, TaskWrapper
-from .workflow import WorkflowResult, chain, chord, chunks, group, starmap
+from .workflow import WorkflowHandle, WorkflowResult, chain, chord, chunks, group, starmap
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "TaskWrapper",
     "TaskitoError",
     "WorkerLostError",
+    "WorkflowHandle",
     "WorkflowResult",
     "chain",
     "chord",

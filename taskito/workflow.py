@@ -21,7 +21,7 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import validation
 from .exceptions import InvalidValueError, JobNotFoundError, TaskCancelledError, TaskFailedError
@@ -32,7 +32,7 @@ from .task import Signature, TaskWrapper
 if TYPE_CHECKING:
     from .eager import EagerResult
     from .queue import Queue
-    from .result import JobResult
+    from .result import JobHandle, JobResult
     from .storage import JobRecord
 
 # Per-call options a workflow step cannot take, and why.
@@ -41,6 +41,28 @@ _REFUSED = {
     "unique_key": "a step is never the same job as another",
     "expires": "an expired step would leave its workflow unfinished; cancel the workflow instead",
 }
+
+
+class WorkflowHandle(Protocol):
+    """What sending a workflow returns: a stored workflow's ``WorkflowResult``, or in eager mode the
+    ``EagerWorkflowResult`` of one that already ran. Type your code against this so that it holds in both."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def jobs(self) -> Sequence[JobHandle]: ...
+
+    def refresh(self) -> WorkflowHandle: ...
+
+    def cancel(self) -> bool: ...
+
+    def result(self, timeout: float | None = ...) -> Any: ...
+
+    async def aresult(self, timeout: float | None = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -67,10 +89,10 @@ class Canvas:
     def __or__(self, other: Canvas | Signature) -> Chain:
         return Chain(self, other)
 
-    def delay(self) -> WorkflowResult | EagerWorkflowResult:
+    def delay(self) -> WorkflowHandle:
         return self.apply_async()
 
-    def apply_async(self, on_error: Signature | None = None, **options: Any) -> WorkflowResult | EagerWorkflowResult:
+    def apply_async(self, on_error: Signature | None = None, **options: Any) -> WorkflowHandle:
         """Send the workflow. ``options`` (job options: ``queue``, ``priority``...) apply to every step
         that does not set its own (``Signature.set``); ``on_error`` replaces the one given at building."""
         plan = _plan(self, on_error if on_error is not None else self.on_error, options)
@@ -79,12 +101,12 @@ class Canvas:
         plan.queue.storage.create_workflow(plan.workflow)
         return WorkflowResult(plan.queue, plan.workflow.id)
 
-    async def adelay(self) -> WorkflowResult | EagerWorkflowResult:
+    async def adelay(self) -> WorkflowHandle:
         """``delay()`` from async code: the writing runs off the event loop."""
         return await self.aapply_async()
 
     async def aapply_async(self, on_error: Signature | None = None,
-                           **options: Any) -> WorkflowResult | EagerWorkflowResult:
+                           **options: Any) -> WorkflowHandle:
         """``apply_async()`` from async code (checks and errors are the same, raised here)."""
         from .aio import run_blocking
 

@@ -295,3 +295,18 @@ def test_a_step_cancelled_while_it_runs_ends_its_workflow_cancelled(engine_queue
     assert workflow.status == "cancelled"
     assert [job.status for job in workflow.jobs] == ["cancelled", "cancelled"]
     assert run_jobs(queue) == 0 and t.ran == []
+
+
+def test_stored_and_eager_workflows_both_answer_what_workflow_handle_promises(tmp_path) -> None:
+    from taskito import WorkflowHandle
+    from taskito.workflow import EagerWorkflowResult
+
+    promised = {name for name in dir(WorkflowHandle) if not name.startswith("_")}
+    assert promised == {"id", "status", "jobs", "refresh", "cancel", "result", "aresult"}
+    queue = Queue(db_path=str(tmp_path / "t.db"), eager=True)
+    t = declare(queue)
+    ran = chain(t.add.s(1, 2), t.add.s(3)).delay()
+    assert isinstance(ran, EagerWorkflowResult) and promised <= set(dir(ran))
+    assert promised <= set(dir(WorkflowResult(queue, ran.id)))
+    assert (ran.status, ran.result(), [job.status for job in ran.jobs], ran.cancel()) == (
+        "complete", 6, ["complete", "complete"], False)
