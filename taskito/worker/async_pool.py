@@ -251,14 +251,6 @@ class AsyncPool(JobPool):
         free = self.capacity - self._held
         return free if free >= max(1, (self.capacity - self.concurrency) // 2) else 0
 
-    def _release(self) -> None:
-        """Wake the waiting threads only when it matters: the worker when a claim is worth it (or the pool is
-        idle, for a drain). Coroutines end a thousand times a second, and the condition is shared with the
-        plain pool's threads, which have nothing to do with it."""
-        self._held -= 1
-        if self._held <= 0 or self._wanted() > 0:
-            self._cond.notify_all()
-
     # -- the watchdog thread -------------------------------------------------------------------------
     def _watch(self) -> None:
         """Report a coroutine that keeps the loop from running: the loop's beat stops while it blocks."""

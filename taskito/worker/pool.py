@@ -181,9 +181,15 @@ class JobPool:
         return records
 
     def _release(self) -> None:
-        """One held job is done (called with the condition held)."""
+        """One held job is done (called with the condition held).
+
+        Wakes the waiting threads only when it matters: the worker when a claim is worth it, or when the
+        pool is idle (a drain waits for that). Runners wait for jobs, not for each other's ends: waking
+        every runner at every job's end made 16 threads drain slower than one.
+        """
         self._held -= 1
-        self._cond.notify_all()
+        if self._held <= 0 or self._wanted() > 0:
+            self._cond.notify_all()
 
 
 def _start_order(record: JobRecord) -> tuple[int, float]:
