@@ -15,9 +15,9 @@ TASKITO = str(Path(sys.executable).with_name("taskito"))
 
 def main() -> int:
     shutil.rmtree(HERE / ".taskito", ignore_errors=True)  # start from an empty database
-    from tasks import add, charge_card, flaky_fetch, queue, send_reminder
+    from tasks import add, charge_card, flaky_fetch, queue, send_reminder, total
 
-    from taskito import MaxRetriesExceededError
+    from taskito import MaxRetriesExceededError, chord, group
 
     print(f"database: {Path(queue.db_path).resolve()}")
     print("starting: taskito worker --app tasks:queue")
@@ -28,6 +28,8 @@ def main() -> int:
             "flaky_fetch(...)": flaky_fetch.delay("https://example.com"),
             "charge_card(...)": charge_card.delay("4242"),
             "send_reminder(...) in 2s": send_reminder.apply_async(args=("ada",), delay=2),
+            # A workflow: three adds in parallel, then their total, advanced by the worker in the database.
+            "chord(add x3, total)": chord(group(add.s(1, 2), add.s(3, 4), add.s(5, 6)), total.s()).delay(),
         }
         for label, job in jobs.items():
             try:

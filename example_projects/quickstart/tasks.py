@@ -28,6 +28,12 @@ def charge_card(card: str) -> None:
 
 
 @queue.task()
+def total(numbers: list[int]) -> int:
+    """A chord's callback: it gets the list of its group's results."""
+    return sum(numbers)
+
+
+@queue.task()
 def send_reminder(user: str) -> str:
     return f"reminded {user}"
 
