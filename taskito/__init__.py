@@ -14,6 +14,7 @@ from .exceptions import (
     TaskitoError,
     WorkerLostError,
 )
+from .middleware import JobInfo, Middleware
 from .options import JobOptions
 from .queue import Queue
 from .registry import Registry
@@ -27,10 +28,12 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidValueError",
     "JobHandle",
+    "JobInfo",
     "JobNotFoundError",
     "JobOptions",
     "JobResult",
     "MaxRetriesExceededError",
+    "Middleware",
     "Queue",
     "Registry",
     "SerializationError",

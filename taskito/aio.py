@@ -239,9 +239,12 @@ class AsyncQueueMethods:
         from .eager import arun_eagerly
         from .result import JobResult
 
+        announced = [(job.id, job.task_name, job.queue)]
         if self.eager:
+            self._announce(announced)
             return await arun_eagerly(self, job)
         [job_id] = await enqueue_jobs(self, [job])
+        self._announce(announced)
         return JobResult(self, job_id)
 
     async def aenqueue_many(self: Queue, task_name: str,  # type: ignore[misc]  # a Queue mixin
@@ -249,15 +252,16 @@ class AsyncQueueMethods:
                             kwargs_list: Iterable[dict[str, Any] | None] | None = None,
                             **options: Any) -> list[JobHandle]:
         """``enqueue_many()`` from async code: one transaction."""
-        from .eager import arun_eagerly
         from .result import JobResult
 
         jobs = list(self._prepare_many(task_name, args_list, kwargs_list, options))
         if self.eager:
-            return [await arun_eagerly(self, job) for job in jobs]
+            return [await self.aenqueue_prepared(job) for job in jobs]
         if not jobs:
             return []
-        return [JobResult(self, job_id) for job_id in await enqueue_jobs(self, jobs)]
+        ids = await enqueue_jobs(self, jobs)
+        self._announce((job.id, job.task_name, job.queue) for job in jobs)
+        return [JobResult(self, job_id) for job_id in ids]
 
     async def aget_job(self: Queue, job_id: str) -> JobResult | None:  # type: ignore[misc]  # a Queue mixin
         """``get_job()`` from async code."""

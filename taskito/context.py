@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .exceptions import SoftTimeLimitExceeded, TaskitoError
 from .validation import percent as percent_check
 
 if TYPE_CHECKING:
+    from .middleware import JobInfo
     from .storage import Storage
 
 
@@ -28,11 +29,19 @@ class JobContext:
     soft_timeout: float | None
     # Where update_progress() goes instead of ``storage`` (async tasks: a write the event loop does not wait for).
     write_progress: Callable[[str, float], None] | None = None
+    # What middleware's on_enqueue added to the job (see taskito.middleware), and what its before/after share.
+    headers: dict[str, str] = field(default_factory=dict)
+    info: JobInfo | None = None
 
 
 # A context variable, not a thread-local: each thread of the pool and each coroutine on the worker's
 # event loop (every asyncio task runs in a copy of the context) sees its own job.
 _context: ContextVar[JobContext | None] = ContextVar("taskito_current_job", default=None)
+
+
+def active() -> JobContext | None:
+    """The job running in this thread or coroutine, if any."""
+    return _context.get()
 
 
 @contextmanager

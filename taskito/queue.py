@@ -15,6 +15,7 @@ from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
+from .middleware import JobInfo, call_middleware, emit, has_middleware
 from .options import JobOptions
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobHandle, JobResult
@@ -171,6 +172,16 @@ class Queue(AsyncQueueMethods):
         """``fn(task_name, args, kwargs, error)`` runs after every failed attempt."""
         return self.registry.on_failure(fn)
 
+    def add_middleware(self, obj: Any) -> Any:
+        """Add middleware: an object with any of on_enqueue, before, after, on_retry, on_dead, on_cancel
+        (see ``taskito.Middleware``). What one raises is logged; the job goes on."""
+        return self.registry.add_middleware(obj)
+
+    def on_event(self, name: str) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(event)`` runs on every event ``name``: job.enqueued, job.started, job.completed,
+        job.retrying, job.dead, job.cancelled, worker.started or worker.stopped. ``event`` is a dict."""
+        return self.registry.on_event(name)
+
     @property
     def periodic_tasks(self) -> list[PeriodicSpec]:
         return self.registry.periodic_tasks
@@ -180,16 +191,21 @@ class Queue(AsyncQueueMethods):
         return self.registry.hooks
 
     # -- enqueueing -----------------------------------------------------------------------
-    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> bytes:
-        """Serialize arguments, naming the argument that cannot be held."""
+    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None,
+                       headers: Mapping[str, str] | None = None) -> bytes:
+        """Serialize arguments, naming the argument that cannot be held; ``headers`` (from middleware's
+        on_enqueue) travel with them to every attempt."""
         if (isinstance(args, (str, bytes)) or not isinstance(args, Iterable)
                 or not isinstance(kwargs, (Mapping, type(None)))):
             raise InvalidValueError(f"args must be a list or tuple and kwargs a dict (or None), got args "
                                     f"{validation.shown(args)} and kwargs {validation.shown(kwargs)}")
         args = tuple(args)
         kwargs = dict(kwargs or {})
+        payload: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+        if headers:
+            payload["headers"] = {str(key): str(value) for key, value in headers.items()}
         try:
-            return self.serializer.dumps({"args": list(args), "kwargs": kwargs})
+            return self.serializer.dumps(payload)
         except SerializationError as exc:
             message = describe_unserializable(self.serializer, task_name, args, kwargs, str(exc))
             raise SerializationError(message) from None
@@ -203,8 +219,40 @@ class Queue(AsyncQueueMethods):
         fields = task.job_defaults() if task is not None else self._by_name_defaults()
         if options:
             fields = {**fields, **JobOptions.for_call(options)}
+        if has_middleware(self.registry, "on_enqueue"):
+            return (self._new_job_seen(task_name, args, kwargs, fields) for args, kwargs in calls)
         return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
                        **fields) for args, kwargs in calls)
+
+    def _new_job_seen(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                      fields: Mapping[str, Any]) -> NewJob:
+        """A new job that middleware's on_enqueue has seen first (and may have added headers to)."""
+        self.encode_payload(task_name, args, kwargs)  # bad arguments fail before middleware sees them
+        info = JobInfo(id=new_job_id(), task_name=task_name, queue=fields.get("queue") or "default",
+                       args=tuple(args), kwargs=dict(kwargs or {}))
+        call_middleware(self.registry, "on_enqueue", info)
+        return NewJob(id=info.id, task_name=task_name, payload=self.encode_payload(task_name, args, kwargs,
+                                                                                   info.headers), **fields)
+
+    def _write_announced(self, jobs: Iterable[NewJob], connection: Any) -> list[str]:
+        """``_write``; then, with job.enqueued handlers, announce each job written (in eager mode, before
+        running it). The jobs stream through as before: only their ids and queues are kept."""
+        if not self.registry.event_handlers.get("job.enqueued"):
+            return self._write(jobs, connection)
+        seen: list[tuple[str, str, str | None]] = []
+
+        def tap() -> Iterator[NewJob]:
+            for job in jobs:
+                seen.append((job.id, job.task_name, job.queue))
+                yield job
+
+        ids = self._write(tap(), connection)
+        self._announce(seen)
+        return ids
+
+    def _announce(self, jobs: Iterable[tuple[str, str, str | None]]) -> None:
+        for job_id, task_name, queue in jobs:
+            emit(self.registry, "job.enqueued", job_id=job_id, task_name=task_name, queue=queue)
 
     def _by_name_defaults(self) -> dict[str, Any]:
         """The options of a job of a task not declared here: the queue's defaults, except those its worker decides."""
@@ -239,8 +287,9 @@ class Queue(AsyncQueueMethods):
         transaction and commits or rolls back with it.
         """
         if self.eager:
+            self._announce([(job.id, job.task_name, job.queue)])
             return run_eagerly(self, job)
-        [job_id] = self._write([job], connection)
+        [job_id] = self._write_announced([job], connection)
         return JobResult(self, job_id)
 
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
@@ -260,8 +309,8 @@ class Queue(AsyncQueueMethods):
         """
         jobs = self._prepare_many(task_name, args_list, kwargs_list, options)
         if self.eager:
-            return [run_eagerly(self, job) for job in jobs]
-        return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
+            return [self.enqueue_prepared(job) for job in jobs]
+        return [JobResult(self, job_id) for job_id in self._write_announced(jobs, connection)]
 
     @contextmanager
     def using_connection(self, connection: Any) -> Iterator[None]:
@@ -363,7 +412,16 @@ class Queue(AsyncQueueMethods):
     def cancel_job(self, job_id: str) -> bool:
         """Cancel a pending job (and the jobs depending on it); False if it started already, or if
         a worker has claimed it and is about to start it (it is then pending with that worker's id)."""
-        return self.storage.cancel(job_id)
+        cancelled = self.storage.cancel(job_id)
+        if cancelled and (self.registry.event_handlers.get("job.cancelled")
+                          or has_middleware(self.registry, "on_cancel")):
+            record = self.storage.get_job(job_id)
+            if record is not None:
+                emit(self.registry, "job.cancelled", job_id=job_id, task_name=record.task_name, queue=record.queue)
+                call_middleware(self.registry, "on_cancel", JobInfo(id=job_id, task_name=record.task_name,
+                                                                    queue=record.queue,
+                                                                    retry_count=record.retry_count))
+        return cancelled
 
     def dead_letters(self, limit: int = 10, offset: int = 0) -> list[JobResult]:
         return self.list_jobs(status=Status.DEAD, limit=limit, offset=offset)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..context import JobContext, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
+from ..middleware import JobInfo, call_middleware, emit
 from ..storage import Completion, JobRecord
 from .retry import retry_delay
 
@@ -36,12 +37,14 @@ class Outcome:
     raised: BaseException | None = None
 
 
-def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any]]:
+def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any], dict[str, str]]:
+    """The arguments, and the headers middleware added at enqueue (see ``taskito.middleware``)."""
     payload = queue.serializer.loads(record.payload)
     args, kwargs = payload["args"], payload["kwargs"]
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise TypeError("args must be a list and kwargs an object")
-    return args, kwargs
+    headers = payload.get("headers")
+    return args, kwargs, headers if isinstance(headers, dict) else {}
 
 
 def storable(text: str) -> str:
@@ -100,13 +103,13 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
                              f"name (registered: {known}); import its module in the --app module",
                        started_at=started_at)
     try:
-        args, kwargs = _decode(queue, record)
+        args, kwargs, headers = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
-                         soft_timeout=task.options.soft_timeout, write_progress=write_progress)
+                         soft_timeout=task.options.soft_timeout, write_progress=write_progress, headers=headers)
     return task, tuple(args), kwargs, context
 
 
@@ -144,6 +147,8 @@ def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, ou
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
                               started_at=outcome.started_at, finished_at=time.time()))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
+        emit(queue.registry, "job.completed", job_id=record.id, task_name=record.task_name, queue=record.queue,
+             retry_count=record.retry_count, duration=outcome.duration)
         return
     record_failure(queue, record, outcome)
 
@@ -164,10 +169,24 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
     verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
     logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
                 outcome.duration * 1000, outcome.error.splitlines()[0])
-    if outcome.raised is not None:
+    registry = queue.registry
+    if outcome.raised is not None or registry.middleware:
         try:
-            args, kwargs = _decode(queue, record)
+            args, kwargs, headers = _decode(queue, record)
         except Exception:
-            args, kwargs = [], {}
-        run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
+            args, kwargs, headers = [], {}, {}
+        if outcome.raised is not None:
+            run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
+        info = JobInfo(id=record.id, task_name=record.task_name, queue=record.queue, args=tuple(args),
+                       kwargs=kwargs, retry_count=record.retry_count, headers=headers)
+        if outcome.retry_delay is None:
+            call_middleware(registry, "on_dead", info, outcome.error)
+        else:
+            call_middleware(registry, "on_retry", info, outcome.error, outcome.retry_delay)
+    event = {"job_id": record.id, "task_name": record.task_name, "queue": record.queue,
+             "retry_count": record.retry_count, "error": outcome.error}
+    if outcome.retry_delay is None:
+        emit(registry, "job.dead", **event)
+    else:
+        emit(registry, "job.retrying", **event, retry_in=outcome.retry_delay)
     return True
