@@ -146,7 +146,8 @@ def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, ou
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
                               started_at=outcome.started_at, finished_at=time.time()))
-        logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
+        logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000,
+                    extra={"job_id": record.id, "task_name": record.task_name})
         emit(queue.registry, "job.completed", job_id=record.id, task_name=record.task_name, queue=record.queue,
              retry_count=record.retry_count, duration=outcome.duration)
         return
@@ -168,7 +169,8 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
         return False
     verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
     logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
-                outcome.duration * 1000, outcome.error.splitlines()[0])
+                outcome.duration * 1000, outcome.error.splitlines()[0],
+                extra={"job_id": record.id, "task_name": record.task_name})
     registry = queue.registry
     if outcome.raised is not None or registry.middleware:
         try:

@@ -7,6 +7,7 @@ test sees what ran in the worker process (and, with --pool prefork, in its child
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,9 @@ def chatty(lines: int) -> int:
     for number in range(lines):
         current_job.log(f"line {number}", level="warning" if number % 2 else "info", number=number)
     return lines
+
+
+@queue.task()
+def talks(word: str) -> str:
+    logging.getLogger("observe_app").warning("inside the job: %s", word)
+    return word
