@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
-from . import config, validation
+from . import config, taskstats, validation
 from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
@@ -59,6 +61,8 @@ class Queue(AsyncQueueMethods):
     lease_seconds: float
     serializer: Serializer
     eager: bool
+    max_log_lines: int
+    metrics_retention: float
     _settings_id: object  # a new object whenever the settings are (re)applied: task options follow
     _by_name: tuple[object, dict[str, Any]] | None = None
 
@@ -69,7 +73,8 @@ class Queue(AsyncQueueMethods):
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
                  lease_seconds: float | None = None, registry: Registry | None = None,
-                 async_concurrency: int | None = None) -> None:
+                 async_concurrency: int | None = None, max_log_lines: int | None = None,
+                 metrics_retention: float | None = None) -> None:
         explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
         self._apply_settings(config.queue_settings(explicit))
@@ -407,6 +412,65 @@ class Queue(AsyncQueueMethods):
         """Per task, over the jobs still stored: its six counts, its failed attempts, and a histogram of the
         run time of its completed jobs (cumulative counts at each bound of ``runtime_buckets``, seconds)."""
         return self.storage.task_metrics(runtime_buckets)
+
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The lines the job's task wrote with ``current_job.log()``, oldest first: ``id``, ``time``,
+        ``level``, ``message`` and ``extra`` (a dict). ``after``: only lines after the one with that id
+        (to follow a running job)."""
+        after = validation.count("after", after)
+        limit = validation.count("limit", limit, minimum=1)
+        lines = self.storage.job_logs(job_id, after=after, limit=limit)
+        for line in lines:
+            line["extra"] = json.loads(line["extra"]) if line["extra"] else {}
+        return lines
+
+    def task_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
+        """Per task, what its attempts did in the last ``since`` seconds (from the task minutes, which
+        survive purges for ``metrics_retention``): ``counts`` by outcome (complete, failed: retried, dead,
+        cancelled), ``attempts``, ``failure_rate`` (failed and dead attempts / attempts), ``runtime``
+        (p50, p95, p99, mean, count: seconds each attempt ran) and ``wait`` (p50, p95, mean, count:
+        seconds from due to started). Percentiles are read off histograms: within a bucket's bounds."""
+        start = self._metrics_start(since)
+        return {name: totals.figures()
+                for name, totals in sorted(taskstats.totals_by(self.storage.task_minutes(start), 1).items())}
+
+    def queue_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
+        """Per queue: its six job counts, whether it is ``paused``, ``oldest_due_age`` (seconds the
+        longest-waiting due job has waited, None when none is due) and, over the last ``since`` seconds,
+        ``completed``, ``failure_rate`` and ``wait`` (p50, p95, mean, count) of its tasks' attempts."""
+        start = self._metrics_start(since)
+        now = time.time()
+        counts = self.stats_all_queues()
+        paused = set(self.paused_queues())
+        totals = taskstats.totals_by(self.storage.task_minutes(start), 0)
+        result: dict[str, dict[str, Any]] = {}
+        for name in sorted(set(counts) | set(totals) | paused):
+            oldest = self.storage.oldest_due(name, now) if counts.get(name, {}).get("pending") else None
+            figures = totals[name].figures() if name in totals else taskstats.Totals().figures()
+            result[name] = {**counts.get(name, empty_stats()), "paused": name in paused,
+                            "oldest_due_age": None if oldest is None else max(0.0, now - oldest),
+                            "completed": figures["counts"]["complete"], "failure_rate": figures["failure_rate"],
+                            "wait": figures["wait"]}
+        return result
+
+    def task_series(self, since: float = 3600, step: float = 60) -> dict[int, dict[str, dict[str, Any]]]:
+        """Attempts per ``step``-second bucket of the last ``since`` seconds (bucket 0 is the oldest), per
+        task: ``{bucket: {task: {"complete", "failed", "dead", "cancelled", "runtime_sum"}}}``; quiet
+        buckets are left out. What the dashboard's charts draw."""
+        start = self._metrics_start(since)
+        step = validation.seconds("step", step, positive=True)
+        series: dict[int, dict[str, dict[str, Any]]] = {}
+        for bucket, task_name, outcome, n, runtime_sum in self.storage.task_minutes_series(start, step):
+            entry = series.setdefault(int(bucket), {}).setdefault(
+                task_name, {**dict.fromkeys(taskstats.OUTCOMES, 0), "runtime_sum": 0.0})
+            entry[outcome] = entry.get(outcome, 0) + int(n)
+            entry["runtime_sum"] += float(runtime_sum or 0)
+        return series
+
+    def _metrics_start(self, since: float) -> float:
+        """The first minute of the last ``since`` seconds (metrics are kept per minute)."""
+        since = validation.seconds("since", since, positive=True)
+        return (time.time() - since) // 60 * 60
 
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:

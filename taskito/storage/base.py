@@ -317,6 +317,31 @@ class Storage(Protocol):
         ``{bucket: {"completed": jobs completed, "dead": jobs that died, "failed": failed attempts}}``;
         buckets with no activity are left out."""
 
+    # -- job logs and task minutes (observability) ---------------------------------------
+    def add_job_log(self, job_id: str, logged_at: float, level: str, message: str, extra: str | None,
+                    limit: int) -> bool:
+        """Store one line of ``current_job.log()``; False (nothing stored) if the job holds ``limit`` already."""
+
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The job's lines oldest first (those after line id ``after``): ``id``, ``time``, ``level``,
+        ``message``, ``extra`` (a JSON object's text, or None)."""
+
+    def task_minutes(self, since: float) -> list[tuple[Any, ...]]:
+        """The task minutes since ``since``, added up per (queue, task_name, outcome, runtime_le,
+        wait_le): rows of those five, then n, runtime_sum, wait_sum."""
+
+    def task_minutes_series(self, since: float, step: float) -> list[tuple[Any, ...]]:
+        """(bucket, task_name, outcome, n, runtime_sum) in ``step``-second buckets from ``since``."""
+
+    def merge_task_minutes(self, start: float, end: float, step: int) -> None:
+        """Merge the task-minute rows of [start, end) into one per key and ``step`` seconds."""
+
+    def prune_task_minutes(self, before: float) -> int:
+        """Delete the task minutes before ``before``; returns how many rows went."""
+
+    def oldest_due(self, queue: str, now: float) -> float | None:
+        """When the longest-waiting due job of ``queue`` became due (its scheduled_at), or None."""
+
     # -- periodic tasks ------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:
         """Upsert a periodic task; keep its next run unless the schedule changed."""

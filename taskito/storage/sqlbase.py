@@ -629,6 +629,43 @@ class SQLStorage:
                 bucket(index)["failed"] += count
         return buckets
 
+    # -- job logs and task minutes ------------------------------------------------------------
+    def add_job_log(self, job_id: str, logged_at: float, level: str, message: str, extra: str | None,
+                    limit: int) -> bool:
+        with self._transaction() as cur:
+            return self._run(cur, "add_job_log", job_id=job_id, logged_at=logged_at, level=level, message=message,
+                             extra=extra, limit=limit) > 0
+
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        if not is_job_id(job_id):
+            return []
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "job_logs", job_id=job_id, after=after, limit=limit)
+        return [{"id": r[0], "time": r[1], "level": r[2], "message": r[3], "extra": r[4]} for r in rows]
+
+    def task_minutes(self, since: float) -> list[tuple[Any, ...]]:
+        with self._autocommit() as cur:
+            return [tuple(row) for row in self._rows(cur, "task_minutes", since=since)]
+
+    def task_minutes_series(self, since: float, step: float) -> list[tuple[Any, ...]]:
+        if step <= 0:
+            raise InvalidValueError(f"step must be positive, got {step}")
+        with self._autocommit() as cur:
+            return [tuple(row) for row in self._rows(cur, "task_minutes_series", since=since, step=step)]
+
+    def merge_task_minutes(self, start: float, end: float, step: int) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "grouped_task_minutes", start=start, end=end, step=step)
+
+    def prune_task_minutes(self, before: float) -> int:
+        with self._transaction() as cur:
+            return self._run(cur, "prune_task_minutes", before=before)
+
+    def oldest_due(self, queue: str, now: float) -> float | None:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "oldest_due", queue=queue, now=now)
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
     # -- periodic tasks -------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:
         with self._transaction() as cur:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..context import JobContext, bound
+from ..context import JobContext, LogLine, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
 from ..middleware import JobInfo, call_middleware, emit
 from ..storage import Completion, JobRecord
@@ -76,13 +76,14 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
 
 async def arun_attempt(queue: Queue, record: JobRecord, started: float,
                        still_current: Callable[[], bool] = lambda: True,
-                       write_progress: Callable[[str, float], None] | None = None) -> Outcome:
+                       write_progress: Callable[[str, float], None] | None = None,
+                       write_log: Callable[[str, LogLine], None] | None = None) -> Outcome:
     """``run_attempt`` of an ``async def`` task, awaited on the worker's event loop.
 
-    ``current_job`` is bound in this coroutine's own context; ``write_progress`` takes its
-    progress updates, so that the loop never waits for the database.
+    ``current_job`` is bound in this coroutine's own context; ``write_progress`` and ``write_log``
+    take its progress updates and log lines, so that the loop never waits for the database.
     """
-    prepared = _prepare(queue, record, started, write_progress)
+    prepared = _prepare(queue, record, started, write_progress, write_log)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -93,6 +94,7 @@ async def arun_attempt(queue: Queue, record: JobRecord, started: float,
 
 def _prepare(queue: Queue, record: JobRecord, started: float,
              write_progress: Callable[[str, float], None] | None = None,
+             write_log: Callable[[str, LogLine], None] | None = None,
              ) -> Outcome | tuple[TaskWrapper, tuple[Any, ...], dict[str, Any], JobContext]:
     """The task, its decoded arguments and its ``current_job``; or the Outcome of a job that cannot run."""
     started_at = wall_clock(started)
@@ -109,7 +111,8 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
-                         soft_timeout=task.options.soft_timeout, write_progress=write_progress, headers=headers)
+                         soft_timeout=task.options.soft_timeout, write_progress=write_progress, headers=headers,
+                         max_log_lines=queue.max_log_lines, write_log=write_log)
     return task, tuple(args), kwargs, context
 
 

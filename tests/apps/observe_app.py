@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,22 @@ def chatty(lines: int) -> int:
 def talks(word: str) -> str:
     logging.getLogger("observe_app").warning("inside the job: %s", word)
     return word
+
+
+@queue.task(timeout=60)
+def steps() -> str:
+    """Logs, then waits (up to 20 s) for the test to create EFFECTS_DIR/release, then logs again."""
+    current_job.log("waiting for release")
+    release = Path(os.environ.get("EFFECTS_DIR", ".")) / "release"
+    deadline = time.monotonic() + 20
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    current_job.log("released", level="error", ok=True)
+    return "done"
+
+
+@queue.task()
+async def async_chatty(lines: int) -> int:
+    for number in range(lines):
+        current_job.log(f"async line {number}", number=number)
+    return lines
