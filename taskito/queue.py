@@ -430,9 +430,7 @@ class Queue(AsyncQueueMethods):
         cancelled), ``attempts``, ``failure_rate`` (failed and dead attempts / attempts), ``runtime``
         (p50, p95, p99, mean, count: seconds each attempt ran) and ``wait`` (p50, p95, mean, count:
         seconds from due to started). Percentiles are read off histograms: within a bucket's bounds."""
-        start = self._metrics_start(since)
-        return {name: totals.figures()
-                for name, totals in sorted(taskstats.totals_by(self.storage.task_minutes(start), 1).items())}
+        return {name: totals.figures() for name, totals in sorted(self.task_minutes_histograms(since).items())}
 
     def queue_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
         """Per queue: its six job counts, whether it is ``paused``, ``oldest_due_age`` (seconds the
@@ -452,6 +450,10 @@ class Queue(AsyncQueueMethods):
                             "completed": figures["counts"]["complete"], "failure_rate": figures["failure_rate"],
                             "wait": figures["wait"]}
         return result
+
+    def task_minutes_histograms(self, since: float = 3600) -> dict[str, taskstats.Totals]:
+        """Per task, the outcome counts and run/wait histograms behind ``task_stats`` (what /metrics shows)."""
+        return taskstats.totals_by(self.storage.task_minutes(self._metrics_start(since)), 1)
 
     def task_series(self, since: float = 3600, step: float = 60) -> dict[int, dict[str, dict[str, Any]]]:
         """Attempts per ``step``-second bucket of the last ``since`` seconds (bucket 0 is the oldest), per

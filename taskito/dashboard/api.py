@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 MAX_LIMIT = 500
+MAX_SINCE = 31 * 86400  # seconds of metrics a view may ask for (they are kept for TASKITO_METRICS_RETENTION)
 
 
 def int_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
@@ -54,6 +55,7 @@ class Api:
         router.add(post, "/api/queues/(?P<name>.+)/resume", self.resume, mutating=True)
         router.add(get, "/api/jobs", self.jobs)
         router.add(get, "/api/jobs/(?P<job_id>[^/]+)", self.job)
+        router.add(get, "/api/jobs/(?P<job_id>[^/]+)/logs", self.job_logs)
         router.add(post, "/api/jobs/(?P<job_id>[^/]+)/cancel", self.cancel, mutating=True)
         router.add(get, "/api/dead-letters", self.dead_letters)
         router.add(post, "/api/dead-letters/purge", self.purge_dead, mutating=True)
@@ -62,6 +64,7 @@ class Api:
         router.add(get, "/api/workers", self.workers)
         router.add(get, "/api/tasks", self.tasks)
         router.add(get, "/api/throughput", self.throughput)
+        router.add(get, "/api/task-series", self.task_series)
 
     # -- helpers -----------------------------------------------------------------------
     def _job(self, job_id: str) -> dict[str, Any]:
@@ -85,14 +88,21 @@ class Api:
                               "paused": self.queue.paused_queues()})
 
     def queues(self, req: Request) -> Response:
-        """Every queue with jobs, every paused queue and every queue the registered tasks use."""
-        per_queue = self.queue.stats_all_queues()
-        paused = set(self.queue.paused_queues())
-        names = set(per_queue) | paused | set(self.queue.default_queues())
-        return json_response({"queues": [
-            {"name": name, "paused": name in paused, "stats": per_queue.get(name, dict.fromkeys(STAT_NAMES, 0))}
-            for name in sorted(names)
-        ]})
+        """Every queue with jobs, every paused queue and every queue the registered tasks use; with the
+        age of its oldest due job and, over the last ``since`` seconds (default 3600), its jobs' wait."""
+        since = int_arg(req, "since", 3600, 60, MAX_SINCE)
+        figures = self.queue.queue_stats(since=since)
+        names = set(figures) | set(self.queue.default_queues())
+        empty = dict.fromkeys(STAT_NAMES, 0)
+        entries = []
+        for name in sorted(names):
+            found = figures.get(name, {})
+            entries.append({"name": name, "paused": found.get("paused", False),
+                            "stats": {key: found.get(key, 0) for key in empty},
+                            "oldest_due_age": found.get("oldest_due_age"), "wait": found.get("wait"),
+                            "completed_recently": found.get("completed", 0),
+                            "failure_rate": found.get("failure_rate", 0.0)})
+        return json_response({"queues": entries, "since": since})
 
     def queue_detail(self, req: Request, name: str) -> Response:
         name = _name(name, "queue name")
@@ -119,15 +129,51 @@ class Api:
         job["errors"] = self.queue.job_errors(job_id)
         return json_response(job)
 
+    def job_logs(self, req: Request, job_id: str) -> Response:
+        """The lines the job's task logged, oldest first; ``after``: only those after that line id (the page
+        polls with it while the job runs)."""
+        self._job(job_id)  # 404 for an unknown id
+        after = int_arg(req, "after", 0, 0, 2**62)
+        return json_response({"job_id": job_id, "lines": self.queue.job_logs(job_id, after=after)})
+
     def dead_letters(self, req: Request) -> Response:
         return json_response(self._page(req, lambda limit, offset: self.queue.dead_letters(limit, offset)))
 
     def workers(self, req: Request) -> Response:
-        return json_response({"workers": self.queue.workers(), "now": time.time()})
+        """Live workers, each with the jobs it is running now."""
+        workers = self.queue.workers()
+        running: dict[str, list[dict[str, Any]]] = {}
+        for job in self.queue.list_jobs(status=Status.RUNNING, limit=MAX_LIMIT):
+            record = job.record
+            if record.worker_id:
+                running.setdefault(record.worker_id, []).append(
+                    {"id": record.id, "task_name": record.task_name, "started_at": record.started_at})
+        for worker in workers:
+            worker["jobs"] = running.get(worker["id"], [])
+        return json_response({"workers": workers, "now": time.time()})
 
     def tasks(self, req: Request) -> Response:
-        """Task names this process knows (for the task filter); jobs may name others."""
-        return json_response({"tasks": sorted(self.queue.tasks)})
+        """Task names (registered here, or seen in the last ``since`` seconds: for the task filter), and
+        per task its figures over that window (``Queue.task_stats``), failing and slow ones first."""
+        since = int_arg(req, "since", 3600, 60, MAX_SINCE)
+        stats = self.queue.task_stats(since=since)
+        ranked = sorted(stats.items(), key=lambda item: (-item[1]["failure_rate"],
+                                                         -(item[1]["runtime"]["p95"] or 0), item[0]))
+        return json_response({"tasks": sorted(set(self.queue.tasks) | set(stats)), "since": since,
+                              "stats": [{"task_name": name, **figures} for name, figures in ranked]})
+
+    def task_series(self, req: Request) -> Response:
+        """Attempts per ``step`` seconds over the last ``since`` seconds, per task and outcome (charts of
+        1 h, 24 h, 7 d): ``points`` oldest first, each ``{"t", "tasks": {name: {outcome: n}}}``."""
+        since = int_arg(req, "since", 3600, 60, MAX_SINCE)
+        step = int_arg(req, "step", 60, 60, 86400)
+        if since // step > 2000:
+            raise HTTPError(400, f"since/step gives {since // step} points; at most 2000 (take a larger step)")
+        found = self.queue.task_series(since=since, step=step)
+        start = (time.time() - since) // 60 * 60
+        count = math.ceil((time.time() - start) / step)
+        return json_response({"since": since, "step": step, "points": [
+            {"t": start + index * step, "tasks": found.get(index, {})} for index in range(count)]})
 
     def throughput(self, req: Request) -> Response:
         """Completed jobs, dead jobs and failed attempts per ``step`` seconds over the last ``window``."""
