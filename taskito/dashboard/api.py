@@ -65,6 +65,8 @@ class Api:
         router.add(get, "/api/tasks", self.tasks)
         router.add(get, "/api/throughput", self.throughput)
         router.add(get, "/api/task-series", self.task_series)
+        router.add(get, "/api/schedules", self.schedules)
+        router.add(get, "/api/search", self.search)
 
     # -- helpers -----------------------------------------------------------------------
     def _job(self, job_id: str) -> dict[str, Any]:
@@ -190,6 +192,18 @@ class Api:
             points.append({"t": since + index * step, "completed": values.get("completed", 0),
                            "dead": values.get("dead", 0), "failed": values.get("failed", 0)})
         return json_response({"step": step, "window": count * step, "now": now, "points": points})
+
+    def search(self, req: Request) -> Response:
+        """Jobs matching ``q``: the job with that id (empty when there is none: an answer, not an error)."""
+        query = (req.arg("q") or "").strip()
+        found = self.queue.get_job(query) if query else None
+        return json_response({"q": query, "jobs": [] if found is None else [found.summary()]})
+
+    def schedules(self, req: Request) -> Response:
+        """The periodic schedules declared in this app (``@queue.periodic``)."""
+        return json_response({"schedules": [
+            {"name": spec.name, "task_name": spec.task_name, "cron": spec.cron, "timezone": spec.timezone,
+             "queue": spec.queue} for spec in self.queue.periodic_tasks]})
 
     # -- operating -----------------------------------------------------------------------
     def pause(self, req: Request, name: str) -> Response:
