@@ -89,6 +89,21 @@ def make_blueprint(extension: Taskito) -> Blueprint:
     def job_detail(job_id: str) -> Any:
         return _json(views.job_detail(extension.queue, job_id))
 
+    @bp.get("/jobs/<job_id>/logs")
+    @protected
+    def job_logs(job_id: str) -> Any:
+        return _json(views.job_logs(extension.queue, job_id, request.args.get("after")))
+
+    @bp.get("/tasks")
+    @protected
+    def task_stats() -> Any:
+        return _json(views.task_stats(extension.queue, request.args.get("since")))
+
+    @bp.get("/queues")
+    @protected
+    def queue_stats() -> Any:
+        return _json(views.queue_stats(extension.queue, request.args.get("since")))
+
     @bp.get("/jobs/<job_id>/result")
     @protected
     def job_result(job_id: str) -> Any:

@@ -83,6 +83,18 @@ class TaskitoRouter(APIRouter):
         async def job_detail(job_id: str) -> JSONResponse:
             return await _respond(queue, views.job_detail, job_id)
 
+        @self.get("/jobs/{job_id}/logs", dependencies=guarded, summary="The job's log lines, oldest first")
+        async def job_logs(job_id: str, after: str | None = None) -> JSONResponse:
+            return await _respond(queue, views.job_logs, job_id, after)
+
+        @self.get("/tasks", dependencies=guarded, summary="Per task: outcomes, failure rate, run and wait times")
+        async def task_stats(since: str | None = None) -> JSONResponse:
+            return await _respond(queue, views.task_stats, since)
+
+        @self.get("/queues", dependencies=guarded, summary="Per queue: counts, oldest due job's age, wait times")
+        async def queue_stats(since: str | None = None) -> JSONResponse:
+            return await _respond(queue, views.queue_stats, since)
+
         @self.get("/jobs/{job_id}/result", dependencies=guarded,
                   summary="Status, and the result once complete (never waits)")
         async def job_result(job_id: str) -> JSONResponse:

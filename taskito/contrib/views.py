@@ -158,3 +158,47 @@ def retry_dead(queue: Queue, job_id: str) -> Reply:
         return error(409, f"job {job_id} is {job.record.status}, not dead: only dead letters can be retried",
                      status=job.record.status)
     return 200, {"id": job_id, "new_job_id": new_id}
+
+
+def job_logs(queue: Queue, job_id: str, after: str | None = None) -> Reply:
+    """The lines the job's task logged (``current_job.log()``), oldest first; ``after``: only newer lines."""
+    try:
+        start = 0 if after is None or after == "" else int(after)
+        if start < 0:
+            raise ValueError
+    except ValueError:
+        return error(400, f"after must be a line id (a whole number, zero or more), got {after!r}")
+    if queue.get_job(job_id) is None:
+        return _unknown(job_id)
+    return 200, {"job_id": job_id, "lines": queue.job_logs(job_id, after=start)}
+
+
+def _since(raw: str | None) -> int:
+    """The ``since`` query parameter of the metrics views: seconds back, 60 to 31 days (default 3600)."""
+    if raw is None or raw == "":
+        return 3600
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"since must be a whole number of seconds, got {raw!r}") from None
+    if not 60 <= value <= 31 * 86400:
+        raise ValueError(f"since must be from 60 to {31 * 86400} seconds, got {value}")
+    return value
+
+
+def task_stats(queue: Queue, since: str | None = None) -> Reply:
+    """Per task, ``Queue.task_stats`` over the last ``since`` seconds."""
+    try:
+        window = _since(since)
+    except ValueError as exc:
+        return error(400, str(exc))
+    return 200, {"since": window, "tasks": queue.task_stats(since=window)}
+
+
+def queue_stats(queue: Queue, since: str | None = None) -> Reply:
+    """Per queue, ``Queue.queue_stats`` (counts, oldest due job's age, wait) over the last ``since`` seconds."""
+    try:
+        window = _since(since)
+    except ValueError as exc:
+        return error(400, str(exc))
+    return 200, {"since": window, "queues": queue.queue_stats(since=window)}

@@ -77,6 +77,16 @@ def test_job_detail_and_non_blocking_result(client: TestClient, queue: Queue) ->
         assert response.status_code == 404 and "nope" in response.json()["error"]
 
 
+def test_logs_and_task_and_queue_metrics(client: TestClient, queue: Queue) -> None:
+    done = make_complete(queue, 4)
+    assert client.get(f"/tasks/jobs/{done}/logs").json() == {"job_id": done, "lines": []}
+    assert client.get("/tasks/jobs/0123456789abcdef0123456789abcdef/logs").status_code == 404
+    tasks = client.get("/tasks/tasks").json()
+    assert tasks["since"] == 3600 and tasks["tasks"]["app.add"]["counts"]["complete"] == 1
+    assert client.get("/tasks/queues").json()["queues"]["setup"]["completed"] == 1
+    assert client.get("/tasks/queues?since=abc").status_code == 400
+
+
 def test_cancel(client: TestClient, queue: Queue) -> None:
     pending = queue.enqueue("app.add", args=(2, 3)).id
     response = client.post(f"/tasks/jobs/{pending}/cancel")
@@ -105,7 +115,8 @@ def require_token(x_token: str | None = Header(default=None)) -> bool:
 
 @pytest.mark.parametrize(("method", "url"), [
     ("GET", "/tasks/jobs/{job}"), ("GET", "/tasks/jobs/{job}/result"),
-    ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters"),
+    ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters"), ("GET", "/tasks/jobs/{job}/logs"),
+    ("GET", "/tasks/tasks"), ("GET", "/tasks/queues"),
 ])
 def test_auth_dependency_guards_job_endpoints_only(queue: Queue, method: str, url: str) -> None:
     app = FastAPI()
@@ -149,7 +160,8 @@ def test_without_auth_the_job_endpoints_are_refused(queue: Queue) -> None:
 def test_router_kwargs_and_bad_queue(queue: Queue) -> None:
     router = TaskitoRouter(queue, tags=["ops"])
     assert {route.path for route in router.routes} == {
-        "/health", "/stats", "/jobs/{job_id}", "/jobs/{job_id}/result", "/jobs/{job_id}/cancel", "/dead-letters"}
+        "/health", "/stats", "/jobs/{job_id}", "/jobs/{job_id}/result", "/jobs/{job_id}/cancel", "/dead-letters",
+        "/jobs/{job_id}/logs", "/tasks", "/queues"}
     assert all(route.tags == ["ops"] for route in router.routes)
     with pytest.raises(TypeError, match="needs a taskito.Queue, got str"):
         TaskitoRouter("myapp:queue")  # type: ignore[arg-type]
