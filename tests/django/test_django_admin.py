@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -197,6 +198,23 @@ def test_job_detail_shows_the_error_history_with_tracebacks(staff_client: Client
     assert "Error history (1)" in page
     assert "<strong>ValueError: kaput</strong>" in page and "Traceback (most recent call last):" in page
     assert 'id="taskito-retry"' in page and 'id="taskito-cancel"' not in page
+
+
+def test_job_detail_shows_the_job_s_log_lines_and_the_overview_its_task_metrics(staff_client: Client) -> None:
+    job = queue.enqueue("djapp.tasks.report", args=("monthly",))
+    page = text(staff_client.get(f"/admin/taskito/jobs/{job.id}/"))
+    assert "Logs (0)" in page and "The task logged nothing" in page
+    now = time.time()
+    queue.storage.add_job_log(job.id, now, "warning", "almost <done>", '{"rows": 3}', 1000)
+    queue.storage.add_job_log(job.id, now + 1, "info", "done", None, 1000)
+    finish_all()
+    page = text(staff_client.get(f"/admin/taskito/jobs/{job.id}/"))
+    assert "Logs (2)" in page
+    assert re.search(r'<tr class="taskito-log taskito-log-warning"><td>\d{4}-[^<]*</td><td>warning</td> '
+                     r'<td>almost &lt;done&gt; <code>{&quot;rows&quot;: 3}</code></td></tr>', page)
+    assert page.index("almost &lt;done&gt;") < page.index("<td>done</td>")  # oldest first
+    overview = text(staff_client.get("/admin/taskito/"))
+    assert re.search(r'<tr class="taskito-task" data-task="djapp.tasks.report">.*?<td class="num">1</td>', overview)
 
 
 def test_job_detail_of_an_unknown_job_is_404(staff_client: Client) -> None:
