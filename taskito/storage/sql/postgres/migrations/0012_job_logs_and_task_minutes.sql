@@ -44,8 +44,14 @@ CREATE TABLE taskito_task_minutes (
 );
 CREATE INDEX taskito_task_minutes_minute ON taskito_task_minutes (minute);
 
+-- A job's row before and after the statement are matched by grouping both sides by id, never by a join:
+-- a plan cached while batches were small would otherwise match each row of a large batch against all of
+-- them. A statement that leaves no row in an outcome (claims, leases, progress) returns at the EXISTS.
 CREATE FUNCTION taskito_record_task_minutes() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status IN ('complete', 'failed', 'dead', 'cancelled')) THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO taskito_task_minutes (minute, queue, task_name, outcome, runtime_le, wait_le, n, runtime_sum,
                                       wait_sum)
     SELECT floor(ended / 60)::bigint * 60, queue, task_name, outcome, taskito_runtime_le(runtime),
@@ -54,12 +60,22 @@ BEGIN
                  CASE WHEN outcome <> 'cancelled' AND started_at IS NOT NULL
                       THEN greatest(0.0, ended - started_at) END AS runtime,
                  CASE WHEN outcome <> 'cancelled' AND started_at IS NOT NULL
-                      THEN greatest(0.0, started_at - scheduled_at) END AS wait
-          FROM (SELECT CASE WHEN n.status IN ('complete', 'dead') AND n.finished_at IS NOT NULL THEN n.finished_at
+                      THEN greatest(0.0, started_at - due_at) END AS wait
+          FROM (SELECT CASE WHEN max(new_status) IN ('complete', 'dead') AND max(finished_at) IS NOT NULL
+                            THEN max(finished_at)
                             ELSE extract(epoch FROM clock_timestamp())::double precision END AS ended,
-                       n.queue, n.task_name, n.status AS outcome, n.started_at, o.scheduled_at
-                FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
-                WHERE n.status IN ('complete', 'failed', 'dead', 'cancelled') AND o.status <> n.status) AS ended
+                       max(queue) AS queue, max(task_name) AS task_name, max(new_status) AS outcome,
+                       max(started_at) AS started_at, max(old_scheduled_at) AS due_at
+                FROM (SELECT id, NULL::text AS new_status, status AS old_status, NULL::text AS queue,
+                             NULL::text AS task_name, NULL::double precision AS started_at,
+                             NULL::double precision AS finished_at, scheduled_at AS old_scheduled_at
+                      FROM old_rows
+                      UNION ALL
+                      SELECT id, status, NULL, queue, task_name, started_at, finished_at, NULL
+                      FROM new_rows WHERE status IN ('complete', 'failed', 'dead', 'cancelled')) AS sides
+                GROUP BY id
+                HAVING count(new_status) = 1 AND count(old_status) = 1 AND max(old_status) <> max(new_status)
+               ) AS changed
          ) AS attempts
     GROUP BY 1, queue, task_name, outcome, taskito_runtime_le(runtime), taskito_runtime_le(wait);
     RETURN NULL;
