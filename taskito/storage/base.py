@@ -151,6 +151,11 @@ class Completion:
     result: bytes
     started_at: float | None = None
     finished_at: float | None = None
+    # What the task minutes of the job need (see Storage.task_minutes), known to the worker from its claim;
+    # None: the engine reads them from the job.
+    task_name: str | None = None
+    queue: str | None = None
+    scheduled_at: float | None = None
 
 
 @dataclass

@@ -7,13 +7,16 @@ retries) lives here once.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from ..exceptions import InvalidValueError, JobNotFoundError, TaskitoError
 from ..options import replayed
@@ -49,6 +52,15 @@ PURGE_CHUNK = 2000
 BATCH_LEASE = 300.0
 # Chunks of an abandoned batch one maintenance round finishes (the rest waits for the next round).
 ABANDONED_CHUNKS_PER_ROUND = 20
+
+def _bucket(seconds: float | None) -> float:
+    """The run-time bucket of ``seconds`` (the smallest bound at or above it; infinity above them all; 0 for
+    no time), as the SQL of the task minutes computes it."""
+    if seconds is None:
+        return 0.0
+    index = bisect.bisect_left(RUNTIME_BOUNDS, seconds)
+    return RUNTIME_BOUNDS[index] if index < len(RUNTIME_BOUNDS) else math.inf
+
 
 _RECORD_FIELDS = tuple(item.name for item in fields(JobRecord) if item.name != "depends_on")  # read separately
 
@@ -366,11 +378,37 @@ class SQLStorage:
             # releases nothing.
             cur.executemany(self.sql["release_dependents"], [
                 {"job_id": item.job_id, "attempt": item.attempt} for item in done])
-            cur.executemany(self.sql["complete"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
-                 "started_at": item.started_at, "finished_at": now if item.finished_at is None else item.finished_at}
-                for item in done
-            ])
+            rows = [{"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
+                     "started_at": item.started_at,
+                     "finished_at": now if item.finished_at is None else item.finished_at} for item in done]
+            cur.executemany(self.sql["complete"], rows)
+            self._record_completions(cur, done, rows, applied=cur.rowcount)
+
+    def _record_completions(self, cur: Any, done: Sequence[Completion], rows: list[dict[str, Any]],
+                            applied: int) -> None:
+        """The task minutes of a batch of completions, in its transaction. When every completion applied
+        and carries its job's task, queue and due time (the worker's do), they are added up here, one
+        upsert per key; else a statement reads the jobs this batch completed."""
+        if applied == len(done) and all(item.task_name is not None and item.queue is not None
+                                        and item.scheduled_at is not None for item in done):
+            minutes: dict[tuple[Any, ...], list[float]] = {}
+            for item, row in zip(done, rows, strict=True):
+                finished = row["finished_at"]
+                started = item.started_at
+                runtime = None if started is None else max(0.0, finished - started)
+                wait = None if started is None else max(0.0, started - cast(float, item.scheduled_at))
+                key = (int(finished // 60 * 60), item.queue, item.task_name, _bucket(runtime), _bucket(wait))
+                sums = minutes.setdefault(key, [0, 0.0, 0.0])
+                sums[0] += 1
+                sums[1] += runtime or 0.0
+                sums[2] += wait or 0.0
+            cur.executemany(self.sql["insert_task_minutes"], [
+                {"minute": minute, "queue": queue, "task_name": task_name, "outcome": Status.COMPLETE,
+                 "runtime_le": runtime_le, "wait_le": wait_le, "n": n, "runtime_sum": runtime_sum, "wait_sum": wait_sum}
+                for (minute, queue, task_name, runtime_le, wait_le), (n, runtime_sum, wait_sum) in minutes.items()])
+            return
+        self._run(cur, "record_completions",
+                  done=json.dumps([[row["job_id"], row["attempt"], row["finished_at"]] for row in rows]))
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
              retry_delay: float | None, started_at: float | None = None) -> bool:

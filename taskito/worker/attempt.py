@@ -148,7 +148,8 @@ def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, ou
     """Write the outcome (completions in batches) and log the job's one line."""
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
-                              started_at=outcome.started_at, finished_at=time.time()))
+                              started_at=outcome.started_at, finished_at=time.time(), task_name=record.task_name,
+                              queue=record.queue, scheduled_at=record.scheduled_at))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000,
                     extra={"job_id": record.id, "task_name": record.task_name})
         emit(queue.registry, "job.completed", job_id=record.id, task_name=record.task_name, queue=record.queue,

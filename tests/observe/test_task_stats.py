@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from taskito import InvalidValueError, MaxRetriesExceededError, Queue
+from taskito.storage import Completion
 from taskito.worker.maintenance import Maintenance
 from tests.storage.test_counters import raw_sql
 from tests.support import start_worker, wait_until
@@ -110,3 +111,27 @@ def test_recording_metrics_keeps_the_worker_s_completions_in_one_statement(engin
     assert client.task_stats()["observe_app.add"]["counts"]["complete"] == 300
     assert len(jobs) == 300
     client.close()
+
+
+def test_completions_count_once_each_even_with_stale_ones_in_the_batch(engine_queue: Queue) -> None:
+    """A batch may hold a stale completion (its job went back to the queue and finished elsewhere): only
+    the jobs a batch completes count, with or without what the worker knows of them."""
+    storage = engine_queue.connect().storage
+    for _ in range(4):
+        engine_queue.enqueue("batch.task")
+    held = storage.claim("w", ["default"], 4, 60)
+    now = time.time()
+
+    def done(record, stale: bool = False, known: bool = True) -> Completion:
+        return Completion(record.id, record.attempt + (1 if stale else 0), b"null", started_at=now - 0.2,
+                          finished_at=now, **({"task_name": record.task_name, "queue": record.queue,
+                                               "scheduled_at": record.scheduled_at} if known else {}))
+
+    storage.complete([done(held[0]), done(held[1], known=False)])
+    storage.complete([done(held[2]), done(held[0], stale=True)])  # an attempt that no longer holds its job
+    storage.complete([done(held[3], stale=True, known=False)])  # the same, without what the worker knew
+    counts = engine_queue.task_stats()["batch.task"]
+    assert counts["counts"]["complete"] == 3 and counts["runtime"]["count"] == 3
+    storage.complete([done(held[3])])
+    assert engine_queue.task_stats()["batch.task"]["counts"]["complete"] == 4
+    assert 0.1 <= counts["runtime"]["p50"] <= 0.25

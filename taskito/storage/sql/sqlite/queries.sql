@@ -137,6 +137,27 @@ SET status = 'dead', error = :error, started_at = COALESCE(:started_at, started_
     lease_until = NULL
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
+-- name: record_completions
+-- The task minutes of a batch of completions (see migration 10), in its transaction, one upsert per key
+-- rather than per job: :done is a JSON array of [id, attempt, finished_at], and only jobs that this
+-- batch completed (that attempt, that time) count, not those a stale completion found finished.
+INSERT INTO taskito_task_minutes (minute, queue, task_name, outcome, runtime_le, wait_le, n, runtime_sum, wait_sum)
+SELECT minute, queue, task_name, 'complete', runtime_le, wait_le, count(*), total(runtime), total(wait)
+FROM (SELECT CAST(j.finished_at / 60 AS INTEGER) * 60 AS minute, j.queue, j.task_name,
+             max(0.0, j.finished_at - j.started_at) AS runtime, max(0.0, j.started_at - j.scheduled_at) AS wait,
+             CASE WHEN j.started_at IS NULL THEN 0 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds
+                  WHERE le >= max(0.0, j.finished_at - j.started_at)), 9e999) END AS runtime_le,
+             CASE WHEN j.started_at IS NULL THEN 0 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds
+                  WHERE le >= max(0.0, j.started_at - j.scheduled_at)), 9e999) END AS wait_le
+      FROM json_each(:done) AS done
+      JOIN taskito_jobs AS j ON j.id = json_extract(done.value, '$[0]')
+      WHERE j.status = 'complete' AND j.attempt = json_extract(done.value, '$[1]')
+        AND j.finished_at = json_extract(done.value, '$[2]'))
+GROUP BY minute, queue, task_name, runtime_le, wait_le
+ON CONFLICT (minute, queue, task_name, outcome, runtime_le, wait_le)
+DO UPDATE SET n = n + excluded.n, runtime_sum = runtime_sum + excluded.runtime_sum,
+              wait_sum = wait_sum + excluded.wait_sum;
+
 -- name: insert_error
 -- With its job's task, so that the error is counted per task (see taskito_failure_counts).
 INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at, task_name)
