@@ -103,3 +103,30 @@ def test_job_detail_shows_log_lines_live_and_search_finds_a_job(page, queue: Que
     finally:
         release.set()
         worker.join(30)
+
+
+def test_the_page_fits_a_phone_and_works_from_the_keyboard(page, queue: Queue, tmp_path: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    @queue.task(name="phone.task")
+    def phone_task() -> None:
+        current_job.log("hello from a phone")
+
+    job = phone_task.delay()
+    queue.run_worker(burst=True, concurrency=1)
+    driver = page()
+    try:
+        driver.set_window_size(390, 844)
+        wait(driver, lambda d: all_css(d, '#tasks-body tr[data-key="phone.task"]'), "the task row")
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shot = tmp_path / "phone.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+        # Keyboard only: focus the search box, type the id, Enter opens the job with its log.
+        driver.execute_script("document.getElementById('search-id').focus()")
+        driver.switch_to.active_element.send_keys(job.id, Keys.ENTER)
+        wait(driver, lambda d: "hello from a phone" in css(d, "#detail-logs").text, "the job's log via the keyboard")
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        wait(driver, lambda d: not css(d, "#job-detail").is_displayed(), "Escape to close the detail")
+        assert console_errors(driver) == []
+    finally:
+        driver.set_window_size(1400, 1100)

@@ -447,7 +447,7 @@
       svg("title", {}, root);
     }
     setAttr(root.childNodes[0], "d", path(values));
-    setAttr(root.childNodes[1], "d", path(failures));
+    setAttr(root.childNodes[1], "d", failures.some((v) => v > 0) ? path(failures) : "");
     setText(root.childNodes[2], values.reduce((a, b) => a + b, 0) + " attempts, " +
       failures.reduce((a, b) => a + b, 0) + " failed");
   }
