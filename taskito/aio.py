@@ -42,7 +42,7 @@ POLL_MAX = 0.05  # ...to this
 # Queue methods whose a-mirror runs the method itself on the queue's thread pool.
 MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
             "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead", "purge_cancelled",
-            "pause", "resume", "paused_queues")
+            "pause", "resume", "paused_queues", "job_logs", "task_stats", "queue_stats")
 
 _state_lock = threading.Lock()
 
