@@ -20,7 +20,7 @@ logger = logging.getLogger("taskito.worker")
 
 METRICS_INTERVAL = 60.0  # seconds between two upkeeps of the task minutes
 RECENT_MINUTES = 600  # seconds of past minutes whose appended rows are merged (PostgreSQL)
-HOURLY_AFTER = 86400  # minutes older than this are merged into hours
+HOURLY_AFTER = 2 * 3600  # minutes older than this are merged into hours (1 h charts keep their minutes)
 HOURLY_WINDOW = 6 * 3600  # seconds of such minutes each upkeep looks at (a worker down longer leaves them be)
 
 class Maintenance:
@@ -79,13 +79,14 @@ class Maintenance:
             logger.info("purged %d finished job(s) older than result_ttl=%gs", removed, ttl)
 
     def tend_metrics(self) -> None:
-        """Keep the task minutes small: merge past minutes' rows (one per key), a day's minutes into
-        hours, and drop those past TASKITO_METRICS_RETENTION."""
+        """Keep the task minutes small: merge past minutes' rows (one per key), minutes older than two hours
+        into hours (a week is then 166 hour rows and 120 minute rows per key), and drop those past
+        TASKITO_METRICS_RETENTION."""
         now = time.time()
         minute = now // 60 * 60
         self.storage.merge_task_minutes(minute - RECENT_MINUTES, minute, 60)
-        day = (now - HOURLY_AFTER) // 3600 * 3600
-        self.storage.merge_task_minutes(day - HOURLY_WINDOW, day, 3600)
+        hour = (now - HOURLY_AFTER) // 3600 * 3600
+        self.storage.merge_task_minutes(hour - HOURLY_WINDOW, hour, 3600)
         pruned = self.storage.prune_task_minutes(now - self.queue.metrics_retention)
         if pruned:
             logger.debug("pruned %d task-minute row(s) older than metrics_retention=%gs", pruned,

@@ -80,8 +80,8 @@ def test_maintenance_merges_old_minutes_into_hours_and_prunes_past_the_retention
     for _ in range(6):
         job = queue.enqueue("old.task")
         assert queue.cancel_job(job.id)
-    # Move them back in time: into the minutes of an hour a day and two hours ago; and copies four days before.
-    hour = (time.time() - 86400 - 2 * 3600) // 3600 * 3600
+    # Move them back in time: into the minutes of an hour four hours ago; and copies three days before.
+    hour = (time.time() - 4 * 3600) // 3600 * 3600
     rows = sql("SELECT minute FROM taskito_task_minutes")
     assert rows
     sql(f"UPDATE taskito_task_minutes SET minute = {int(hour)} + 60 * (minute % 7)")

@@ -428,7 +428,7 @@
     return (value / 3600).toFixed(1) + " h";
   }
 
-  const RANGE_STEPS = { 3600: 60, 86400: 1800, 604800: 10800 };
+  const RANGE_STEPS = { 3600: 60, 86400: 3600, 604800: 10800 };  // older than 2 h, metrics are kept by the hour
 
   function seriesQuery() {
     return "api/task-series?since=" + state.tasksRange + "&step=" + RANGE_STEPS[state.tasksRange];

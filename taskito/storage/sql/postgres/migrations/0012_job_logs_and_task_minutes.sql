@@ -23,7 +23,7 @@ CREATE TRIGGER taskito_jobs_logs_delete AFTER DELETE ON taskito_jobs
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION taskito_delete_job_logs();
 
 -- Task minutes: what each task's attempts did, per minute, kept apart from the jobs so that they
--- survive purges (TASKITO_METRICS_RETENTION prunes them; rows older than a day are merged into one
+-- survive purges (TASKITO_METRICS_RETENTION prunes them; rows older than two hours are merged into one
 -- row per hour). Keyed by minute (UNIX time of its start), queue, task, outcome (complete, failed:
 -- an attempt that will be retried, dead, cancelled) and the run-time and wait-time buckets of
 -- taskito_runtime_bounds() (taskito_runtime_le(): 0 when unknown). Wait: from scheduled_at (when the

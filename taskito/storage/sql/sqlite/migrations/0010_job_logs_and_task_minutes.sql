@@ -19,7 +19,7 @@ BEGIN
 END;
 
 -- Task minutes: what each task's attempts did, per minute, kept apart from the jobs so that they
--- survive purges (TASKITO_METRICS_RETENTION prunes them; rows older than a day are merged into one
+-- survive purges (TASKITO_METRICS_RETENTION prunes them; rows older than two hours are merged into one
 -- row per hour). One row per minute (UNIX time of its start), queue, task, outcome (complete,
 -- failed: an attempt that will be retried, dead, cancelled) and the run-time and wait-time buckets of
 -- taskito_runtime_bounds (runtime_le / wait_le: the smallest bound at or above; 9e999 above them all;
