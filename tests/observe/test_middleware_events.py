@@ -190,3 +190,23 @@ def test_a_real_worker_runs_middleware_and_events_and_the_trace_headers_travel(
     # the broken middleware and handler were logged, the jobs went on
     assert "broken middleware before" in worker.output and "broken event handler" in worker.output
     client.close()
+
+
+def test_a_periodic_tick_announces_its_job(engine_queue: Queue) -> None:
+    from taskito.worker.scheduler import Scheduler
+
+    events: list[dict[str, Any]] = []
+    engine_queue.on_event("job.enqueued")(events.append)
+
+    @engine_queue.periodic(cron="* * * * * *", name="every-second")
+    def tick() -> None: ...
+
+    scheduler = Scheduler(engine_queue)
+    scheduler.start()
+    try:
+        wait_until(lambda: scheduler.fire_due() or events, message="a tick")
+    finally:
+        scheduler.stop()
+    fired = {job.id for job in engine_queue.list_jobs(task_name=tick.name)}
+    assert {event["job_id"] for event in events} <= fired and events
+    assert (events[0]["periodic"], events[0]["queue"], events[0]["task_name"]) == ("every-second", "default", tick.name)
