@@ -1,6 +1,7 @@
 """The app the benchmark's worker processes run; settings come from TASKITO_* variables."""
 
 import os
+import time
 
 from taskito import Queue
 
@@ -21,3 +22,9 @@ def tick() -> None:
         os.write(fd, b"x")
     finally:
         os.close(fd)
+
+
+@queue.task()
+def io_wait() -> None:
+    """An I/O-bound job (10 ms waiting, as for a network call): threads should run these side by side."""
+    time.sleep(0.01)

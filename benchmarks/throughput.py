@@ -5,8 +5,9 @@
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
-another process, the worker's peak RSS, and single enqueue from four threads at once
-(into a database of its own), and the time one worker takes to drain as many `async def` tasks
+another process, the worker's peak RSS, the figures of speed.py (single enqueue from 1, 4 and 16
+threads, PostgreSQL's durable insert limit, enqueue while draining, drain by concurrency),
+and the time one worker takes to drain as many `async def` tasks
 that each await asyncio.sleep(0.1); with --count-rows, also how long
 stats(), stats_all_queues() and /metrics take over a table of that many finished jobs, and task_stats(),
 queue_stats() and task_series() over a week of task metrics (10 tasks: two hours of minutes, then hours).
@@ -25,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,12 +70,12 @@ def load_queue(env: dict[str, str]):
 
 
 def start_workers(count: int, env: dict[str, str], log_dir: str,
-                  app: str = "bench_app:queue") -> list[subprocess.Popen[bytes]]:
+                  app: str = "bench_app:queue", args: list[str] | None = None) -> list[subprocess.Popen[bytes]]:
     """Start worker processes from the CLI; their logs go to files (a full pipe would stall them)."""
     procs = []
     for index in range(count):
         log = open(f"{log_dir}/worker-{index}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(subprocess.Popen([TASKITO, "worker", "--app", app], cwd=HERE,
+        procs.append(subprocess.Popen([TASKITO, "worker", "--app", app, *(args or [])], cwd=HERE,
                                       env={**os.environ, **env}, stdout=log, stderr=log))
     deadline = time.monotonic() + 60
     for index, proc in enumerate(procs):
@@ -143,25 +143,9 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
         "drain_jobs_per_s": round(drain),
         "latency_p50_ms": round(cuts[49], 2),
         "latency_p95_ms": round(cuts[94], 2),
+        "latency_p99_ms": round(cuts[98], 2),
         "worker_peak_rss_mb": round(rss, 1),
     }
-
-
-def measure_threaded_enqueue(backend: str, jobs: int, threads: int, pg_url: str) -> int:
-    """Single enqueues from several threads at once, as a web server's request threads make them."""
-    with database(backend, pg_url) as env:
-        queue, noop = load_queue(env)
-        per_thread = jobs // threads
-        workers = [threading.Thread(target=lambda: [noop.delay() for _ in range(per_thread)])
-                   for _ in range(threads)]
-        started = time.perf_counter()
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join()
-        rate = per_thread * threads / (time.perf_counter() - started)
-        queue.close()
-    return round(rate)
 
 
 def measure_scaling(backend: str, jobs: int, counts: list[int], pg_url: str) -> dict[str, int]:
@@ -270,6 +254,8 @@ def main() -> None:
                         help="scale mode: the same figures with tables of this many jobs (see scale.py)")
     parser.add_argument("--count-rows", type=int, help="also time stats() and /metrics over this many jobs")
     args = parser.parse_args()
+    from speed import measure_speed
+
     if args.table_size:
         from scale import run_scale
 
@@ -283,7 +269,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         **measure(args.backend, args.jobs, args.rounds or 200, args.db_url),
-        "single_enqueue_4_threads_jobs_per_s": measure_threaded_enqueue(args.backend, args.jobs, 4, args.db_url),
+        **measure_speed(args.backend, args.jobs, args.db_url),
         "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }
     if args.scaling:

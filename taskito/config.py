@@ -7,7 +7,6 @@ Flask config, so one table documents them all.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from . import validation
 from .exceptions import ConfigurationError, InvalidValueError
 from .serializers import get_serializer
+from .storage import engine_name
 
 
 def _parse_bool(value: Any) -> bool:
@@ -32,24 +32,6 @@ def _parse_optional_float(value: Any) -> float | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
         return None
     return float(value)
-
-
-SCHEMA_MAX = 58  # PostgreSQL's 63-byte identifiers, minus the "_work"/"_done" of taskito's channel names
-_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
-BACKENDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
-
-
-def validate_schema(schema: str) -> str:
-    """Accept only a plain lowercase identifier: it is spliced into LISTEN and search_path."""
-    if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema) or len(schema) > SCHEMA_MAX:
-        raise InvalidValueError(
-            f"schema {validation.shown(schema)} is not a plain identifier: use lowercase letters, digits and "
-            f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
-        )
-    if schema == "information_schema" or schema.startswith("pg_"):
-        raise InvalidValueError(
-            f"schema {schema!r} is one of PostgreSQL's own: choose a name of taskito's (e.g. 'taskito')")
-    return schema
 
 
 def _seconds(name: str, positive: bool = False) -> Callable[[Any], None]:
@@ -78,7 +60,7 @@ def _db_path(value: Any) -> None:
 
 
 def _backend(value: Any) -> None:
-    if str(value).lower() not in BACKENDS:
+    if engine_name(value) is None:
         raise ConfigurationError(f"unknown backend {value!r}: use 'sqlite' (default) or 'postgres'")
 
 
@@ -129,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_BACKEND", "backend", str, "sqlite", "`sqlite` or `postgres` (alias `postgresql`)", _backend),
     Setting("TASKITO_DB_URL", "db_url", str, None, "PostgreSQL URL; required for the postgres backend"),
     Setting("TASKITO_SCHEMA", "schema", str, "taskito", "PostgreSQL schema holding every taskito table",
-            validate_schema),
+            validation.schema),
     Setting("TASKITO_WORKERS", "workers", int, 0, "worker threads; 0 means os.cpu_count()",
             _workers, attribute="concurrency", finish=_thread_count),
     Setting("TASKITO_ASYNC_CONCURRENCY", "async_concurrency", int, 100,

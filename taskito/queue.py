@@ -433,8 +433,9 @@ class Queue(AsyncQueueMethods):
         return {name: totals.figures() for name, totals in sorted(self.task_minutes_histograms(since).items())}
 
     def queue_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
-        """Per queue: its six job counts, whether it is ``paused``, ``oldest_due_age`` (seconds the
-        longest-waiting due job has waited, None when none is due) and, over the last ``since`` seconds,
+        """Per queue: its six job counts, whether it is ``paused``, ``oldest_due_at`` (when the longest-waiting
+        due job became due, a UNIX time; None when none is due) and ``oldest_due_age`` (seconds since), and,
+        over the last ``since`` seconds,
         ``completed``, ``failure_rate`` and ``wait`` (p50, p95, mean, count) of its tasks' attempts."""
         start = self._metrics_start(since)
         now = time.time()
@@ -446,6 +447,7 @@ class Queue(AsyncQueueMethods):
             oldest = self.storage.oldest_due(name, now) if counts.get(name, {}).get("pending") else None
             figures = totals[name].figures() if name in totals else taskstats.Totals().figures()
             result[name] = {**counts.get(name, empty_stats()), "paused": name in paused,
+                            "oldest_due_at": oldest,
                             "oldest_due_age": None if oldest is None else max(0.0, now - oldest),
                             "completed": figures["counts"]["complete"], "failure_rate": figures["failure_rate"],
                             "wait": figures["wait"]}

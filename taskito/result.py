@@ -179,20 +179,6 @@ def _fields(record: JobRecord) -> dict[str, Any]:
     }
 
 
-def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
-    """What to tell a user whose ``cancel_job()`` was refused, from the job as it is now.
-
-    A pending job a worker has claimed is about to start there: it can no longer be cancelled,
-    and saying only "pending" would contradict the refusal.
-    """
-    if record is None:
-        return f"job {job_id} no longer exists (it was purged)"
-    if record.status == Status.PENDING and record.worker_id:
-        return (f"job {job_id} is pending, but worker {record.worker_id} has claimed it and is about to start it: "
-                "only a job no worker holds can be cancelled")
-    return f"job {job_id} is {record.status}: only a pending job (or one waiting for its retry) can be cancelled"
-
-
 def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
     """Describe a job for humans and JSON APIs; undecodable payloads are shown as an error.
 

@@ -174,3 +174,20 @@ def is_job_id(value: Any) -> bool:
     if not isinstance(value, str):
         raise InvalidValueError(f"a job id is a string (a JobResult's .id), got {type(value).__name__} {shown(value)}")
     return _JOB_ID.fullmatch(value) is not None
+
+
+SCHEMA_MAX = 58  # PostgreSQL's 63-byte identifiers, minus the "_work"/"_done" of taskito's channel names
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def schema(value: Any) -> str:
+    """A PostgreSQL schema name: only a plain lowercase identifier, since it is spliced into LISTEN and search_path."""
+    if not isinstance(value, str) or not _SCHEMA_RE.fullmatch(value) or len(value) > SCHEMA_MAX:
+        raise InvalidValueError(
+            f"schema {shown(value)} is not a plain identifier: use lowercase letters, digits and "
+            f"underscores, not starting with a digit, at most {SCHEMA_MAX} characters (e.g. 'taskito')"
+        )
+    if value == "information_schema" or value.startswith("pg_"):
+        raise InvalidValueError(
+            f"schema {value!r} is one of PostgreSQL's own: choose a name of taskito's (e.g. 'taskito')")
+    return value

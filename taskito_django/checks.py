@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from taskito import config
-from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
+from taskito.storage import engine_name
 
 from .project import database_is_postgres, is_postgres_backend, queue_database_problem
 
@@ -41,7 +41,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             ))
 
     backend = getattr(settings, "TASKITO_BACKEND", None) or os.environ.get("TASKITO_BACKEND") or "sqlite"
-    if str(backend).lower() not in BACKENDS:
+    if engine_name(backend) is None:
         messages.append(Error(
             f"TASKITO_BACKEND is {backend!r}, which is not a taskito backend",
             hint="Use 'sqlite' (the default) or 'postgres'.", id="taskito.E002",

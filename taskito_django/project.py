@@ -20,9 +20,9 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 
 from taskito import config
-from taskito.config import BACKENDS
 from taskito.exceptions import ConfigurationError
 from taskito.queue import Queue
+from taskito.storage import engine_name
 
 from .wrapper import DjangoTaskWrapper
 
@@ -39,7 +39,7 @@ _DJANGO_ONLY_PG_OPTIONS = {"isolation_level", "pool", "server_side_binding", "as
 
 
 def is_postgres_backend(name: Any) -> bool:
-    return BACKENDS.get(str(name).lower()) == "postgres"
+    return engine_name(name) == "postgres"
 
 
 def database_is_postgres(alias: str = "default") -> bool:
@@ -109,7 +109,7 @@ def queue_database_problem() -> str | None:
     from django.db import connections
 
     kwargs = config.queue_kwargs_from(settings)
-    backend = BACKENDS.get(str(kwargs.get("backend") or config.resolve("backend", None)).lower())
+    backend = engine_name(kwargs.get("backend") or config.resolve("backend", None))
     default = connections["default"].settings_dict if "default" in settings.DATABASES else {}
     engine = default.get("ENGINE")
     if backend == "postgres":

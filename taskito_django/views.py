@@ -24,11 +24,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from taskito import views
 from taskito.exceptions import TaskitoError
-from taskito.result import job_to_dict, why_not_cancelled
+from taskito.result import job_to_dict
 from taskito.storage import JOB_ORDERS, Status
 
 from .models import CHANGE_PERMISSION, VIEW_PERMISSION
@@ -190,9 +192,10 @@ class TaskitoAdminViews:
             if queue.get_job(search) is not None:
                 return HttpResponseRedirect(self._url("taskito_job", search))
             messages.warning(request, f"No job has the id {search!r}.")
-        status = request.GET.get("status") or None
-        if status is not None and status not in Status.ALL:
-            messages.error(request, f"Unknown status {status!r}; showing every status.")
+        try:
+            status = views.status_filter(request.GET)
+        except views.ViewError as exc:  # the message names the bad value and the statuses there are
+            messages.error(request, f"{capfirst(exc.message)}; showing every status.")
             status = None
         queue_name = request.GET.get("queue") or None
         task_name = request.GET.get("task") or None
@@ -202,17 +205,16 @@ class TaskitoAdminViews:
             order = DEFAULT_ORDER
         per_page = admin_per_page()
         page = _page_number(request)
-        # One row more than a page tells whether there is a next page, without counting the table.
-        records = [job.record for job in queue.list_jobs(status=status, queue=queue_name, task_name=task_name,
-                                                         limit=per_page + 1, offset=(page - 1) * per_page,
-                                                         order_by=order)]
+        found = views.fetch_page(lambda limit, offset: queue.list_jobs(
+            status=status, queue=queue_name, task_name=task_name, limit=limit, offset=offset, order_by=order),
+            per_page, (page - 1) * per_page)
         filters = {"status": status, "queue": queue_name, "task": task_name}
         state = {**filters, "o": None if order == DEFAULT_ORDER else order}  # what every link keeps
         known_queues = sorted({*queue.default_queues(), *queue.paused_queues(), *([queue_name] if queue_name else [])})
         known_tasks = sorted({*queue.tasks, *([task_name] if task_name else [])})
         return self._render(
             request, "job_list.html", "Jobs", search=search,
-            jobs=[_describe(record) for record in records[:per_page]],
+            jobs=[_describe(job.record) for job in found.items],
             columns=self._columns(state, order),
             filter_groups=[
                 self._filter_group("status", "By status", Status.ALL, state),
@@ -222,7 +224,7 @@ class TaskitoAdminViews:
             has_filters=any(filters.values()), clear_url=self._url("taskito_jobs", query={"o": state["o"]}),
             page=page, per_page=per_page,
             previous_url=self._url("taskito_jobs", query={**state, "p": page - 1}) if page > 1 else None,
-            next_url=self._url("taskito_jobs", query={**state, "p": page + 1}) if len(records) > per_page else None,
+            next_url=self._url("taskito_jobs", query={**state, "p": page + 1}) if found.has_more else None,
         )
 
     def _columns(self, state: dict[str, Any] | None = None, order: str | None = None) -> list[dict[str, Any]]:
@@ -269,8 +271,7 @@ class TaskitoAdminViews:
             job=job, errors=errors, logs=logs, log_limit=queue.max_log_lines,
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran,
-            can_cancel=record.status == Status.PENDING and not record.worker_id,  # else a worker is starting it
-            is_dead=record.status == Status.DEAD,
+            can_cancel=views.can_cancel(record), is_dead=views.can_retry(record),
         )
 
     def dead_letters(self, request: HttpRequest) -> HttpResponse:
@@ -278,13 +279,14 @@ class TaskitoAdminViews:
             return _requires(can_change, self._bulk_dead)(request)
         per_page = admin_per_page()
         page = _page_number(request)
-        records = [job.record for job in queue.dead_letters(limit=per_page + 1, offset=(page - 1) * per_page)]
+        found = views.fetch_page(lambda limit, offset: queue.dead_letters(limit=limit, offset=offset),
+                                 per_page, (page - 1) * per_page)
         return self._render(
-            request, "dead_letters.html", "Dead letters", jobs=[_describe(record) for record in records[:per_page]],
+            request, "dead_letters.html", "Dead letters", jobs=[_describe(job.record) for job in found.items],
             columns=self._columns(),
             page=page,
             previous_url=self._url("taskito_dead", query={"p": page - 1}) if page > 1 else None,
-            next_url=self._url("taskito_dead", query={"p": page + 1}) if len(records) > per_page else None,
+            next_url=self._url("taskito_dead", query={"p": page + 1}) if found.has_more else None,
         )
 
     # -- actions (POST only; the admin's CSRF protection applies) --------------------------------
@@ -309,7 +311,7 @@ class TaskitoAdminViews:
             messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
         else:
             found = queue.get_job(job_id)
-            reason = why_not_cancelled(job_id, None if found is None else found.record)
+            reason = views.why_not_cancelled(job_id, None if found is None else found.record)
             messages.error(request, f"Not cancelled: {reason}.")
         return self._back(request, self._url("taskito_job", job_id))
 
@@ -394,7 +396,7 @@ class TaskitoAdminViews:
         return HttpResponseRedirect(self._url("taskito_dead"))
 
     def empty_queue(self, request: HttpRequest, name: str) -> HttpResponse:
-        waiting = [Status.PENDING, Status.FAILED]  # failed: waiting for a retry
+        waiting = views.WAITING  # the statuses a job can be cancelled in
         if request.method != "POST":
             counts = queue.stats_by_queue(name)
             total = counts["pending"] + counts["failed"]

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import HTTPException
 
-from taskito.contrib import views
+from taskito import views
 from taskito.exceptions import DatabaseUnavailableError
 
 if TYPE_CHECKING:
@@ -45,11 +45,17 @@ def make_blueprint(extension: Taskito) -> Blueprint:
 
         return guarded
 
-    def page() -> tuple[int, int]:
-        try:
-            return views.parse_page(request.args.get("limit"), request.args.get("offset"))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
+    def serve(view: views.View) -> Callable[..., Any]:
+        def handle(**path_params: str) -> Any:
+            given: dict[str, Any] = request.args.to_dict()
+            if view.body:
+                try:
+                    given.update(views.json_body(request.get_data()))
+                except views.ViewError as exc:
+                    return _json(exc.reply)
+            return _json(views.call(view, extension.queue, given, **path_params))
+
+        return handle
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
@@ -70,60 +76,8 @@ def make_blueprint(extension: Taskito) -> Blueprint:
     def stats() -> Any:
         return _json(views.stats(extension.queue))
 
-    @bp.get("/stats/queues")
-    @protected
-    def stats_queues() -> Any:
-        return _json(views.stats_by_queue(extension.queue))
-
-    @bp.get("/jobs")
-    @protected
-    def list_jobs() -> Any:
-        limit, offset = page()
-        args = request.args
-        return _json(views.list_jobs(extension.queue, status=args.get("status") or None,
-                                     queue_name=args.get("queue") or None, task_name=args.get("task") or None,
-                                     limit=limit, offset=offset))
-
-    @bp.get("/jobs/<job_id>")
-    @protected
-    def job_detail(job_id: str) -> Any:
-        return _json(views.job_detail(extension.queue, job_id))
-
-    @bp.get("/jobs/<job_id>/logs")
-    @protected
-    def job_logs(job_id: str) -> Any:
-        return _json(views.job_logs(extension.queue, job_id, request.args.get("after")))
-
-    @bp.get("/tasks")
-    @protected
-    def task_stats() -> Any:
-        return _json(views.task_stats(extension.queue, request.args.get("since")))
-
-    @bp.get("/queues")
-    @protected
-    def queue_stats() -> Any:
-        return _json(views.queue_stats(extension.queue, request.args.get("since")))
-
-    @bp.get("/jobs/<job_id>/result")
-    @protected
-    def job_result(job_id: str) -> Any:
-        return _json(views.job_result(extension.queue, job_id))
-
-    @bp.post("/jobs/<job_id>/cancel")
-    @protected
-    def cancel_job(job_id: str) -> Any:
-        return _json(views.cancel_job(extension.queue, job_id))
-
-    @bp.get("/dead-letters")
-    @protected
-    def dead_letters() -> Any:
-        limit, offset = page()
-        return _json(views.dead_letters(extension.queue, limit, offset))
-
-    @bp.post("/dead-letters/<job_id>/retry")
-    @protected
-    def retry_dead(job_id: str) -> Any:
-        return _json(views.retry_dead(extension.queue, job_id))
+    for view in views.VIEWS:
+        bp.add_url_rule(view.path_as("<{}>", "<path:{}>"), view.name, protected(serve(view)), methods=[view.method])
 
     @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def not_found(unknown: str) -> Any:

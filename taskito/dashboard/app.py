@@ -37,7 +37,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, config
-from .api import Api
+from . import api
 from .http import HTTPError, Request, Response, Router, json_response
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import render_metrics
@@ -205,7 +205,7 @@ class DashboardApp:
         add("GET", "/ready", self.ready, public=True)
         add("GET", "/metrics", self.metrics)
         add("GET", "/api/session", self.session)
-        Api(self.queue).register(self.router)
+        api.register(self.queue, self.router)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         req = Request(environ)

@@ -54,12 +54,6 @@ class Request:
     def header(self, name: str) -> str | None:
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
-    def arg(self, name: str) -> str | None:
-        values = self.query.get(name)
-        if values and "\x00" in values[0]:  # PostgreSQL text cannot hold it: the caller's mistake
-            raise HTTPError(400, f"{name} must not contain a NUL character")
-        return values[0] if values else None
-
     def body(self) -> bytes:
         if self._body is None:
             try:
@@ -70,19 +64,6 @@ class Request:
                 raise HTTPError(413, f"request body of {length} bytes is over the {MAX_BODY} byte limit")
             self._body = self.environ["wsgi.input"].read(length) if length > 0 else b""
         return self._body
-
-    def json(self) -> dict[str, Any]:
-        """The JSON object in the body; an empty body is an empty object."""
-        raw = self.body()
-        if not raw.strip():
-            return {}
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise HTTPError(400, f"request body must be a JSON object, got {type(data).__name__}")
-        return data
 
     def form(self) -> dict[str, str]:
         parsed = parse_qs(self.body().decode("utf-8", "replace"), keep_blank_values=True)

@@ -36,7 +36,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..config import validate_schema
+from .. import validation
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from .base import Completion, JobRecord, NewJob, Started, Status, Storage
@@ -151,7 +151,7 @@ class PostgresStorage(SQLStorage):
 
     def __init__(self, url: str, schema: str = "taskito", pool_size: int = 10) -> None:
         super().__init__()
-        self.schema = validate_schema(schema)
+        self.schema = validation.schema(schema)
         if pool_size < 1:
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url, params = parse_url(url)
@@ -229,7 +229,11 @@ class PostgresStorage(SQLStorage):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; an error that leaves it dead becomes _ConnectionLost (retried)."""
+        """A pooled connection; an error that leaves it dead becomes _ConnectionLost (retried).
+
+        Work done on it renews the current call's patience: a call of many transactions (a purge of a
+        million jobs, a large map) may take minutes; only RECONNECT_PATIENCE without progress fails it.
+        """
         conn = self._checkout()
         try:
             yield conn
@@ -237,6 +241,9 @@ class PostgresStorage(SQLStorage):
             if conn.closed:
                 raise _ConnectionLost(_reason(exc)) from exc
             raise
+        else:
+            if getattr(self._calls, "deadline", None) is not None:
+                self._calls.deadline = time.monotonic() + RECONNECT_PATIENCE
         finally:
             self._pool.putconn(conn)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from taskito import DatabaseUnavailableError, JobOptions, Queue, Registry
+from taskito import ConfigurationError, DatabaseUnavailableError, JobOptions, Queue, Registry
 from taskito.testing import run_jobs
 from tests.conftest import require_postgres
 
@@ -157,3 +157,26 @@ def test_adapters_never_reach_around_the_queue_to_its_storage() -> None:
                 if isinstance(node, ast.Attribute) and (node.attr == "storage" or node.attr.startswith("_get_")):
                     offenders.append(f"{source.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     assert offenders == []
+
+
+# -- storage engines are registered in storage/ -------------------------------------------------------
+def test_storage_never_imports_the_settings_layer() -> None:
+    """Arrows point down: config asks storage which engines exist, never the other way round."""
+    upward = []
+    for source in sorted((ROOT / "taskito" / "storage").rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "config":
+                upward.append(f"{source.relative_to(ROOT)}:{node.lineno}")
+    assert upward == []
+
+
+def test_an_engine_registered_in_storage_is_a_backend_everywhere(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskito import storage
+
+    with pytest.raises(ConfigurationError, match="unknown backend 'lite'"):
+        Queue(db_path=tmp_path / "a.db", backend="lite")
+    monkeypatch.setitem(storage.ENGINES, "lite", storage.ENGINES["sqlite"])  # one entry registers an engine
+    queue = Queue(db_path=tmp_path / "a.db", backend="LITE")
+    assert queue.enqueue("house.t").status == "pending" and "taskito_jobs" in tables(tmp_path / "a.db")
+    queue.close()

@@ -230,6 +230,37 @@ def test_cancel_a_pending_job_and_not_a_finished_one(staff_client: Client) -> No
     assert "only a pending job (or one waiting for its retry) can be cancelled" in text(response)
 
 
+def test_the_admin_offers_cancel_and_retry_where_the_json_views_allow_them(staff_client: Client) -> None:
+    """One rule (taskito.views.rules): a failed job waiting for its retry can be cancelled too."""
+    from taskito import views
+
+    waiting = queue.enqueue("djapp.tasks.explode", args=("later",), queue="waiting", max_retries=3)
+    [record] = queue.storage.claim("test-hand", ["waiting"], 1, 30)
+    queue.storage.fail(record.id, record.attempt, "ValueError: later", None, 3600)
+    claimed = queue.enqueue("djapp.tasks.add", args=(1, 2), queue="claimed")
+    queue.storage.claim("test-hand", ["claimed"], 1, 30)
+    jobs = {"failed": waiting.id, "claimed": claimed.id, "pending": queue.enqueue("djapp.tasks.add", args=(3, 4)).id,
+            "dead": dead_letter()}
+    for state, job_id in jobs.items():
+        page = text(staff_client.get(f"/admin/taskito/jobs/{job_id}/"))
+        record = queue.get_job(job_id).record
+        assert ('id="taskito-cancel"' in page) == views.can_cancel(record), state
+        assert ('id="taskito-retry"' in page) == views.can_retry(record), state
+    assert views.can_cancel(queue.get_job(waiting.id).record)
+    response = staff_client.post(f"/admin/taskito/jobs/{waiting.id}/cancel/", follow=True)
+    assert waiting.status == "cancelled" and f"Job {waiting.id} is cancelled" in text(response)
+    response = staff_client.post(f"/admin/taskito/jobs/{claimed.id}/cancel/", follow=True)
+    assert claimed.status == "pending" and "has claimed it" in text(response)
+
+
+def test_the_job_list_filters_by_status_as_the_json_views_do(staff_client: Client) -> None:
+    done = queue.enqueue("djapp.tasks.add", args=(1, 2))
+    finish_all()
+    assert done.id in text(staff_client.get("/admin/taskito/jobs/", {"status": "completed"}))  # stats()' name
+    refused = text(staff_client.get("/admin/taskito/jobs/", {"status": "done"}, follow=True))
+    assert "Unknown status &#x27;done&#x27;: use one of pending, running" in refused and done.id in refused
+
+
 def test_cancel_of_a_purged_job_says_so_on_the_job_list(staff_client: Client) -> None:
     response = staff_client.post("/admin/taskito/jobs/0123456789abcdef/cancel/", follow=True)
     assert response.status_code == 200 and response.redirect_chain[-1][0].endswith("/admin/taskito/jobs/")

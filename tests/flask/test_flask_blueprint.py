@@ -114,9 +114,10 @@ def test_logs_and_task_and_queue_metrics(authorized: FlaskClient, app_queue: Que
     assert authorized.get(f"/taskito/jobs/{done}/logs?after=x").status_code == 400
     assert authorized.get("/taskito/jobs/0123456789abcdef0123456789abcdef/logs").status_code == 404
     tasks = authorized.get("/taskito/tasks?since=600").json
-    assert tasks["since"] == 600 and tasks["tasks"]["sample.add"]["counts"]["complete"] == 1
-    queues = authorized.get("/taskito/queues").json["queues"]
-    assert queues["setup"]["completed"] == 1 and queues["setup"]["oldest_due_age"] is None
+    assert tasks["since"] == 600 and tasks["stats"][0]["task_name"] == "sample.add"
+    assert tasks["stats"][0]["counts"]["complete"] == 1
+    [setup] = [row for row in authorized.get("/taskito/queues").json["queues"] if row["name"] == "setup"]
+    assert setup["completed_recently"] == 1 and setup["oldest_due_at"] is None
     bad = authorized.get("/taskito/tasks?since=5")
     assert bad.status_code == 400 and "since must be from 60" in bad.json["error"]
 
@@ -145,10 +146,10 @@ def test_job_list_filters_and_pages(authorized: FlaskClient, app_queue: Queue) -
 
 
 @pytest.mark.parametrize(("query", "message"), [
-    ("limit=abc", "limit must be an integer, got 'abc'"),
-    ("limit=0", "limit must be between 1 and 500, got 0"),
-    ("limit=501", "limit must be between 1 and 500, got 501"),
-    ("offset=-1", "offset must be at least 0, got -1"),
+    ("limit=abc", "limit must be a whole number from 1 to 500, got 'abc'"),
+    ("limit=0", "limit must be from 1 to 500, got 0"),
+    ("limit=501", "limit must be from 1 to 500, got 501"),
+    ("offset=-1", "offset must be from 0 to 1000000000, got -1"),
     ("status=done", "unknown status 'done'"),
 ])
 def test_bad_parameters_are_json_400(authorized: FlaskClient, query: str, message: str) -> None:
@@ -180,7 +181,7 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json
-    assert retried["id"] == dead and app_queue.get_job(retried["new_job_id"]).status == "pending"
+    assert retried["retried"] == dead and app_queue.get_job(retried["new_id"]).status == "pending"
     assert app_queue.stats()["dead"] == 0
     not_dead = authorized.post(f"/taskito/dead-letters/{pending}/retry")
     assert not_dead.status_code == 409 and "only dead letters can be retried" in not_dead.json["error"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import taskito.storage.postgres as postgres_engine
+import taskito.storage.sqlbase
 from taskito import DatabaseUnavailableError, Queue
 from tests.conftest import PG_URL
 from tests.support import run_cli, start_worker, wait_until
@@ -186,6 +187,25 @@ def test_a_server_gone_for_good_is_database_unavailable_after_the_bounded_wait(
         late_db.open()  # back: the same queue carries on
         assert q.get_job(job.id).status == "pending"
         assert q.enqueue(TASK, args=(3,)).status == "pending"
+    finally:
+        q.close()
+
+
+def test_a_call_of_many_transactions_may_last_longer_than_the_patience_for_a_lost_connection(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patience bounds a wait without progress, not a call: a purge of a million jobs takes minutes."""
+    monkeypatch.setattr(postgres_engine, "RECONNECT_PATIENCE", 0.3)
+    monkeypatch.setattr(taskito.storage.sqlbase, "CHUNK", 10)
+    monkeypatch.setattr(postgres_engine.PostgresStorage, "_pause_after", lambda self, held: 0.05)
+    q = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema)
+    try:
+        q.connect()
+        q.enqueue_many(TASK, [(n,) for n in range(200)])
+        sql(f"UPDATE \"{pg_schema}\".taskito_jobs SET status = 'complete', finished_at = 1")
+        started = time.monotonic()
+        assert q.purge_completed(older_than=0) == 200  # 20 transactions, a pause after each: about 1 s
+        assert time.monotonic() - started > 0.3
+        assert q.stats()["completed"] == 0
     finally:
         q.close()
 

@@ -25,6 +25,7 @@ CHUNK = 50  # the tests shrink the chunk so that a "large" map is quick
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(taskito.storage.sqlbase, "CHUNK", CHUNK, raising=False)
+    monkeypatch.setattr(taskito.storage.sqlbase, "PLAIN_CHUNKS", 1, raising=False)
 
 
 def test_a_large_map_is_invisible_to_workers_until_all_of_it_is_written(
@@ -75,8 +76,8 @@ def test_a_large_map_that_fails_midway_leaves_nothing(engine_settings: dict[str,
 
 
 def test_map_streams_its_arguments(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The jobs of a map are built as they are written: memory holds a chunk of them, not all."""
-    monkeypatch.setattr(taskito.storage.sqlbase, "CHUNK", 250, raising=False)
+    """The jobs of a map are built as they are written: memory holds a few chunks of them, not all."""
+    monkeypatch.setattr(taskito.storage.sqlbase, "CHUNK", 100, raising=False)
     queue = Queue(db_path=db_path)
     payload = "x" * 12_000
     try:
@@ -153,11 +154,11 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
     script = textwrap.dedent("""
         import sys, time
         from taskito import Queue
-        from taskito.storage.sqlbase import CHUNK
+        from taskito.storage.sqlbase import CHUNK, PLAIN_CHUNKS
         queue = Queue(db_path=sys.argv[1])
         def arguments():
             for n in range(100_000):
-                if n == 2 * CHUNK + 1000:  # two chunks are written, a third is being read
+                if n == (PLAIN_CHUNKS + 2) * CHUNK + 10:  # past the chunks read first, two more are written
                     print("staged", flush=True)
                     time.sleep(60)
                 yield (n,)
@@ -173,7 +174,7 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
     sql = raw_sql({"db_path": db_path})
     try:
         staged = sql("SELECT count(*) FROM taskito_jobs WHERE status = 'staged'")
-        assert staged == [(2 * taskito.storage.sqlbase.CHUNK,)]
+        assert staged == [((taskito.storage.sqlbase.PLAIN_CHUNKS + 2) * taskito.storage.sqlbase.CHUNK,)]
         assert queue.stats() == SIX and queue.storage.claim("w", ["default"], 10, 30) == []
         assert queue.storage.reap_expired_leases() == []  # its lease still runs: nothing happens yet
         sql("UPDATE taskito_batches SET lease_until = 0")

@@ -24,6 +24,7 @@
     detailId: null,
     detailLogs: { id: null, after: 0, lines: [] },
     tasksRange: 3600,
+    serverNow: Date.now() / 1000,  // the server's clock, from the last refresh (ages are judged by it)
     queueNames: "",
     taskNames: "",
   };
@@ -308,7 +309,8 @@
       const cols = cells(row);
       setText(cols[0], q.name);
       STAT_KEYS.forEach((key, i) => setText(cols[i + 1], q.stats[key]));
-      setText(cols[7], q.oldest_due_age === null || q.oldest_due_age === undefined ? "–" : seconds(q.oldest_due_age));
+      setText(cols[7], q.oldest_due_at === null || q.oldest_due_at === undefined ? "–" :
+        seconds(Math.max(0, state.serverNow - q.oldest_due_at)));
       setText(cols[8], q.wait && q.wait.count ? seconds(q.wait.p50) + " / " + seconds(q.wait.p95) : "–");
       const badge = cols[9].firstChild;
       setText(badge, q.paused ? "paused" : "active");
@@ -782,11 +784,10 @@
       setText(details.lastChild, entry.traceback || "(no traceback)");
     });
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
-    // A pending job with a worker id is claimed: that worker is about to start it, too late to cancel.
-    const canCancel = (job.status === "pending" || job.status === "failed") && !job.worker_id;
-    $("detail-cancel").hidden = state.readOnly || !canCancel;
-    $("detail-retry").hidden = state.readOnly || job.status !== "dead";
-    $("detail-delete").hidden = state.readOnly || job.status !== "dead";
+    // The server decides what may be done to a job (taskito.views.rules), for every adapter alike.
+    $("detail-cancel").hidden = state.readOnly || !job.can_cancel;
+    $("detail-retry").hidden = state.readOnly || !job.can_retry;
+    $("detail-delete").hidden = state.readOnly || !job.can_retry;
   }
 
   // -- the refresh loop ------------------------------------------------------------------------------------
@@ -799,6 +800,7 @@
       get("api/dead-letters?limit=" + state.dead.limit + "&offset=" + state.dead.offset),
       get("api/throughput?window=600&step=10"), get("api/tasks?since=" + state.tasksRange), get(seriesQuery()),
     ]);
+    state.serverNow = workers.now;
     renderStats(stats);
     renderTaskStats(tasks, series);
     renderQueues(queues);

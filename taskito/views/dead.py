@@ -1,0 +1,49 @@
+"""Dead-letter views: the list, replaying one, deleting one, purging old ones."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..exceptions import JobNotFoundError
+from ..result import JobResult
+from ..storage import Status
+from . import params as p
+from .errors import Reply, ViewError
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+
+def _not_dead(queue: Queue, job_id: str, doing: str) -> ViewError:
+    """404 for a job that is gone, 409 for one that exists but is no dead letter."""
+    job = queue.get_job(job_id)
+    if job is None:
+        return ViewError(404, f"no dead letter with id {job_id!r} (already retried, deleted or purged)")
+    status = job.record.status
+    return ViewError(409, f"job {job_id} is {status}, not dead: only dead letters can be {doing}", status=status)
+
+
+def dead_letters(queue: Queue, params: p.Params) -> Reply:
+    """Dead letters, newest first; ``limit``/``offset`` paginate."""
+    page = p.page(params, lambda limit, offset: queue.list_jobs(status=Status.DEAD, limit=limit, offset=offset))
+    return 200, page.to_json(JobResult.summary)
+
+
+def retry_dead(queue: Queue, params: p.Params, job_id: str) -> Reply:
+    """Replay a dead letter as a new pending job."""
+    try:
+        new_id = queue.retry_dead(job_id)
+    except JobNotFoundError:
+        raise _not_dead(queue, job_id, "retried") from None
+    return 200, {"retried": job_id, "new_id": new_id}
+
+
+def delete_dead(queue: Queue, params: p.Params, job_id: str) -> Reply:
+    if not queue.delete_dead(job_id):
+        raise _not_dead(queue, job_id, "deleted")
+    return 200, {"deleted": job_id}
+
+
+def purge_dead(queue: Queue, params: p.Params) -> Reply:
+    """Delete dead letters older than ``older_than`` seconds (default 0: all of them)."""
+    return 200, {"purged": queue.purge_dead(older_than=p.seconds(params, "older_than", 0.0))}

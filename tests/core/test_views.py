@@ -1,0 +1,189 @@
+"""One JSON view layer: the dashboard's /api, the Flask blueprint and the FastAPI router answer the same
+request with the same status and the same JSON, on both engines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from flask import Flask
+
+from taskito import Queue, views
+from taskito.contrib.fastapi import TaskitoRouter
+from taskito.dashboard import create_app
+from taskito_flask import Taskito
+from tests.dashboard.conftest import DashClient, _claimed, populate
+
+Call = Callable[..., tuple[int, Any]]
+ADAPTERS = ["dashboard", "flask", "fastapi"]
+
+
+@pytest.fixture
+def adapters(engine_settings: dict[str, str], engine_queue: Queue) -> Iterator[dict[str, Call]]:
+    """``adapters[name](method, path, body=None) -> (status, json)`` with ``path`` below each one's prefix."""
+    dashboard = DashClient(create_app(engine_queue))
+    flask_app = Flask("agreement")
+    flask_app.config.update({f"TASKITO_{key.upper()}": value for key, value in engine_settings.items()})
+    extension = Taskito(flask_app)  # its own Queue on the same database, as a Flask app has
+    extension.authorize(lambda request: True)
+    flask_client = flask_app.test_client()
+    fastapi_app = FastAPI()
+    fastapi_app.include_router(TaskitoRouter(engine_queue, auth=lambda: True), prefix="/tasks")
+    fastapi_client = TestClient(fastapi_app)
+
+    def on_dashboard(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = dashboard.get("/api" + path) if method == "GET" else dashboard.post("/api" + path, json=body)
+        return response.status_code, response.json
+
+    def on_flask(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = flask_client.open("/taskito" + path, method=method, json=body)
+        return response.status_code, response.json
+
+    def on_fastapi(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = fastapi_client.request(method, "/tasks" + path, json=body)
+        return response.status_code, response.json()
+
+    yield {"dashboard": on_dashboard, "flask": on_flask, "fastapi": on_fastapi}
+    extension.queue_for(flask_app).close()
+
+
+def same_everywhere(adapters: dict[str, Call], method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    answers = {name: call(method, path, body) for name, call in adapters.items()}
+    assert answers["flask"] == answers["dashboard"], path
+    assert answers["fastapi"] == answers["dashboard"], path
+    return answers["dashboard"]
+
+
+def without(job_id: str, answer: tuple[int, Any]) -> tuple[int, Any]:
+    """The answer with the job's id blanked, to compare answers about different jobs."""
+    status, body = answer
+    return status, json.loads(json.dumps(body).replace(job_id, "<id>"))
+
+
+def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[str, Call],
+                                                               engine_queue: Queue) -> None:
+    made = populate(engine_queue)
+    status, first = same_everywhere(adapters, "GET", "/jobs?limit=4")
+    assert status == 200
+    assert set(first) == {"jobs", "limit", "offset", "has_more", "next_offset", "filters"}
+    assert (first["limit"], first["offset"], first["has_more"], first["next_offset"]) == (4, 0, True, 4)
+    assert "args" not in first["jobs"][0] and "preview" in first["jobs"][0]  # lists stay small
+    _, last = same_everywhere(adapters, "GET", "/jobs?limit=4&offset=8")
+    assert (len(last["jobs"]), last["has_more"], last["next_offset"]) == (2, False, None)
+
+    _, dead = same_everywhere(adapters, "GET", "/jobs?status=dead&queue=mail")
+    assert [job["id"] for job in dead["jobs"]] == [made["dead"][1]]
+    assert dead["filters"] == {"status": "dead", "queue": "mail", "task": None}
+    _, completed = same_everywhere(adapters, "GET", "/jobs?status=completed")  # the name stats() uses
+    assert {job["id"] for job in completed["jobs"]} == set(made["complete"])
+    _, letters = same_everywhere(adapters, "GET", "/dead-letters?limit=1")
+    assert (len(letters["jobs"]), letters["has_more"], letters["next_offset"]) == (1, True, 1)
+
+    _, failed = same_everywhere(adapters, "GET", f"/jobs/{made['failed'][0]}")
+    assert (failed["status"], failed["can_cancel"], failed["can_retry"]) == ("failed", True, False)
+    _, running = same_everywhere(adapters, "GET", f"/jobs/{made['running'][0]}")
+    assert (running["can_cancel"], running["can_retry"]) == (False, False)
+    _, dead_one = same_everywhere(adapters, "GET", f"/jobs/{made['dead'][0]}")
+    assert (dead_one["can_cancel"], dead_one["can_retry"]) == (False, True) and len(dead_one["errors"]) == 1
+    same_everywhere(adapters, "GET", f"/jobs/{made['complete'][0]}/result")
+    _, per_queue = same_everywhere(adapters, "GET", "/stats/queues")
+    assert per_queue["queues"]["mail"] == engine_queue.stats_by_queue("mail")
+    same_everywhere(adapters, "GET", "/queues")
+    same_everywhere(adapters, "GET", "/queues/mail")
+    _, tasks = same_everywhere(adapters, "GET", "/tasks?since=3600")
+    assert tasks["stats"] and tasks["stats"][0]["failure_rate"] >= tasks["stats"][-1]["failure_rate"]
+    _, logs = same_everywhere(adapters, "GET", f"/jobs/{made['complete'][0]}/logs")
+    assert logs == {"job_id": made["complete"][0], "lines": []}
+    _, found = same_everywhere(adapters, "GET", f"/search?q={made['dead'][0]}")
+    assert [job["id"] for job in found["jobs"]] == [made["dead"][0]]
+    same_everywhere(adapters, "GET", "/schedules")
+
+
+@pytest.mark.parametrize(("path", "named"), [
+    ("/jobs?status=done", "'done'"),
+    ("/jobs?limit=abc", "'abc'"),
+    ("/jobs?limit=0", "got 0"),
+    ("/jobs?offset=-1", "got -1"),
+    ("/dead-letters?limit=501", "got 501"),
+    ("/throughput?step=0", "got 0"),
+    ("/tasks?since=5", "got 5"),
+    ("/task-series?step=abc", "'abc'"),
+    ("/jobs/0123456789abcdef0123456789abcdef/logs?after=-2", "got -2"),
+])
+def test_bad_input_is_the_same_400_naming_the_value_everywhere(adapters: dict[str, Call], path: str,
+                                                              named: str) -> None:
+    status, body = same_everywhere(adapters, "GET", path)
+    assert status == 400 and set(body) == {"error"} and named in body["error"]
+
+
+def test_unknown_jobs_are_the_same_404_everywhere(adapters: dict[str, Call]) -> None:
+    for method, path in [("GET", "/jobs/nope"), ("GET", "/jobs/nope/result"), ("POST", "/jobs/nope/cancel"),
+                         ("POST", "/dead-letters/nope/retry"), ("POST", "/dead-letters/nope/delete")]:
+        status, body = same_everywhere(adapters, method, path)
+        assert status == 404 and set(body) == {"error"} and "'nope'" in body["error"], path
+
+
+def test_a_failed_job_waiting_for_its_retry_is_cancellable_everywhere(adapters: dict[str, Call],
+                                                                      engine_queue: Queue) -> None:
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for name, call in adapters.items():
+        waiting = _claimed(engine_queue, "tasks.flaky", (1,), f"{name}-failed")
+        engine_queue.storage.fail(waiting.id, waiting.attempt, "ConnectionError: later", None, 3600)
+        running = _claimed(engine_queue, "tasks.slow", (1,), f"{name}-running")
+        claimed = engine_queue.enqueue("tasks.slow", queue=f"{name}-claimed")
+        engine_queue.storage.claim("w-1", [f"{name}-claimed"], 1, 60)
+        answers[name] = [without(waiting.id, call("POST", f"/jobs/{waiting.id}/cancel")),
+                         without(running.id, call("POST", f"/jobs/{running.id}/cancel")),
+                         without(claimed.id, call("POST", f"/jobs/{claimed.id}/cancel"))]
+        assert engine_queue.get_job(waiting.id).status == "cancelled"
+        assert engine_queue.get_job(running.id).status == "running"
+        assert engine_queue.get_job(claimed.id).status == "pending"
+    assert answers["flask"] == answers["dashboard"] and answers["fastapi"] == answers["dashboard"]
+    cancelled, refused, claimed_answer = answers["dashboard"]
+    assert cancelled == (200, {"id": "<id>", "cancelled": True, "status": "cancelled"})
+    assert refused == (409, {"error": "job <id> is running: only a pending job (or one waiting for its retry) "
+                                      "can be cancelled", "id": "<id>", "cancelled": False, "status": "running"})
+    assert claimed_answer[0] == 409 and "worker w-1 has claimed it" in claimed_answer[1]["error"]
+
+
+def test_dead_letters_are_retried_and_deleted_alike_everywhere(adapters: dict[str, Call],
+                                                               engine_queue: Queue) -> None:
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for name, call in adapters.items():
+        dead = [_claimed(engine_queue, "tasks.explode", (n,), f"{name}-dead-{n}").id for n in range(2)]
+        for job_id in dead:
+            engine_queue.storage.fail(job_id, 1, "ValueError: boom", None, None)
+        pending = engine_queue.enqueue("tasks.add", queue=f"{name}-pending").id
+        status, retried = call("POST", f"/dead-letters/{dead[0]}/retry")
+        assert status == 200 and engine_queue.get_job(retried["new_id"]).status == "pending"
+        answers[name] = [without(dead[0], (status, {**retried, "new_id": "<new>"})),
+                         without(dead[0], call("POST", f"/dead-letters/{dead[0]}/retry")),  # gone: 404
+                         without(pending, call("POST", f"/dead-letters/{pending}/retry")),  # not dead: 409
+                         without(dead[1], call("POST", f"/dead-letters/{dead[1]}/delete")),
+                         call("POST", "/dead-letters/purge", {"older_than": "soon"})]
+        assert engine_queue.get_job(dead[1]) is None
+    assert answers["flask"] == answers["dashboard"] and answers["fastapi"] == answers["dashboard"]
+    assert answers["dashboard"] == [
+        (200, {"retried": "<id>", "new_id": "<new>"}),
+        (404, {"error": "no dead letter with id '<id>' (already retried, deleted or purged)"}),
+        (409, {"error": "job <id> is pending, not dead: only dead letters can be retried", "status": "pending"}),
+        (200, {"deleted": "<id>"}),
+        (400, {"error": "older_than must be a number of seconds, got 'soon'"}),
+    ]
+    assert engine_queue.stats()["dead"] == 0
+
+
+def test_every_adapter_serves_every_view_of_the_table(adapters: dict[str, Call], engine_queue: Queue) -> None:
+    """A view added to taskito.views.VIEWS is served by all three with no other change."""
+    job = engine_queue.enqueue("tasks.add")
+    for view in views.VIEWS:
+        if view.changes:
+            continue  # the tests above change things; here only that each path is routed
+        path = view.path.replace("{job_id}", job.id).replace("{name:path}", "default")
+        for name, call in adapters.items():
+            status, body = call("GET", path)
+            assert status == 200, (name, path, body)
