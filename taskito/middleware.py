@@ -86,15 +86,22 @@ def check_event(name: Any) -> str:
     return str(name)
 
 
+def _implemented(obj: Any, method: str) -> Any:
+    """``obj``'s bound ``method``, or None when it has none or only Middleware's own (which does nothing)."""
+    if getattr(type(obj), method, None) is getattr(Middleware, method):
+        return None
+    return getattr(obj, method, None)
+
+
 def has_middleware(registry: Registry, method: str) -> bool:
-    return any(getattr(obj, method, None) is not None for obj in registry.middleware)
+    return any(_implemented(obj, method) is not None for obj in registry.middleware)
 
 
 def call_middleware(registry: Registry, method: str, *args: Any, reverse: bool = False) -> None:
     """Call ``method`` of every middleware that has it, in the order they were added (``reverse``: the
     other way round, so that ``after`` unwinds what ``before`` set up); log what they raise."""
     for obj in reversed(registry.middleware) if reverse else registry.middleware:
-        fn = getattr(obj, method, None)
+        fn = _implemented(obj, method)
         if fn is None:
             continue
         try:

@@ -210,3 +210,19 @@ def test_a_periodic_tick_announces_its_job(engine_queue: Queue) -> None:
     fired = {job.id for job in engine_queue.list_jobs(task_name=tick.name)}
     assert {event["job_id"] for event in events} <= fired and events
     assert (events[0]["periodic"], events[0]["queue"], events[0]["task_name"]) == ("every-second", "default", tick.name)
+
+
+def test_a_subclass_that_only_watches_outcomes_leaves_enqueue_as_it_was(tmp_path: Path) -> None:
+    """Middleware's own methods do nothing: a subclass overriding on_dead alone adds no headers and no
+    work to each enqueue."""
+    queue = Queue(db_path=str(tmp_path / "q.db"))
+    seen: list[str] = []
+
+    class DeadOnly(Middleware):
+        def on_dead(self, job: JobInfo, error: str) -> None:
+            seen.append(job.id)
+
+    queue.add_middleware(DeadOnly())
+    job = queue.enqueue("some.task", (1,))
+    assert queue.serializer.loads(queue.get_job(job.id).record.payload) == {"args": [1], "kwargs": {}}
+    queue.close()
