@@ -114,6 +114,12 @@ def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
+LOG_FORMAT_OPTION = click.option(
+    "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True, envvar="TASKITO_LOG_FORMAT",
+    help="text, or json: one JSON object per log line (time, level, logger, message, and job_id and task_name "
+         "inside a job) for log shippers.")
+
+
 def _log_format_chosen(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     """--log-format of a command without --loglevel: its warnings and errors in that format."""
     if value is not None and value != "text":
@@ -121,7 +127,10 @@ def _log_format_chosen(ctx: click.Context, param: click.Parameter, value: str | 
 
 
 class LoggedGroup(click.Group):
-    """A group whose every command takes --log-format (the worker's and dashboard's with their --loglevel)."""
+    """A group whose every command takes --log-format (the worker's and dashboard's with their --loglevel);
+    its subgroups are LoggedGroups too."""
+
+    group_class = type  # click: the subgroups made by @group.group() are of this group's class
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not isinstance(cmd, click.Group) and not any(param.name == "log_format" for param in cmd.params):
@@ -175,11 +184,6 @@ def configure_logging(loglevel: str, log_format: str = "text") -> None:
     """Log lines of ``loglevel`` and above to stderr, as text or one JSON object per line."""
     logformat.configure_logging(loglevel, log_format)
 
-
-LOG_FORMAT_OPTION = click.option(
-    "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True, envvar="TASKITO_LOG_FORMAT",
-    help="text, or json: one JSON object per log line (time, level, logger, message, and job_id and task_name "
-         "inside a job) for log shippers.")
 
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
@@ -452,7 +456,7 @@ def check(app: str, repair: bool) -> None:
     check_counts(load_queue(app), repair)
 
 
-@main.group(cls=LoggedGroup)
+@main.group()
 def dead() -> None:
     """List and replay dead letters."""
 
