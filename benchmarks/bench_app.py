@@ -25,6 +25,18 @@ def tick() -> None:
 
 
 @queue.task()
+def step(value: int) -> int:
+    """A chain step of the workflow benchmark."""
+    return value + 1
+
+
+@queue.task()
+def count(values: list[object]) -> int:
+    """A chord's callback in the workflow benchmark: how many members it heard from."""
+    return len(values)
+
+
+@queue.task()
 def io_wait() -> None:
     """An I/O-bound job (10 ms waiting, as for a network call): threads should run these side by side."""
     time.sleep(0.01)

@@ -1,14 +1,16 @@
 """Throughput and latency of taskito, printed as one JSON line.
 
     python benchmarks/throughput.py [--jobs 10000] [--backend sqlite|postgres] [--scaling 1,2,4] [--count-rows N]
+                                    [--chain-steps 1000] [--chord-members 10000]
     python benchmarks/throughput.py --table-size 1000000 [--backend ...]   (scale mode: see scale.py)
 
 Measures single enqueue, batch (`map`) enqueue, drain by worker processes started
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, the figures of speed.py (single enqueue from 1, 4 and 16
 threads, PostgreSQL's durable insert limit, enqueue while draining, drain by concurrency),
-and the time one worker takes to drain as many `async def` tasks
-that each await asyncio.sleep(0.1); with --count-rows, also how long
+the time one worker takes to drain as many `async def` tasks that each await asyncio.sleep(0.1),
+and workflows (see workflows.py: a chain of 1,000 steps, a chord of 10,000 members); with
+--count-rows, also how long
 stats(), stats_all_queues() and /metrics take over a table of that many finished jobs, and task_stats(),
 queue_stats() and task_series() over a week of task metrics (10 tasks: two hours of minutes, then hours).
 """
@@ -253,6 +255,8 @@ def main() -> None:
     parser.add_argument("--table-size", type=int,
                         help="scale mode: the same figures with tables of this many jobs (see scale.py)")
     parser.add_argument("--count-rows", type=int, help="also time stats() and /metrics over this many jobs")
+    parser.add_argument("--chain-steps", type=int, default=1000, help="steps of the workflow benchmark's chain")
+    parser.add_argument("--chord-members", type=int, default=10_000, help="members of its chord")
     args = parser.parse_args()
     from speed import measure_speed
 
@@ -272,6 +276,9 @@ def main() -> None:
         **measure_speed(args.backend, args.jobs, args.db_url),
         "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
     }
+    from workflows import measure_workflows
+
+    report["workflows"] = measure_workflows(args.backend, args.chain_steps, args.chord_members, args.db_url)
     if args.scaling:
         counts = [int(part) for part in args.scaling.split(",")]
         report["drain_jobs_per_s_by_worker_processes"] = measure_scaling(args.backend, args.jobs, counts, args.db_url)

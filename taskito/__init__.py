@@ -20,6 +20,7 @@ from .queue import Queue
 from .registry import Registry
 from .result import JobHandle, JobResult
 from .task import Signature, TaskWrapper
+from .workflow import WorkflowHandle, WorkflowResult, chain, chord, chunks, group, starmap
 
 __version__ = "0.1.0"
 
@@ -44,5 +45,12 @@ __all__ = [
     "TaskWrapper",
     "TaskitoError",
     "WorkerLostError",
+    "WorkflowHandle",
+    "WorkflowResult",
+    "chain",
+    "chord",
+    "chunks",
     "current_job",
+    "group",
+    "starmap",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,8 +41,10 @@ POLL_MAX = 0.05  # ...to this
 
 # Queue methods whose a-mirror runs the method itself on the queue's thread pool.
 MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
-            "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead", "purge_cancelled",
-            "pause", "resume", "paused_queues", "job_logs", "task_stats", "queue_stats")
+            "get_workflow", "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead",
+            "purge_cancelled", "pause", "resume", "paused_queues", "purge_queue", "revoke_task", "retry_all_dead",
+            "replay", "periodic_schedules", "pause_periodic", "resume_periodic", "run_periodic_now", "job_logs",
+            "task_stats", "queue_stats")
 
 _state_lock = threading.Lock()
 
@@ -192,12 +194,13 @@ class AsyncSignatureMethods:
     task: TaskWrapper
     args: tuple[Any, ...]
     kwargs: dict[str, Any] | None
+    options: Mapping[str, Any]
 
     async def adelay(self) -> JobHandle:
-        return await self.task.aapply_async(args=self.args, kwargs=self.kwargs)
+        return await self.task.aapply_async(args=self.args, kwargs=self.kwargs, **self.options)
 
     async def aapply_async(self, **options: Any) -> JobHandle:
-        return await self.task.aapply_async(args=self.args, kwargs=self.kwargs, **options)
+        return await self.task.aapply_async(args=self.args, kwargs=self.kwargs, **{**self.options, **options})
 
 
 class AsyncResultMethods:

@@ -163,6 +163,9 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "(CPU-bound tasks, hard timeouts that really stop the job)."),
         click.option("--drain-timeout", type=SECONDS,
                      help="Seconds to let running jobs finish on stop."),
+        click.option("--cancel-grace", type=SECONDS,
+                     help="Seconds a cancelled job under --pool prefork gets to stop before its process is killed "
+                          "(default: cancel_grace= / TASKITO_CANCEL_GRACE / 10)."),
         click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit (cron, CI)."),
         click.option("--max-tasks", type=LIMIT,
                      help="Stop after running this many jobs (a fresh process takes over: e.g. to bound memory)."),
@@ -188,7 +191,8 @@ def configure_logging(loglevel: str, log_format: str = "text") -> None:
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
                concurrency: int | None = None, pool: str = "thread", drain_timeout: float | None = None,
-               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None) -> None:
+               burst: bool = False, max_tasks: int | None = None, async_concurrency: int | None = None,
+               cancel_grace: float | None = None) -> None:
     """Run a worker on ``queue`` with the CLI's flag values; returns once it has drained."""
     served = _split(queues) or queue.default_queues()
     excluded = set(_split(exclude_queues) or ())
@@ -199,6 +203,8 @@ def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str |
                                    "serve only these; give --queues or exclude fewer")
     if drain_timeout is not None:
         queue.drain_timeout = drain_timeout
+    if cancel_grace is not None:
+        queue.cancel_grace = cancel_grace
     queue.run_worker(queues=served, concurrency=concurrency, pool=pool, burst=burst, max_tasks=max_tasks,
                      async_concurrency=async_concurrency)
 
@@ -485,12 +491,11 @@ def retry_one_dead(queue: Queue, job_id: str) -> None:
     click.echo(f"{job_id} replayed as {new_id}")
 
 
-def retry_all_dead(queue: Queue) -> None:
-    count = 0
-    while batch := queue.dead_letters(limit=500):
-        for job in batch:
-            queue.retry_dead(job.id)
-            count += 1
+def retry_all_dead(queue: Queue, task_name: str | None = None, queue_name: str | None = None) -> None:
+    try:
+        count = len(queue.retry_all_dead(task=task_name, queue=queue_name))
+    except TaskitoError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"replayed {count} dead letter(s)")
 
 
@@ -512,9 +517,126 @@ def dead_retry(app: str, job_id: str) -> None:
 
 @dead.command("retry-all")
 @app_option
-def dead_retry_all(app: str) -> None:
-    """Replay every dead letter."""
-    retry_all_dead(load_queue(app))
+@click.option("--task", "task_name", default=None, help="only the dead letters of this task")
+@click.option("--queue", "queue_name", default=None, help="only the dead letters of this queue")
+def dead_retry_all(app: str, task_name: str | None, queue_name: str | None) -> None:
+    """Replay every dead letter (of --task / --queue, if given)."""
+    retry_all_dead(load_queue(app), task_name, queue_name)
+
+
+def _control(action: Callable[[], Any]) -> Any:
+    """Run a control action; a bad name or id is one line on stderr (exit status 1), never a traceback."""
+    try:
+        return action()
+    except TaskitoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("cancel")
+@app_option
+@click.argument("job_id")
+def cancel(app: str, job_id: str) -> None:
+    """Cancel JOB_ID: a waiting job at once, a running one as soon as its worker sees the request."""
+    if not _control(lambda: load_queue(app).cancel_job(job_id)):
+        raise click.ClickException(f"job {job_id} is finished or unknown: nothing to cancel")
+    click.echo(f"cancellation of {job_id} requested")
+
+
+@main.command("purge-queue")
+@app_option
+@click.argument("queue_name", type=QUEUE_NAME)
+@click.confirmation_option("--yes", prompt="Cancel every waiting job of this queue?")
+def purge_queue(app: str, queue_name: str) -> None:
+    """Cancel every waiting job of QUEUE_NAME (running ones go on)."""
+    count = _control(lambda: load_queue(app).purge_queue(queue_name))
+    click.echo(f"cancelled {count} waiting job(s) of queue {queue_name}")
+
+
+@main.command("revoke")
+@app_option
+@click.argument("task_name")
+@click.confirmation_option("--yes", prompt="Cancel every waiting job of this task?")
+def revoke(app: str, task_name: str) -> None:
+    """Cancel every waiting job of task TASK_NAME (running ones go on)."""
+    count = _control(lambda: load_queue(app).revoke_task(task_name))
+    click.echo(f"cancelled {count} waiting job(s) of task {task_name}")
+
+
+@main.command("replay")
+@app_option
+@click.argument("job_id")
+def replay(app: str, job_id: str) -> None:
+    """Enqueue a finished job again (same task, arguments and options) as a new job."""
+    job = _control(lambda: load_queue(app).replay(job_id))
+    click.echo(f"{job_id} replayed as {job.id}")
+
+
+@main.group()
+def periodic() -> None:
+    """List, pause, resume and run periodic schedules."""
+
+
+def periodic_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)(fn)
+
+
+def list_schedules(queue: Queue, fmt: str) -> None:
+    schedules = queue.periodic_schedules()
+    if fmt == "json":
+        click.echo(json.dumps(schedules))
+        return
+    if not schedules:
+        click.echo("no periodic schedules")
+
+    def when(value: float | None) -> str:
+        return "-" if value is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+    for item in schedules:
+        state = "paused" if item["paused"] else "active"
+        click.echo(f"{item['name']}  {item['task']}  cron={item['cron']!r}  tz={item['timezone'] or 'local'}  "
+                   f"{state}  last={when(item['last_run'])}  next={when(item['next_run'])}")
+
+
+def schedule_action(queue: Queue, action: str, name: str) -> None:
+    """pause, resume or run one schedule (``taskito periodic`` and the Django and Flask commands)."""
+    if action == "run":
+        job = _control(lambda: queue.run_periodic_now(name))
+        click.echo(f"schedule {name} enqueued job {job.id}")
+        return
+    _control(lambda: (queue.pause_periodic if action == "pause" else queue.resume_periodic)(name))
+    click.echo(f"{'paused' if action == 'pause' else 'resumed'} schedule {name}")
+
+
+@periodic.command("list")
+@app_option
+@periodic_list_options
+def periodic_list(app: str, fmt: str) -> None:
+    """Every schedule, with its last and next run and whether it is paused."""
+    list_schedules(load_queue(app), fmt)
+
+
+@periodic.command("pause")
+@app_option
+@click.argument("name")
+def periodic_pause(app: str, name: str) -> None:
+    """Stop firing schedule NAME on every worker (kept across restarts and deploys)."""
+    schedule_action(load_queue(app), "pause", name)
+
+
+@periodic.command("resume")
+@app_option
+@click.argument("name")
+def periodic_resume(app: str, name: str) -> None:
+    """Fire schedule NAME again from its next tick."""
+    schedule_action(load_queue(app), "resume", name)
+
+
+@periodic.command("run")
+@app_option
+@click.argument("name")
+def periodic_run(app: str, name: str) -> None:
+    """Enqueue one job of schedule NAME now."""
+    schedule_action(load_queue(app), "run", name)
 
 
 if __name__ == "__main__":

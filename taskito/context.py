@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .exceptions import InvalidValueError, SoftTimeLimitExceeded, TaskitoError
+from .exceptions import InvalidValueError, SoftTimeLimitExceeded, TaskCancelledError, TaskitoError
 from .validation import percent as percent_check
 from .validation import shown
 
@@ -32,6 +33,8 @@ class JobContext:
     soft_timeout: float | None
     # Where update_progress() goes instead of ``storage`` (async tasks: a write the event loop does not wait for).
     write_progress: Callable[[str, float], None] | None = None
+    # Set once cancel_job() asked for this job to stop (the worker sets it: a thread, a signal, the loop).
+    cancel: threading.Event | None = None
     # What middleware's on_enqueue added to the job (see taskito.middleware), and what its before/after share.
     headers: dict[str, str] = field(default_factory=dict)
     info: JobInfo | None = None
@@ -142,6 +145,21 @@ class _CurrentJob:
             context.write_log(context.id, line)
         elif context.storage is not None and context.max_log_lines > 0:
             store_log_line(context.storage, context.id, line, context.max_log_lines)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once ``queue.cancel_job()`` was called on this job: stop soon, the job ends cancelled anyway."""
+        cancel = self._get().cancel
+        return cancel is not None and cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelledError once this job's cancellation was asked for.
+
+        Long tasks call this between steps: the job then ends ``cancelled``, not failed.
+        """
+        context = self._get()
+        if context.cancel is not None and context.cancel.is_set():
+            raise TaskCancelledError(f"job {context.id} ({context.task_name}) was cancelled")
 
     def check_timeout(self) -> None:
         """Raise SoftTimeLimitExceeded once the task's soft_timeout has passed.

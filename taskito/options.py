@@ -43,6 +43,35 @@ def _rate_limit(name: str, value: Any) -> float | None:
     return parse_rate_limit(value)
 
 
+def _max_concurrent(name: str, value: Any) -> int | None:
+    return validation.count(name, value, minimum=1)
+
+
+def _concurrency_key(name: str, value: Any) -> str | Callable[..., Any] | None:
+    """A key (one cap per key), or on ``@task`` a function of the job's arguments that returns it."""
+    if callable(value):
+        return value
+    return validation.name(name, value)
+
+
+def concurrency_key_of(task_name: str, key: Any, args: Any, kwargs: Any) -> str | None:
+    """A job's concurrency key: ``key`` itself, or what the task's key function returns for these arguments."""
+    if not callable(key):
+        return key
+    try:
+        value = key(*args, **(kwargs or {}))
+    except Exception as exc:
+        raise InvalidValueError(f"the concurrency_key function of task {task_name!r} raised {exc!r} for args "
+                                f"{shown(args)} and kwargs {shown(kwargs)}; make it accept the task's "
+                                "arguments") from exc
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InvalidValueError(f"the concurrency_key function of task {task_name!r} returned {shown(value)}: "
+                                "it must return a string (or None for no key)")
+    return validation.name("concurrency_key", str(value))
+
+
 def _exceptions(name: str, value: Any) -> tuple[type[BaseException], ...] | None:
     return tuple(value) if value else None
 
@@ -108,7 +137,11 @@ class JobOptions:
     soft_timeout: float | None = _option(validation.seconds, per_call=False)
     retry_on: tuple[type[BaseException], ...] | None = _option(_exceptions, per_call=False)
     dont_retry_on: tuple[type[BaseException], ...] | None = _option(_exceptions, per_call=False, default=())
-    rate_limit: float | None = _option(_rate_limit, per_call=False)  # jobs per second, per worker
+    # Jobs per second over the whole cluster: each claim takes time slots from the task's row in the database.
+    rate_limit: float | None = _option(_rate_limit, per_call=False)
+    # At most this many jobs of the task (of one concurrency_key, when given) held at once over every worker.
+    max_concurrent: int | None = _option(_max_concurrent, per_call=False, column="max_concurrent")
+    concurrency_key: str | Callable[..., Any] | None = _option(_concurrency_key, column="concurrency_key")
 
     @classmethod
     def for_task(cls, options: Mapping[str, Any]) -> JobOptions:

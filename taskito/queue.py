@@ -18,13 +18,15 @@ from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
 from .middleware import JobInfo, call_middleware, emit, has_middleware
-from .options import JobOptions
+from .options import JobOptions, concurrency_key_of, replayed
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobHandle, JobResult
+from .schedule import next_run
 from .serializers import Serializer, describe_unserializable
-from .storage import JOB_ORDERS, NewJob, Status, Storage, engine, new_job_id
+from .storage import JOB_ORDERS, NewJob, PeriodicDef, Status, Storage, engine, new_job_id
 from .storage.base import empty_stats
-from .task import TaskMap, TaskWrapper
+from .task import Signature, TaskMap, TaskWrapper
+from .workflow import WorkflowResult
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -57,6 +59,7 @@ class Queue(AsyncQueueMethods):
     default_priority: int
     result_ttl: float | None
     drain_timeout: float
+    cancel_grace: float
     pool_size: int | None
     lease_seconds: float
     serializer: Serializer
@@ -73,8 +76,8 @@ class Queue(AsyncQueueMethods):
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
                  lease_seconds: float | None = None, registry: Registry | None = None,
-                 async_concurrency: int | None = None, max_log_lines: int | None = None,
-                 metrics_retention: float | None = None) -> None:
+                 async_concurrency: int | None = None, cancel_grace: float | None = None,
+                 max_log_lines: int | None = None, metrics_retention: float | None = None) -> None:
         explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
         self._apply_settings(config.queue_settings(explicit))
@@ -142,7 +145,8 @@ class Queue(AsyncQueueMethods):
     def task(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register a function as a task. ``options`` are the task options of ``taskito.options.JobOptions``
         (max_retries, retry_backoff, timeout, expires, priority, queue, retry_on, dont_retry_on, rate_limit,
-        soft_timeout); unset ones use the queue's defaults."""
+        soft_timeout, max_concurrent, concurrency_key); unset ones use the queue's defaults. ``rate_limit`` and
+        ``max_concurrent`` hold for the whole cluster (see README "Controlling work")."""
         declare = self.registry.task(name, **options)
         return lambda fn: self.tasks[declare(fn).name]
 
@@ -224,14 +228,23 @@ class Queue(AsyncQueueMethods):
         fields = task.job_defaults() if task is not None else self._by_name_defaults()
         if options:
             fields = {**fields, **JobOptions.for_call(options)}
-        if has_middleware(self.registry, "on_enqueue"):
-            return (self._new_job_seen(task_name, args, kwargs, fields) for args, kwargs in calls)
+        key = fields.get("concurrency_key")
+        seen = has_middleware(self.registry, "on_enqueue")
+        if callable(key) or seen:  # a key from each job's arguments (the task's function), or middleware to see it
+            return (self._new_job(task_name, args, kwargs, fields, key if callable(key) else None, seen)
+                    for args, kwargs in calls)
         return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
                        **fields) for args, kwargs in calls)
 
-    def _new_job_seen(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
-                      fields: Mapping[str, Any]) -> NewJob:
-        """A new job that middleware's on_enqueue has seen first (and may have added headers to)."""
+    def _new_job(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                 fields: Mapping[str, Any], key: Any, seen: bool) -> NewJob:
+        """A new job whose concurrency key comes from its arguments (``key``: the task's function), and that
+        middleware's on_enqueue sees first (``seen``: it may add headers)."""
+        if key is not None:
+            fields = {**fields, "concurrency_key": concurrency_key_of(task_name, key, args, kwargs)}
+        if not seen:
+            return NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
+                          **fields)
         self.encode_payload(task_name, args, kwargs)  # bad arguments fail before middleware sees them
         info = JobInfo(id=new_job_id(), task_name=task_name, queue=fields.get("queue") or "default",
                        args=tuple(args), kwargs=dict(kwargs or {}))
@@ -476,10 +489,33 @@ class Queue(AsyncQueueMethods):
         since = validation.seconds("since", since, positive=True)
         return (time.time() - since) // 60 * 60
 
+    def signature(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                  **options: Any) -> Signature:
+        """A step for a workflow by task name: ``chain(queue.signature("app.fetch", (url,)), ...)``.
+
+        The task must be declared on this queue (a workflow checks every step before writing any).
+        """
+        task = self.tasks.get(task_name) if isinstance(task_name, str) else None
+        if task is None:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise InvalidValueError(f"unknown task {validation.shown(task_name)}: no task of this queue has that "
+                                    f"name (registered: {known}); declare it with @queue.task first")
+        return Signature(task, tuple(args), kwargs).set(**options)
+
+    def get_workflow(self, workflow_id: str) -> WorkflowResult | None:
+        """The workflow with this id (``chain``/``group``/``chord`` ``.delay().id``), or None."""
+        record = self.storage.get_workflow(workflow_id)
+        return None if record is None else WorkflowResult(self, workflow_id, record)
+
     # -- operating ---------------------------------------------------------------------------
     def cancel_job(self, job_id: str) -> bool:
-        """Cancel a pending job (and the jobs depending on it); False if it started already, or if
-        a worker has claimed it and is about to start it (it is then pending with that worker's id)."""
+        """Cancel a job that has not finished; False if it has (or no job has this id).
+
+        A waiting job is cancelled at once, with the jobs depending on it. A running one (or one a
+        worker claimed) is asked to stop: within about a second its worker sets ``current_job.cancelled``
+        (``check_cancelled()`` raises TaskCancelledError), cancels an async task's coroutine, and kills a
+        prefork child still running ``cancel_grace`` seconds later; the job then ends ``cancelled``.
+        """
         cancelled = self.storage.cancel(job_id)
         if cancelled and (self.registry.event_handlers.get("job.cancelled")
                           or has_middleware(self.registry, "on_cancel")):
@@ -490,6 +526,109 @@ class Queue(AsyncQueueMethods):
                                                                     queue=record.queue,
                                                                     retry_count=record.retry_count))
         return cancelled
+
+    def purge_queue(self, name: str) -> int:
+        """Cancel every waiting (pending or retrying) job of queue ``name``, and their dependents; returns
+        how many were cancelled. Running jobs go on (``cancel_job`` stops one)."""
+        return self.storage.cancel_waiting(queue=validation.name("queue", name))
+
+    def revoke_task(self, name: str) -> int:
+        """Cancel every waiting (pending or retrying) job of task ``name``, and their dependents; returns how
+        many were cancelled. The task stays declared: jobs enqueued from now on run as usual."""
+        return self.storage.cancel_waiting(task_name=validation.name("task name", name))
+
+    def retry_all_dead(self, task: str | None = None, queue: str | None = None) -> list[str]:
+        """Replay every dead letter (of ``task`` and/or ``queue``, if given) as a new pending job; returns the
+        new jobs' ids. Dead letters are read in pages: a large backlog never sits in memory at once."""
+        task = validation.name("task", task)
+        queue = validation.name("queue", queue)
+        new_ids: list[str] = []
+        after = 0
+        while page := self.storage.dead_ids(queue, task, after, 500):
+            for job_id, seq in page:
+                new_id = self.storage.retry_dead(job_id, new_job_id())
+                if new_id is not None:  # else retried or deleted by someone else meanwhile
+                    new_ids.append(new_id)
+                after = seq
+        return new_ids
+
+    def replay(self, job_id: str) -> JobResult:
+        """A new job with the same task, arguments and options as a finished one (complete, dead or
+        cancelled), which stays as it was; JobNotFoundError for an unknown id, InvalidValueError for a
+        job that has not finished."""
+        record = self.storage.get_job(job_id)
+        if record is None:
+            raise JobNotFoundError(f"no job with id {validation.shown(job_id)}")
+        if not record.finished:
+            raise InvalidValueError(f"job {job_id} is {record.status}: only a finished job (complete, dead or "
+                                    "cancelled) can be replayed; cancel it first or wait for it")
+        fresh = NewJob(id=new_job_id(), task_name=record.task_name, payload=record.payload, **replayed(record))
+        [new_id] = self.storage.enqueue([fresh])
+        return JobResult(self, new_id)
+
+    # -- schedules ---------------------------------------------------------------------------
+    def periodic_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule: those declared here and those stored by workers of other deployments.
+
+        Each is a dict: name, task, cron, timezone, queue, last_run and next_run (UNIX times, or None),
+        paused, and declared (whether this process declares it).
+        """
+        stored = {definition.name: definition for definition in self.storage.periodic()}
+        declared = {spec.name: spec for spec in self.periodic_tasks}
+        schedules = []
+        for name in sorted(stored.keys() | declared.keys()):
+            row = stored.get(name)
+            spec = declared.get(name)
+            definition = row if row is not None else self._periodic_def(cast(PeriodicSpec, spec))
+            schedules.append({"name": name, "task": definition.task_name, "cron": definition.cron,
+                              "timezone": definition.timezone, "queue": definition.queue,
+                              "last_run": definition.last_run_at,
+                              "next_run": None if definition.paused else definition.next_run_at,
+                              "paused": definition.paused, "declared": spec is not None})
+        return schedules
+
+    def pause_periodic(self, name: str) -> None:
+        """Stop firing schedule ``name`` on every worker until ``resume_periodic``; kept in the database, so
+        it stays paused across worker restarts and deploys."""
+        self._stored_schedule(name)
+        self.storage.set_periodic_paused(name, True, None)
+
+    def resume_periodic(self, name: str) -> None:
+        """Fire schedule ``name`` again from its next tick (ticks missed while paused are not fired)."""
+        definition = self._stored_schedule(name)
+        self.storage.set_periodic_paused(name, False, next_run(definition.cron, definition.timezone))
+
+    def run_periodic_now(self, name: str) -> JobResult:
+        """Enqueue one job of schedule ``name`` now, out of turn (its ticks go on as before); returns it."""
+        definition = self._stored_schedule(name)
+        task = self.tasks.get(definition.task_name)
+        fields = task.job_defaults() if task is not None else self._by_name_defaults()
+        job = NewJob(**{**fields, "queue": definition.queue}, id=new_job_id(), task_name=definition.task_name,
+                     payload=definition.payload)
+        self.storage.run_periodic(name, job)
+        return JobResult(self, job.id)
+
+    def _periodic_def(self, spec: PeriodicSpec) -> PeriodicDef:
+        return PeriodicDef(name=spec.name, task_name=spec.task_name, cron=spec.cron,
+                           payload=self.encode_payload(spec.task_name, spec.args, spec.kwargs),
+                           queue=spec.queue, timezone=spec.timezone, next_run_at=next_run(spec.cron, spec.timezone))
+
+    def register_schedules(self) -> None:
+        """Store the schedules declared here (workers do it when they start); a stored one keeps its state."""
+        for spec in self.periodic_tasks:
+            self.storage.register_periodic(self._periodic_def(spec))
+
+    def _stored_schedule(self, name: str) -> PeriodicDef:
+        """The schedule's row, written first if it is declared here but no worker has stored it yet."""
+        validation.name("schedule name", name)
+        found = self.storage.periodic(name)
+        if not found and any(spec.name == name for spec in self.periodic_tasks):
+            self.register_schedules()
+            found = self.storage.periodic(name)
+        if not found:
+            known = ", ".join(schedule["name"] for schedule in self.periodic_schedules()) or "none"
+            raise JobNotFoundError(f"no periodic schedule named {validation.shown(name)} (schedules: {known})")
+        return found[0]
 
     def dead_letters(self, limit: int = 10, offset: int = 0) -> list[JobResult]:
         return self.list_jobs(status=Status.DEAD, limit=limit, offset=offset)

@@ -175,7 +175,7 @@ def _fields(record: JobRecord) -> dict[str, Any]:
         "progress": record.progress, "unique_key": record.unique_key, "created_at": record.created_at,
         "scheduled_at": record.scheduled_at, "expires_at": record.expires_at,
         "started_at": record.started_at, "finished_at": record.finished_at,
-        "worker_id": record.worker_id, "depends_on": record.depends_on,
+        "worker_id": record.worker_id, "depends_on": record.depends_on, "workflow_id": record.workflow_id,
     }
 
 
@@ -194,7 +194,9 @@ def job_to_dict(queue: Queue, record: JobRecord) -> dict[str, Any]:
             result = queue.serializer.loads(record.result)
         except Exception as exc:
             result = {"__error__": f"cannot decode result: {exc}"}
-    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result}
+    return {**_fields(record), "args": args, "kwargs": kwargs, "result": result,
+            "cancel_requested": record.cancel_requested, "max_concurrent": record.max_concurrent,
+            "concurrency_key": record.concurrency_key}
 
 
 def job_summary(queue: Queue, record: JobRecord) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .aio import AsyncSignatureMethods, AsyncTaskMethods
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .queue import Queue
     from .registry import TaskSpec
     from .result import JobHandle
+    from .workflow import Chain
 
 
 class TaskWrapper(AsyncTaskMethods):
@@ -64,7 +65,7 @@ class TaskWrapper(AsyncTaskMethods):
     def apply_async(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> JobHandle:
         """Enqueue with per-call options (``taskito.options.JobOptions``: priority, delay, queue, max_retries,
-        timeout, unique_key, expires, depends_on); ``delay`` and ``expires`` are seconds from now."""
+        timeout, unique_key, expires, depends_on, concurrency_key); ``delay`` and ``expires`` are seconds from now."""
         return self.queue.enqueue(self.name, args, kwargs, **options)
 
     def map(self, args_list: Iterable[Sequence[Any]], **options: Any) -> list[JobHandle]:
@@ -72,8 +73,13 @@ class TaskWrapper(AsyncTaskMethods):
         return self.queue.enqueue_many(self.name, (tuple(args) for args in args_list), **options)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
-        """A call to send later: ``add.s(2, 3).delay()``."""
+        """A call to send later: ``add.s(2, 3).delay()``. In a workflow, the previous step's result
+        comes first: ``chain(add.s(1, 2), add.s(10))`` runs ``add(3, 10)`` second."""
         return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: in a workflow it takes no result from the step before it."""
+        return Signature(self, args, kwargs, immutable=True)
 
 
 class TaskMap(Mapping[str, TaskWrapper]):
@@ -108,12 +114,33 @@ class TaskMap(Mapping[str, TaskWrapper]):
 
 @dataclass(frozen=True)
 class Signature(AsyncSignatureMethods):
+    """A task call to send later, alone (``delay``) or as a step of a workflow (``taskito.workflow``).
+
+    ``options`` are per-call job options (``set``); ``immutable`` (``task.si``): in a workflow, the
+    previous step's result is not passed in; ``mapped`` (``chunks``, ``starmap``): ``args`` holds one
+    list of argument lists, and the job calls the task once per list, returning the list of results.
+    """
+
     task: TaskWrapper
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+    mapped: bool = False
+
+    def set(self, **options: Any) -> Signature:
+        """The same call with these job options too (``queue=``, ``priority=``, ``delay=``...): checked now."""
+        JobOptions.for_call(options)
+        return replace(self, options={**self.options, **options})
+
+    def __or__(self, other: Any) -> Chain:
+        """``a.s(1) | b.s()``: a chain of the two."""
+        from .workflow import Chain
+
+        return Chain(self, other)
 
     def delay(self) -> JobHandle:
-        return self.task.apply_async(args=self.args, kwargs=self.kwargs)
+        return self.task.apply_async(args=self.args, kwargs=self.kwargs, **self.options)
 
     def apply_async(self, **options: Any) -> JobHandle:
-        return self.task.apply_async(args=self.args, kwargs=self.kwargs, **options)
+        return self.task.apply_async(args=self.args, kwargs=self.kwargs, **{**self.options, **options})

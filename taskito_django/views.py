@@ -39,7 +39,6 @@ from .project import RUNNER_NAME, admin_per_page, queue
 logger = logging.getLogger("taskito.django.admin")
 
 BULK_LIMIT = 1000  # most dead letters one bulk action touches
-BATCH = 500  # jobs read per round by the "all" actions
 
 
 def can_view(request: HttpRequest) -> bool:
@@ -74,6 +73,10 @@ def _pretty(value: Any) -> str:
         return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=repr)
     except (TypeError, ValueError):
         return repr(value)
+
+
+# Jobs of each workflow stage a job's page lists (a chord's group may have thousands).
+WORKFLOW_JOBS_SHOWN = 50
 
 
 def _describe(record: Any) -> dict[str, Any]:
@@ -117,6 +120,10 @@ class TaskitoAdminViews:
             path("taskito/jobs/", see(self.job_list), name="taskito_jobs"),
             path("taskito/jobs/<str:job_id>/", see(self.job_detail), name="taskito_job"),
             path("taskito/jobs/<str:job_id>/cancel/", act(self.cancel), name="taskito_job_cancel"),
+            path("taskito/jobs/<str:job_id>/replay/", confirm(self.replay), name="taskito_job_replay"),
+            path("taskito/tasks/<str:name>/revoke/", confirm(self.revoke_task), name="taskito_task_revoke"),
+            path("taskito/schedules/", see(self.schedules), name="taskito_schedules"),
+            path("taskito/schedules/action/", act(self.schedule_action), name="taskito_schedule_action"),
             path("taskito/dead/", see(self.dead_letters), name="taskito_dead"),
             path("taskito/dead/retry-all/", confirm(self.retry_all_dead), name="taskito_dead_retry_all"),
             path("taskito/dead/delete-all/", confirm(self.delete_all_dead), name="taskito_dead_delete_all"),
@@ -142,7 +149,8 @@ class TaskitoAdminViews:
             "has_module_perms": True,
             "models": [link("Overview", "TaskitoOverview", "taskito_overview"),
                        link("Jobs", "TaskitoJob", "taskito_jobs"),
-                       link("Dead letters", "TaskitoDeadLetter", "taskito_dead")],
+                       link("Dead letters", "TaskitoDeadLetter", "taskito_dead"),
+                       link("Schedules", "TaskitoSchedule", "taskito_schedules")],
         }
 
     def _url(self, name: str, *args: Any, query: dict[str, Any] | None = None) -> str:
@@ -262,6 +270,7 @@ class TaskitoAdminViews:
         if record.started_at is not None:
             waited = max(record.started_at - record.scheduled_at, 0.0)
             ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
+        workflow = queue.get_workflow(record.workflow_id) if record.workflow_id else None
         logs = queue.job_logs(job_id)
         for line in logs:
             line["logged"] = _when(line["time"])
@@ -269,9 +278,12 @@ class TaskitoAdminViews:
         return self._render(
             request, "job_detail.html", f"Job {job_id}", [("Jobs", self._url("taskito_jobs")), (job_id, None)],
             job=job, errors=errors, logs=logs, log_limit=queue.max_log_lines,
+            workflow=None if workflow is None else workflow.to_dict(per_stage=WORKFLOW_JOBS_SHOWN),
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran,
+            # A waiting job is cancelled at once, a held (claimed or running) one is asked to stop.
             can_cancel=views.can_cancel(record), is_dead=views.can_retry(record),
+            cancel_requested=record.cancel_requested and not record.finished, is_finished=views.can_replay(record),
         )
 
     def dead_letters(self, request: HttpRequest) -> HttpResponse:
@@ -308,7 +320,12 @@ class TaskitoAdminViews:
             messages.error(request, f"No job has the id {job_id} (it may have been purged).")
             return HttpResponseRedirect(self._url("taskito_jobs"))
         if queue.cancel_job(job_id):
-            messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
+            found = queue.get_job(job_id)
+            if found is None or found.status == "cancelled":
+                messages.success(request, f"Job {job_id} is cancelled (and so are the jobs that depend on it).")
+            else:
+                messages.success(request, f"Cancellation of job {job_id} requested: its worker stops it within "
+                                          "about a second, and the job then ends cancelled.")
         else:
             found = queue.get_job(job_id)
             reason = views.why_not_cancelled(job_id, None if found is None else found.record)
@@ -368,18 +385,7 @@ class TaskitoAdminViews:
                  "Workers run them as soon as they are free."],
                 "Yes, retry them all", "Dead letters", self._url("taskito_dead"),
                 [job.record for job in queue.dead_letters(limit=10)])
-        done = 0
-        while batch := queue.dead_letters(limit=BATCH):
-            replayed = 0
-            for job in batch:
-                try:
-                    queue.retry_dead(job.id)
-                    replayed += 1
-                except TaskitoError:
-                    pass  # retried or deleted meanwhile
-            done += replayed
-            if not replayed:
-                break
+        done = len(queue.retry_all_dead())
         messages.success(request, f"Replayed {done} dead letter(s) as new jobs.")
         return HttpResponseRedirect(self._url("taskito_dead"))
 
@@ -396,7 +402,7 @@ class TaskitoAdminViews:
         return HttpResponseRedirect(self._url("taskito_dead"))
 
     def empty_queue(self, request: HttpRequest, name: str) -> HttpResponse:
-        waiting = views.WAITING  # the statuses a job can be cancelled in
+        waiting = views.WAITING  # the statuses purge_queue cancels
         if request.method != "POST":
             counts = queue.stats_by_queue(name)
             total = counts["pending"] + counts["failed"]
@@ -407,15 +413,68 @@ class TaskitoAdminViews:
                  "Jobs already running finish; jobs enqueued from now on run as usual."],
                 "Yes, empty the queue", "Overview", self._url("taskito_overview"),
                 [job.record for status in waiting for job in queue.list_jobs(status=status, queue=name, limit=10)])
-        cancelled = 0
-        for status in waiting:
-            while batch := queue.list_jobs(status=status, queue=name, limit=BATCH):
-                done = sum(1 for job in batch if queue.cancel_job(job.id))
-                cancelled += done
-                if not done:  # none could be cancelled (all started meanwhile): nothing more to do
-                    break
+        cancelled = queue.purge_queue(name)
         messages.success(request, f"Queue {name} is empty: {cancelled} waiting job(s) cancelled.")
         return HttpResponseRedirect(self._url("taskito_overview"))
+
+    def revoke_task(self, request: HttpRequest, name: str) -> HttpResponse:
+        waiting = views.WAITING  # the statuses revoke_task cancels
+        if request.method != "POST":
+            return self._confirm(
+                request, f"Revoke task {name}", f"Cancel every waiting job of the task {name}?",
+                ["Pending jobs and jobs waiting for a retry are cancelled (and so are jobs that depend on them).",
+                 "Jobs already running finish; jobs of this task enqueued from now on run as usual."],
+                "Yes, revoke them", "Jobs", self._url("taskito_jobs", query={"task": name}),
+                [job.record for status in waiting for job in queue.list_jobs(status=status, task_name=name, limit=10)])
+        try:
+            cancelled = queue.revoke_task(name)
+        except TaskitoError as exc:
+            messages.error(request, f"Not revoked: {exc}.")
+            return HttpResponseRedirect(self._url("taskito_jobs"))
+        messages.success(request, f"Task {name}: {cancelled} waiting job(s) cancelled.")
+        return HttpResponseRedirect(self._url("taskito_jobs", query={"task": name}))
+
+    def replay(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        found = queue.get_job(job_id)
+        if found is None:
+            raise Http404(f"No job has the id {job_id!r} (it may have been purged).")
+        if request.method != "POST":
+            return self._confirm(
+                request, f"Replay job {job_id}", f"Enqueue job {job_id} again as a new job?",
+                ["A new pending job runs the same task with the same arguments and options.",
+                 "This job stays as it is."],
+                "Yes, replay it", "Jobs", self._url("taskito_job", job_id), [found.record])
+        try:
+            fresh = queue.replay(job_id)
+        except TaskitoError as exc:
+            messages.error(request, f"Not replayed: {exc}.")
+            return HttpResponseRedirect(self._url("taskito_job", job_id))
+        messages.success(request, f"Job {job_id} replayed as {fresh.id}.")
+        return HttpResponseRedirect(self._url("taskito_job", fresh.id))
+
+    # -- schedules -------------------------------------------------------------------------------
+    def schedules(self, request: HttpRequest) -> HttpResponse:
+        rows = [{**item, "last": _when(item["last_run"]), "next": _when(item["next_run"])}
+                for item in queue.periodic_schedules()]
+        return self._render(request, "schedules.html", "Schedules", schedules=rows)
+
+    def schedule_action(self, request: HttpRequest) -> HttpResponse:
+        name = request.POST.get("schedule", "")
+        action = request.POST.get("action", "")
+        actions = {"pause": queue.pause_periodic, "resume": queue.resume_periodic, "run": queue.run_periodic_now}
+        if action not in actions:
+            messages.error(request, f"Unknown action {action!r}: use pause, resume or run.")
+            return HttpResponseRedirect(self._url("taskito_schedules"))
+        try:
+            done = actions[action](name)
+        except TaskitoError as exc:
+            messages.error(request, f"Not done: {exc}.")
+            return HttpResponseRedirect(self._url("taskito_schedules"))
+        text = {"pause": f"Schedule {name} is paused on every worker until resumed.",
+                "resume": f"Schedule {name} is active again from its next tick.",
+                "run": f"Schedule {name} enqueued job {getattr(done, 'id', '')} now."}[action]
+        messages.success(request, text)
+        return HttpResponseRedirect(self._url("taskito_schedules"))
 
     # -- the web dashboard, mounted inside the admin ---------------------------------------------
     def dashboard(self, request: HttpRequest, rest: str = "") -> HttpResponse:

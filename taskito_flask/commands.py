@@ -109,4 +109,36 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
         """Replay every dead letter."""
         cli.retry_all_dead(extension.queue)
 
+    @group.group(cls=AppGroup)
+    def periodic() -> None:
+        """List, pause, resume and run periodic schedules."""
+
+    @periodic.command("list")
+    @cli.periodic_list_options
+    @one_line_errors
+    def periodic_list(fmt: str) -> None:
+        """Every schedule, with its last and next run and whether it is paused."""
+        cli.list_schedules(extension.queue, fmt)
+
+    @periodic.command("pause")
+    @click.argument("name")
+    @one_line_errors
+    def periodic_pause(name: str) -> None:
+        """Stop firing schedule NAME on every worker (kept across restarts and deploys)."""
+        cli.schedule_action(extension.queue, "pause", name)
+
+    @periodic.command("resume")
+    @click.argument("name")
+    @one_line_errors
+    def periodic_resume(name: str) -> None:
+        """Fire schedule NAME again from its next tick."""
+        cli.schedule_action(extension.queue, "resume", name)
+
+    @periodic.command("run")
+    @click.argument("name")
+    @one_line_errors
+    def periodic_run(name: str) -> None:
+        """Enqueue one job of schedule NAME now."""
+        cli.schedule_action(extension.queue, "run", name)
+
     return group

@@ -11,10 +11,26 @@ import functools
 from collections.abc import Callable
 
 from ..exceptions import ConfigurationError
-from .base import JOB_ORDERS, Completion, JobRecord, NewJob, PeriodicDef, Started, Status, Storage, new_job_id
+from .base import (
+    JOB_ORDERS,
+    WF_CHAINED,
+    WF_MAPPED,
+    Completion,
+    JobRecord,
+    NewJob,
+    NewWorkflow,
+    PeriodicDef,
+    Started,
+    Status,
+    Storage,
+    WorkflowJob,
+    WorkflowRecord,
+    new_job_id,
+)
 
-__all__ = ["ENGINES", "JOB_ORDERS", "Completion", "JobRecord", "NewJob", "PeriodicDef", "Started", "Status",
-           "Storage", "engine", "engine_name", "new_job_id"]
+__all__ = ["ENGINES", "JOB_ORDERS", "WF_CHAINED", "WF_MAPPED", "Completion", "JobRecord", "NewJob", "NewWorkflow",
+           "PeriodicDef", "Started", "Status", "Storage", "WorkflowJob", "WorkflowRecord", "engine", "engine_name",
+           "new_job_id"]
 
 Opener = Callable[[], Storage]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +93,11 @@ class NewJob(JobOptions):
     payload: bytes
 
 
+# Seconds ahead a claim hands out the time slots of a rate-limited task: a worker holds at most this
+# much of a task's rate (at least one job), so the others find slots left whenever they claim.
+RATE_HORIZON = 1.0
+
+
 # Bytes of payload a listed job carries (list_jobs): enough for a preview, never a whole big payload.
 PAYLOAD_HEAD = 1024
 
@@ -127,6 +132,16 @@ class JobRecord:
     # and ``depends_on`` were not read.
     payload_size: int | None = None
     first_started_at: float | None = None  # of the first attempt (retries start it again)
+    cancel_requested: bool = False  # cancel_job() asked the worker holding it to stop it
+    max_concurrent: int | None = None
+    concurrency_key: str | None = None
+    start_after: float | None = None  # a claimed job of a rate-limited task: its time slot (wall clock)
+    # A job of a workflow: its id, its stage (-1: the error callback) and place in the stage, and
+    # how its arguments are made (WF_CHAINED, WF_MAPPED bits; see taskito.workflow).
+    workflow_id: str | None = None
+    wf_stage: int | None = None
+    wf_member: int | None = None
+    wf_mode: int = 0
 
     @property
     def finished(self) -> bool:
@@ -151,11 +166,57 @@ class Completion:
     result: bytes
     started_at: float | None = None
     finished_at: float | None = None
+    # The job's workflow (the worker copies it from the claimed row): an engine that advances workflows
+    # from the client (SQLite) counts only these completions; PostgreSQL's taskito_complete() reads the rows.
+    workflow_id: str | None = None
     # What the task minutes of the job need (see Storage.task_minutes), known to the worker from its claim;
     # None: the engine reads them from the job.
     task_name: str | None = None
     queue: str | None = None
     scheduled_at: float | None = None
+
+
+# How a workflow job's arguments are made (JobRecord.wf_mode, bits).
+WF_CHAINED = 1  # the previous stage's result (a group's: the list of its results) is the first argument
+WF_MAPPED = 2  # args holds a list of argument lists: the task is called once per list (chunks, starmap)
+
+
+@dataclass
+class WorkflowJob:
+    """A job of a workflow about to be written: ``stage`` -1 is the error callback."""
+
+    job: NewJob
+    stage: int
+    member: int
+    mode: int = 0
+
+
+@dataclass
+class NewWorkflow:
+    """A workflow about to be written, all of it in one transaction: ``stages`` holds
+    (size, is_group) per stage, ``jobs`` every job of every stage (and the error callback)."""
+
+    id: str
+    kind: str
+    stages: list[tuple[int, bool]]
+    jobs: list[WorkflowJob]
+
+
+@dataclass
+class WorkflowRecord:
+    """A workflow as stored: ``status`` is running, complete, failed or cancelled; ``stages`` holds
+    (stage, size, remaining, is_group); ``jobs`` (id, task_name, status, stage, member, started_at,
+    finished_at) in stage order, the error callback (stage -1) first if it was released."""
+
+    id: str
+    kind: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    failed_job_id: str | None
+    error: str | None
+    stages: list[tuple[int, int, int, bool]]
+    jobs: list[tuple[str, str, str, int, int, float | None, float | None]]
 
 
 @dataclass
@@ -176,6 +237,8 @@ class PeriodicDef:
     queue: str
     timezone: str | None
     next_run_at: float
+    last_run_at: float | None = None
+    paused: bool = False
 
 
 class Storage(Protocol):
@@ -200,11 +263,16 @@ class Storage(Protocol):
         the queue's. Never retried on another connection: the transaction is the app's.
         """
 
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
         """Atomically give up to ``limit`` due jobs to the worker, in priority order.
 
         They are claimed (held under a lease, shown as pending) until ``start`` marks them running.
         The cost does not depend on jobs of other queues, nor on jobs due later.
+        A job with ``max_concurrent`` is claimed only while fewer than that many jobs of its task and
+        ``concurrency_key`` are held by any worker. ``rate_limits`` (jobs per second, by task) are
+        shared by every worker: each claimed job of such a task gets its time slot (``start_after``),
+        at most RATE_HORIZON seconds ahead.
         """
 
     def next_due(self, queues: Sequence[str]) -> float | None:
@@ -225,16 +293,46 @@ class Storage(Protocol):
         ``started_at``: when the attempt's function started, if it did (None keeps the stored start).
         """
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
         """Put this worker's claimed or running jobs back to pending without counting an attempt (graceful stop).
 
-        With ``not_before`` (a time per job), no worker claims them before then (rate limits).
+        A job whose cancellation was asked for meanwhile is cancelled instead (and its dependents), never run again.
         """
 
     def set_progress(self, job_id: str, progress: float) -> None: ...
 
+    # -- workflows -----------------------------------------------------------------------
+    def create_workflow(self, workflow: NewWorkflow) -> None:
+        """Write a workflow and every one of its jobs in one transaction; only the first stage is claimable.
+
+        Each later stage is released by the completion of the stage before it, in that completion's
+        transaction (``complete``); a step that dies ends the workflow failed (``fail``).
+        """
+
+    def get_workflow(self, workflow_id: str, with_jobs: bool = True) -> WorkflowRecord | None:
+        """The workflow, its stages and (``with_jobs``) its jobs; None if unknown."""
+
+    def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
+        """What the members of a stage returned, in member order."""
+
+    def cancel_workflow(self, workflow_id: str) -> bool:
+        """End a running workflow cancelled: its steps not started yet are cancelled."""
+
     def cancel(self, job_id: str) -> bool:
-        """Cancel a pending job and every job that depends on it."""
+        """Cancel a pending job and every job that depends on it; for a claimed or running job, ask its
+        worker to stop it (``cancel_requests``). False if the job is finished or unknown."""
+
+    def cancel_requests(self, worker_id: str) -> list[tuple[str, int]]:
+        """(job id, attempt) of this worker's held jobs whose cancellation was asked for."""
+
+    def finish_cancelled(self, job_id: str, attempt: int, error: str, started_at: float | None) -> bool:
+        """End an attempt stopped by a cancellation: the job is cancelled, and its dependents with it."""
+
+    def cancel_waiting(self, queue: str | None = None, task_name: str | None = None) -> int:
+        """Cancel the waiting (pending or retrying) jobs of a queue or of a task, and their dependents."""
+
+    def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        """(id, seq) of dead letters, in enqueue order after ``after`` (a seq)."""
 
     # -- reading ----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None: ...
@@ -354,6 +452,15 @@ class Storage(Protocol):
     def due_periodic(self, now: float) -> list[PeriodicDef]: ...
 
     def fire_periodic(self, name: str, expected_next: float, new_next: float, job: NewJob) -> bool:
-        """Enqueue ``job`` and advance the schedule, only if nobody fired this tick yet."""
+        """Enqueue ``job`` and advance the schedule, only if nobody fired this tick yet (nor paused it)."""
+
+    def periodic(self, name: str | None = None) -> list[PeriodicDef]:
+        """The stored schedules (only ``name``'s, if given), by name."""
+
+    def set_periodic_paused(self, name: str, paused: bool, next_run_at: float | None) -> bool:
+        """Pause or resume a stored schedule (``next_run_at``: where a resumed one starts again)."""
+
+    def run_periodic(self, name: str, job: NewJob) -> None:
+        """Enqueue a schedule's job now, out of turn, and note that it ran."""
 
     def close(self) -> None: ...

@@ -27,19 +27,20 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import validation
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import Completion, JobRecord, NewJob, Started, Status, Storage
+from .base import RATE_HORIZON, Completion, JobRecord, NewJob, Started, Status, Storage
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
@@ -57,34 +58,6 @@ POOL_RECONNECT_TIMEOUT = 0.2
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 _IDLE, _INERROR = 0, 3  # libpq's transaction status, as psycopg 3 and psycopg2 both report it
-
-# -- rows that answer both row[0] and row["name"], as sqlite3.Row does ------------------------
-class _Row(tuple[Any, ...]):
-    __slots__ = ()
-    _names: tuple[str, ...] = ()
-    _index: dict[str, int] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> tuple[str, ...]:
-        return self._names
-
-
-@functools.lru_cache(maxsize=512)
-def _row_class(names: tuple[str, ...]) -> type[_Row]:
-    return type("Row", (_Row,), {"__slots__": (), "_names": names,
-                                 "_index": {name: i for i, name in enumerate(names)}})
-
-
-def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Any]:
-    description = cursor.description
-    if description is None:
-        return tuple
-    return _row_class(tuple(column.name for column in description))
-
 
 # -- connection targets and errors --------------------------------------------------------------
 class _ConnectionLost(psycopg.OperationalError):
@@ -142,8 +115,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
-    """The value of a query that always returns one row (an aggregate, to_regclass)."""
-    return cast(_Row, conn.execute(query).fetchone())[0]
+    """The ``value`` column of a query that always returns one row (an aggregate, to_regclass)."""
+    return cast(dict[str, Any], conn.execute(query).fetchone())["value"]
 
 
 class PostgresStorage(SQLStorage):
@@ -156,11 +129,12 @@ class PostgresStorage(SQLStorage):
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.url, params = parse_url(url)
         self._copy_values = operator.itemgetter(*_copy_columns(self.sql["copy_jobs"]))
+        self._workflow_values = operator.itemgetter(*_copy_columns(self.sql["copy_workflow_jobs"]))
         self.target = _target(params)
         self.database = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "postgres"
         self._work_channel = f"{self.schema}_work"
         self._done_channel = f"{self.schema}_done"
-        self._connect_kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory}
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
         defaults = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "taskito",
                     "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
         self._connect_kwargs.update({k: v for k, v in defaults.items() if k not in params})
@@ -302,7 +276,7 @@ class PostgresStorage(SQLStorage):
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
                 conn.execute("CREATE TABLE IF NOT EXISTS taskito_schema_version ("
                              "version integer PRIMARY KEY, applied_at double precision NOT NULL)")
-                current = _scalar(conn, "SELECT coalesce(max(version), 0) FROM taskito_schema_version")
+                current = _scalar(conn, "SELECT coalesce(max(version), 0) AS value FROM taskito_schema_version")
                 self._check_not_newer(current, newest)
                 for version, script in known:
                     if version > current:
@@ -322,9 +296,9 @@ class PostgresStorage(SQLStorage):
             ) from None
 
     def _schema_version(self, conn: psycopg.Connection[Any]) -> int | None:
-        if _scalar(conn, "SELECT to_regclass('taskito_schema_version')") is None:
+        if _scalar(conn, "SELECT to_regclass('taskito_schema_version') AS value") is None:
             return None
-        current = _scalar(conn, "SELECT max(version) FROM taskito_schema_version") or 0
+        current = _scalar(conn, "SELECT max(version) AS value FROM taskito_schema_version") or 0
         self._check_not_newer(current, migrations(self.engine)[-1][0])
         return current
 
@@ -351,6 +325,19 @@ class PostgresStorage(SQLStorage):
                 row["worker_id"] = batch
                 copy.write_row(values(row))
 
+    def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        """One COPY for every job of a workflow (a chord of ten thousand members at map speed)."""
+        values = self._workflow_values
+        with cur.copy(self.sql["copy_workflow_jobs"]) as copy:
+            for row in rows:
+                copy.write_row(values(row))
+
+    def _announce_done(self, cur: Any, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            payload = ",".join(job_ids)
+            self._run(cur, "notify", channel=self._done_channel,
+                      payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
+
     @contextmanager
     def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
         """COPY cannot skip rows: a batch that meets its own ids is a retry of one that did commit (ids
@@ -359,7 +346,7 @@ class PostgresStorage(SQLStorage):
             yield
         except psycopg.errors.UniqueViolation:
             with self._autocommit() as cur:
-                if self._rows(cur, "count_ids", ids=[job.id for job in jobs])[0][0] != len(jobs):
+                if self._rows(cur, "count_ids", ids=[job.id for job in jobs])[0]["n"] != len(jobs):
                     raise
 
     def _write(self, jobs: list[NewJob]) -> list[str]:
@@ -390,18 +377,18 @@ class PostgresStorage(SQLStorage):
                 f"the queue is on PostgreSQL: it can write jobs through a psycopg (3) or psycopg2 connection, "
                 f"or a SQLAlchemy Session or Connection using one, not a {kind_of(connection)}")
         if driver == "psycopg":
-            cur = connection.cursor(row_factory=_row_factory)  # whatever rows the app's connection makes
+            cur = connection.cursor(row_factory=dict_row)  # whatever rows the app's connection makes
         else:
-            import psycopg2.extensions
+            import psycopg2.extras
 
-            cur = connection.cursor(cursor_factory=psycopg2.extensions.cursor)
+            cur = connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
         own = connection.autocommit and connection.info.transaction_status == _IDLE
         try:
             if own:  # nothing to join: this enqueue commits at once, as one without a connection does
                 cur.execute("BEGIN")
             self._check_same_database(connection, cur)
             cur.execute(self.sql["enter_schema"], {"schema": self.schema})  # a plain lowercase name
-            app_path = cur.fetchone()[0]
+            app_path = cur.fetchone()["app_path"]
             try:
                 yield cur
             finally:
@@ -425,7 +412,7 @@ class PostgresStorage(SQLStorage):
         if self._verified.get(connection):
             return
         cur.execute(self.sql["server_identity"])
-        theirs = tuple(cur.fetchone())
+        theirs = _identity(cur.fetchone())
         ours = self._server_identity(refresh=False)
         if theirs[:3] != ours[:3]:
             ours = self._server_identity(refresh=True)  # the server may have restarted since we asked
@@ -442,7 +429,7 @@ class PostgresStorage(SQLStorage):
         """The queue's own server_identity row, asked once (and again when ``refresh``)."""
         if refresh or self._identity is None:
             with self._autocommit() as cur:
-                self._identity = tuple(self._rows(cur, "server_identity")[0])
+                self._identity = _identity(self._rows(cur, "server_identity")[0])
         return self._identity
 
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
@@ -450,7 +437,8 @@ class PostgresStorage(SQLStorage):
             self._run(cur, "lock_unique", namespace=f"{self.schema} unique", unique_key=job.unique_key)
         return super()._enqueue_one(cur, job, now)
 
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
         """One round trip: taskito_claim() expires, cascades and claims in one transaction.
 
         If the connection breaks while claiming, the claim may have committed without the worker
@@ -463,8 +451,10 @@ class PostgresStorage(SQLStorage):
         lease_until = now + lease_seconds
         try:
             with self._autocommit() as cur:
+                rates = sorted((rate_limits or {}).items())
                 rows = self._rows(cur, "claim", worker_id=worker_id, queues=list(queues), now=now,
-                                  lease_until=lease_until, limit=limit)
+                                  lease_until=lease_until, limit=limit, rate_tasks=[task for task, _ in rates],
+                                  rate_steps=[1.0 / per_second for _, per_second in rates], horizon=RATE_HORIZON)
         except psycopg.OperationalError:
             with self._uncertain_lock:
                 self._uncertain_claims.append((worker_id, lease_until))
@@ -506,7 +496,7 @@ class PostgresStorage(SQLStorage):
             return
         ids = [item.job_id for item in done]
         with self._autocommit() as cur:
-            [(_completed, released)] = self._rows(
+            [row] = self._rows(
                 cur, "complete", ids=ids, attempts=[item.attempt for item in done],
                 results=[item.result for item in done], started=[item.started_at for item in done],
                 finished=[item.finished_at for item in done], now=time.time())
@@ -515,7 +505,7 @@ class PostgresStorage(SQLStorage):
             payload = ",".join(ids)
             self._run(cur, "notify", channel=self._done_channel,
                       payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
-            if released:
+            if row["released"]:
                 self._notify(cur)
 
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
@@ -670,6 +660,11 @@ for _name in ("_write", "_open_batch", "_stage", "_move_batch", "_batch_chunk"):
     setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
 # The queue's own side of the same-database check, made while writing through the app's connection.
 PostgresStorage._server_identity = _reconnecting(PostgresStorage._server_identity)  # type: ignore[method-assign]
+
+
+def _identity(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A server_identity row as a tuple: database, start time, port, then address and port reached."""
+    return row["database"], row["started"], row["port"], row["address"], row["address_port"]
 
 
 def _server(identity: tuple[Any, ...], started: bool = False) -> str:

@@ -24,14 +24,18 @@ from ..validation import is_job_id
 from .base import (
     JOB_ORDERS,
     PAYLOAD_HEAD,
+    RATE_HORIZON,
     RUNTIME_BOUNDS,
     STATS_KEYS,
     Completion,
     JobRecord,
     NewJob,
+    NewWorkflow,
     PeriodicDef,
     Started,
     Status,
+    WorkflowJob,
+    WorkflowRecord,
     empty_stats,
     new_job_id,
 )
@@ -108,7 +112,17 @@ def to_record(row: Mapping[str, Any]) -> JobRecord:
         values["first_started_at"] = values.get("started_at")
     if "status" in values:
         values["status"] = Status.public(values["status"])
+    if "cancel_requested" in values:
+        values["cancel_requested"] = bool(values["cancel_requested"])
     return JobRecord(**values)
+
+
+def _periodic_def(row: Mapping[str, Any]) -> PeriodicDef:
+    keys = row.keys()
+    return PeriodicDef(name=row["name"], task_name=row["task_name"], cron=row["cron"], payload=bytes(row["payload"]),
+                       queue=row["queue"], timezone=row["timezone"], next_run_at=row["next_run_at"],
+                       last_run_at=row["last_run_at"] if "last_run_at" in keys else None,
+                       paused=bool(row["paused"]) if "paused" in keys else False)
 
 
 class SQLStorage:
@@ -141,6 +155,10 @@ class SQLStorage:
 
     def _lock_counts(self, cur: Any) -> None:
         """Keep other transactions from rewriting the counters until this one ends (check_counts)."""
+
+    def _announce_done(self, cur: Any, job_ids: Sequence[str]) -> None:
+        """Tell result() waiters that these jobs finished (inside the writing transaction); engines
+        whose waiters poll need not."""
 
     def _pause_after(self, held: float) -> float:
         """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
@@ -303,7 +321,8 @@ class SQLStorage:
         now = time.time()
         with self._autocommit() as cur:
             abandoned = self._rows(cur, "abandoned_batches", now=now)
-        for batch, state in abandoned:
+        for row in abandoned:
+            batch, state = row["id"], row["state"]
             if state == "staging":
                 if not self._move_batch(batch, "discarding", "staging", expired_before=now):
                     continue  # its writer renewed it meanwhile
@@ -323,12 +342,12 @@ class SQLStorage:
         if job.unique_key:
             existing = self._rows(cur, "find_unique", unique_key=job.unique_key)
             if existing:
-                return existing[0][0]
+                return existing[0]["id"]
         waiting = 0
         doomed_by: str | None = None
         if job.depends_on:
             deps = list(dict.fromkeys(job.depends_on))
-            found = {row[0]: row[1] for row in self._rows(cur, "dep_statuses", ids=self._id_list(deps))}
+            found = {row["id"]: row["status"] for row in self._rows(cur, "dep_statuses", ids=self._id_list(deps))}
             missing = [dep for dep in deps if dep not in found]
             if missing:
                 raise JobNotFoundError(f"depends_on names unknown job id(s): {', '.join(missing)}")
@@ -345,21 +364,37 @@ class SQLStorage:
     def _cancel_dependents(self, cur: Any, job_id: str, now: float, reason: str) -> None:
         self._run(cur, "cancel_dependents", id=job_id, reason=reason, now=now)
 
-    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim(self, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float,
+              rate_limits: Mapping[str, float] | None = None) -> list[JobRecord]:
+        """One transaction, which holds the write lock: no other claim counts caps or takes slots meanwhile."""
         now = time.time()
+        steps = {task: 1.0 / per_second for task, per_second in sorted((rate_limits or {}).items())}
+        rates = json.dumps([[task, step] for task, step in steps.items()])
         with self._transaction() as cur:
-            for (expired_id,) in self._rows(cur, "expire_jobs", now=now):
-                self._cancel_dependents(cur, expired_id, now, f"dependency {expired_id} expired")
+            for expired in self._rows(cur, "expire_jobs", now=now):
+                self._cancel_dependents(cur, expired["id"], now, f"dependency {expired['id']} expired")
+                self._end_workflow_of(cur, expired["id"], Status.CANCELLED, f"step {expired['id']} expired", now)
             self._run(cur, "promote_due", queues=self._id_list(queues), now=now)
-            rows = self._rows(cur, "claim", worker_id=worker_id, queues=self._id_list(queues),
-                              now=now, lease_until=now + lease_seconds, limit=limit)
+            if steps:
+                self._run(cur, "ensure_rate_limits", rates=rates)
+            served = self._id_list(queues)
+            controlled = steps or self._rows(cur, "capped_waiting", queues=served)
+            rows = self._rows(cur, "claim" if controlled else "claim_plain", worker_id=worker_id, queues=served,
+                              rates=rates, horizon=RATE_HORIZON, now=now, lease_until=now + lease_seconds, limit=limit)
+            last_slots: dict[str, float] = {}
+            for row in rows:
+                if row["start_after"] is not None:
+                    last_slots[row["task_name"]] = max(row["start_after"], last_slots.get(row["task_name"], 0.0))
+            if last_slots:
+                cur.executemany(self.sql["bump_rate_limit"], [
+                    {"task_name": task, "next_at": slot + steps[task]} for task, slot in last_slots.items()])
         rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
         return [to_record(row) for row in rows]
 
     def next_due(self, queues: Sequence[str]) -> float | None:
         with self._autocommit() as cur:
             [row] = self._rows(cur, "next_due", queues=self._id_list(queues))
-        times = [value for value in row if value is not None]
+        times = [value for value in (row["scheduled"], row["expires"]) if value is not None]
         return min(times) if times else None
 
     def start(self, started: Sequence[Started]) -> None:
@@ -377,6 +412,9 @@ class SQLStorage:
             # releases nothing.
             cur.executemany(self.sql["release_dependents"], [
                 {"job_id": item.job_id, "attempt": item.attempt} for item in done])
+            for item in done:
+                if item.workflow_id is not None:
+                    self._advance_workflow(cur, item, now)
             rows = [{"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
                      "started_at": item.started_at,
                      "finished_at": now if item.finished_at is None else item.finished_at} for item in done]
@@ -425,19 +463,20 @@ class SQLStorage:
                       traceback=traceback, now=now)
             if retry_delay is None:
                 self._cancel_dependents(cur, job_id, now, f"dependency {job_id} failed")
+                self._end_workflow_of(cur, job_id, "failed", error, now)
             else:
                 self._notify(cur)  # idle workers set their alarm for the retry (see next_due)
         return True
 
-    def requeue(self, worker_id: str, job_ids: Sequence[str], not_before: Sequence[float] | None = None) -> None:
+    def requeue(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if not job_ids:
             return
-        times = [None] * len(job_ids) if not_before is None else list(not_before)
         now = time.time()
         with self._transaction() as cur:
-            cur.executemany(self.sql["requeue"], [
-                {"job_id": job_id, "worker_id": worker_id, "not_before": when, "now": now}
-                for job_id, when in zip(job_ids, times, strict=True)])
+            cur.executemany(self.sql["requeue"], [{"job_id": job_id, "worker_id": worker_id} for job_id in job_ids])
+            # Put back before its worker saw a cancel request (it was stopping): cancelled, never run again.
+            for cancelled in self._rows(cur, "cancel_put_back", now=now):
+                self._cancel_dependents(cur, cancelled["id"], now, f"dependency {cancelled['id']} was cancelled")
             self._notify(cur)
 
     def set_progress(self, job_id: str, progress: float) -> None:
@@ -450,9 +489,134 @@ class SQLStorage:
         now = time.time()
         with self._transaction() as cur:
             if not self._rows(cur, "cancel_job", job_id=job_id, now=now):
+                return bool(self._rows(cur, "request_cancel", job_id=job_id))
+            self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+            self._end_workflow_of(cur, job_id, Status.CANCELLED, f"step {job_id} was cancelled", now)
+        return True
+
+    def cancel_requests(self, worker_id: str) -> list[tuple[str, int]]:
+        with self._autocommit() as cur:
+            return [(row["id"], row["attempt"]) for row in self._rows(cur, "cancel_requests", worker_id=worker_id)]
+
+    def finish_cancelled(self, job_id: str, attempt: int, error: str, started_at: float | None) -> bool:
+        now = time.time()
+        with self._transaction() as cur:
+            if not self._rows(cur, "finish_cancelled", job_id=job_id, attempt=attempt, error=error,
+                              started_at=started_at, now=now):
                 return False
             self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+            self._end_workflow_of(cur, job_id, Status.CANCELLED, f"step {job_id} was cancelled", now)
         return True
+
+    # -- workflows ---------------------------------------------------------------------
+    def create_workflow(self, workflow: NewWorkflow) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            if not self._rows(cur, "insert_workflow", id=workflow.id, kind=workflow.kind, stages=len(workflow.stages),
+                              created_at=now):
+                return  # written already: this is a retry after a commit whose answer was lost
+            cur.executemany(self.sql["insert_workflow_stage"], [
+                {"workflow_id": workflow.id, "stage": stage, "size": size, "is_group": is_group}
+                for stage, (size, is_group) in enumerate(workflow.stages)])
+            self._insert_workflow_jobs(cur, [self._workflow_job_row(workflow.id, step, now) for step in workflow.jobs])
+
+    def _workflow_job_row(self, workflow_id: str, step: WorkflowJob, now: float) -> dict[str, Any]:
+        """A workflow job's row: held back (waiting_deps 1) after the first stage; staged (never claimed,
+        listed nor counted) for the error callback until a step dies."""
+        row = self._job_row(step.job, now, 1 if step.stage > 0 else 0)
+        if step.stage < 0:
+            row.update(status="staged", delayed=True)
+        return {**row, "workflow_id": workflow_id, "wf_stage": step.stage, "wf_member": step.member,
+                "wf_mode": step.mode}
+
+    def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        cur.executemany(self.sql["insert_workflow_job"], rows)
+
+    def _advance_workflow(self, cur: Any, item: Completion, now: float) -> None:
+        """Count a workflow job's completion (before ``complete``, while its attempt holds the job);
+        the completion that finishes its stage releases the next one, or completes the workflow."""
+        rows = self._rows(cur, "workflow_step_done", job_id=item.job_id, attempt=item.attempt)
+        if not rows or rows[0]["remaining"] != 0:
+            return
+        workflow_id, stage = rows[0]["workflow_id"], rows[0]["stage"]
+        self._run(cur, "workflow_release_stage", workflow_id=workflow_id, stage=stage)
+        if self._rows(cur, "workflow_finish", workflow_id=workflow_id, stage=stage, now=now):
+            self._run(cur, "drop_error_callback", workflow_id=workflow_id)
+
+    def _end_workflow_of(self, cur: Any, job_id: str, status: str, error: str, now: float) -> None:
+        """A step of a workflow died (``failed``) or was cancelled: end its workflow so."""
+        rows = self._rows(cur, "workflow_of", job_id=job_id)
+        if rows and rows[0]["wf_stage"] >= 0:  # the error callback's own end ends nothing
+            self._end_workflow(cur, rows[0]["workflow_id"], status, now, failed_job_id=job_id, error=error)
+
+    def _end_workflow(self, cur: Any, workflow_id: str, status: str, now: float, failed_job_id: str | None = None,
+                      error: str | None = None) -> bool:
+        """Mark a running workflow failed or cancelled and cancel its steps not started yet; a failed one
+        releases its error callback. Only the first end of a workflow does anything."""
+        if not self._rows(cur, "end_workflow", workflow_id=workflow_id, status=status, now=now,
+                          failed_job_id=failed_job_id, error=error):
+            return False
+        reason = (f"workflow {workflow_id} failed: step {failed_job_id} died" if status == "failed"
+                  else f"workflow {workflow_id} was cancelled")
+        cancelled = [row["id"] for row in self._rows(cur, "cancel_workflow_jobs", workflow_id=workflow_id,
+                                                  reason=reason, now=now)]
+        if status == "failed":
+            self._run(cur, "start_error_callback", workflow_id=workflow_id, now=now)
+            self._notify(cur)
+        else:
+            self._run(cur, "drop_error_callback", workflow_id=workflow_id)
+        self._announce_done(cur, cancelled)
+        return True
+
+    def cancel_workflow(self, workflow_id: str) -> bool:
+        if not is_job_id(workflow_id):
+            return False
+        with self._transaction() as cur:
+            return self._end_workflow(cur, workflow_id, Status.CANCELLED, time.time(), error="cancelled")
+
+    def get_workflow(self, workflow_id: str, with_jobs: bool = True) -> WorkflowRecord | None:
+        if not is_job_id(workflow_id):
+            return None
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "get_workflow", workflow_id=workflow_id)
+            if not rows:
+                return None
+            stages = [(r["stage"], r["size"], r["remaining"], bool(r["is_group"]))
+                      for r in self._rows(cur, "workflow_stages", workflow_id=workflow_id)]
+            jobs = [(r["id"], r["task_name"], r["status"], r["wf_stage"], r["wf_member"], r["started_at"],
+                     r["finished_at"])
+                    for r in self._rows(cur, "workflow_jobs", workflow_id=workflow_id)] if with_jobs else []
+        row = rows[0]
+        return WorkflowRecord(id=row["id"], kind=row["kind"], status=row["status"], created_at=row["created_at"],
+                              finished_at=row["finished_at"], failed_job_id=row["failed_job_id"], error=row["error"],
+                              stages=stages, jobs=jobs)
+
+    def stage_results(self, workflow_id: str, stage: int) -> list[bytes | None]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "stage_results", workflow_id=workflow_id, stage=stage)
+        return [None if row["result"] is None else bytes(row["result"]) for row in rows]
+
+    def cancel_waiting(self, queue: str | None = None, task_name: str | None = None) -> int:
+        """A chunk per transaction (CHUNK), as a purge."""
+        reason = f"cancelled with every waiting job of {'queue ' + repr(queue) if queue else 'task ' + repr(task_name)}"
+        cancelled = 0
+        pacing = _Pacing(self._pause_after)
+        while True:
+            now = time.time()
+            with pacing.turn(), self._transaction() as cur:
+                ids = [row["id"] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
+                                                    reason=reason, now=now, limit=CHUNK)]
+                for job_id in ids:
+                    self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
+                    self._end_workflow_of(cur, job_id, Status.CANCELLED, f"step {job_id} was cancelled", now)
+            cancelled += len(ids)
+            if len(ids) < CHUNK:
+                return cancelled
+
+    def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        with self._autocommit() as cur:
+            return [(row["id"], row["seq"]) for row in self._rows(cur, "dead_ids", queue=queue, task_name=task_name,
+                                                           after=after, limit=limit)]
 
     # -- reading -----------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -487,22 +651,23 @@ class SQLStorage:
             return []
         with self._autocommit() as cur:
             rows = self._rows(cur, "job_errors", job_id=job_id)
-        return [{"attempt": r[0], "error": r[1], "traceback": r[2], "failed_at": r[3]} for r in rows]
+        return [{"attempt": r["attempt"], "error": r["error"], "traceback": r["traceback"], "failed_at": r["failed_at"]}
+                for r in rows]
 
     def stats(self, queue: str | None = None) -> dict[str, int]:
         counts = empty_stats()
         with self._autocommit() as cur:
-            for status, count in self._rows(cur, "stats", queue=queue):
-                if status in STATS_KEYS:  # staged jobs (a large enqueue in progress) are not counted yet
-                    counts[STATS_KEYS[status]] += count
+            for row in self._rows(cur, "stats", queue=queue):
+                if row["status"] in STATS_KEYS:  # staged jobs (a large enqueue in progress) are not counted yet
+                    counts[STATS_KEYS[row["status"]]] += row["n"]
         return counts
 
     def stats_all_queues(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         with self._autocommit() as cur:
-            for queue, status, count in self._rows(cur, "stats_all_queues"):
-                if status in STATS_KEYS:
-                    result.setdefault(queue, empty_stats())[STATS_KEYS[status]] += count
+            for row in self._rows(cur, "stats_all_queues"):
+                if row["status"] in STATS_KEYS:
+                    result.setdefault(row["queue"], empty_stats())[STATS_KEYS[row["status"]]] += row["n"]
         return result
 
     # -- dead letters and housekeeping ---------------------------------------------------
@@ -539,13 +704,18 @@ class SQLStorage:
         pacing = _Pacing(self._pause_after)
         while True:
             with pacing.turn(), self._transaction() as cur:
-                ids = [row[0] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
+                ids = [row["id"] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
                 if ids:
                     self._run(cur, "purge_errors", ids=self._id_list(ids))
                     self._run(cur, "purge_deps", ids=self._id_list(ids))
             removed += len(ids)
             if len(ids) < CHUNK:
-                return removed
+                break
+        with self._transaction() as cur:  # workflows whose jobs are all purged now
+            gone = [row["id"] for row in self._rows(cur, "purge_workflows", before=before)]
+            if gone:
+                self._run(cur, "purge_workflow_stages", ids=self._id_list(gone))
+        return removed
 
     def reap_expired_leases(self) -> list[JobRecord]:
         """Also settles the batches of large enqueues whose writer died (see _write_staged)."""
@@ -564,7 +734,7 @@ class SQLStorage:
 
     def paused_queues(self) -> list[str]:
         with self._autocommit() as cur:
-            return [row[0] for row in self._rows(cur, "paused_queues")]
+            return [row["name"] for row in self._rows(cur, "paused_queues")]
 
     # -- workers -------------------------------------------------------------------------
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
@@ -614,20 +784,21 @@ class SQLStorage:
         with self._autocommit() as cur:
             count_rows = self._rows(cur, "task_counts")
             failure_rows = self._rows(cur, "task_failures")
-        for task_name, status, le, count, total in count_rows:
-            if status not in STATS_KEYS:  # staged jobs
+        for row in count_rows:
+            if row["status"] not in STATS_KEYS:  # staged jobs
                 continue
-            task = entry(task_name)
-            task["counts"][STATS_KEYS[status]] += count
+            task = entry(row["task_name"])
+            count, le = row["n"], row["runtime_le"]
+            task["counts"][STATS_KEYS[row["status"]]] += count
             if le:  # a completed job's run time: le is the smallest kept bound at or above it
                 runtime = task["runtime"]
                 runtime["count"] += count
-                runtime["sum"] += float(total)
+                runtime["sum"] += float(row["runtime_sum"])
                 for i, bound in enumerate(bounds):
                     if le <= bound:
                         runtime["buckets"][i] += count
-        for task_name, count in failure_rows:
-            entry(task_name)["failures"] = count
+        for row in failure_rows:
+            entry(row["task_name"])["failures"] = row["n"]
         return tasks
 
     def check_counts(self, repair: bool = False) -> list[dict[str, Any]]:
@@ -637,14 +808,14 @@ class SQLStorage:
             if repair:
                 self._lock_counts(cur)
             differences = [
-                {"counter": "jobs", "queue": queue, "task_name": task_name, "status": status,
-                 "runtime_le": le or None, "counted": counted, "actual": actual,
-                 "counted_runtime_sum": counted_sum, "actual_runtime_sum": actual_sum}
-                for queue, task_name, status, le, counted, actual, counted_sum, actual_sum
-                in self._rows(cur, "count_differences")
+                {"counter": "jobs", "queue": row["queue"], "task_name": row["task_name"], "status": row["status"],
+                 "runtime_le": row["runtime_le"] or None, "counted": row["counted"], "actual": row["actual"],
+                 "counted_runtime_sum": row["counted_sum"], "actual_runtime_sum": row["actual_sum"]}
+                for row in self._rows(cur, "count_differences")
             ] + [
-                {"counter": "failures", "task_name": task_name, "counted": counted, "actual": actual}
-                for task_name, counted, actual in self._rows(cur, "failure_count_differences")
+                {"counter": "failures", "task_name": row["task_name"], "counted": row["counted"],
+                 "actual": row["actual"]}
+                for row in self._rows(cur, "failure_count_differences")
             ]
             if repair and differences:
                 self._run(cur, "recount_jobs")
@@ -660,10 +831,10 @@ class SQLStorage:
             return buckets.setdefault(int(index), {"completed": 0, "dead": 0, "failed": 0})
 
         with self._autocommit() as cur:
-            for index, status, count in self._rows(cur, "finished_per_bucket", since=since, step=step):
-                bucket(index)["completed" if status == Status.COMPLETE else "dead"] += count
-            for index, count in self._rows(cur, "failures_per_bucket", since=since, step=step):
-                bucket(index)["failed"] += count
+            for row in self._rows(cur, "finished_per_bucket", since=since, step=step):
+                bucket(row["bucket"])["completed" if row["status"] == Status.COMPLETE else "dead"] += row["n"]
+            for row in self._rows(cur, "failures_per_bucket", since=since, step=step):
+                bucket(row["bucket"])["failed"] += row["n"]
         return buckets
 
     # -- job logs and task minutes ------------------------------------------------------------
@@ -678,17 +849,21 @@ class SQLStorage:
             return []
         with self._autocommit() as cur:
             rows = self._rows(cur, "job_logs", job_id=job_id, after=after, limit=limit)
-        return [{"id": r[0], "time": r[1], "level": r[2], "message": r[3], "extra": r[4]} for r in rows]
+        return [{"id": r["id"], "time": r["logged_at"], "level": r["level"], "message": r["message"],
+                 "extra": r["extra"]} for r in rows]
 
     def task_minutes(self, since: float) -> list[tuple[Any, ...]]:
         with self._autocommit() as cur:
-            return [tuple(row) for row in self._rows(cur, "task_minutes", since=since)]
+            rows = self._rows(cur, "task_minutes", since=since)
+        return [tuple(row[key] for key in ("queue", "task_name", "outcome", "runtime_le", "wait_le", "n", "runtime_sum",
+                                           "wait_sum")) for row in rows]
 
     def task_minutes_series(self, since: float, step: float) -> list[tuple[Any, ...]]:
         if step <= 0:
             raise InvalidValueError(f"step must be positive, got {step}")
         with self._autocommit() as cur:
-            return [tuple(row) for row in self._rows(cur, "task_minutes_series", since=since, step=step)]
+            rows = self._rows(cur, "task_minutes_series", since=since, step=step)
+        return [tuple(row[key] for key in ("bucket", "task_name", "outcome", "n", "runtime_sum")) for row in rows]
 
     def merge_task_minutes(self, start: float, end: float, step: int) -> None:
         with self._transaction() as cur:
@@ -701,7 +876,7 @@ class SQLStorage:
     def oldest_due(self, queue: str, now: float) -> float | None:
         with self._autocommit() as cur:
             rows = self._rows(cur, "oldest_due", queue=queue, now=now)
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
+        return None if not rows or rows[0]["oldest"] is None else float(rows[0]["oldest"])
 
     # -- periodic tasks -------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:
@@ -712,19 +887,36 @@ class SQLStorage:
 
     def due_periodic(self, now: float) -> list[PeriodicDef]:
         with self._autocommit() as cur:
-            rows = self._rows(cur, "due_periodic", now=now)
-        return [PeriodicDef(name=r["name"], task_name=r["task_name"], cron=r["cron"],
-                            payload=bytes(r["payload"]), queue=r["queue"], timezone=r["timezone"],
-                            next_run_at=r["next_run_at"]) for r in rows]
+            return [_periodic_def(row) for row in self._rows(cur, "due_periodic", now=now)]
 
     def fire_periodic(self, name: str, expected_next: float, new_next: float, job: NewJob) -> bool:
+        now = time.time()
         with self._transaction() as cur:
             if not self._run(cur, "advance_periodic", name=name, expected_next=expected_next,
-                             new_next=new_next):
+                             new_next=new_next, now=now):
                 return False
-            self._run(cur, "insert_job", **self._job_row(job, time.time(), 0))
+            self._run(cur, "insert_job", **self._job_row(job, now, 0))
             self._notify(cur)
         return True
+
+    def periodic(self, name: str | None = None) -> list[PeriodicDef]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "list_periodic") if name is None else self._rows(cur, "get_periodic", name=name)
+        return [_periodic_def(row) for row in rows]
+
+    def set_periodic_paused(self, name: str, paused: bool, next_run_at: float | None) -> bool:
+        with self._transaction() as cur:
+            changed = self._run(cur, "set_periodic_paused", name=name, paused=paused, next_run_at=next_run_at)
+            if changed and not paused:
+                self._notify(cur)
+        return bool(changed)
+
+    def run_periodic(self, name: str, job: NewJob) -> None:
+        now = time.time()
+        with self._transaction() as cur:
+            self._run(cur, "ran_periodic", name=name, now=now)
+            self._run(cur, "insert_job", **self._job_row(job, now, 0))
+            self._notify(cur)
 
     # -- waiting ---------------------------------------------------------------------------
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:

@@ -7,8 +7,8 @@ from here, so they agree on:
   one row more than a page so that nothing counts a table (``next_offset`` is null on the last page);
 - one set of filters: ``status`` is one of the six job statuses (or "completed"), anything else is
   a 400 that names it; ``queue`` and ``task`` match exactly;
-- one rule for what a user may do to a job (``rules``): a job can be cancelled while it is pending
-  or failed and waiting for its retry, and no worker holds it; only dead letters are retried or deleted;
+- one rule for what a user may do to a job (``rules``): a job can be cancelled until it finishes (a
+  running one is asked to stop); only dead letters are retried or deleted; finished jobs are replayed;
 - one error shape: ``{"error": message}`` plus fields (a refused cancel adds ``id``, ``cancelled``
   and the job's ``status``).
 
@@ -34,8 +34,8 @@ from .health import health, overview, stats
 from .params import fetch_page, json_body
 from .params import status as status_filter
 from .routes import VIEWS, View, call
-from .rules import WAITING, can_cancel, can_retry, why_not_cancelled
+from .rules import WAITING, can_cancel, can_replay, can_retry, why_not_cancelled
 
 __all__ = ["VIEWS", "WAITING", "Reply", "View", "ViewError", "call",
-           "can_cancel", "can_retry", "error", "fetch_page", "granted", "health", "json_body", "overview",
+           "can_cancel", "can_replay", "can_retry", "error", "fetch_page", "granted", "health", "json_body", "overview",
            "refuse_cross_site", "stats", "status_filter", "why_not_cancelled"]

@@ -1,4 +1,4 @@
-"""Views of what runs the jobs: live workers, registered tasks, throughput over time."""
+"""Views of what runs the jobs: live workers, registered tasks (and revoking one's waiting jobs), throughput."""
 
 from __future__ import annotations
 
@@ -56,10 +56,9 @@ def task_series(queue: Queue, params: p.Params) -> Reply:
                  "points": [{"t": start + index * step, "tasks": found.get(index, {})} for index in range(count)]}
 
 
-def schedules(queue: Queue, params: p.Params) -> Reply:
-    """The periodic schedules declared in this app (``@queue.periodic``)."""
-    return 200, {"schedules": [{"name": spec.name, "task_name": spec.task_name, "cron": spec.cron,
-                                "timezone": spec.timezone, "queue": spec.queue} for spec in queue.periodic_tasks]}
+def revoke_task(queue: Queue, params: p.Params, name: str) -> Reply:
+    """Cancel every waiting job of the task (and their dependents); running ones go on, later ones run."""
+    return 200, {"task": name, "cancelled": queue.revoke_task(p.name(name, "task name"))}
 
 
 def throughput(queue: Queue, params: p.Params) -> Reply:

@@ -1,4 +1,4 @@
-"""Dead-letter views: the list, replaying one, deleting one, purging old ones."""
+"""Dead-letter views: the list, replaying one or all, deleting one, purging old ones."""
 
 from __future__ import annotations
 
@@ -47,3 +47,11 @@ def delete_dead(queue: Queue, params: p.Params, job_id: str) -> Reply:
 def purge_dead(queue: Queue, params: p.Params) -> Reply:
     """Delete dead letters older than ``older_than`` seconds (default 0: all of them)."""
     return 200, {"purged": queue.purge_dead(older_than=p.seconds(params, "older_than", 0.0))}
+
+
+def retry_all_dead(queue: Queue, params: p.Params) -> Reply:
+    """Replay every dead letter, or those of ``task`` and/or ``queue``, as new jobs."""
+    task, queue_name = p.text(params, "task"), p.text(params, "queue")
+    new_ids = queue.retry_all_dead(task=None if task is None else p.name(task, "task"),
+                                   queue=None if queue_name is None else p.name(queue_name, "queue"))
+    return 200, {"retried": len(new_ids), "new_ids": new_ids}

@@ -1,14 +1,15 @@
-"""Job views: the filtered list, one job, its result without waiting, and cancelling it."""
+"""Job views: the filtered list, one job, its result without waiting, cancelling it, replaying it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..exceptions import InvalidValueError, JobNotFoundError
 from ..result import JobResult, job_to_dict
 from ..storage import Status
 from . import params as p
 from .errors import Reply, ViewError
-from .rules import can_cancel, can_retry, why_not_cancelled
+from .rules import can_cancel, can_replay, can_retry, why_not_cancelled
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -33,7 +34,7 @@ def job_detail(queue: Queue, params: p.Params, job_id: str) -> Reply:
     """One job with every failed attempt's error, and what may be done to it."""
     record = found(queue, job_id).record
     return 200, {**job_to_dict(queue, record), "errors": queue.job_errors(job_id),
-                 "can_cancel": can_cancel(record), "can_retry": can_retry(record)}
+                 "can_cancel": can_cancel(record), "can_retry": can_retry(record), "can_replay": can_replay(record)}
 
 
 def job_result(queue: Queue, params: p.Params, job_id: str) -> Reply:
@@ -62,11 +63,27 @@ def search(queue: Queue, params: p.Params) -> Reply:
 
 
 def cancel_job(queue: Queue, params: p.Params, job_id: str) -> Reply:
-    """Cancel a job that has not started (pending, or failed and waiting for its retry)."""
+    """Cancel a job that has not finished: a waiting one at once; a claimed or running one is asked to
+    stop (``cancel_requested``), and ends cancelled once its worker has stopped it."""
     found(queue, job_id)
     if queue.cancel_job(job_id):
-        return 200, {"id": job_id, "cancelled": True, "status": Status.CANCELLED}
+        job = queue.get_job(job_id)
+        status = Status.CANCELLED if job is None else job.status
+        if status == Status.CANCELLED:
+            return 200, {"id": job_id, "cancelled": True, "status": status}
+        return 200, {"id": job_id, "cancelled": True, "status": status, "cancel_requested": True}
     job = queue.get_job(job_id)
     record = None if job is None else job.record
     raise ViewError(409, why_not_cancelled(job_id, record), id=job_id, cancelled=False,
                     status="purged" if record is None else record.status)
+
+
+def replay(queue: Queue, params: p.Params, job_id: str) -> Reply:
+    """A finished job (complete, dead or cancelled) enqueued again as a new job, same task, arguments, options."""
+    try:
+        job = queue.replay(job_id)
+    except JobNotFoundError:
+        raise ViewError(404, f"no job with id {job_id!r} (purged, or never enqueued)") from None
+    except InvalidValueError as exc:
+        raise ViewError(409, str(exc)) from None
+    return 200, {"replayed": job_id, "new_id": job.id}

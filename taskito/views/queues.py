@@ -1,4 +1,4 @@
-"""Queue views: counts per queue, one queue, pausing and resuming."""
+"""Queue views: counts per queue, one queue, pausing and resuming, purging its waiting jobs."""
 
 from __future__ import annotations
 
@@ -54,3 +54,8 @@ def pause(queue: Queue, params: p.Params, name: str) -> Reply:
 def resume(queue: Queue, params: p.Params, name: str) -> Reply:
     queue.resume(p.name(name, "queue name"))
     return 200, {"name": name, "paused": False}
+
+
+def purge_queue(queue: Queue, params: p.Params, name: str) -> Reply:
+    """Cancel every waiting job of the queue (and their dependents); running ones go on."""
+    return 200, {"queue": name, "cancelled": queue.purge_queue(p.name(name, "queue name"))}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidValueError
-from . import cluster, dead, jobs, queues
+from . import cluster, dead, jobs, queues, schedules, workflows
 from .errors import Reply, ViewError
 from .params import Params
 
@@ -54,21 +54,32 @@ VIEWS: tuple[View, ...] = (
     View("GET", "/queues/{name:path}", queues.queue_detail, "One queue's counts and whether it is paused"),
     View("POST", "/queues/{name:path}/pause", queues.pause, "Pause a queue: workers claim none of its jobs"),
     View("POST", "/queues/{name:path}/resume", queues.resume, "Resume a paused queue"),
+    View("POST", "/queues/{name:path}/purge", queues.purge_queue, "Cancel every waiting job of a queue"),
     View("GET", "/jobs", jobs.list_jobs, "Jobs newest first, filtered by status, queue and task"),
     View("GET", "/jobs/{job_id}", jobs.job_detail, "One job with its error history"),
     View("GET", "/jobs/{job_id}/result", jobs.job_result, "Status, and the result once complete (never waits)"),
     View("GET", "/jobs/{job_id}/logs", jobs.job_logs, "The job's log lines, oldest first"),
     View("GET", "/search", jobs.search, "The job with the id q, if any"),
-    View("POST", "/jobs/{job_id}/cancel", jobs.cancel_job, "Cancel a job that has not started"),
+    View("POST", "/jobs/{job_id}/cancel", jobs.cancel_job,
+         "Cancel a waiting job, or ask the worker running one to stop it"),
+    View("POST", "/jobs/{job_id}/replay", jobs.replay, "Enqueue a finished job again as a new job"),
     View("GET", "/dead-letters", dead.dead_letters, "Dead letters, newest first"),
     View("POST", "/dead-letters/purge", dead.purge_dead, "Delete dead letters older than older_than seconds",
          body=True),
+    View("POST", "/dead-letters/retry-all", dead.retry_all_dead, "Replay every dead letter (of task, of queue)",
+         body=True),
     View("POST", "/dead-letters/{job_id}/retry", dead.retry_dead, "Replay a dead letter as a new job"),
     View("POST", "/dead-letters/{job_id}/delete", dead.delete_dead, "Delete a dead letter"),
+    View("GET", "/workflows/{workflow_id}", workflows.workflow_detail,
+         "A workflow and its steps in order, each with its status and job id"),
     View("GET", "/workers", cluster.workers, "Live workers from their heartbeats, with the jobs each runs now"),
     View("GET", "/tasks", cluster.tasks, "Per task: outcomes, failure rate, run and wait times; failing first"),
     View("GET", "/task-series", cluster.task_series, "Attempts per task and outcome over time"),
-    View("GET", "/schedules", cluster.schedules, "The periodic schedules declared in the app"),
+    View("POST", "/tasks/{name:path}/revoke", cluster.revoke_task, "Cancel every waiting job of a task"),
+    View("GET", "/schedules", schedules.schedules, "Periodic schedules with their last and next run"),
+    View("POST", "/schedules/{name:path}/pause", schedules.pause_schedule, "Pause a periodic schedule everywhere"),
+    View("POST", "/schedules/{name:path}/resume", schedules.resume_schedule, "Resume a paused periodic schedule"),
+    View("POST", "/schedules/{name:path}/run", schedules.run_schedule, "Enqueue one job of a schedule now"),
     View("GET", "/throughput", cluster.throughput, "Completions, deaths and failed attempts over time"),
 )
 

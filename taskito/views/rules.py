@@ -13,8 +13,9 @@ WAITING = (Status.PENDING, Status.FAILED)
 
 
 def can_cancel(record: JobRecord) -> bool:
-    """Pending or waiting for a retry, and held by no worker (a claimed job is about to start)."""
-    return record.status in WAITING and not record.worker_id
+    """Any job that has not finished and whose cancellation was not asked for yet: a waiting one is
+    cancelled at once, a claimed or running one is asked to stop (its worker stops it)."""
+    return not record.finished and not record.cancel_requested
 
 
 def can_retry(record: JobRecord) -> bool:
@@ -22,15 +23,13 @@ def can_retry(record: JobRecord) -> bool:
     return record.status == Status.DEAD
 
 
-def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
-    """What to tell a user whose cancel was refused, from the job as it is now.
+def can_replay(record: JobRecord) -> bool:
+    """A finished job (complete, dead or cancelled) may be enqueued again as a new job."""
+    return record.finished
 
-    A pending job a worker has claimed is about to start there: it can no longer be cancelled,
-    and saying only "pending" would contradict the refusal.
-    """
+
+def why_not_cancelled(job_id: str, record: JobRecord | None) -> str:
+    """What to tell a user whose cancel was refused, from the job as it is now: it finished (or is gone)."""
     if record is None:
         return f"job {job_id} no longer exists (it was purged)"
-    if record.status == Status.PENDING and record.worker_id:
-        return (f"job {job_id} is pending, but worker {record.worker_id} has claimed it and is about to start it: "
-                "only a job no worker holds can be cancelled")
-    return f"job {job_id} is {record.status}: only a pending job (or one waiting for its retry) can be cancelled"
+    return f"job {job_id} is {record.status} already: only a job that has not finished can be cancelled"

@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -91,8 +91,13 @@ class AsyncPool(JobPool):
             return
         self._loop.call_soon_threadsafe(self._cancel, [entry.key for entry in expired])
         for entry in expired:
-            record_outcome(self.queue, self.writer, entry.record, timed_out(self.queue, entry.record,
-                                                                             now - entry.started))
+            record_outcome(self.queue, self.writer, entry.record,
+                           timed_out(self.queue, entry.record, now - entry.started), cancelled=entry.cancel.is_set())
+
+    def _stop_running(self, entry: Running) -> None:
+        """A cancelled coroutine is cancelled (``Task.cancel()``): it stops at its next await."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._cancel, [entry.key])
 
     def abandon_all(self) -> list[JobRecord]:
         records = super().abandon_all()
@@ -176,8 +181,8 @@ class AsyncPool(JobPool):
         outcome: Outcome | None = None
         try:
             outcome = await arun_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned,
-                                         write_progress=self._write_progress,
-                                         write_log=self._write_log)
+                                         write_progress=self._write_progress, write_log=self._write_log,
+                                         cancel=entry.cancel)
         except BaseException as exc:  # taskito's own error, or a cancel outside the task function
             if not entry.abandoned:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
@@ -245,7 +250,7 @@ class AsyncPool(JobPool):
         """Record the attempt (a completion is queued for the writer, a failure written now); only then is
         the job no longer held (a drain waits for it, the heartbeat renews its lease until then)."""
         try:
-            record_outcome(self.queue, self.writer, entry.record, outcome)
+            record_outcome(self.queue, self.writer, entry.record, outcome, cancelled=entry.cancel.is_set())
         finally:
             with self._cond:
                 del self._running[entry.key]
@@ -257,14 +262,6 @@ class AsyncPool(JobPool):
         many at once, so a claim made only when none is left to start would leave slots idle meanwhile."""
         free = self.capacity - self._held
         return free if free >= max(1, (self.capacity - self.concurrency) // 2) else 0
-
-    def _release(self) -> None:
-        """Wake the waiting threads only when it matters: the worker when a claim is worth it (or the pool is
-        idle, for a drain). Coroutines end a thousand times a second, and the condition is shared with the
-        plain pool's threads, which have nothing to do with it."""
-        self._held -= 1
-        if self._held <= 0 or self._wanted() > 0:
-            self._cond.notify_all()
 
     # -- the watchdog thread -------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -368,8 +365,8 @@ class MixedPool:
     def take_expired(self) -> list[JobRecord]:
         return [record for pool in self._pools for record in pool.take_expired()]
 
-    def take_rate_limited(self, hold: float) -> list[tuple[JobRecord, float]]:
-        return [later for pool in self._pools for later in pool.take_rate_limited(hold)]
+    def cancel(self, requested: Collection[tuple[str, int]], grace: float) -> list[JobRecord]:
+        return [record for pool in self._pools for record in pool.cancel(requested, grace)]
 
     def held_ids(self) -> list[str]:
         return [job_id for pool in self._pools for job_id in pool.held_ids()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 from ..context import JobContext, LogLine, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
 from ..middleware import JobInfo, call_middleware, emit
-from ..storage import Completion, JobRecord
+from ..storage import WF_MAPPED, Completion, JobRecord
+from ..workflow import mapped, step_arguments
 from .retry import retry_delay
 
 if TYPE_CHECKING:
@@ -59,13 +61,13 @@ def wall_clock(started: float) -> float:
 
 
 def run_attempt(queue: Queue, record: JobRecord, started: float,
-                still_current: Callable[[], bool] = lambda: True) -> Outcome:
+                still_current: Callable[[], bool] = lambda: True, cancel: threading.Event | None = None) -> Outcome:
     """Decode the arguments, call the task with its hooks and encode the result.
 
     ``started`` is the attempt's start on the monotonic clock (timeouts and the logged duration);
     the outcome also carries it as wall-clock time, which the job records as its start.
     """
-    prepared = _prepare(queue, record, started)
+    prepared = _prepare(queue, record, started, cancel=cancel)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -77,13 +79,14 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
 async def arun_attempt(queue: Queue, record: JobRecord, started: float,
                        still_current: Callable[[], bool] = lambda: True,
                        write_progress: Callable[[str, float], None] | None = None,
-                       write_log: Callable[[str, LogLine], None] | None = None) -> Outcome:
+                       write_log: Callable[[str, LogLine], None] | None = None,
+                       cancel: threading.Event | None = None) -> Outcome:
     """``run_attempt`` of an ``async def`` task, awaited on the worker's event loop.
 
     ``current_job`` is bound in this coroutine's own context; ``write_progress`` and ``write_log``
     take its progress updates and log lines, so that the loop never waits for the database.
     """
-    prepared = _prepare(queue, record, started, write_progress, write_log)
+    prepared = _prepare(queue, record, started, write_progress, write_log, cancel)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -94,7 +97,7 @@ async def arun_attempt(queue: Queue, record: JobRecord, started: float,
 
 def _prepare(queue: Queue, record: JobRecord, started: float,
              write_progress: Callable[[str, float], None] | None = None,
-             write_log: Callable[[str, LogLine], None] | None = None,
+             write_log: Callable[[str, LogLine], None] | None = None, cancel: threading.Event | None = None,
              ) -> Outcome | tuple[TaskWrapper, tuple[Any, ...], dict[str, Any], JobContext]:
     """The task, its decoded arguments and its ``current_job``; or the Outcome of a job that cannot run."""
     started_at = wall_clock(started)
@@ -108,11 +111,19 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
         args, kwargs, headers = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
+    if record.wf_mode:  # a workflow step: the previous stage's result first, or one call per argument list
+        try:
+            args = step_arguments(queue, record, args)
+        except Exception as exc:  # the database, unreachable for a moment: retried as the task allows
+            return Outcome(error=f"cannot read the input of workflow {record.workflow_id}: {describe(exc)}",
+                           retry_delay=retry_delay(record, task.options, exc), started_at=started_at)
+        if record.wf_mode & WF_MAPPED:
+            task = mapped(task)
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
                          soft_timeout=task.options.soft_timeout, write_progress=write_progress, headers=headers,
-                         max_log_lines=queue.max_log_lines, write_log=write_log)
+                         max_log_lines=queue.max_log_lines, write_log=write_log, cancel=cancel)
     return task, tuple(args), kwargs, context
 
 
@@ -144,12 +155,21 @@ def timed_out(queue: Queue, record: JobRecord, duration: float) -> Outcome:
     return lost_attempt(queue, record, TimeoutError(f"timed out after {record.timeout:g}s"), duration)
 
 
-def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome) -> None:
-    """Write the outcome (completions in batches) and log the job's one line."""
+def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, outcome: Outcome,
+                   cancelled: bool = False) -> None:
+    """Write the outcome (completions in batches) and log the job's one line.
+
+    ``cancelled``: its cancellation was asked for, so the job ends cancelled however the attempt ended.
+    """
+    if cancelled:
+        stopped = "" if outcome.error is None else f"; it stopped with {outcome.error}"
+        record_cancelled(queue, record, outcome.started_at, f"cancelled while running{stopped}")
+        return
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
-                              started_at=outcome.started_at, finished_at=time.time(), task_name=record.task_name,
-                              queue=record.queue, scheduled_at=record.scheduled_at))
+                              started_at=outcome.started_at, finished_at=time.time(),
+                              workflow_id=record.workflow_id, task_name=record.task_name, queue=record.queue,
+                              scheduled_at=record.scheduled_at))
         logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000,
                     extra={"job_id": record.id, "task_name": record.task_name})
         emit(queue.registry, "job.completed", job_id=record.id, task_name=record.task_name, queue=record.queue,
@@ -196,3 +216,15 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
     else:
         emit(registry, "job.retrying", **event, retry_in=outcome.retry_delay)
     return True
+
+
+def record_cancelled(queue: Queue, record: JobRecord, started_at: float | None, error: str) -> None:
+    """End a cancelled attempt (or a claimed job cancelled before it started): the job is cancelled."""
+    try:
+        applied = queue.storage.finish_cancelled(record.id, record.attempt, storable(error), started_at)
+    except Exception as exc:
+        logger.error("job %s %s was cancelled but that could not be recorded: %s; its lease will return it to the "
+                     "queue, whose worker cancels it", record.id, record.task_name, exc)
+        return
+    if applied:
+        logger.info("job %s %s cancelled (%s)", record.id, record.task_name, error)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import WorkerLostError
 from ..storage import Status
-from .attempt import lost_attempt, record_failure
+from .attempt import lost_attempt, record_cancelled, record_failure
 from .retry import apply_task_defaults
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class Maintenance:
         """Return the jobs of workers that died to the queue, as a failed attempt."""
         for record in self.storage.reap_expired_leases():
             apply_task_defaults(self.queue, record)
+            if record.cancel_requested:  # cancelled while its worker died: it ends cancelled, never retried
+                record_cancelled(self.queue, record, None, f"cancelled; its worker {record.worker_id} was lost")
+                continue
             lost = WorkerLostError(f"worker {record.worker_id} stopped heart-beating (killed or crashed)")
             if record_failure(self.queue, record, lost_attempt(self.queue, record, lost, None)):
                 logger.warning("job %s %s: its worker %s was lost", record.id, record.task_name, record.worker_id)

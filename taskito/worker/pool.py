@@ -1,16 +1,16 @@
-"""What every pool shares: the jobs a worker holds (waiting or running), the claim budget, and
-which waiting job starts next (priority order, rate limits, expiry)."""
+"""What every pool shares: the jobs a worker holds (waiting or running), the claim budget, which
+waiting job starts next (priority order, rate-limit slots, expiry), and cancellation requests."""
 
 from __future__ import annotations
 
 import bisect
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..storage import JobRecord
-from .ratelimit import TokenBucket
 from .retry import apply_task_defaults
 
 if TYPE_CHECKING:
@@ -24,6 +24,9 @@ class Running:
     started: float  # monotonic: timeouts and durations
     deadline: float | None
     abandoned: bool = False
+    # Set when cancel_job() asked to stop it: current_job.cancelled reads it, and the job ends cancelled.
+    cancel: threading.Event = field(default_factory=threading.Event)
+    kill_at: float | None = None  # monotonic: when a cancelled job's process is killed (prefork)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -40,10 +43,6 @@ class JobPool:
         self.capacity = concurrency + prefetch
         # Waiting jobs in priority order: a job claimed later may still start before earlier ones.
         self._inbox: list[JobRecord] = []
-        # One token bucket per rate-limited task: limits apply per worker process, children included.
-        self._buckets = {name: TokenBucket(task.options.rate_limit)
-                         for name, task in queue.tasks.items() if task.options.rate_limit}
-        self._put_back_until: dict[str, float] = {}  # per rate-limited task: the turn after those put back
         self._cond = threading.Condition()
         # Keyed by (job id, attempt): a timed-out attempt may still run beside the job's retry.
         self._running: dict[tuple[str, int], Running] = {}
@@ -99,21 +98,20 @@ class JobPool:
     def _next_job(self) -> tuple[JobRecord | None, float | None]:
         """Pop the first waiting job that may start now (called with the condition held).
 
-        Returns ``(job, None)``, or ``(None, seconds)`` when every waiting job is held back by
-        its rate limit, or ``(None, None)`` when none may start. Expired jobs never start: they
-        wait for ``take_expired``.
+        Returns ``(job, None)``, or ``(None, seconds)`` when every waiting job waits for its time
+        slot (a rate limit: the claim gave it ``start_after``), or ``(None, None)`` when none may
+        start. Expired jobs never start: they wait for ``take_expired``.
         """
         now = time.time()
         wait: float | None = None
         for index, record in enumerate(self._inbox):
             if record.expires_at is not None and record.expires_at < now:
                 continue
-            bucket = self._buckets.get(record.task_name)
-            token_wait = bucket.try_acquire() if bucket else 0.0
-            if token_wait == 0.0:
+            if record.start_after is None or record.start_after <= now:
                 del self._inbox[index]
                 return record, None
-            wait = token_wait if wait is None else min(wait, token_wait)
+            slot_wait = record.start_after - now
+            wait = slot_wait if wait is None else min(wait, slot_wait)
         return None, wait
 
     def take_expired(self) -> list[JobRecord]:
@@ -127,33 +125,29 @@ class JobPool:
                 self._cond.notify_all()
         return expired
 
-    def take_rate_limited(self, hold: float) -> list[tuple[JobRecord, float]]:
-        """Remove the waiting jobs a rate limit keeps from starting within ``hold`` seconds.
-
-        Each comes back with the time its turn should come (its task's jobs spaced 1/rate apart,
-        after those put back before), to be put back until then: held here, they would fill the
-        worker's capacity and starve every other task's jobs.
-        """
-        now = time.time()
-        later: list[tuple[JobRecord, float]] = []
+    def cancel(self, requested: Collection[tuple[str, int]], grace: float) -> list[JobRecord]:
+        """Stop the attempts whose cancellation was asked for; returns those that had not started
+        (removed here: the caller records them cancelled). Running ones are told to stop (see
+        ``_stop_running``); their job ends cancelled when they do."""
+        now = time.monotonic()
+        stopping: list[Running] = []
         with self._cond:
-            turn: dict[str, float] = {}  # per task: when its next waiting job may start
-            for record in self._inbox:
-                bucket = self._buckets.get(record.task_name)
-                if bucket is None:
-                    continue
-                start = turn.get(record.task_name, now + bucket.wait())
-                if start - now > hold:
-                    start = max(start, self._put_back_until.get(record.task_name, 0.0))
-                    later.append((record, start))
-                    self._put_back_until[record.task_name] = start + 1 / bucket.per_second
-                turn[record.task_name] = start + 1 / bucket.per_second
-            if later:
-                gone = {id(record) for record, _ in later}
-                self._inbox = [record for record in self._inbox if id(record) not in gone]
-                self._held -= len(later)
+            unstarted = [record for record in self._inbox if (record.id, record.attempt) in requested]
+            if unstarted:
+                self._inbox = [record for record in self._inbox if (record.id, record.attempt) not in requested]
+                self._held -= len(unstarted)
                 self._cond.notify_all()
-        return later
+            for key, entry in self._running.items():
+                if key in requested and not entry.abandoned and not entry.cancel.is_set():
+                    entry.cancel.set()
+                    entry.kill_at = now + grace
+                    stopping.append(entry)
+        for entry in stopping:
+            self._stop_running(entry)
+        return unstarted
+
+    def _stop_running(self, entry: Running) -> None:
+        """Ask a running attempt to stop (threads: ``current_job.cancelled`` is all they can be told)."""
 
     def held_ids(self) -> list[str]:
         """Jobs this worker still owns: waiting or running (not abandoned)."""
@@ -187,9 +181,15 @@ class JobPool:
         return records
 
     def _release(self) -> None:
-        """One held job is done (called with the condition held)."""
+        """One held job is done (called with the condition held).
+
+        Wakes the waiting threads only when it matters: the worker when a claim is worth it, or when the
+        pool is idle (a drain waits for that). Runners wait for jobs, not for each other's ends: waking
+        every runner at every job's end made 16 threads drain slower than one.
+        """
         self._held -= 1
-        self._cond.notify_all()
+        if self._held <= 0 or self._wanted() > 0:
+            self._cond.notify_all()
 
 
 def _start_order(record: JobRecord) -> tuple[int, float]:

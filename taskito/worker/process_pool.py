@@ -3,6 +3,8 @@
 Children are forked from the worker (the task registry comes with them) and open their
 own database connections. They ignore SIGINT and SIGTERM: the parent decides when a job
 is drained, and kills a child whose job passed its timeout, then forks a fresh one.
+A cancelled job's child gets SIGUSR1 (``current_job.cancelled`` turns true in it) and is
+killed if it still runs the job ``cancel_grace`` seconds later.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import os
 import signal
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import WorkerLostError
+from ..exceptions import TaskCancelledError, WorkerLostError
 from ..storage import JobRecord
 from .attempt import Outcome, lost_attempt, record_outcome, run_attempt, timed_out
 from .pool import JobPool, Running
@@ -38,6 +41,8 @@ def _child_main(queue: Queue, conn: Connection) -> None:
     """Run the jobs the parent sends until it sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    cancel = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda signum, frame: cancel.set())
     queue.reconnect()
     parent = os.getppid()
     while True:
@@ -51,9 +56,10 @@ def _child_main(queue: Queue, conn: Connection) -> None:
             return
         if record is None:
             return
+        cancel.clear()  # the parent signals only while this child runs the job it cancels
         started = time.monotonic()
         try:
-            outcome = run_attempt(queue, record, started)
+            outcome = run_attempt(queue, record, started, cancel=cancel)
         except BaseException as exc:  # the worker's own error: still an attempt to record, not a dead child
             logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
             outcome = lost_attempt(queue, record, exc, time.monotonic() - started)
@@ -68,6 +74,7 @@ class Child:
     process: Any
     conn: Connection
     job: Running | None = None
+    signalled: bool = False  # its job's cancellation was passed on (SIGUSR1)
 
 
 class ProcessPool(JobPool):
@@ -174,7 +181,32 @@ class ProcessPool(JobPool):
             self._replace(child)
         self._settle(child, entry, outcome)
 
+    def _stop_running(self, entry: Running) -> None:
+        """The dispatcher passes the request on to the child (it alone knows which job each child runs)."""
+        self._wake()
+
+    def _pass_on_cancels(self) -> None:
+        """Signal the children of cancelled jobs (SIGUSR1), and kill those still running past the grace."""
+        now = time.monotonic()
+        for child in self._children:
+            entry = child.job
+            if entry is None or not entry.cancel.is_set():
+                continue
+            if not child.signalled:
+                child.signalled = True
+                with suppress(ProcessLookupError):
+                    os.kill(child.process.pid, signal.SIGUSR1)
+            elif entry.kill_at is not None and now > entry.kill_at:
+                logger.warning("job %s %s was cancelled and still ran %gs later: killing its process %s",
+                               entry.record.id, entry.record.task_name, self.queue.cancel_grace, child.process.pid)
+                child.process.kill()
+                child.process.join(5)
+                self._replace(child)
+                self._settle(child, entry, lost_attempt(self.queue, entry.record, TaskCancelledError(
+                    f"killed {self.queue.cancel_grace:g}s after its cancellation"), now - entry.started))
+
     def _enforce_deadlines(self) -> None:
+        self._pass_on_cancels()
         now = time.monotonic()
         for child in self._children:
             entry = child.job
@@ -196,9 +228,10 @@ class ProcessPool(JobPool):
 
     def _settle(self, child: Child, entry: Running, outcome: Outcome) -> None:
         child.job = None
+        child.signalled = False
         with self._cond:
             del self._running[entry.key]
             if entry.abandoned:
                 return
             self._release()
-        record_outcome(self.queue, self.writer, entry.record, outcome)
+        record_outcome(self.queue, self.writer, entry.record, outcome, cancelled=entry.cancel.is_set())

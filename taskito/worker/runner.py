@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from .. import validation
 from ..exceptions import ConfigurationError
 from ..middleware import emit
+from ..storage.base import RATE_HORIZON
 from .async_pool import AsyncPool, MixedPool
+from .cancellation import CancelWatcher
 from .completions import CompletionWriter
 from .maintenance import Maintenance
 from .pool import JobPool
@@ -30,7 +32,6 @@ logger = logging.getLogger("taskito.worker")
 IDLE_WAIT = 0.2  # longest the loop sleeps: hard timeouts, expired and rate-limited waiting jobs
 IDLE_CLAIM = 5.0  # longest an idle worker goes without a claim when nothing announces work (a safety net)
 PREFETCH = 16
-RATE_LIMIT_HOLD = 2.0  # a waiting job its rate limit holds back longer than this goes back to the queue
 
 
 class Worker:
@@ -70,6 +71,10 @@ class Worker:
             runs += f" and an event loop for {self.async_concurrency} coroutines"
         self._runs = runs
         self.maintenance = Maintenance(queue, self.id, self.pool.held_ids)
+        self.cancels = CancelWatcher(queue, self.id, self.pool)
+        # Cluster-wide rate limits of the tasks this worker runs: each claim takes time slots from the database.
+        self.rate_limits = {name: task.options.rate_limit for name, task in queue.tasks.items()
+                            if task.options.rate_limit}
         self.scheduler = Scheduler(queue)
 
     def request_stop(self, force: bool = False) -> None:
@@ -91,6 +96,7 @@ class Worker:
         self.pool.start()  # first: a prefork pool forks best while no other thread runs
         self.writer.start()
         self.maintenance.start()
+        self.cancels.start()
         self.scheduler.start()
         logger.info("worker %s started: queues %s, %s, %r", self.id, ",".join(self.queues), self._runs, self.queue)
         emit(self.queue.registry, "worker.started", worker_id=self.id, hostname=socket.gethostname(),
@@ -117,10 +123,7 @@ class Worker:
             # Back to pending: the next claim cancels them as expired (and their dependents).
             expired = self.pool.take_expired()
             self._put_back([record.id for record in expired])
-            # Back until their rate limit lets them start: other tasks' jobs take their place.
-            later = self.pool.take_rate_limited(RATE_LIMIT_HOLD)
-            self._put_back([record.id for record, _ in later], [when for _, when in later])
-            self._claimed -= len(expired) + len(later)
+            self._claimed -= len(expired)
             free = self.pool.wanted()
             if self.max_tasks is not None:
                 free = min(free, self.max_tasks - self._claimed)
@@ -136,7 +139,7 @@ class Worker:
                 work_announced = self.storage.wait_for_work(min(IDLE_WAIT, alarm - time.time()))
                 continue
             try:
-                jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds)
+                jobs = self.storage.claim(self.id, self.queues, free, self.queue.lease_seconds, self.rate_limits)
                 self._claimed += len(jobs)
                 self.pool.submit(jobs)
                 if len(jobs) < free:
@@ -171,7 +174,7 @@ class Worker:
         except Exception as exc:  # the next claim meets the problem too, and reports it
             logger.debug("cannot read when the next delayed job is due (%s); polling", exc)
             return time.time() + IDLE_WAIT
-        safety_net = time.time() + IDLE_CLAIM
+        safety_net = time.time() + (RATE_HORIZON / 2 if self.rate_limits else IDLE_CLAIM)  # slots free up with time
         return safety_net if due is None else min(due, safety_net)
 
     def _drain(self) -> None:
@@ -190,6 +193,7 @@ class Worker:
         self._put_back([record.id for record in leftover])
         self.pool.close()
         self.scheduler.stop()
+        self.cancels.stop()
         self.maintenance.stop()
         try:
             self.storage.unregister_worker(self.id)
@@ -199,10 +203,10 @@ class Worker:
         emit(self.queue.registry, "worker.stopped", worker_id=self.id, hostname=socket.gethostname(),
              pid=os.getpid(), queues=list(self.queues))
 
-    def _put_back(self, job_ids: list[str], not_before: list[float] | None = None) -> None:
+    def _put_back(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
         try:
-            self.storage.requeue(self.id, job_ids, not_before)
+            self.storage.requeue(self.id, job_ids)
         except Exception as exc:
             logger.error("could not put %d job(s) back (%s); their leases will return them", len(job_ids), exc)

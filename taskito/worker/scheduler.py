@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..middleware import emit
 from ..schedule import next_run
-from ..storage import NewJob, PeriodicDef, new_job_id
+from ..storage import NewJob, new_job_id
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -30,12 +30,7 @@ class Scheduler:
     def start(self) -> None:
         if not self.queue.periodic_tasks:
             return
-        for spec in self.queue.periodic_tasks:
-            self.storage.register_periodic(PeriodicDef(
-                name=spec.name, task_name=spec.task_name, cron=spec.cron,
-                payload=self.queue.encode_payload(spec.task_name, spec.args, spec.kwargs),
-                queue=spec.queue, timezone=spec.timezone, next_run_at=next_run(spec.cron, spec.timezone),
-            ))
+        self.queue.register_schedules()
         self._thread.start()
 
     def stop(self) -> None:

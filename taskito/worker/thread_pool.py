@@ -41,7 +41,7 @@ class ThreadPool(JobPool):
         for entry in expired:
             self._spawn()
             outcome = timed_out(self.queue, entry.record, now - entry.started)
-            record_outcome(self.queue, self.writer, entry.record, outcome)
+            record_outcome(self.queue, self.writer, entry.record, outcome, cancelled=entry.cancel.is_set())
 
     # -- the threads -------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -75,8 +75,9 @@ class ThreadPool(JobPool):
 
     def _execute(self, entry: Running) -> None:
         record = entry.record
-        outcome = run_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned)
+        outcome = run_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned,
+                              cancel=entry.cancel)
         if entry.abandoned:
             logger.info("job %s %s finished after its timeout; result discarded", record.id, record.task_name)
             return
-        record_outcome(self.queue, self.writer, record, outcome)
+        record_outcome(self.queue, self.writer, record, outcome, cancelled=entry.cancel.is_set())

@@ -115,7 +115,7 @@ def test_per_call_options_reach_the_row_the_same_way_through_every_enqueue(queue
         assert before + 30 <= record.scheduled_at <= time.time() + 30
         assert before + 600 <= record.expires_at <= time.time() + 600  # the task's own option
     assert queue.enqueue_prepared(prepared).id == prepared.id and queue.stats()["pending"] == len(jobs)
-    with pytest.raises(TypeError, match="'retries'.*its options are: delay, depends_on, expires"):
+    with pytest.raises(TypeError, match="'retries'.*its options are: concurrency_key, delay, depends_on, expires"):
         t.apply_async(retries=1)
     with pytest.raises(TypeError, match="'unique_key'.*its options are:.*retry_backoff"):
         queue.task(unique_key="per call only")

@@ -15,7 +15,7 @@ from taskito.testing import eager, run_jobs
 ROOT = Path(taskito.__file__).resolve().parent.parent
 
 USER_CODE = """\
-from taskito import JobHandle, Queue
+from taskito import JobHandle, Queue, WorkflowHandle, chain, chord
 
 queue = Queue(db_path="jobs.db")
 
@@ -36,6 +36,13 @@ status: int = job.status
 
 async def from_async_code() -> list[JobHandle]:
     return [await add.adelay(2, 3), *await add.amap([(1, 2)]), await queue.aenqueue("add", args=(1, 2))]
+
+
+def send(workflow: WorkflowHandle) -> tuple[int, list[str]]:
+    return int(workflow.result(timeout=5)), [job.status for job in workflow.jobs]
+
+
+print(send(chain(add.s(1, 2), add.s(3)).delay()), send(chord([add.s(1, 2)], add.si(0, 0)).apply_async(priority=1)))
 """
 
 

@@ -16,7 +16,7 @@ from taskito import Queue, views
 from taskito.contrib.fastapi import TaskitoRouter
 from taskito.dashboard import create_app
 from taskito_flask import Taskito
-from tests.dashboard.conftest import DashClient, _claimed, populate
+from tests.dashboard.conftest import DashClient, _claimed, populate, stored_workflow
 
 Call = Callable[..., tuple[int, Any]]
 ADAPTERS = ["dashboard", "flask", "fastapi"]
@@ -86,7 +86,7 @@ def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[st
     _, failed = same_everywhere(adapters, "GET", f"/jobs/{made['failed'][0]}")
     assert (failed["status"], failed["can_cancel"], failed["can_retry"]) == ("failed", True, False)
     _, running = same_everywhere(adapters, "GET", f"/jobs/{made['running'][0]}")
-    assert (running["can_cancel"], running["can_retry"]) == (False, False)
+    assert (running["can_cancel"], running["can_retry"]) == (True, False)  # its worker is asked to stop it
     _, dead_one = same_everywhere(adapters, "GET", f"/jobs/{made['dead'][0]}")
     assert (dead_one["can_cancel"], dead_one["can_retry"]) == (False, True) and len(dead_one["errors"]) == 1
     same_everywhere(adapters, "GET", f"/jobs/{made['complete'][0]}/result")
@@ -127,8 +127,8 @@ def test_unknown_jobs_are_the_same_404_everywhere(adapters: dict[str, Call]) -> 
         assert status == 404 and set(body) == {"error"} and "'nope'" in body["error"], path
 
 
-def test_a_failed_job_waiting_for_its_retry_is_cancellable_everywhere(adapters: dict[str, Call],
-                                                                      engine_queue: Queue) -> None:
+def test_waiting_jobs_are_cancelled_and_held_ones_asked_to_stop_everywhere(adapters: dict[str, Call],
+                                                                           engine_queue: Queue) -> None:
     answers: dict[str, list[tuple[int, Any]]] = {}
     for name, call in adapters.items():
         waiting = _claimed(engine_queue, "tasks.flaky", (1,), f"{name}-failed")
@@ -138,16 +138,18 @@ def test_a_failed_job_waiting_for_its_retry_is_cancellable_everywhere(adapters: 
         engine_queue.storage.claim("w-1", [f"{name}-claimed"], 1, 60)
         answers[name] = [without(waiting.id, call("POST", f"/jobs/{waiting.id}/cancel")),
                          without(running.id, call("POST", f"/jobs/{running.id}/cancel")),
-                         without(claimed.id, call("POST", f"/jobs/{claimed.id}/cancel"))]
+                         without(claimed.id, call("POST", f"/jobs/{claimed.id}/cancel")),
+                         without(waiting.id, call("POST", f"/jobs/{waiting.id}/cancel"))]
         assert engine_queue.get_job(waiting.id).status == "cancelled"
-        assert engine_queue.get_job(running.id).status == "running"
+        assert engine_queue.get_job(running.id).status == "running"  # until its worker stops it
         assert engine_queue.get_job(claimed.id).status == "pending"
     assert answers["flask"] == answers["dashboard"] and answers["fastapi"] == answers["dashboard"]
-    cancelled, refused, claimed_answer = answers["dashboard"]
+    cancelled, running_answer, claimed_answer, refused = answers["dashboard"]
     assert cancelled == (200, {"id": "<id>", "cancelled": True, "status": "cancelled"})
-    assert refused == (409, {"error": "job <id> is running: only a pending job (or one waiting for its retry) "
-                                      "can be cancelled", "id": "<id>", "cancelled": False, "status": "running"})
-    assert claimed_answer[0] == 409 and "worker w-1 has claimed it" in claimed_answer[1]["error"]
+    assert running_answer == (200, {"id": "<id>", "cancelled": True, "status": "running", "cancel_requested": True})
+    assert claimed_answer == (200, {"id": "<id>", "cancelled": True, "status": "pending", "cancel_requested": True})
+    assert refused == (409, {"error": "job <id> is cancelled already: only a job that has not finished can be "
+                                      "cancelled", "id": "<id>", "cancelled": False, "status": "cancelled"})
 
 
 def test_dead_letters_are_retried_and_deleted_alike_everywhere(adapters: dict[str, Call],
@@ -180,10 +182,32 @@ def test_dead_letters_are_retried_and_deleted_alike_everywhere(adapters: dict[st
 def test_every_adapter_serves_every_view_of_the_table(adapters: dict[str, Call], engine_queue: Queue) -> None:
     """A view added to taskito.views.VIEWS is served by all three with no other change."""
     job = engine_queue.enqueue("tasks.add")
+    workflow_id = stored_workflow(engine_queue)
     for view in views.VIEWS:
         if view.changes:
             continue  # the tests above change things; here only that each path is routed
-        path = view.path.replace("{job_id}", job.id).replace("{name:path}", "default")
+        path = view.path.replace("{job_id}", job.id).replace("{name:path}", "default").replace(
+            "{workflow_id}", workflow_id)
         for name, call in adapters.items():
             status, body = call("GET", path)
             assert status == 200, (name, path, body)
+
+
+def test_a_workflow_is_the_same_json_everywhere(adapters: dict[str, Call], engine_queue: Queue) -> None:
+    from taskito import chord
+
+    @engine_queue.task(name="tasks.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    workflow = chord([add.s(i, i) for i in range(3)], add.s(1)).delay()
+    status, body = same_everywhere(adapters, "GET", f"/workflows/{workflow.id}?per_stage=2")
+    assert status == 200 and body["status"] == "pending"
+    assert [[job["id"] for job in stage["jobs"]] for stage in body["stages"]] == [
+        [job.id for job in workflow.jobs[:2]], [workflow.jobs[3].id]]
+    assert [stage["more"] for stage in body["stages"]] == [1, 0]
+    _, member = same_everywhere(adapters, "GET", f"/jobs/{workflow.jobs[0].id}")
+    assert member["workflow_id"] == workflow.id
+    assert same_everywhere(adapters, "GET", "/workflows/" + "0" * 32)[0] == 404
+    assert same_everywhere(adapters, "GET", f"/workflows/{workflow.id}?per_stage=none") == (
+        400, {"error": "per_stage must be a whole number from 1 to 1000000, got 'none'"})

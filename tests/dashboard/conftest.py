@@ -13,7 +13,7 @@ from werkzeug.test import Client, TestResponse
 
 from taskito import Queue
 from taskito.dashboard import create_app, make_server
-from taskito.storage import Completion, Started
+from taskito.storage import Completion, NewWorkflow, Started, new_job_id
 
 SCRIPT_ARG = "<script>window.__pwned=1</script>"
 WORKER = "dashboard-test-worker"
@@ -70,7 +70,15 @@ def populate(queue: Queue) -> Populated:
     cancelled = queue.enqueue("tasks.add", args=(7, 8))
     assert queue.cancel_job(cancelled.id)
     made["cancelled"].append(cancelled.id)
+    made.ids["workflow"] = [stored_workflow(queue)]
     return made
+
+
+def stored_workflow(queue: Queue) -> str:
+    """A workflow for the routes that show one; without jobs, so that no count changes."""
+    workflow = NewWorkflow(id=new_job_id(), kind="chain", stages=[], jobs=[])
+    queue.storage.create_workflow(workflow)
+    return workflow.id
 
 
 @pytest.fixture

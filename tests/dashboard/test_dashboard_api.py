@@ -155,13 +155,14 @@ def test_cancel_a_pending_job(client: DashClient, queue: Queue, populated: Popul
     assert queue.get_job(job_id).status == "cancelled"
 
 
-def test_cancel_refuses_a_running_job_and_unknown_ids(client: DashClient, queue: Queue,
-                                                      populated: Populated) -> None:
+def test_cancel_asks_a_running_job_to_stop_and_refuses_finished_and_unknown_ids(
+        client: DashClient, queue: Queue, populated: Populated) -> None:
     running = populated["running"][0]
     response = client.post(f"/api/jobs/{running}/cancel")
-    assert response.status_code == 409
-    assert "is running" in response.json["error"]
-    assert queue.get_job(running).status == "running"
+    assert response.status_code == 200 and response.json["cancel_requested"] is True
+    assert queue.get_job(running).status == "running"  # until its worker stops it
+    finished = client.post(f"/api/jobs/{populated['complete'][0]}/cancel")
+    assert finished.status_code == 409 and "is complete already" in finished.json["error"]
     assert client.post("/api/jobs/nope/cancel").status_code == 404
 
 
@@ -297,3 +298,24 @@ def test_an_unexpected_error_is_a_500_without_details(client: DashClient, queue:
     assert response.status_code == 500
     assert "secret" not in response.get_data(as_text=True)
     assert "secret connection string" in caplog.text  # but the operator finds it in the log
+
+
+def test_a_workflow_shows_its_steps_in_order_and_each_job_links_to_it(client: DashClient, queue: Queue) -> None:
+    from taskito import chord
+
+    @queue.task(name="tasks.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    workflow = chord([add.s(i, i) for i in range(5)], add.s(1)).delay()
+    member = client.get(f"/api/jobs/{workflow.jobs[2].id}").json
+    assert member["workflow_id"] == workflow.id
+    body = client.get(f"/api/workflows/{workflow.id}?per_stage=3").json
+    assert (body["id"], body["kind"], body["status"]) == (workflow.id, "chord", "pending")
+    assert [(stage["size"], stage["group"], stage["more"]) for stage in body["stages"]] == [(5, True, 2), (1, False, 0)]
+    assert [job["id"] for job in body["stages"][0]["jobs"]] == [job.id for job in workflow.jobs[:3]]
+    assert {job["status"] for stage in body["stages"] for job in stage["jobs"]} == {"pending"}
+    assert client.get(f"/api/workflows/{workflow.id}").json["stages"][0]["more"] == 0
+    assert client.get("/api/workflows/" + "0" * 32).status_code == 404
+    assert client.get(f"/api/workflows/{workflow.id}?per_stage=0").status_code == 400
+    assert client.get(f"/api/jobs/{queue.enqueue('tasks.add', args=(1, 2)).id}").json["workflow_id"] is None

@@ -234,3 +234,32 @@ def test_read_only_page_offers_no_actions(page, queue: Queue, populated: Populat
     assert all_css(driver, ".act-toggle, .act-retry, .act-delete") == []
     assert not css(driver, "#dead-purge").is_displayed()
     assert shown_counts(driver) == queue.stats()
+
+
+def test_a_job_of_a_workflow_shows_the_workflow_and_links_to_its_other_jobs(page, queue: Queue) -> None:
+    from taskito import chain, group
+
+    @queue.task(name="tasks.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    workflow = chain(add.s(1, 1), group(add.s(1), add.s(2)), add.s(10)).delay()
+    first, left, right, last = workflow.jobs
+    driver = page()
+    driver.get(f"{driver.dashboard_url}/#job/{left.id}")
+    wait(driver, lambda d: css(d, "#detail-workflow").is_displayed(), "the workflow panel")
+    stages = all_css(driver, "#detail-workflow-stages > li")
+    assert [stage.get_attribute("data-key") for stage in stages] == ["stage-0", "stage-1", "stage-2"]
+    assert "group of 2" in stages[1].text and css(driver, "#detail-workflow-status").text == "pending"
+    links = [link.get_attribute("title") for link in all_css(driver, "#detail-workflow-stages a.job-link")]
+    assert links == [first.id, left.id, right.id, last.id]
+    assert css(driver, "#detail-workflow-stages a.current").get_attribute("title") == left.id
+    click(driver, f"#detail-workflow-stages a[title='{last.id}']")
+    wait(driver, lambda d: css(d, "#detail-id").text == last.id, "the last step's detail")
+    wait(driver, lambda d: css(d, "#detail-workflow-stages a.current").get_attribute("title") == last.id,
+         "the panel to mark the last step")
+    plain = queue.enqueue("tasks.add", args=(1, 2))
+    driver.get(f"{driver.dashboard_url}/#job/{plain.id}")
+    wait(driver, lambda d: css(d, "#detail-id").text == plain.id and not css(d, "#detail-workflow").is_displayed(),
+         "a plain job, without a workflow panel")
+    assert console_errors(driver) == []

@@ -131,11 +131,3 @@ def test_search_finds_a_job_by_id_and_says_when_none_has_it(client: DashClient, 
     assert [found["id"] for found in client.get(f"/api/search?q={job.id}").json["jobs"]] == [job.id]
     assert client.get("/api/search?q=nothing-here").json == {"q": "nothing-here", "jobs": []}
     assert client.get("/api/search").json["jobs"] == []
-
-
-def test_schedules_lists_the_declared_periodic_tasks(client: DashClient, queue: Queue) -> None:
-    @queue.periodic(cron="0 */5 * * * *", name="every-five", queue="cron")
-    def tick() -> None: ...
-
-    assert client.get("/api/schedules").json == {"schedules": [
-        {"name": "every-five", "task_name": tick.name, "cron": "0 */5 * * * *", "timezone": None, "queue": "cron"}]}

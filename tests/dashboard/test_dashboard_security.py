@@ -18,16 +18,20 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
               "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput",
-              "/api/stats/queues", "/api/jobs/{job}/result", "/api/jobs/{job}/logs", "/api/search",
-              "/api/task-series", "/api/schedules"]
+              "/api/stats/queues", "/api/jobs/{job}/result", "/api/schedules", "/api/workflows/{workflow}",
+              "/api/jobs/{job}/logs", "/api/search", "/api/task-series"]
 MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
-                   "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete"]
+                   "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete",
+                   "/api/queues/default/purge", "/api/tasks/some.task/revoke", "/api/schedules/some.schedule/pause",
+                   "/api/schedules/some.schedule/resume", "/api/schedules/some.schedule/run",
+                   "/api/jobs/{dead}/replay", "/api/dead-letters/retry-all"]
 PUBLIC_GET = ["/health", "/login", "/static/app.css", "/static/favicon.svg"]
 PUBLIC_PROBES = ["/ready"]  # open too, but 503 until a worker runs (test_dashboard_observability.py)
 
 
 def fill(path: str, populated: Populated) -> str:
-    return path.format(job=populated["dead"][0], pending=populated["pending"][0], dead=populated["dead"][0])
+    return path.format(job=populated["dead"][0], pending=populated["pending"][0], dead=populated["dead"][0],
+                       workflow=populated["workflow"][0])
 
 
 def snapshot(queue: Queue) -> tuple[object, ...]:
@@ -39,7 +43,8 @@ def test_the_route_lists_here_cover_every_route_of_the_app(queue: Queue) -> None
     app = create_app(queue)
     listed = GET_ROUTES + MUTATING_ROUTES + PUBLIC_GET + PUBLIC_PROBES + ["/logout"]
     for route in app.router.routes:
-        concrete = [path for path in listed if route.pattern.match(path.format(job="j", pending="p", dead="d"))]
+        concrete = [path for path in listed
+                    if route.pattern.match(path.format(job="j", pending="p", dead="d", workflow="w"))]
         assert concrete, f"route {route.pattern.pattern} is not exercised by the security tests"
 
 

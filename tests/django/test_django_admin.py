@@ -223,6 +223,23 @@ def test_job_detail_shows_the_job_s_log_lines_and_the_overview_its_task_metrics(
     assert re.search(r'<tr class="taskito-task" data-task="djapp.tasks.report">.*?<td class="num">1</td>', overview)
 
 
+def test_job_detail_shows_its_workflow_with_every_step_linked(staff_client: Client) -> None:
+    from taskito import chord
+
+    add = queue.tasks["djapp.tasks.add"]
+    workflow = chord([add.s(1, 2), add.s(3, 4)], add.s(10), on_error=add.si(0, 0)).delay()
+    first, second, callback = workflow.jobs
+    page = text(staff_client.get(f"/admin/taskito/jobs/{second.id}/"))
+    assert f"Workflow (chord) {workflow.id}: " in page and "taskito-status-pending\">pending</span>" in page
+    assert page.count('class="taskito-workflow-stage"') == 2  # the error callback is not a job until needed
+    assert f'<a href="/admin/taskito/jobs/{second.id}/"><strong>this job</strong></a>' in page
+    for other in (first, callback):
+        assert f'<a href="/admin/taskito/jobs/{other.id}/">djapp.tasks.add</a>' in page
+    assert "(group of 2)" in page
+    plain = queue.enqueue("djapp.tasks.add", args=(1, 2))
+    assert 'id="taskito-workflow"' not in text(staff_client.get(f"/admin/taskito/jobs/{plain.id}/"))
+
+
 def test_job_detail_of_an_unknown_job_is_404(staff_client: Client) -> None:
     assert staff_client.get("/admin/taskito/jobs/nope/").status_code == 404
 
@@ -233,11 +250,12 @@ def test_cancel_a_pending_job_and_not_a_finished_one(staff_client: Client) -> No
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
     assert job.status == "cancelled" and f"Job {job.id} is cancelled" in text(response)
     response = staff_client.post(f"/admin/taskito/jobs/{job.id}/cancel/", follow=True)
-    assert "only a pending job (or one waiting for its retry) can be cancelled" in text(response)
+    assert "only a job that has not finished can be cancelled" in text(response)
 
 
 def test_the_admin_offers_cancel_and_retry_where_the_json_views_allow_them(staff_client: Client) -> None:
-    """One rule (taskito.views.rules): a failed job waiting for its retry can be cancelled too."""
+    """One rule (taskito.views.rules): a failed job waiting for its retry can be cancelled too, and a held one
+    asked to stop."""
     from taskito import views
 
     waiting = queue.enqueue("djapp.tasks.explode", args=("later",), queue="waiting", max_retries=3)
@@ -256,7 +274,8 @@ def test_the_admin_offers_cancel_and_retry_where_the_json_views_allow_them(staff
     response = staff_client.post(f"/admin/taskito/jobs/{waiting.id}/cancel/", follow=True)
     assert waiting.status == "cancelled" and f"Job {waiting.id} is cancelled" in text(response)
     response = staff_client.post(f"/admin/taskito/jobs/{claimed.id}/cancel/", follow=True)
-    assert claimed.status == "pending" and "has claimed it" in text(response)
+    assert claimed.status == "pending" and f"Cancellation of job {claimed.id} requested" in text(response)
+    assert not views.can_cancel(queue.get_job(claimed.id).record)  # asked once: its worker stops it
 
 
 def test_the_job_list_filters_by_status_as_the_json_views_do(staff_client: Client) -> None:

@@ -54,11 +54,12 @@ def jobs() -> dict[str, str]:
 def pages(ids: dict[str, str]) -> list[str]:
     return ["/admin/taskito/", "/admin/taskito/jobs/", f"/admin/taskito/jobs/{ids['pending']}/",
             f"/admin/taskito/jobs/{ids['dead']}/", "/admin/taskito/dead/", "/admin/taskito/dashboard/",
-            "/admin/taskito/dashboard/api/stats", "/custom-admin/taskito/", "/ops/taskito/", "/ops/taskito/api/jobs"]
+            "/admin/taskito/dashboard/api/stats", "/custom-admin/taskito/", "/ops/taskito/", "/ops/taskito/api/jobs",
+            "/admin/taskito/schedules/"]
 
 
 CONFIRMATIONS = ["/admin/taskito/dead/retry-all/", "/admin/taskito/dead/delete-all/",
-                 "/admin/taskito/queues/default/empty/"]
+                 "/admin/taskito/queues/default/empty/", "/admin/taskito/tasks/djapp.tasks.add/revoke/"]
 
 
 def actions(ids: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -72,6 +73,9 @@ def actions(ids: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
         ("/admin/taskito/dead/retry-all/", {}),
         ("/admin/taskito/dead/delete-all/", {}),
         ("/admin/taskito/queues/default/empty/", {}),
+        ("/admin/taskito/tasks/djapp.tasks.add/revoke/", {}),
+        (f"/admin/taskito/jobs/{ids['dead']}/replay/", {}),
+        ("/admin/taskito/schedules/action/", {"schedule": "djapp.tasks.add", "action": "run"}),
     ]
 
 
@@ -122,6 +126,7 @@ def test_a_viewer_sees_every_page_but_no_action(viewer: Client, jobs: dict[str, 
     assert "_selected_action" not in dead and "retry-all" not in dead and "/retry/" not in dead
     detail = text(viewer.get(f"/admin/taskito/jobs/{jobs['dead']}/"))
     assert 'id="taskito-retry"' not in detail and 'id="taskito-delete"' not in detail
+    assert 'id="taskito-replay"' not in detail and 'id="taskito-revoke"' not in detail
     assert 'id="taskito-cancel"' not in text(viewer.get(f"/admin/taskito/jobs/{jobs['pending']}/"))
     for url in CONFIRMATIONS:
         assert viewer.get(url).status_code == 403, url

@@ -99,6 +99,14 @@ def test_dead_retry_of_an_unknown_id_is_a_clear_error() -> None:
         call_command("taskito_dead", "retry", "nope")
 
 
+def test_periodic_lists_and_names_an_unknown_schedule_clearly() -> None:
+    assert manage("taskito_periodic", "list").stdout.strip() == "no periodic schedules"
+    assert manage("taskito_periodic", "list", "--format", "json").stdout.strip() == "[]"
+    result = manage("taskito_periodic", "pause", "nope")
+    assert result.returncode == 1
+    assert "no periodic schedule named 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_check_compares_the_counters_with_a_recount_and_repairs_them() -> None:
     queue.enqueue("djapp.tasks.add", args=(1, 2))
     assert manage("taskito_check").stdout.strip() == "counters match the jobs table"

@@ -132,7 +132,10 @@ def test_auth_dependency_guards_job_endpoints_only(queue: Queue, method: str, ur
 
 
 JOB_ROUTES = [("GET", "/tasks/jobs/{job}"), ("GET", "/tasks/jobs/{job}/result"),
-              ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters")]
+              ("POST", "/tasks/jobs/{job}/cancel"), ("GET", "/tasks/dead-letters"), ("GET", "/tasks/schedules"),
+              ("POST", "/tasks/schedules/some.schedule/pause"), ("POST", "/tasks/queues/default/purge"),
+              ("POST", "/tasks/tasks/app.add/revoke"), ("POST", "/tasks/dead-letters/retry-all"),
+              ("POST", "/tasks/jobs/{job}/replay")]
 
 
 @pytest.mark.parametrize("answer", [None, "", 0, "yes", 1, False, [True]], ids=repr)

@@ -23,6 +23,11 @@ PROTECTED = [
     ("GET", "/taskito/dead-letters"),
     ("POST", "/taskito/jobs/{job}/cancel"),
     ("POST", "/taskito/dead-letters/{dead}/retry"),
+    ("GET", "/taskito/schedules"),
+    ("POST", "/taskito/queues/default/purge"),
+    ("POST", "/taskito/tasks/sample.add/revoke"),
+    ("POST", "/taskito/dead-letters/retry-all"),
+    ("POST", "/taskito/jobs/{dead}/replay"),
 ]
 TOKEN = {"Authorization": "Bearer s3cret"}
 
@@ -175,9 +180,11 @@ def test_cancel_and_retry(authorized: FlaskClient, app_queue: Queue) -> None:
     assert app_queue.get_job(pending).status == "cancelled"
 
     running = make_running(app_queue)
-    refused = authorized.post(f"/taskito/jobs/{running}/cancel")
-    assert refused.status_code == 409 and refused.json["status"] == "running"
-    assert "only a pending job (or one waiting for its retry) can be cancelled" in refused.json["error"]
+    requested = authorized.post(f"/taskito/jobs/{running}/cancel")
+    assert requested.json == {"id": running, "cancelled": True, "status": "running", "cancel_requested": True}
+    refused = authorized.post(f"/taskito/jobs/{pending}/cancel")
+    assert refused.status_code == 409 and refused.json["status"] == "cancelled"
+    assert "only a job that has not finished can be cancelled" in refused.json["error"]
 
     dead = make_dead(app_queue)
     retried = authorized.post(f"/taskito/dead-letters/{dead}/retry").json
@@ -194,3 +201,24 @@ def test_cross_site_browser_posts_are_refused(authorized: FlaskClient, app_queue
     assert app_queue.get_job(pending).status == "pending"
     own_page = authorized.post(f"/taskito/jobs/{pending}/cancel", headers={"Sec-Fetch-Site": "same-origin"})
     assert own_page.status_code == 200
+
+
+def test_bulk_operations_and_schedules(authorized: FlaskClient, app_queue: Queue) -> None:
+    waiting = [app_queue.enqueue("sample.add", args=(i, i)).id for i in range(2)]
+    assert authorized.post("/taskito/queues/default/purge").json == {"queue": "default", "cancelled": 2}
+    assert {app_queue.get_job(job_id).status for job_id in waiting} == {"cancelled"}
+    app_queue.enqueue("sample.add", args=(1, 1))
+    assert authorized.post("/taskito/tasks/sample.add/revoke").json == {"task": "sample.add", "cancelled": 1}
+    done = make_complete(app_queue)
+    replayed = authorized.post(f"/taskito/jobs/{done}/replay").json
+    assert replayed["replayed"] == done and app_queue.get_job(replayed["new_id"]).status == "pending"
+    refused = authorized.post(f"/taskito/jobs/{replayed['new_id']}/replay")
+    assert refused.status_code == 409 and "only a finished job" in refused.json["error"]
+    assert authorized.post("/taskito/queues/setup/purge").json["cancelled"] == 1
+    dead = make_dead(app_queue)
+    retried = authorized.post("/taskito/dead-letters/retry-all?task=sample.fail").json
+    assert retried["retried"] == 1 and app_queue.get_job(dead) is None
+    assert app_queue.get_job(retried["new_ids"][0]).status == "pending"
+    assert authorized.get("/taskito/schedules").json == {"schedules": []}
+    missing = authorized.post("/taskito/schedules/nope/pause")
+    assert missing.status_code == 404 and "no periodic schedule named 'nope'" in missing.json["error"]

@@ -199,3 +199,10 @@ def test_bad_setting_is_one_line_and_status_2(tmp_path: Path, command: list[str]
     assert process.wait() == 2, process.output
     [line] = [line for line in process.lines if line.strip()]
     assert "TASKITO_WORKERS='abc'" in line and "Traceback" not in process.output
+
+
+def test_periodic_commands(app: Flask, app_queue: Queue) -> None:
+    assert run(app, "periodic", "list") == (0, "no periodic schedules\n")
+    assert run(app, "periodic", "list", "--format", "json") == (0, "[]\n")
+    code, output = run(app, "periodic", "run", "nope")
+    assert code == 1 and "no periodic schedule named 'nope'" in output and "Traceback" not in output

@@ -239,14 +239,17 @@ def test_requeue_puts_running_jobs_back_without_counting_an_attempt(engine_queue
     assert {r.id for r in storage.claim(WORKER, ["default"], 2, 30)} == {running_id, claimed_id}  # due as before
 
 
-def test_requeue_until_a_time_keeps_the_job_from_claims_till_then(engine_queue: Queue) -> None:
+def test_a_rate_limit_hands_out_time_slots_that_every_claimer_shares(engine_queue: Queue) -> None:
     storage = engine_queue.storage
-    ids = storage.enqueue([job(engine_queue), job(engine_queue)])
-    storage.claim(WORKER, ["default"], 2, 30)
-    later = time.time() + 3600
-    storage.requeue(WORKER, ids, [later, later + 60])
-    assert [storage.get_job(job_id).scheduled_at for job_id in ids] == [later, later + 60]
-    assert storage.claim(WORKER, ["default"], 2, 30) == []
+    storage.enqueue([job(engine_queue) for _ in range(10)])
+    before = time.time()
+    first = storage.claim("worker-a", ["default"], 10, 30, {"t": 2.0})
+    second = storage.claim("worker-b", ["default"], 10, 30, {"t": 2.0})  # another worker, at once
+    assert len(first) == 3 and second == []  # 2/s: the slots that begin within a second, whoever asks
+    slots = [record.start_after for record in first]
+    assert before <= slots[0] <= time.time()
+    assert [round(b - a, 6) for a, b in zip(slots, slots[1:], strict=False)] == [0.5, 0.5]
+    assert storage.claim("worker-c", ["default"], 10, 30) != []  # the limit comes with the claim (the worker's tasks)
 
 
 def test_expired_leases_are_reported_and_heartbeats_renew_only_held_jobs(engine_queue: Queue) -> None:
@@ -302,12 +305,32 @@ def test_a_stale_completion_does_not_release_dependents_twice(engine_queue: Queu
     assert [r.id for r in storage.claim(WORKER, ["default"], 10, 30)] == [child]
 
 
-def test_cancel_only_pending_jobs(engine_queue: Queue) -> None:
+def test_cancel_of_a_held_job_asks_its_worker(engine_queue: Queue) -> None:
     storage = engine_queue.storage
     [job_id] = storage.enqueue([job(engine_queue)])
-    storage.claim(WORKER, ["default"], 1, 30)
+    [claimed] = storage.claim(WORKER, ["default"], 1, 30)
+    assert storage.cancel_requests(WORKER) == []
+    assert engine_queue.cancel_job(job_id) is True  # a request: the worker holding it stops it
+    assert engine_queue.get_job(job_id).status == "pending"  # claimed, not finished until its worker says so
+    assert storage.cancel_requests(WORKER) == [(job_id, claimed.attempt)]
+    assert storage.cancel_requests("another-worker") == []
+    assert storage.finish_cancelled(job_id, claimed.attempt, "cancelled while running", None) is True
+    assert engine_queue.get_job(job_id).status == "cancelled"
+    assert storage.finish_cancelled(job_id, claimed.attempt, "again", None) is False
     assert engine_queue.cancel_job(job_id) is False
     assert engine_queue.cancel_job("missing") is False
+
+
+def test_a_held_job_put_back_after_a_cancel_request_is_cancelled_never_run(engine_queue: Queue) -> None:
+    storage = engine_queue.storage
+    [job_id] = storage.enqueue([job(engine_queue)])
+    [dependent] = storage.enqueue([job(engine_queue, depends_on=(job_id,))])
+    storage.claim(WORKER, ["default"], 1, 30)
+    assert engine_queue.cancel_job(job_id) is True
+    storage.requeue(WORKER, [job_id])  # its worker stopped before it saw the request
+    assert storage.claim("another-worker", ["default"], 10, 30) == []
+    assert engine_queue.get_job(job_id).status == "cancelled"
+    assert engine_queue.get_job(dependent).status == "cancelled"
 
 
 def test_expired_jobs_are_cancelled_not_run(engine_queue: Queue) -> None:

@@ -182,9 +182,33 @@ def test_claim_plan_keeps_its_index_after_the_worker_started_on_an_emptied_table
         queue.storage.enqueue(_jobs("default", 20000))  # then the flood
         plans.clear()
         assert len(queue.storage.claim("w", ["default"], 18, 30)) == 18
+        # No cap or rate limit applies here: the claim takes its plain path, one statement.
         [claim_plan] = [plan for plan in plans if "SET status = 'claimed'" in plan]
         assert "Seq Scan on taskito_jobs" not in claim_plan, claim_plan
         assert "Index Scan using taskito_jobs_ready on taskito_jobs" in claim_plan, claim_plan
+    finally:
+        queue.close()
+
+
+def test_a_claim_that_counts_caps_and_takes_rate_slots_walks_indexes_only(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controlled path of taskito_claim() (capped jobs wait, a rate limit applies) on a large table:
+    every statement of it walks an index, none reads the table through."""
+    plans = explained_connections(monkeypatch, settings=("plan_cache_mode = force_generic_plan",))
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1).connect()
+    try:
+        queue.storage.enqueue(_jobs("default", 20000))
+        capped = [NewJob(id=new_job_id(), task_name="tasks.capped", payload=b'{"args":[],"kwargs":{}}',
+                         max_concurrent=2, concurrency_key="k", priority=5) for _ in range(5)]
+        queue.storage.enqueue(capped)
+        plans.clear()
+        claimed = queue.storage.claim("w", ["default"], 18, 30, {"tasks.noop": 1000.0})
+        assert [record.task_name for record in claimed].count("tasks.capped") == 2  # its cap, first by priority
+        assert all(record.start_after is not None for record in claimed if record.task_name == "tasks.noop")
+        steps = [plan for plan in plans if "taskito_jobs" in plan]
+        assert any("SET status = 'claimed'" in plan for plan in steps)
+        for plan in steps:
+            assert "Seq Scan on taskito_jobs" not in plan, plan
     finally:
         queue.close()
 

@@ -29,7 +29,8 @@ from psycopg.conninfo import make_conninfo  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"taskito_jobs", "taskito_job_deps", "taskito_job_errors", "taskito_paused_queues", "taskito_workers",
           "taskito_periodic", "taskito_schema_version", "taskito_counts", "taskito_failure_counts",
-          "taskito_batches", "taskito_job_logs", "taskito_task_minutes"}
+          "taskito_batches", "taskito_rate_limits", "taskito_workflows", "taskito_workflow_stages",
+          "taskito_job_logs", "taskito_task_minutes"}
 
 VERSIONS = [(version,) for version, _ in migrations("postgres")]
 
@@ -286,7 +287,7 @@ def test_enqueues_wait_for_the_wal_flush_unless_the_url_opts_out(pg_schema: str)
             job = q.enqueue("t")
             with q.storage._autocommit() as cur:
                 cur.execute("SHOW synchronous_commit")
-                assert cur.fetchone()[0] == expected
+                assert cur.fetchone()["synchronous_commit"] == expected
             assert q.get_job(job.id).status == "pending"
         finally:
             q.close()

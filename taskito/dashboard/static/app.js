@@ -303,7 +303,15 @@
       row.append(h("td", {}, [h("span")]));
       const button = h("button", { type: "button", class: "act-toggle" });
       button.addEventListener("click", () => toggleQueue(row, button));
-      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [button]));
+      const purge = h("button", { type: "button", class: "act-purge danger", text: "Purge" });
+      purge.addEventListener("click", () => {
+        const name = row.dataset.name;
+        if (window.confirm("Cancel every waiting job of queue " + name + "? Running jobs go on.")) {
+          act(purge, "api/queues/" + encodeURIComponent(name) + "/purge", {},
+            (data) => "Cancelled " + data.cancelled + " waiting job(s) of " + name);
+        }
+      });
+      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [button, purge]));
       return row;
     }, (row, q) => {
       const cols = cells(row);
@@ -505,22 +513,6 @@
     }
   }
 
-  function renderSchedules(data) {
-    syncRows($("schedules-body"), data.schedules, (s) => s.name, () => {
-      const row = h("tr");
-      for (const className of ["mono", "mono", "mono", "", "mono"]) row.append(h("td", { class: className }));
-      return row;
-    }, (row, s) => {
-      const cols = cells(row);
-      setText(cols[0], s.name);
-      setText(cols[1], s.task_name);
-      setText(cols[2], s.cron);
-      setText(cols[3], s.timezone || "UTC");
-      setText(cols[4], s.queue);
-    });
-    $("schedules-empty").hidden = data.schedules.length > 0;
-  }
-
   function setupSearch() {
     $("search").addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -611,12 +603,64 @@
     });
     $("dead-empty").hidden = data.jobs.length > 0;
     $("dead-purge").hidden = state.readOnly || data.jobs.length === 0;
+    $("dead-retry-all").hidden = state.readOnly || data.jobs.length === 0;
     setText($("dead-range"), data.jobs.length ? (state.dead.offset + 1) + "–" + (state.dead.offset + data.jobs.length) : "");
     $("dead-prev").disabled = state.dead.offset === 0;
     $("dead-next").disabled = !data.has_more;
   }
 
+  // -- schedules -----------------------------------------------------------------------------------------
+  function renderSchedules(data) {
+    syncRows($("schedules-body"), data.schedules, (s) => s.name, () => {
+      const row = h("tr");
+      for (const className of ["mono", "mono", "mono", "", "", "", ""]) row.append(h("td", { class: className }));
+      const toggle = h("button", { type: "button", class: "act-toggle" });
+      toggle.addEventListener("click", () => {
+        const action = row.dataset.paused ? "resume" : "pause";
+        act(toggle, "api/schedules/" + encodeURIComponent(row.dataset.name) + "/" + action, {},
+          () => (action === "pause" ? "Paused " : "Resumed ") + row.dataset.name);
+      });
+      const run = h("button", { type: "button", class: "act-run", text: "Run now" });
+      run.addEventListener("click", () => act(run, "api/schedules/" + encodeURIComponent(row.dataset.name) + "/run", {},
+        (data) => row.dataset.name + " enqueued job " + shortId(data.job_id)));
+      row.append(h("td", { class: "actions" }, state.readOnly ? [] : [toggle, run]));
+      return row;
+    }, (row, s) => {
+      const cols = cells(row);
+      row.dataset.name = s.name;
+      row.dataset.paused = s.paused ? "1" : "";
+      setText(cols[0], s.name);
+      setText(cols[1], s.task);
+      setText(cols[2], s.cron);
+      setText(cols[3], s.timezone || "local");
+      setText(cols[4], s.last_run ? timeOf(s.last_run) : "never");
+      setText(cols[5], s.next_run ? timeOf(s.next_run) : "–");
+      setText(cols[6], s.paused ? "paused" : "active");
+      const toggle = cols[7].firstChild;
+      if (toggle) {
+        setText(toggle, s.paused ? "Resume" : "Pause");
+        setClass(toggle, s.paused ? "act-toggle act-resume primary" : "act-toggle act-pause");
+      }
+    });
+    $("schedules-empty").hidden = data.schedules.length > 0;
+  }
+
   function setupDead() {
+    $("dead-retry-all").addEventListener("click", () => {
+      const button = $("dead-retry-all");
+      if (window.confirm("Replay every dead letter as a new job?")) {
+        act(button, "api/dead-letters/retry-all", {}, (data) => "Replayed " + data.retried + " dead letter(s)");
+      }
+    });
+    $("jobs-revoke").addEventListener("click", () => {
+      const task = $("filter-task").value.trim();
+      if (!task) {
+        flash("Choose a task in the Task filter first: its waiting jobs are the ones revoked.", true);
+      } else if (window.confirm("Cancel every waiting job of task " + task + "? Running jobs go on.")) {
+        act($("jobs-revoke"), "api/tasks/" + encodeURIComponent(task) + "/revoke", {},
+          (data) => "Cancelled " + data.cancelled + " waiting job(s) of " + task);
+      }
+    });
     $("dead-purge").addEventListener("click", () => {
       const button = $("dead-purge");
       if (window.confirm("Delete every dead letter? Their arguments and errors will be gone.")) {
@@ -650,7 +694,15 @@
     });
     $("detail-cancel").addEventListener("click", () => {
       const id = state.detailId;
-      act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {}, () => "Cancelled " + shortId(id));
+      act($("detail-cancel"), "api/jobs/" + encodeURIComponent(id) + "/cancel", {},
+        (data) => (data.cancel_requested ? "Cancellation requested: its worker stops " : "Cancelled ") + shortId(id));
+    });
+    $("detail-replay").addEventListener("click", async () => {
+      const id = state.detailId;
+      if (!window.confirm("Enqueue job " + id + " again, with the same arguments and options?")) return;
+      const data = await act($("detail-replay"), "api/jobs/" + encodeURIComponent(id) + "/replay", {},
+        (result) => "Replayed " + shortId(id) + " as new job " + shortId(result.new_id));
+      if (data) openDetail(data.new_id);
     });
     $("detail-retry").addEventListener("click", async () => {
       const id = state.detailId;
@@ -703,6 +755,7 @@
     for (const node of Object.values(detailValues)) setText(node, "");
     for (const id of ["detail-args", "detail-kwargs", "detail-result", "detail-error"]) setText($(id), "");
     syncRows($("detail-errors"), [], () => "", null, null);
+    $("detail-workflow").hidden = true;
   }
 
   async function loadDetail() {
@@ -724,6 +777,7 @@
     $("detail-missing").hidden = true;
     $("detail-body").hidden = false;
     renderDetail(job);
+    await loadWorkflow(job);
     await loadLogs(job);
   }
 
@@ -786,8 +840,63 @@
     $("detail-errors-empty").hidden = (job.errors || []).length > 0;
     // The server decides what may be done to a job (taskito.views.rules), for every adapter alike.
     $("detail-cancel").hidden = state.readOnly || !job.can_cancel;
+    $("detail-cancel").textContent = job.status === "running" ? "Cancel running job" : "Cancel job";
+    $("detail-replay").hidden = state.readOnly || !job.can_replay;
     $("detail-retry").hidden = state.readOnly || !job.can_retry;
     $("detail-delete").hidden = state.readOnly || !job.can_retry;
+  }
+
+  // -- the workflow of the job shown ---------------------------------------------------------------------------
+  const WORKFLOW_JOBS_SHOWN = 20;  // per stage: a chord's group may have thousands
+
+  async function loadWorkflow(job) {
+    const section = $("detail-workflow");
+    if (!job.workflow_id) {
+      section.hidden = true;
+      return;
+    }
+    let workflow = null;
+    try {
+      workflow = await get("api/workflows/" + encodeURIComponent(job.workflow_id) + "?per_stage=" + WORKFLOW_JOBS_SHOWN);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+    if (job.id !== state.detailId) return;  // the user opened another job meanwhile
+    section.hidden = workflow === null;
+    if (workflow) renderWorkflow(workflow, job.id);
+  }
+
+  function renderWorkflow(workflow, currentId) {
+    setText($("detail-workflow-kind"), workflow.kind);
+    statusBadge($("detail-workflow-status"), workflow.status);
+    setText($("detail-workflow-about"), workflow.id + (workflow.error
+      ? " · ended by job " + shortId(workflow.failed_job_id) + ": " + firstLine(workflow.error, 200) : ""));
+    const stages = workflow.stages.map((stage) => ({
+      key: "stage-" + stage.stage, label: stage.group ? "group of " + stage.size : "step",
+      jobs: stage.jobs, more: stage.more,
+    }));
+    if (workflow.on_error) stages.push({ key: "on-error", label: "on error", jobs: [workflow.on_error], more: 0 });
+    syncRows($("detail-workflow-stages"), stages, (stage) => stage.key,
+      () => h("li", { class: "workflow-stage" }, [h("span", { class: "muted" }), h("ul", { class: "workflow-jobs" })]),
+      (item, stage) => {
+        setText(item.firstChild, stage.label);
+        const members = stage.jobs.map((member) => ({ key: member.id, member: member }));
+        if (stage.more) members.push({ key: "more", more: stage.more });
+        syncRows(item.lastChild, members, (entry) => entry.key, (entry) => {
+          if (entry.more) return h("li", { class: "muted" });
+          const row = h("li", {}, [jobLink(entry.member.id), h("span"), h("span", { class: "badge" })]);
+          return row;
+        }, (row, entry) => {
+          if (entry.more) {
+            setText(row, "… and " + entry.more + " more");
+            return;
+          }
+          const parts = row.children;
+          setClass(parts[0], "mono job-link" + (entry.member.id === currentId ? " current" : ""));
+          setText(parts[1], entry.member.task_name);
+          statusBadge(parts[2], entry.member.status);
+        });
+      });
   }
 
   // -- the refresh loop ------------------------------------------------------------------------------------
@@ -795,12 +904,14 @@
   let again = false;
 
   async function load() {
-    const [stats, queues, workers, jobs, dead, throughput, tasks, series] = await Promise.all([
+    const [stats, queues, workers, jobs, dead, throughput, schedules, tasks, series] = await Promise.all([
       get("api/stats"), get("api/queues"), get("api/workers"), get(jobsQuery()),
       get("api/dead-letters?limit=" + state.dead.limit + "&offset=" + state.dead.offset),
-      get("api/throughput?window=600&step=10"), get("api/tasks?since=" + state.tasksRange), get(seriesQuery()),
+      get("api/throughput?window=600&step=10"), get("api/schedules"), get("api/tasks?since=" + state.tasksRange),
+      get(seriesQuery()),
     ]);
     state.serverNow = workers.now;
+    renderSchedules(schedules);
     renderStats(stats);
     renderTaskStats(tasks, series);
     renderQueues(queues);
@@ -876,7 +987,6 @@
     setupTasks();
     setupSearch();
     get("api/tasks").then(renderTasks).catch(() => {});
-    get("api/schedules").then(renderSchedules).catch(() => {});
     fromHash();
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) refresh();

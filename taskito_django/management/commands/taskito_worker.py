@@ -72,8 +72,8 @@ class Command(TaskitoCommand):
 
     def handle(self, *args: Any, queues: str | None, exclude_queues: str | None, concurrency: int | None, pool: str,
                drain_timeout: float | None, burst: bool, max_tasks: int | None, loglevel: str, wait_for_db: bool,
-               log_format: str = "text",
-               backend: str | None, async_concurrency: int | None = None, **options: Any) -> None:
+               backend: str | None, async_concurrency: int | None = None, cancel_grace: float | None = None,
+               log_format: str = "text", **options: Any) -> None:
         configure_logging(loglevel, log_format)
         if backend is not None:
             queues = queues or ",".join(dict.fromkeys(tasks_backend_queues(backend)))
@@ -90,4 +90,4 @@ class Command(TaskitoCommand):
                 queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
             run_worker(queue, queues=queues, exclude_queues=exclude_queues, concurrency=concurrency, pool=pool,
                        drain_timeout=drain_timeout, burst=burst, max_tasks=max_tasks,
-                       async_concurrency=async_concurrency)
+                       async_concurrency=async_concurrency, cancel_grace=cancel_grace)

@@ -7,17 +7,19 @@
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 -- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          max_concurrent, concurrency_key)
 VALUES (%(id)s, %(task_name)s, %(queue)s, 'pending', %(priority)s, %(payload)s, %(max_retries)s, %(timeout)s,
         %(unique_key)s, %(waiting_deps)s, %(created_at)s, %(scheduled_at)s, %(expires_at)s,
-        %(scheduled_at)s > %(created_at)s)
+        %(scheduled_at)s > %(created_at)s, %(max_concurrent)s, %(concurrency_key)s)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: copy_jobs
 -- Batch enqueue (postgres only): one COPY per batch; the insert trigger notifies workers once.
 -- Staged jobs (a large enqueue's chunks) carry status 'staged' and their batch's id in worker_id.
 COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id) FROM STDIN;
+                   unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id,
+                   max_concurrent, concurrency_key) FROM STDIN;
 -- worker_id: the batch of a staged job (a large enqueue in chunks), else NULL.
 
 -- name: open_batch
@@ -50,7 +52,7 @@ SELECT id, state FROM taskito_batches WHERE lease_until < %(now)s;
 
 -- name: count_ids
 -- How many of these job ids are stored (postgres only: a retried COPY batch checks it went in).
-SELECT count(*) FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
+SELECT count(*) AS n FROM taskito_jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: insert_dep
 INSERT INTO taskito_job_deps (depends_on, job_id) VALUES (%(depends_on)s, %(job_id)s)
@@ -76,8 +78,10 @@ SELECT taskito_cancel_dependents(%(id)s, %(reason)s, %(now)s);
 -- name: claim
 -- taskito_claim() in the schema also cancels expired jobs and lets delayed jobs that came due join
 -- the claim index first (one round trip). The jobs are claimed, not running: the worker marks the
--- start (`start`) when the function is called.
-SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s);
+-- start (`start`) when the function is called. It enforces max_concurrent and the rate limits of
+-- rate_tasks (seconds between starts in rate_steps) over the whole cluster.
+SELECT * FROM taskito_claim(%(worker_id)s, %(queues)s::text[], %(now)s, %(lease_until)s, %(limit)s,
+                            %(rate_tasks)s::text[], %(rate_steps)s::double precision[], %(horizon)s);
 
 -- name: next_due
 SELECT scheduled, expires FROM taskito_next_due(%(queues)s::text[]);
@@ -126,9 +130,7 @@ VALUES (%(job_id)s, %(attempt)s, %(error)s, %(traceback)s, %(now)s,
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(%(not_before)s::double precision, scheduled_at),
-    delayed = COALESCE(%(not_before)s::double precision > %(now)s, false)
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL, delayed = false
 WHERE id = %(job_id)s AND worker_id = %(worker_id)s AND status IN ('claimed', 'running');
 
 -- name: set_progress
@@ -139,6 +141,53 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = 'cancelled', finished_at = %(now)s
 WHERE id = %(job_id)s AND status IN ('pending', 'failed')
 RETURNING id;
+
+-- name: cancel_put_back
+-- Run by `requeue`: a job whose cancellation was asked for while a worker held it, and that its worker put
+-- back without having stopped it (it was stopping), is cancelled, never run again.
+UPDATE taskito_jobs
+SET status = 'cancelled', finished_at = %(now)s,
+    error = 'cancelled (it went back to the queue before its worker stopped it)'
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE cancel_requested AND status IN ('pending', 'failed')))
+RETURNING id;
+
+-- name: request_cancel
+-- A job a worker holds: its worker stops it (see cancel_requests) and records it cancelled.
+UPDATE taskito_jobs SET cancel_requested = true
+WHERE id = %(job_id)s AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_requests
+-- The jobs of this worker whose cancellation was asked for (a lookup in a tiny partial index).
+SELECT id, attempt FROM taskito_jobs
+WHERE worker_id = %(worker_id)s AND cancel_requested AND status IN ('claimed', 'running');
+
+-- name: finish_cancelled
+-- An attempt stopped because its cancellation was asked for: the job ends cancelled.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = %(error)s, started_at = COALESCE(%(started_at)s::double precision, started_at),
+    finished_at = %(now)s, lease_until = NULL
+WHERE id = %(job_id)s AND attempt = %(attempt)s AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_waiting
+-- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs
+                     WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+                       AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+                       AND status IN ('pending', 'failed')
+                     LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+RETURNING id;
+
+-- name: dead_ids
+SELECT id, seq FROM taskito_jobs
+WHERE (CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = 'dead'
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+  AND seq > %(after)s
+ORDER BY seq LIMIT %(limit)s;
 
 -- name: get_job
 -- With the ids it depends on, so that reading a job is one round trip.
@@ -180,12 +229,12 @@ WHERE job_id = %(job_id)s ORDER BY id;
 
 -- name: stats
 -- Counts come from the counter rows the triggers append (migration 7), never from counting jobs.
-SELECT status, sum(n)::bigint FROM taskito_counts
+SELECT status, sum(n)::bigint AS n FROM taskito_counts
 WHERE (%(queue)s::text IS NULL OR queue = %(queue)s::text)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, sum(n)::bigint FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
+SELECT queue, status, sum(n)::bigint AS n FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = %(job_id)s AND status = %(status)s RETURNING id;
@@ -195,9 +244,12 @@ DELETE FROM taskito_job_errors WHERE job_id = %(job_id)s;
 
 -- name: purge_jobs
 -- One chunk of a purge (limit jobs), with the ids deleted; then their errors and the dependency rows
--- that name them go (purge_errors, purge_deps).
+-- that name them go (purge_errors, purge_deps). The jobs of a running workflow stay: a later step
+-- reads their results.
 DELETE FROM taskito_jobs
-WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs WHERE status = %(status)s AND finished_at < %(before)s
+WHERE id = ANY(ARRAY(SELECT id FROM taskito_jobs AS j WHERE status = %(status)s AND finished_at < %(before)s
+                       AND (workflow_id IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM taskito_workflows AS w WHERE w.id = j.workflow_id AND w.status = 'running'))
                      LIMIT %(limit)s))
 RETURNING id;
 
@@ -269,6 +321,7 @@ WHERE w.last_heartbeat >= extract(epoch FROM now()) - %(alive_within)s
 ORDER BY w.started_at;
 
 -- name: upsert_periodic
+-- A schedule declared again (a deploy, a worker restart) keeps whether it is paused and when it last ran.
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
 VALUES (%(name)s, %(task_name)s, %(cron)s, %(timezone)s, %(payload)s, %(queue)s, %(next_run_at)s)
 ON CONFLICT (name) DO UPDATE SET
@@ -280,20 +333,37 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: due_periodic
 SELECT name, task_name, cron, payload, queue, timezone, next_run_at
-FROM taskito_periodic WHERE next_run_at <= %(now)s;
+FROM taskito_periodic WHERE next_run_at <= %(now)s AND NOT paused;
 
 -- name: advance_periodic
-UPDATE taskito_periodic SET next_run_at = %(new_next)s
-WHERE name = %(name)s AND next_run_at = %(expected_next)s;
+UPDATE taskito_periodic SET next_run_at = %(new_next)s, last_run_at = %(now)s
+WHERE name = %(name)s AND next_run_at = %(expected_next)s AND NOT paused;
+
+-- name: list_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic ORDER BY name;
+
+-- name: get_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic WHERE name = %(name)s;
+
+-- name: set_periodic_paused
+-- Resuming starts again from the next tick after now (next_run_at): ticks missed while paused are not fired.
+UPDATE taskito_periodic SET paused = %(paused)s,
+    next_run_at = COALESCE(%(next_run_at)s::double precision, next_run_at)
+WHERE name = %(name)s;
+
+-- name: ran_periodic
+UPDATE taskito_periodic SET last_run_at = %(now)s WHERE name = %(name)s;
 
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
 -- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
-SELECT task_name, status, runtime_le, sum(n)::bigint, sum(runtime_sum) FROM taskito_counts
+SELECT task_name, status, runtime_le, sum(n)::bigint AS n, sum(runtime_sum) AS runtime_sum FROM taskito_counts
 GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT task_name, sum(n)::bigint FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
+SELECT task_name, sum(n)::bigint AS n FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
 -- name: lock_counts
 -- Keeps taskito_fold_counts() out while the counters are checked or rebuilt.
@@ -302,8 +372,8 @@ SELECT pg_advisory_xact_lock(hashtext('taskito counts'), hashtext(current_schema
 -- name: count_differences
 -- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
 -- whose count or run-time sum differ.
-SELECT queue, task_name, status, runtime_le, sum(counted)::bigint, sum(actual)::bigint,
-       coalesce(sum(counted_sum), 0), coalesce(sum(actual_sum), 0)
+SELECT queue, task_name, status, runtime_le, sum(counted)::bigint AS counted, sum(actual)::bigint AS actual,
+       coalesce(sum(counted_sum), 0) AS counted_sum, coalesce(sum(actual_sum), 0) AS actual_sum
 FROM (
     SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
            runtime_sum AS counted_sum, 0.0::double precision AS actual_sum
@@ -320,7 +390,7 @@ HAVING sum(counted) <> sum(actual)
        > 0.001 + 1e-9 * abs(coalesce(sum(actual_sum), 0));
 
 -- name: failure_count_differences
-SELECT task_name, sum(counted)::bigint, sum(actual)::bigint FROM (
+SELECT task_name, sum(counted)::bigint AS counted, sum(actual)::bigint AS actual FROM (
     SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
     UNION ALL
     SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
@@ -344,13 +414,13 @@ INSERT INTO taskito_failure_counts (task_name, n)
 SELECT task_name, count(*) FROM taskito_job_errors WHERE task_name IS NOT NULL GROUP BY task_name;
 
 -- name: finished_per_bucket
-SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*)
+SELECT floor((finished_at - %(since)s) / %(step)s)::integer AS bucket, status, count(*) AS n
 FROM taskito_jobs
 WHERE status IN ('complete', 'dead') AND finished_at >= %(since)s
 GROUP BY bucket, status;
 
 -- name: failures_per_bucket
-SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*)
+SELECT floor((failed_at - %(since)s) / %(step)s)::integer AS bucket, count(*) AS n
 FROM taskito_job_errors WHERE failed_at >= %(since)s
 GROUP BY bucket;
 
@@ -358,8 +428,8 @@ GROUP BY bucket;
 -- Which database of which server a connection reaches (postgres only): the database name, then the
 -- server's start time and port, which tell one server from another however it is reached (TCP, a
 -- unix socket, another host name); then its address (NULL on a socket) and port, to name it.
-SELECT current_database(), pg_postmaster_start_time(), current_setting('port'), host(inet_server_addr()),
-       inet_server_port();
+SELECT current_database() AS database, pg_postmaster_start_time() AS started, current_setting('port') AS port,
+       host(inet_server_addr()) AS address, inet_server_port() AS address_port;
 
 -- name: enter_schema
 -- On the app's connection (postgres only): the queue's schema on the search_path for the rest of the
@@ -385,14 +455,15 @@ WHERE job_id = %(job_id)s AND id > %(after)s ORDER BY id LIMIT %(limit)s;
 -- name: task_minutes
 -- Per task, queue, outcome and buckets since :since: a week is at most 24 * 6 hour rows and a day of
 -- minute rows per key (see taskito_task_minutes), however many jobs ran.
-SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n)::bigint, sum(runtime_sum), sum(wait_sum)
+SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n)::bigint AS n, sum(runtime_sum) AS runtime_sum,
+       sum(wait_sum) AS wait_sum
 FROM taskito_task_minutes WHERE minute >= %(since)s
 GROUP BY queue, task_name, outcome, runtime_le, wait_le;
 
 -- name: task_minutes_series
 -- The same in :step-second buckets (bucket 0 starts at :since), for charts.
-SELECT floor((minute - %(since)s) / %(step)s)::bigint AS bucket, task_name, outcome, sum(n)::bigint,
-       sum(runtime_sum)
+SELECT floor((minute - %(since)s) / %(step)s)::bigint AS bucket, task_name, outcome, sum(n)::bigint AS n,
+       sum(runtime_sum) AS runtime_sum
 FROM taskito_task_minutes WHERE minute >= %(since)s
 GROUP BY bucket, task_name, outcome;
 
@@ -426,7 +497,7 @@ WITH RECURSIVE levels(priority) AS (
               AND j.priority < levels.priority)
     FROM levels WHERE levels.priority IS NOT NULL
 )
-SELECT min(oldest) FROM (
+SELECT min(oldest) AS oldest FROM (
     SELECT (SELECT min(j.scheduled_at) FROM taskito_jobs AS j
             WHERE j.queue = %(queue)s AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND NOT j.delayed
               AND j.priority = levels.priority) AS oldest
@@ -439,3 +510,76 @@ SELECT min(oldest) FROM (
 
 -- name: prune_task_minutes
 DELETE FROM taskito_task_minutes WHERE minute < %(before)s;
+
+-- Workflows (migration 10). ----------------------------------------------------------------------
+-- Completions advance workflows inside taskito_complete() (the migration's taskito_workflow_advance()).
+
+-- name: insert_workflow
+-- A workflow stored already under its id (sent again after a commit whose answer was lost) stays as it is.
+INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
+VALUES (%(id)s, %(kind)s, 'running', %(stages)s, %(created_at)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: insert_workflow_stage
+INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)
+VALUES (%(workflow_id)s, %(stage)s, %(size)s, %(size)s, %(is_group)s);
+
+-- name: copy_workflow_jobs
+-- The jobs of a workflow, one COPY (see the SQLite engine's insert_workflow_job).
+COPY taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                   waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                   workflow_id, wf_stage, wf_member, wf_mode) FROM STDIN;
+
+-- name: workflow_of
+SELECT workflow_id, wf_stage FROM taskito_jobs WHERE id = %(job_id)s AND workflow_id IS NOT NULL;
+
+-- name: end_workflow
+-- Only the first ending counts: a second step dying, or a cancel after a failure, changes nothing.
+UPDATE taskito_workflows
+SET status = %(status)s, finished_at = %(now)s, failed_job_id = %(failed_job_id)s, error = %(error)s
+WHERE id = %(workflow_id)s AND status = 'running'
+RETURNING id;
+
+-- name: cancel_workflow_jobs
+-- Every step not started yet (or waiting for a retry); the error callback is not a step.
+UPDATE taskito_jobs SET status = 'cancelled', error = %(reason)s, finished_at = %(now)s
+WHERE workflow_id = %(workflow_id)s AND wf_stage >= 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: start_error_callback
+UPDATE taskito_jobs SET status = 'pending', delayed = false, scheduled_at = %(now)s, created_at = %(now)s
+WHERE workflow_id = %(workflow_id)s AND wf_stage = -1 AND status = 'staged';
+
+-- name: drop_error_callback
+DELETE FROM taskito_jobs WHERE workflow_id = %(workflow_id)s AND wf_stage = -1 AND status = 'staged';
+
+-- name: get_workflow
+SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
+FROM taskito_workflows WHERE id = %(workflow_id)s;
+
+-- name: workflow_stages
+SELECT stage, size, remaining, is_group FROM taskito_workflow_stages
+WHERE workflow_id = %(workflow_id)s ORDER BY stage;
+
+-- name: workflow_jobs
+-- The jobs of a workflow in order (the error callback, stage -1, first), as they are now.
+SELECT id, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+       wf_stage, wf_member, started_at, finished_at
+FROM taskito_jobs WHERE workflow_id = %(workflow_id)s
+ORDER BY wf_stage, wf_member;
+
+-- name: stage_results
+-- What the members of one stage returned, in member order (the next stage's input).
+SELECT result FROM taskito_jobs WHERE workflow_id = %(workflow_id)s AND wf_stage = %(stage)s
+ORDER BY wf_member;
+
+-- name: purge_workflows
+-- Workflows finished before the given time whose jobs are all gone (purged).
+DELETE FROM taskito_workflows AS w
+WHERE status <> 'running' AND finished_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM taskito_jobs WHERE workflow_id = w.id)
+RETURNING id;
+
+-- name: purge_workflow_stages
+DELETE FROM taskito_workflow_stages WHERE workflow_id = ANY(%(ids)s::text[]);

@@ -4,17 +4,21 @@
 -- A job already stored under its id (a retry after a commit whose answer was lost) stays as it is.
 -- A job due later is delayed: out of the claim index until a claim of its queue finds it due.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed)
+                          unique_key, waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          max_concurrent, concurrency_key)
 VALUES (:id, :task_name, :queue, 'pending', :priority, :payload, :max_retries, :timeout,
-        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at)
+        :unique_key, :waiting_deps, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at,
+        :max_concurrent, :concurrency_key)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: stage_job
 -- A job of a large enqueue, written hidden (status 'staged', batch id in worker_id) until published.
 INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
-                          waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id)
+                          waiting_deps, created_at, scheduled_at, expires_at, delayed, worker_id,
+                          max_concurrent, concurrency_key)
 VALUES (:id, :task_name, :queue, 'staged', :priority, :payload, :max_retries, :timeout,
-        0, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at, :batch)
+        0, :created_at, :scheduled_at, :expires_at, :scheduled_at > :created_at, :batch,
+        :max_concurrent, :concurrency_key)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: open_batch
@@ -64,6 +68,14 @@ SET status = 'cancelled', finished_at = :now,
 WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < :now
 RETURNING id;
 
+-- name: cancel_put_back
+-- Run by `requeue`: a job whose cancellation was asked for while a worker held it, and that its worker put
+-- back without having stopped it (it was stopping), is cancelled, never run again.
+UPDATE taskito_jobs INDEXED BY taskito_jobs_cancel_put_back
+SET status = 'cancelled', finished_at = :now, error = 'cancelled (it went back to the queue before its worker stopped it)'
+WHERE cancel_requested <> 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
 -- name: cancel_dependents
 WITH RECURSIVE doomed(id) AS (
     SELECT job_id FROM taskito_job_deps WHERE depends_on = :id
@@ -80,14 +92,94 @@ UPDATE taskito_jobs INDEXED BY taskito_jobs_delayed SET delayed = 0
 WHERE status IN ('pending', 'failed') AND delayed IS NOT 0
   AND queue IN (SELECT value FROM json_each(:queues)) AND scheduled_at <= :now;
 
+-- name: ensure_rate_limits
+-- The cluster-wide slot row of each rate-limited task the claiming worker serves (:rates).
+INSERT OR IGNORE INTO taskito_rate_limits (task_name, next_at)
+SELECT json_extract(value, '$[0]'), 0 FROM json_each(:rates);
+
 -- name: claim
 -- Claimed, not running: the worker marks the start (`start`) when the function is called.
 -- The first :limit jobs of each served queue that is not paused, walked in the claim index (due
 -- jobs only, in claim order), then the first :limit of those: no other queue's job is read.
 -- INDEXED BY: without statistics the planner could prefer another index and sort.
+-- Control (the transaction holds the write lock, so no other claim runs meanwhile):
+-- * max_concurrent: a job is claimed only while fewer than its cap of its group (task and
+--   concurrency_key) are held (claimed or running) by any worker, counting those this claim takes;
+--   the walk skips the jobs of a full group, so they never hold back other tasks' jobs.
+-- * rate limits (:rates, [task, seconds between starts], from the worker's tasks): the task's row in
+--   taskito_rate_limits says when its next slot begins; a claim hands out the slots that begin
+--   within :horizon seconds, one per job (start_after), and the caller moves next_at past them.
+WITH rates AS (
+    SELECT json_extract(value, '$[0]') AS task_name, json_extract(value, '$[1]') AS step,
+           max(r.next_at, :now) AS first_slot,
+           CASE WHEN max(r.next_at, :now) > :now + :horizon THEN 0
+                ELSE CAST((:now + :horizon - max(r.next_at, :now)) / json_extract(value, '$[1]') AS INTEGER) + 1
+           END AS allowed
+    FROM json_each(:rates) JOIN taskito_rate_limits AS r ON r.task_name = json_extract(value, '$[0]')
+),
+candidates AS (
+    SELECT j.seq, j.priority, j.scheduled_at, j.task_name, coalesce(j.concurrency_key, '') AS grp, j.max_concurrent
+    FROM json_each(:queues) AS served, taskito_jobs AS j
+    WHERE served.value NOT IN (SELECT name FROM taskito_paused_queues)
+      AND j.seq IN (SELECT ready.seq FROM taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+                    WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                      AND ready.waiting_deps = 0 AND ready.delayed = 0
+                      AND ready.task_name NOT IN (SELECT task_name FROM rates WHERE allowed = 0)
+                      AND (ready.max_concurrent IS NULL OR ready.max_concurrent > (
+                          SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
+                          WHERE held.task_name = ready.task_name
+                            AND coalesce(held.concurrency_key, '') = coalesce(ready.concurrency_key, '')
+                            AND held.status IN ('claimed', 'running')))
+                    ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
+                    LIMIT :limit)
+),
+capped AS (
+    SELECT c.*, row_number() OVER (PARTITION BY c.task_name, c.grp
+                                   ORDER BY c.priority DESC, c.scheduled_at, c.seq) AS in_group,
+           CASE WHEN c.max_concurrent IS NULL THEN 0 ELSE (
+               SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
+               WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
+                 AND held.status IN ('claimed', 'running')) END AS held
+    FROM candidates AS c
+),
+slotted AS (
+    SELECT a.seq, a.priority, a.scheduled_at, r.step, r.first_slot, r.allowed,
+           row_number() OVER (PARTITION BY a.task_name ORDER BY a.priority DESC, a.scheduled_at, a.seq) AS in_task
+    FROM capped AS a LEFT JOIN rates AS r ON r.task_name = a.task_name
+    WHERE a.max_concurrent IS NULL OR a.held + a.in_group <= a.max_concurrent
+),
+picked AS (
+    SELECT seq, CASE WHEN step IS NULL THEN NULL ELSE first_slot + (in_task - 1) * step END AS slot
+    FROM slotted
+    WHERE allowed IS NULL OR in_task <= allowed
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT :limit
+)
 UPDATE taskito_jobs
 SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
-    started_at = NULL, lease_until = :lease_until
+    started_at = NULL, lease_until = :lease_until, start_after = picked.slot
+FROM picked
+WHERE taskito_jobs.seq = picked.seq
+RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
+          cancel_requested, max_concurrent, concurrency_key, start_after,
+          workflow_id, wf_stage, wf_member, wf_mode;
+
+-- name: capped_waiting
+-- Whether capped jobs wait in the served queues (one probe of a partial index per queue): if none do
+-- and no rate limit applies, the claim takes the plain path (claim_plain). The claim's transaction
+-- holds the write lock: none can be enqueued meanwhile.
+SELECT 1 AS found FROM json_each(:queues) AS served
+WHERE EXISTS (SELECT 1 FROM taskito_jobs INDEXED BY taskito_jobs_capped_waiting
+              WHERE queue = served.value AND max_concurrent IS NOT NULL AND status IN ('pending', 'failed'))
+LIMIT 1;
+
+-- name: claim_plain
+-- `claim` when no cap or rate limit applies (see capped_waiting), without its counting: the first
+-- :limit jobs of each served queue that is not paused, walked in the claim index, then the first :limit.
+UPDATE taskito_jobs
+SET status = 'claimed', attempt = attempt + 1, worker_id = :worker_id,
+    started_at = NULL, lease_until = :lease_until, start_after = NULL
 WHERE seq IN (
     SELECT seq FROM (
         SELECT j.seq, j.priority, j.scheduled_at FROM json_each(:queues) AS served, taskito_jobs AS j
@@ -102,7 +194,13 @@ WHERE seq IN (
     LIMIT :limit
 )
 RETURNING seq, id, task_name, queue, status, priority, payload, retry_count, max_retries,
-          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id;
+          timeout, attempt, created_at, scheduled_at, expires_at, started_at, worker_id,
+          cancel_requested, max_concurrent, concurrency_key, start_after,
+          workflow_id, wf_stage, wf_member, wf_mode;
+
+-- name: bump_rate_limit
+-- After a claim, in its transaction: the task's next slot begins after the last one handed out.
+UPDATE taskito_rate_limits SET next_at = :next_at WHERE task_name = :task_name AND next_at < :next_at;
 
 -- name: start
 UPDATE taskito_jobs SET status = 'running', started_at = :started_at
@@ -165,8 +263,7 @@ VALUES (:job_id, :attempt, :error, :traceback, :now, (SELECT task_name FROM task
 
 -- name: requeue
 UPDATE taskito_jobs
-SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL,
-    scheduled_at = COALESCE(:not_before, scheduled_at), delayed = COALESCE(:not_before > :now, 0)
+SET status = 'pending', worker_id = NULL, lease_until = NULL, started_at = NULL, delayed = 0
 WHERE id = :job_id AND worker_id = :worker_id AND status IN ('claimed', 'running');
 
 -- name: next_due
@@ -188,6 +285,42 @@ UPDATE taskito_jobs
 SET status = 'cancelled', error = 'cancelled', finished_at = :now
 WHERE id = :job_id AND status IN ('pending', 'failed')
 RETURNING id;
+
+-- name: request_cancel
+-- A job a worker holds: its worker stops it (see cancel_requests) and records it cancelled.
+UPDATE taskito_jobs SET cancel_requested = 1
+WHERE id = :job_id AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_requests
+-- The jobs of this worker whose cancellation was asked for (a lookup in a tiny partial index).
+SELECT id, attempt FROM taskito_jobs INDEXED BY taskito_jobs_cancel_requested
+WHERE worker_id = :worker_id AND cancel_requested <> 0 AND status IN ('claimed', 'running');
+
+-- name: finish_cancelled
+-- An attempt stopped because its cancellation was asked for: the job ends cancelled.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = :error, started_at = COALESCE(:started_at, started_at),
+    finished_at = :now, lease_until = NULL
+WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running')
+RETURNING id;
+
+-- name: cancel_waiting
+-- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
+UPDATE taskito_jobs
+SET status = 'cancelled', error = :reason, finished_at = :now
+WHERE seq IN (SELECT seq FROM taskito_jobs
+              WHERE (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+                AND status IN ('pending', 'failed')
+              LIMIT :limit)
+RETURNING id;
+
+-- name: dead_ids
+SELECT id, seq FROM taskito_jobs
+WHERE (CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = 'dead'
+  AND (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+  AND seq > :after
+ORDER BY seq LIMIT :limit;
 
 -- name: get_job
 -- With the ids it depends on (a JSON array), so that reading a job is one query.
@@ -229,12 +362,12 @@ WHERE job_id = :job_id ORDER BY id;
 
 -- name: stats
 -- Counts come from the counter table the triggers keep (migration 5), never from counting jobs.
-SELECT status, sum(n) FROM taskito_counts
+SELECT status, sum(n) AS n FROM taskito_counts
 WHERE (:queue IS NULL OR queue = :queue)
 GROUP BY status;
 
 -- name: stats_all_queues
-SELECT queue, status, sum(n) FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
+SELECT queue, status, sum(n) AS n FROM taskito_counts GROUP BY queue, status HAVING sum(n) <> 0;
 
 -- name: delete_job
 DELETE FROM taskito_jobs WHERE id = :job_id AND status = :status RETURNING id;
@@ -244,10 +377,14 @@ DELETE FROM taskito_job_errors WHERE job_id = :job_id;
 
 -- name: purge_jobs
 -- One chunk of a purge (:limit jobs), with the ids deleted; then their errors and the dependency
--- rows that name them go (purge_details).
+-- rows that name them go (purge_details). The jobs of a running workflow stay: a later step reads
+-- their results.
 DELETE FROM taskito_jobs WHERE seq IN (
-    SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_finished
-    WHERE status = :status AND finished_at < :before LIMIT :limit)
+    SELECT seq FROM taskito_jobs AS j INDEXED BY taskito_jobs_finished
+    WHERE status = :status AND finished_at < :before
+      AND (workflow_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM taskito_workflows AS w WHERE w.id = j.workflow_id AND w.status = 'running'))
+    LIMIT :limit)
 RETURNING id;
 
 -- name: purge_errors
@@ -291,6 +428,7 @@ SELECT w.*, (SELECT count(*) FROM taskito_jobs j
 FROM taskito_workers w WHERE last_heartbeat >= :now - :alive_within ORDER BY started_at;
 
 -- name: upsert_periodic
+-- A schedule declared again (a deploy, a worker restart) keeps whether it is paused and when it last ran.
 INSERT INTO taskito_periodic (name, task_name, cron, timezone, payload, queue, next_run_at)
 VALUES (:name, :task_name, :cron, :timezone, :payload, :queue, :next_run_at)
 ON CONFLICT (name) DO UPDATE SET
@@ -302,25 +440,42 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: due_periodic
 SELECT name, task_name, cron, payload, queue, timezone, next_run_at
-FROM taskito_periodic WHERE next_run_at <= :now;
+FROM taskito_periodic WHERE next_run_at <= :now AND paused = 0;
 
 -- name: advance_periodic
-UPDATE taskito_periodic SET next_run_at = :new_next
-WHERE name = :name AND next_run_at = :expected_next;
+UPDATE taskito_periodic SET next_run_at = :new_next, last_run_at = :now
+WHERE name = :name AND next_run_at = :expected_next AND paused = 0;
+
+-- name: list_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic ORDER BY name;
+
+-- name: get_periodic
+SELECT name, task_name, cron, payload, queue, timezone, next_run_at, last_run_at, paused
+FROM taskito_periodic WHERE name = :name;
+
+-- name: set_periodic_paused
+-- Resuming starts again from the next tick after now (:next_run_at): ticks missed while paused are not fired.
+UPDATE taskito_periodic SET paused = :paused, next_run_at = COALESCE(:next_run_at, next_run_at)
+WHERE name = :name;
+
+-- name: ran_periodic
+UPDATE taskito_periodic SET last_run_at = :now WHERE name = :name;
 
 -- name: task_counts
 -- Monitoring (the dashboard's /metrics), over the rows still retained, from the counters: per task,
 -- stored status and run-time bucket (runtime_le: 0 for no run time, infinity above every bound).
-SELECT task_name, status, runtime_le, sum(n), sum(runtime_sum) FROM taskito_counts
+SELECT task_name, status, runtime_le, sum(n) AS n, sum(runtime_sum) AS runtime_sum FROM taskito_counts
 GROUP BY task_name, status, runtime_le HAVING sum(n) <> 0;
 
 -- name: task_failures
-SELECT task_name, sum(n) FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
+SELECT task_name, sum(n) AS n FROM taskito_failure_counts GROUP BY task_name HAVING sum(n) <> 0;
 
 -- name: count_differences
 -- The job counters against a recount of the jobs table, in one statement (one snapshot): the keys
 -- whose count or run-time sum differ.
-SELECT queue, task_name, status, runtime_le, sum(counted), sum(actual), total(counted_sum), total(actual_sum)
+SELECT queue, task_name, status, runtime_le, sum(counted) AS counted, sum(actual) AS actual,
+       total(counted_sum) AS counted_sum, total(actual_sum) AS actual_sum
 FROM (
     SELECT queue, task_name, status, runtime_le, n AS counted, 0 AS actual,
            runtime_sum AS counted_sum, 0.0 AS actual_sum
@@ -338,7 +493,7 @@ GROUP BY queue, task_name, status, runtime_le
 HAVING sum(counted) <> sum(actual) OR abs(total(counted_sum) - total(actual_sum)) > 0.001 + 1e-9 * abs(total(actual_sum));
 
 -- name: failure_count_differences
-SELECT task_name, sum(counted), sum(actual) FROM (
+SELECT task_name, sum(counted) AS counted, sum(actual) AS actual FROM (
     SELECT task_name, n AS counted, 0 AS actual FROM taskito_failure_counts
     UNION ALL
     SELECT task_name, 0, 1 FROM taskito_job_errors WHERE task_name IS NOT NULL
@@ -372,13 +527,13 @@ SELECT task_name, sum(n) FROM (
 GROUP BY task_name;
 
 -- name: finished_per_bucket
-SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*)
+SELECT CAST((finished_at - :since) / :step AS INTEGER) AS bucket, status, count(*) AS n
 FROM taskito_jobs
 WHERE status IN ('complete', 'dead') AND finished_at >= :since
 GROUP BY bucket, status;
 
 -- name: failures_per_bucket
-SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*)
+SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*) AS n
 FROM taskito_job_errors WHERE failed_at >= :since
 GROUP BY bucket;
 
@@ -395,13 +550,15 @@ WHERE job_id = :job_id AND id > :after ORDER BY id LIMIT :limit;
 -- name: task_minutes
 -- Per task, queue, outcome and buckets since :since: a week is at most 24 * 6 hour rows and a day of
 -- minute rows per key (see taskito_task_minutes), however many jobs ran.
-SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n), sum(runtime_sum), sum(wait_sum)
+SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n) AS n, sum(runtime_sum) AS runtime_sum,
+       sum(wait_sum) AS wait_sum
 FROM taskito_task_minutes WHERE minute >= :since
 GROUP BY queue, task_name, outcome, runtime_le, wait_le;
 
 -- name: task_minutes_series
 -- The same in :step-second buckets (bucket 0 starts at :since), for charts.
-SELECT CAST((minute - :since) / :step AS INTEGER) AS bucket, task_name, outcome, sum(n), sum(runtime_sum)
+SELECT CAST((minute - :since) / :step AS INTEGER) AS bucket, task_name, outcome, sum(n) AS n,
+       sum(runtime_sum) AS runtime_sum
 FROM taskito_task_minutes WHERE minute >= :since
 GROUP BY bucket, task_name, outcome;
 
@@ -436,7 +593,7 @@ WITH RECURSIVE levels(priority) AS (
               AND j.priority < levels.priority)
     FROM levels WHERE levels.priority IS NOT NULL
 )
-SELECT min(oldest) FROM (
+SELECT min(oldest) AS oldest FROM (
     SELECT (SELECT min(j.scheduled_at) FROM taskito_jobs AS j INDEXED BY taskito_jobs_ready
             WHERE j.queue = :queue AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND j.delayed = 0
               AND j.priority = levels.priority) AS oldest
@@ -449,3 +606,101 @@ SELECT min(oldest) FROM (
 
 -- name: prune_task_minutes
 DELETE FROM taskito_task_minutes WHERE minute < :before;
+
+-- Workflows (migration 8). --------------------------------------------------------------------
+
+-- name: insert_workflow
+-- A workflow stored already under its id (sent again after a commit whose answer was lost) stays as it is.
+INSERT INTO taskito_workflows (id, kind, status, stages, created_at)
+VALUES (:id, :kind, 'running', :stages, :created_at)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: insert_workflow_stage
+INSERT INTO taskito_workflow_stages (workflow_id, stage, size, remaining, is_group)
+VALUES (:workflow_id, :stage, :size, :size, :is_group);
+
+-- name: insert_workflow_job
+-- A job of a workflow: stage 0 claimable at once, later stages held (waiting_deps 1) until the stage
+-- before them completes, the error callback (stage -1) staged: never claimed, listed nor counted.
+INSERT INTO taskito_jobs (id, task_name, queue, status, priority, payload, max_retries, timeout,
+                          waiting_deps, created_at, scheduled_at, expires_at, delayed,
+                          workflow_id, wf_stage, wf_member, wf_mode)
+VALUES (:id, :task_name, :queue, :status, :priority, :payload, :max_retries, :timeout,
+        :waiting_deps, :created_at, :scheduled_at, :expires_at, :delayed,
+        :workflow_id, :wf_stage, :wf_member, :wf_mode)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: workflow_step_done
+-- Run before `complete`, in its transaction, for a completion of a workflow job: only while this
+-- attempt still holds the job, so that a stale or repeated completion counts nothing.
+UPDATE taskito_workflow_stages SET remaining = remaining - 1
+WHERE remaining > 0
+  AND (workflow_id, stage) = (SELECT workflow_id, wf_stage FROM taskito_jobs
+                              WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running')
+                                AND wf_stage >= 0)
+RETURNING workflow_id, stage, remaining;
+
+-- name: workflow_release_stage
+-- The stage before these jobs completed: they become claimable (those not cancelled meanwhile).
+UPDATE taskito_jobs SET waiting_deps = 0
+WHERE workflow_id = :workflow_id AND wf_stage = :stage + 1 AND status = 'pending' AND waiting_deps > 0;
+
+-- name: workflow_finish
+-- The last stage completed: the workflow is complete (unless it failed or was cancelled meanwhile).
+UPDATE taskito_workflows SET status = 'complete', finished_at = :now
+WHERE id = :workflow_id AND status = 'running' AND stages = :stage + 1
+RETURNING id;
+
+-- name: workflow_of
+SELECT workflow_id, wf_stage FROM taskito_jobs WHERE id = :job_id AND workflow_id IS NOT NULL;
+
+-- name: end_workflow
+-- Only the first ending counts: a second step dying, or a cancel after a failure, changes nothing.
+UPDATE taskito_workflows
+SET status = :status, finished_at = :now, failed_job_id = :failed_job_id, error = :error
+WHERE id = :workflow_id AND status = 'running'
+RETURNING id;
+
+-- name: cancel_workflow_jobs
+-- Every step not started yet (or waiting for a retry); the error callback is not a step.
+UPDATE taskito_jobs SET status = 'cancelled', error = :reason, finished_at = :now
+WHERE workflow_id = :workflow_id AND wf_stage >= 0 AND status IN ('pending', 'failed')
+RETURNING id;
+
+-- name: start_error_callback
+UPDATE taskito_jobs SET status = 'pending', delayed = 0, scheduled_at = :now, created_at = :now
+WHERE workflow_id = :workflow_id AND wf_stage = -1 AND status = 'staged';
+
+-- name: drop_error_callback
+DELETE FROM taskito_jobs WHERE workflow_id = :workflow_id AND wf_stage = -1 AND status = 'staged';
+
+-- name: get_workflow
+SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
+FROM taskito_workflows WHERE id = :workflow_id;
+
+-- name: workflow_stages
+SELECT stage, size, remaining, is_group FROM taskito_workflow_stages
+WHERE workflow_id = :workflow_id ORDER BY stage;
+
+-- name: workflow_jobs
+-- The jobs of a workflow in order (the error callback, stage -1, first), as they are now.
+SELECT id, task_name, CASE status WHEN 'claimed' THEN 'pending' ELSE status END AS status,
+       wf_stage, wf_member, started_at, finished_at
+FROM taskito_jobs WHERE workflow_id = :workflow_id
+ORDER BY wf_stage, wf_member;
+
+-- name: stage_results
+-- What the members of one stage returned, in member order (the next stage's input).
+SELECT result FROM taskito_jobs WHERE workflow_id = :workflow_id AND wf_stage = :stage
+ORDER BY wf_member;
+
+-- name: purge_workflows
+-- Workflows finished before :before whose jobs are all gone (purged).
+DELETE FROM taskito_workflows
+WHERE status <> 'running' AND finished_at < :before
+  AND NOT EXISTS (SELECT 1 FROM taskito_jobs WHERE workflow_id = taskito_workflows.id)
+RETURNING id;
+
+-- name: purge_workflow_stages
+DELETE FROM taskito_workflow_stages WHERE workflow_id IN (SELECT value FROM json_each(:ids));
