@@ -11,7 +11,8 @@ threads, PostgreSQL's durable insert limit, enqueue while draining, drain by con
 the time one worker takes to drain as many `async def` tasks that each await asyncio.sleep(0.1),
 and workflows (see workflows.py: a chain of 1,000 steps, a chord of 10,000 members); with
 --count-rows, also how long
-stats(), stats_all_queues() and /metrics take over a table of that many finished jobs.
+stats(), stats_all_queues() and /metrics take over a table of that many finished jobs, and task_stats(),
+queue_stats() and task_series() over a week of task metrics (10 tasks: two hours of minutes, then hours).
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def measure_async_drain(backend: str, jobs: int, pg_url: str) -> float:
 
 
 def measure_counting(backend: str, rows: int, pg_url: str) -> dict[str, float]:
-    """Milliseconds (median of 5) of stats(), stats_all_queues() and /metrics over `rows` finished jobs."""
+    """Milliseconds (median of 5) of stats(), stats_all_queues() and /metrics over `rows` finished jobs; of
+    task_stats(), queue_stats() and task_series() over a busy week of task minutes."""
     with database(backend, pg_url) as env:
         queue, _ = load_queue(env)
         queue.connect()  # the tables exist before the rows are written into them
@@ -207,9 +209,13 @@ def measure_counting(backend: str, rows: int, pg_url: str) -> dict[str, float]:
                 conn.execute(f"INSERT INTO taskito_jobs ({columns}) SELECT lpad(to_hex(i), 32, '0'), "
                              "'task' || (i % 10), 'q' || (i % 5), 'complete', '\\x7b7d', 1, 1, 1, 1 + (i % 100) / 50.0 "
                              f"FROM generate_series(1, {rows}) AS i")
+        fill_task_minutes(queue)
         timings = {}
         for name, call in (("stats", queue.stats), ("stats_all_queues", queue.stats_all_queues),
-                           ("metrics", lambda: render_metrics(queue))):
+                           ("metrics", lambda: render_metrics(queue)),
+                           ("task_stats_7d", lambda: queue.task_stats(since=7 * 86400)),
+                           ("queue_stats", queue.queue_stats),
+                           ("task_series_7d", lambda: queue.task_series(since=7 * 86400, step=10800))):
             times = []
             for _ in range(5):
                 started = time.perf_counter()
@@ -218,6 +224,25 @@ def measure_counting(backend: str, rows: int, pg_url: str) -> dict[str, float]:
             timings[f"{name}_ms"] = round(statistics.median(times) * 1000, 2)
         queue.close()
     return timings
+
+
+def fill_task_minutes(queue) -> None:
+    """A busy week as the workers' upkeep leaves it: per task, outcome and a few run and wait buckets, a row
+    per minute for the last two hours and per hour before that."""
+    now = time.time()
+    hours_ago = (now - 7200) // 3600 * 3600
+    starts = [int(now // 60 * 60) - 60 * i for i in range(120)] + [int(hours_ago) - 3600 * i for i in range(166)]
+    rows = [{"minute": minute, "queue": f"q{task % 5}", "task_name": f"task{task}", "outcome": outcome,
+             "runtime_le": runtime_le, "wait_le": wait_le, "n": 3, "runtime_sum": 0.1, "wait_sum": 0.05}
+            for minute in starts for task in range(10) for outcome in ("complete", "failed")
+            for runtime_le in (0.01, 0.1, 1.0) for wait_le in (0.05, 0.5)]
+    storage = queue.storage
+    for start in range(0, len(rows), 5000):
+        with storage._transaction() as cur:
+            cur.executemany(storage.sql["insert_task_minutes"] if "insert_task_minutes" in storage.sql else
+                            "INSERT INTO taskito_task_minutes VALUES (%(minute)s, %(queue)s, %(task_name)s, "
+                            "%(outcome)s, %(runtime_le)s, %(wait_le)s, %(n)s, %(runtime_sum)s, %(wait_sum)s)",
+                            rows[start:start + 5000])
 
 
 def main() -> None:

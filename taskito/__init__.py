@@ -14,6 +14,7 @@ from .exceptions import (
     TaskitoError,
     WorkerLostError,
 )
+from .middleware import JobInfo, Middleware
 from .options import JobOptions
 from .queue import Queue
 from .registry import Registry
@@ -28,10 +29,12 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidValueError",
     "JobHandle",
+    "JobInfo",
     "JobNotFoundError",
     "JobOptions",
     "JobResult",
     "MaxRetriesExceededError",
+    "Middleware",
     "Queue",
     "Registry",
     "SerializationError",

@@ -43,7 +43,8 @@ POLL_MAX = 0.05  # ...to this
 MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_errors", "workers", "cancel_job",
             "get_workflow", "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead",
             "purge_cancelled", "pause", "resume", "paused_queues", "purge_queue", "revoke_task", "retry_all_dead",
-            "replay", "periodic_schedules", "pause_periodic", "resume_periodic", "run_periodic_now")
+            "replay", "periodic_schedules", "pause_periodic", "resume_periodic", "run_periodic_now", "job_logs",
+            "task_stats", "queue_stats")
 
 _state_lock = threading.Lock()
 
@@ -241,9 +242,12 @@ class AsyncQueueMethods:
         from .eager import arun_eagerly
         from .result import JobResult
 
+        announced = [(job.id, job.task_name, job.queue)]
         if self.eager:
+            self._announce(announced)
             return await arun_eagerly(self, job)
         [job_id] = await enqueue_jobs(self, [job])
+        self._announce(announced)
         return JobResult(self, job_id)
 
     async def aenqueue_many(self: Queue, task_name: str,  # type: ignore[misc]  # a Queue mixin
@@ -251,15 +255,16 @@ class AsyncQueueMethods:
                             kwargs_list: Iterable[dict[str, Any] | None] | None = None,
                             **options: Any) -> list[JobHandle]:
         """``enqueue_many()`` from async code: one transaction."""
-        from .eager import arun_eagerly
         from .result import JobResult
 
         jobs = list(self._prepare_many(task_name, args_list, kwargs_list, options))
         if self.eager:
-            return [await arun_eagerly(self, job) for job in jobs]
+            return [await self.aenqueue_prepared(job) for job in jobs]
         if not jobs:
             return []
-        return [JobResult(self, job_id) for job_id in await enqueue_jobs(self, jobs)]
+        ids = await enqueue_jobs(self, jobs)
+        self._announce((job.id, job.task_name, job.queue) for job in jobs)
+        return [JobResult(self, job_id) for job_id in ids]
 
     async def aget_job(self: Queue, job_id: str) -> JobResult | None:  # type: ignore[misc]  # a Queue mixin
         """``get_job()`` from async code."""

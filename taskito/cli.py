@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
-from . import validation
+from . import logformat, validation
 from .exceptions import DatabaseUnavailableError, InvalidValueError, TaskitoError
 from .execution import describe
+from .logformat import LOG_FORMATS
 from .queue import Queue
 from .worker.signals import StartupInterrupted, StopSignals
 
@@ -113,7 +114,34 @@ def _queue_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-@click.group()
+LOG_FORMAT_OPTION = click.option(
+    "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True, envvar="TASKITO_LOG_FORMAT",
+    help="text, or json: one JSON object per log line (time, level, logger, message, and job_id and task_name "
+         "inside a job) for log shippers.")
+
+
+def _log_format_chosen(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--log-format of a command without --loglevel: its warnings and errors in that format."""
+    if value is not None and value != "text":
+        configure_logging("WARNING", value)
+
+
+class LoggedGroup(click.Group):
+    """A group whose every command takes --log-format (the worker's and dashboard's with their --loglevel);
+    its subgroups are LoggedGroups too."""
+
+    group_class = type  # click: the subgroups made by @group.group() are of this group's class
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(param.name == "log_format" for param in cmd.params):
+            cmd.params.append(click.Option(["--log-format"], type=click.Choice(LOG_FORMATS), default=None,
+                                           envvar="TASKITO_LOG_FORMAT", expose_value=False, is_eager=True,
+                                           callback=_log_format_chosen,
+                                           help="text (default), or json: one JSON object per log line."))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=LoggedGroup)
 @click.version_option(package_name="taskito")
 def main() -> None:
     """taskito: a task queue that needs no broker."""
@@ -143,6 +171,7 @@ def worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Stop after running this many jobs (a fresh process takes over: e.g. to bound memory)."),
         click.option("--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
+        LOG_FORMAT_OPTION,
     ]):
         fn = option(fn)
     return fn
@@ -154,8 +183,10 @@ def wait_for_db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                              "instead of exiting with status 2.")(fn)
 
 
-def configure_logging(loglevel: str) -> None:
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(loglevel: str, log_format: str = "text") -> None:
+    """Log lines of ``loglevel`` and above to stderr, as text or one JSON object per line."""
+    logformat.configure_logging(loglevel, log_format)
+
 
 
 def run_worker(queue: Queue, *, queues: str | None = None, exclude_queues: str | None = None,
@@ -225,9 +256,9 @@ def wait_for_database(build: Callable[[], Queue]) -> Queue:
 @app_option
 @worker_options
 @wait_for_db_option
-def worker(app: str, loglevel: str, wait_for_db: bool, **options: Any) -> None:
+def worker(app: str, loglevel: str, log_format: str, wait_for_db: bool, **options: Any) -> None:
     """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
-    configure_logging(loglevel)
+    configure_logging(loglevel, log_format)
     with worker_process():
         run_worker(wait_for_database(lambda: load_queue(app)) if wait_for_db else load_queue(app), **options)
 
@@ -300,6 +331,7 @@ def dashboard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--read-only", is_flag=True, help="Show the queue but refuse every change."),
         click.option("--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)),
+        LOG_FORMAT_OPTION,
     ]):
         fn = option(fn)
     return fn
@@ -328,9 +360,10 @@ def run_dashboard(queue: Queue, host: str, port: int, token: str | None, read_on
 @main.command()
 @app_option
 @dashboard_options
-def dashboard(app: str, host: str, port: int, token: str | None, read_only: bool, loglevel: str) -> None:
+def dashboard(app: str, host: str, port: int, token: str | None, read_only: bool, loglevel: str,
+              log_format: str) -> None:
     """Serve the web dashboard and its JSON API (default http://127.0.0.1:8080/)."""
-    configure_logging(loglevel)
+    configure_logging(loglevel, log_format)
     run_dashboard(load_queue(app), host, port, token, read_only)
 
 

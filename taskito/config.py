@@ -137,6 +137,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TASKITO_SERIALIZER", "serializer", str, "json", "`json`, or `pickle` for trusted deployments",
             _serializer, finish=get_serializer),
     Setting("TASKITO_EAGER", "eager", _parse_bool, False, "run tasks inline at enqueue time (tests, scripts)"),
+    Setting("TASKITO_MAX_LOG_LINES", "max_log_lines", int, 1000,
+            "lines `current_job.log()` keeps per job; later ones are dropped (0: none kept)",
+            _count("max_log_lines")),
+    Setting("TASKITO_METRICS_RETENTION", "metrics_retention", float, 604800.0,
+            "seconds of per-task metrics (task_stats, charts) kept, 7 days; they survive purges of jobs",
+            _seconds("metrics_retention", positive=True)),
 )
 
 # Read by the dashboard (``create_app``), not by Queue: queue_kwargs_from() leaves them out.

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .exceptions import SoftTimeLimitExceeded, TaskCancelledError, TaskitoError
+from .exceptions import InvalidValueError, SoftTimeLimitExceeded, TaskCancelledError, TaskitoError
 from .validation import percent as percent_check
+from .validation import shown
 
 if TYPE_CHECKING:
+    from .middleware import JobInfo
     from .storage import Storage
 
 
@@ -31,11 +35,42 @@ class JobContext:
     write_progress: Callable[[str, float], None] | None = None
     # Set once cancel_job() asked for this job to stop (the worker sets it: a thread, a signal, the loop).
     cancel: threading.Event | None = None
+    # What middleware's on_enqueue added to the job (see taskito.middleware), and what its before/after share.
+    headers: dict[str, str] = field(default_factory=dict)
+    info: JobInfo | None = None
+    max_log_lines: int = 1000
+    # Where current_job.log() lines go instead of ``storage`` (async tasks: written off the event loop).
+    write_log: Callable[[str, LogLine], None] | None = None
+
+
+# One line of current_job.log(): (time, level, message, extra as JSON text or None).
+LogLine = tuple[float, str, str, "str | None"]
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+              "critical": logging.CRITICAL}
+job_logger = logging.getLogger("taskito.job")
+
+
+def store_log_line(storage: Storage, job_id: str, line: LogLine, limit: int) -> None:
+    """Write a line of current_job.log(); a failure to write is logged, never fails the job."""
+    logged_at, level, message, extra = line
+    try:
+        kept = storage.add_job_log(job_id, logged_at, level, message.replace("\x00", "\\x00"), extra, limit)
+    except Exception as exc:
+        job_logger.warning("job %s: could not store its log line (%s): %s", job_id, exc, message)
+        return
+    if not kept:
+        job_logger.debug("job %s holds %d log lines already (TASKITO_MAX_LOG_LINES): line dropped: %s",
+                         job_id, limit, message)
 
 
 # A context variable, not a thread-local: each thread of the pool and each coroutine on the worker's
 # event loop (every asyncio task runs in a copy of the context) sees its own job.
 _context: ContextVar[JobContext | None] = ContextVar("taskito_current_job", default=None)
+
+
+def active() -> JobContext | None:
+    """The job running in this thread or coroutine, if any."""
+    return _context.get()
 
 
 @contextmanager
@@ -92,6 +127,24 @@ class _CurrentJob:
             context.write_progress(context.id, progress)
         elif context.storage is not None:
             context.storage.set_progress(context.id, progress)
+
+    def log(self, message: object, level: str = "info", **extra: object) -> None:
+        """Write a line to this job's log (``queue.job_logs(id)``, the dashboard's job page), and to
+        the ``taskito.job`` logger. ``level``: debug, info, warning, error or critical; ``extra``: values
+        kept with the line (what JSON cannot hold is kept as its str()). At most ``max_log_lines``
+        (TASKITO_MAX_LOG_LINES, 1000) lines are kept per job; later ones are dropped."""
+        context = self._get()
+        name = level.lower() if isinstance(level, str) else level
+        if name not in LOG_LEVELS:
+            raise InvalidValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {shown(level)}")
+        text = message if isinstance(message, str) else str(message)
+        job_logger.log(LOG_LEVELS[name], "%s", text, extra={"job_id": context.id, "task_name": context.task_name})
+        line: LogLine = (time.time(), name, text,
+                         json.dumps(extra, default=str, ensure_ascii=False) if extra else None)
+        if context.write_log is not None:
+            context.write_log(context.id, line)
+        elif context.storage is not None and context.max_log_lines > 0:
+            store_log_line(context.storage, context.id, line, context.max_log_lines)
 
     @property
     def cancelled(self) -> bool:

@@ -20,6 +20,7 @@ from . import validation
 from .context import JobContext, bound
 from .exceptions import MaxRetriesExceededError, TaskFailedError, TaskitoError
 from .execution import UnserializableResult, acall_task, call_task, describe
+from .middleware import JobInfo, call_middleware, emit
 from .storage import JobRecord, NewJob, Status
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def _attempts(queue: Queue, job: NewJob) -> Generator[_Attempt, Called, EagerRes
         raise TaskitoError(f"eager mode cannot run unknown task {job.task_name!r}: it is not registered on this queue")
     payload = queue.serializer.loads(job.payload)
     args, kwargs = tuple(payload["args"]), payload["kwargs"]
+    headers = payload.get("headers") or {}
     max_retries = cast(int, task.options.max_retries if job.max_retries is None else job.max_retries)  # resolved
     queue_name = cast(str, job.queue)  # prepare_job resolved it (the task's, else "default")
     errors: list[dict[str, Any]] = []
@@ -123,16 +125,26 @@ def _attempts(queue: Queue, job: NewJob) -> Generator[_Attempt, Called, EagerRes
     for retry_count in range(max_retries + 1):
         result, error = yield _Attempt(task, args, kwargs, JobContext(
             id=job.id, task_name=job.task_name, retry_count=retry_count, max_retries=max_retries,
-            queue_name=queue_name, storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout))
+            queue_name=queue_name, storage=None, started=time.monotonic(), soft_timeout=task.options.soft_timeout,
+            headers=headers))
         if isinstance(error, KeyboardInterrupt):
             raise error  # inline, Ctrl-C stops the program that runs the task; it is no failure to retry
+        event = {"job_id": job.id, "task_name": job.task_name, "queue": queue_name, "retry_count": retry_count}
         if error is None:
+            emit(queue.registry, "job.completed", **event)
             return EagerResult(queue, _record(job, started_at, Status.COMPLETE, retry_count, result=result), errors)
         message = describe(error)
         errors.append({"attempt": retry_count + 1, "error": message, "failed_at": time.time(),
                        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))})
-        if isinstance(error, UnserializableResult) or not task.options.should_retry(error):
+        info = JobInfo(id=job.id, task_name=job.task_name, queue=queue_name, args=args, kwargs=kwargs,
+                       retry_count=retry_count, headers=headers)
+        if (isinstance(error, UnserializableResult) or not task.options.should_retry(error)
+                or retry_count == max_retries):
+            call_middleware(queue.registry, "on_dead", info, message)
+            emit(queue.registry, "job.dead", **event, error=message)
             break
+        call_middleware(queue.registry, "on_retry", info, message, 0.0)
+        emit(queue.registry, "job.retrying", **event, error=message, retry_in=0.0)
     return EagerResult(queue, _record(job, started_at, Status.DEAD, len(errors) - 1, error=errors[-1]["error"]),
                        errors, error)
 

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from .context import active
 from .exceptions import SerializationError
+from .middleware import JobInfo, call_middleware, emit
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -92,6 +94,15 @@ async def acall_task(queue: Queue, task: TaskWrapper, args: tuple[Any, ...], kwa
 def _enter(queue: Queue, stack: ExitStack, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     for factory in queue.task_contexts:
         stack.enter_context(factory())
+    context = active()
+    if context is not None:
+        registry = queue.registry
+        emit(registry, "job.started", job_id=context.id, task_name=name, queue=context.queue_name,
+             retry_count=context.retry_count)
+        if registry.middleware:
+            context.info = JobInfo(id=context.id, task_name=name, queue=context.queue_name, args=args,
+                                   kwargs=kwargs, retry_count=context.retry_count, headers=context.headers)
+            call_middleware(registry, "before", context.info)
     _run_hooks(queue, "before_task", name, args, kwargs)
 
 
@@ -122,4 +133,8 @@ def _settle(queue: Queue, name: str, args: tuple[Any, ...], kwargs: dict[str, An
             _run_hooks(queue, "on_success", name, args, kwargs, value)
         else:
             run_failure_hooks(queue, name, args, kwargs, error)
+    context = active()
+    if context is not None and context.info is not None:  # after pairs with before, even past a timeout
+        call_middleware(queue.registry, "after", context.info, value, error, reverse=True)
+        context.info = None
     return result, error

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
-from . import config, validation
+from . import config, taskstats, validation
 from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
+from .middleware import JobInfo, call_middleware, emit, has_middleware
 from .options import JobOptions, concurrency_key_of, replayed
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobHandle, JobResult
@@ -61,6 +64,8 @@ class Queue(AsyncQueueMethods):
     lease_seconds: float
     serializer: Serializer
     eager: bool
+    max_log_lines: int
+    metrics_retention: float
     _settings_id: object  # a new object whenever the settings are (re)applied: task options follow
     _by_name: tuple[object, dict[str, Any]] | None = None
 
@@ -71,7 +76,8 @@ class Queue(AsyncQueueMethods):
                  drain_timeout: float | None = None, pool_size: int | None = None,
                  eager: bool | None = None, serializer: str | Serializer | None = None,
                  lease_seconds: float | None = None, registry: Registry | None = None,
-                 async_concurrency: int | None = None, cancel_grace: float | None = None) -> None:
+                 async_concurrency: int | None = None, cancel_grace: float | None = None,
+                 max_log_lines: int | None = None, metrics_retention: float | None = None) -> None:
         explicit = {name: value for name, value in locals().items() if name in config.SETTINGS_BY_KWARG}
         self._init_state(registry)
         self._apply_settings(config.queue_settings(explicit))
@@ -175,6 +181,16 @@ class Queue(AsyncQueueMethods):
         """``fn(task_name, args, kwargs, error)`` runs after every failed attempt."""
         return self.registry.on_failure(fn)
 
+    def add_middleware(self, obj: Any) -> Any:
+        """Add middleware: an object with any of on_enqueue, before, after, on_retry, on_dead, on_cancel
+        (see ``taskito.Middleware``). What one raises is logged; the job goes on."""
+        return self.registry.add_middleware(obj)
+
+    def on_event(self, name: str) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(event)`` runs on every event ``name``: job.enqueued, job.started, job.completed,
+        job.retrying, job.dead, job.cancelled, worker.started or worker.stopped. ``event`` is a dict."""
+        return self.registry.on_event(name)
+
     @property
     def periodic_tasks(self) -> list[PeriodicSpec]:
         return self.registry.periodic_tasks
@@ -184,16 +200,21 @@ class Queue(AsyncQueueMethods):
         return self.registry.hooks
 
     # -- enqueueing -----------------------------------------------------------------------
-    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> bytes:
-        """Serialize arguments, naming the argument that cannot be held."""
+    def encode_payload(self, task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None,
+                       headers: Mapping[str, str] | None = None) -> bytes:
+        """Serialize arguments, naming the argument that cannot be held; ``headers`` (from middleware's
+        on_enqueue) travel with them to every attempt."""
         if (isinstance(args, (str, bytes)) or not isinstance(args, Iterable)
                 or not isinstance(kwargs, (Mapping, type(None)))):
             raise InvalidValueError(f"args must be a list or tuple and kwargs a dict (or None), got args "
                                     f"{validation.shown(args)} and kwargs {validation.shown(kwargs)}")
         args = tuple(args)
         kwargs = dict(kwargs or {})
+        payload: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
+        if headers:
+            payload["headers"] = {str(key): str(value) for key, value in headers.items()}
         try:
-            return self.serializer.dumps({"args": list(args), "kwargs": kwargs})
+            return self.serializer.dumps(payload)
         except SerializationError as exc:
             message = describe_unserializable(self.serializer, task_name, args, kwargs, str(exc))
             raise SerializationError(message) from None
@@ -208,12 +229,48 @@ class Queue(AsyncQueueMethods):
         if options:
             fields = {**fields, **JobOptions.for_call(options)}
         key = fields.get("concurrency_key")
-        if callable(key):  # the task's key function: each job's key comes from its own arguments
-            return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
-                           **{**fields, "concurrency_key": concurrency_key_of(task_name, key, args, kwargs)})
+        seen = has_middleware(self.registry, "on_enqueue")
+        if callable(key) or seen:  # a key from each job's arguments (the task's function), or middleware to see it
+            return (self._new_job(task_name, args, kwargs, fields, key if callable(key) else None, seen)
                     for args, kwargs in calls)
         return (NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
                        **fields) for args, kwargs in calls)
+
+    def _new_job(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None,
+                 fields: Mapping[str, Any], key: Any, seen: bool) -> NewJob:
+        """A new job whose concurrency key comes from its arguments (``key``: the task's function), and that
+        middleware's on_enqueue sees first (``seen``: it may add headers)."""
+        if key is not None:
+            fields = {**fields, "concurrency_key": concurrency_key_of(task_name, key, args, kwargs)}
+        if not seen:
+            return NewJob(id=new_job_id(), task_name=task_name, payload=self.encode_payload(task_name, args, kwargs),
+                          **fields)
+        self.encode_payload(task_name, args, kwargs)  # bad arguments fail before middleware sees them
+        info = JobInfo(id=new_job_id(), task_name=task_name, queue=fields.get("queue") or "default",
+                       args=tuple(args), kwargs=dict(kwargs or {}))
+        call_middleware(self.registry, "on_enqueue", info)
+        return NewJob(id=info.id, task_name=task_name, payload=self.encode_payload(task_name, args, kwargs,
+                                                                                   info.headers), **fields)
+
+    def _write_announced(self, jobs: Iterable[NewJob], connection: Any) -> list[str]:
+        """``_write``; then, with job.enqueued handlers, announce each job written (in eager mode, before
+        running it). The jobs stream through as before: only their ids and queues are kept."""
+        if not self.registry.event_handlers.get("job.enqueued"):
+            return self._write(jobs, connection)
+        seen: list[tuple[str, str, str | None]] = []
+
+        def tap() -> Iterator[NewJob]:
+            for job in jobs:
+                seen.append((job.id, job.task_name, job.queue))
+                yield job
+
+        ids = self._write(tap(), connection)
+        self._announce(seen)
+        return ids
+
+    def _announce(self, jobs: Iterable[tuple[str, str, str | None]]) -> None:
+        for job_id, task_name, queue in jobs:
+            emit(self.registry, "job.enqueued", job_id=job_id, task_name=task_name, queue=queue)
 
     def _by_name_defaults(self) -> dict[str, Any]:
         """The options of a job of a task not declared here: the queue's defaults, except those its worker decides."""
@@ -248,8 +305,9 @@ class Queue(AsyncQueueMethods):
         transaction and commits or rolls back with it.
         """
         if self.eager:
+            self._announce([(job.id, job.task_name, job.queue)])
             return run_eagerly(self, job)
-        [job_id] = self._write([job], connection)
+        [job_id] = self._write_announced([job], connection)
         return JobResult(self, job_id)
 
     def enqueue(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
@@ -269,8 +327,8 @@ class Queue(AsyncQueueMethods):
         """
         jobs = self._prepare_many(task_name, args_list, kwargs_list, options)
         if self.eager:
-            return [run_eagerly(self, job) for job in jobs]
-        return [JobResult(self, job_id) for job_id in self._write(jobs, connection)]
+            return [self.enqueue_prepared(job) for job in jobs]
+        return [JobResult(self, job_id) for job_id in self._write_announced(jobs, connection)]
 
     @contextmanager
     def using_connection(self, connection: Any) -> Iterator[None]:
@@ -368,6 +426,69 @@ class Queue(AsyncQueueMethods):
         run time of its completed jobs (cumulative counts at each bound of ``runtime_buckets``, seconds)."""
         return self.storage.task_metrics(runtime_buckets)
 
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The lines the job's task wrote with ``current_job.log()``, oldest first: ``id``, ``time``,
+        ``level``, ``message`` and ``extra`` (a dict). ``after``: only lines after the one with that id
+        (to follow a running job)."""
+        after = validation.count("after", after)
+        limit = validation.count("limit", limit, minimum=1)
+        lines = self.storage.job_logs(job_id, after=after, limit=limit)
+        for line in lines:
+            line["extra"] = json.loads(line["extra"]) if line["extra"] else {}
+        return lines
+
+    def task_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
+        """Per task, what its attempts did in the last ``since`` seconds (from the task minutes, which
+        survive purges for ``metrics_retention``): ``counts`` by outcome (complete, failed: retried, dead,
+        cancelled), ``attempts``, ``failure_rate`` (failed and dead attempts / attempts), ``runtime``
+        (p50, p95, p99, mean, count: seconds each attempt ran) and ``wait`` (p50, p95, mean, count:
+        seconds from due to started). Percentiles are read off histograms: within a bucket's bounds."""
+        return {name: totals.figures() for name, totals in sorted(self.task_minutes_histograms(since).items())}
+
+    def queue_stats(self, since: float = 3600) -> dict[str, dict[str, Any]]:
+        """Per queue: its six job counts, whether it is ``paused``, ``oldest_due_at`` (when the longest-waiting
+        due job became due, a UNIX time; None when none is due) and ``oldest_due_age`` (seconds since), and,
+        over the last ``since`` seconds,
+        ``completed``, ``failure_rate`` and ``wait`` (p50, p95, mean, count) of its tasks' attempts."""
+        start = self._metrics_start(since)
+        now = time.time()
+        counts = self.stats_all_queues()
+        paused = set(self.paused_queues())
+        totals = taskstats.totals_by(self.storage.task_minutes(start), 0)
+        result: dict[str, dict[str, Any]] = {}
+        for name in sorted(set(counts) | set(totals) | paused):
+            oldest = self.storage.oldest_due(name, now) if counts.get(name, {}).get("pending") else None
+            figures = totals[name].figures() if name in totals else taskstats.Totals().figures()
+            result[name] = {**counts.get(name, empty_stats()), "paused": name in paused,
+                            "oldest_due_at": oldest,
+                            "oldest_due_age": None if oldest is None else max(0.0, now - oldest),
+                            "completed": figures["counts"]["complete"], "failure_rate": figures["failure_rate"],
+                            "wait": figures["wait"]}
+        return result
+
+    def task_minutes_histograms(self, since: float = 3600) -> dict[str, taskstats.Totals]:
+        """Per task, the outcome counts and run/wait histograms behind ``task_stats`` (what /metrics shows)."""
+        return taskstats.totals_by(self.storage.task_minutes(self._metrics_start(since)), 1)
+
+    def task_series(self, since: float = 3600, step: float = 60) -> dict[int, dict[str, dict[str, Any]]]:
+        """Attempts per ``step``-second bucket of the last ``since`` seconds (bucket 0 is the oldest), per
+        task: ``{bucket: {task: {"complete", "failed", "dead", "cancelled", "runtime_sum"}}}``; quiet
+        buckets are left out. What the dashboard's charts draw."""
+        start = self._metrics_start(since)
+        step = validation.seconds("step", step, positive=True)
+        series: dict[int, dict[str, dict[str, Any]]] = {}
+        for bucket, task_name, outcome, n, runtime_sum in self.storage.task_minutes_series(start, step):
+            entry = series.setdefault(int(bucket), {}).setdefault(
+                task_name, {**dict.fromkeys(taskstats.OUTCOMES, 0), "runtime_sum": 0.0})
+            entry[outcome] = entry.get(outcome, 0) + int(n)
+            entry["runtime_sum"] += float(runtime_sum or 0)
+        return series
+
+    def _metrics_start(self, since: float) -> float:
+        """The first minute of the last ``since`` seconds (metrics are kept per minute)."""
+        since = validation.seconds("since", since, positive=True)
+        return (time.time() - since) // 60 * 60
+
     def signature(self, task_name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                   **options: Any) -> Signature:
         """A step for a workflow by task name: ``chain(queue.signature("app.fetch", (url,)), ...)``.
@@ -395,7 +516,16 @@ class Queue(AsyncQueueMethods):
         (``check_cancelled()`` raises TaskCancelledError), cancels an async task's coroutine, and kills a
         prefork child still running ``cancel_grace`` seconds later; the job then ends ``cancelled``.
         """
-        return self.storage.cancel(job_id)
+        cancelled = self.storage.cancel(job_id)
+        if cancelled and (self.registry.event_handlers.get("job.cancelled")
+                          or has_middleware(self.registry, "on_cancel")):
+            record = self.storage.get_job(job_id)
+            if record is not None:
+                emit(self.registry, "job.cancelled", job_id=job_id, task_name=record.task_name, queue=record.queue)
+                call_middleware(self.registry, "on_cancel", JobInfo(id=job_id, task_name=record.task_name,
+                                                                    queue=record.queue,
+                                                                    retry_count=record.retry_count))
+        return cancelled
 
     def purge_queue(self, name: str) -> int:
         """Cancel every waiting (pending or retrying) job of queue ``name``, and their dependents; returns

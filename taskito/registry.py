@@ -1,4 +1,4 @@
-"""Work declared once: tasks, periodic schedules and hooks, kept in a Registry that queues take in.
+"""Work declared once: tasks, schedules, hooks, middleware and event handlers, kept in a Registry queues take in.
 
 A ``Queue`` makes a registry of its own unless it is given one (``Queue(registry=...)``), and
 several queues may share one: the Flask extension declares on one registry that the queue of
@@ -16,6 +16,7 @@ from typing import Any
 
 from . import validation
 from .exceptions import InvalidValueError
+from .middleware import check_event, check_middleware
 from .options import JobOptions
 from .schedule import validate_schedule
 
@@ -61,12 +62,15 @@ def spec_of(declared: Any) -> TaskSpec | None:
 
 
 class Registry:
-    """Tasks, periodic schedules and hooks: declared here once, run by every queue that takes it in."""
+    """Tasks, periodic schedules, hooks, middleware and event handlers: declared here once, run by every
+    queue that takes it in."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskSpec] = {}
         self.periodic_tasks: list[PeriodicSpec] = []
         self.hooks: dict[str, list[Hook]] = {kind: [] for kind in HOOK_KINDS}
+        self.middleware: list[Any] = []
+        self.event_handlers: dict[str, list[Hook]] = {}
 
     def __repr__(self) -> str:
         return f"<taskito.Registry {len(self.tasks)} task(s), {len(self.periodic_tasks)} schedule(s)>"
@@ -141,3 +145,19 @@ class Registry:
     def on_failure(self, fn: Hook) -> Hook:
         """``fn(task_name, args, kwargs, error)`` runs after every failed attempt."""
         return self.hook("on_failure", fn)
+
+    def add_middleware(self, obj: Any) -> Any:
+        """Add middleware (see ``taskito.middleware.Middleware``); it runs after those added before it."""
+        check_middleware(obj)
+        self.middleware.append(obj)
+        return obj
+
+    def on_event(self, name: str) -> Callable[[Hook], Hook]:
+        """Decorator: ``fn(event)`` runs on every event ``name`` (one of ``taskito.middleware.EVENTS``)."""
+        event = check_event(name)
+
+        def decorator(fn: Hook) -> Hook:
+            self.event_handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return decorator

@@ -186,9 +186,13 @@ class TaskitoAdminViews:
         for worker in workers:
             worker["started"] = _when(worker.get("started_at"))
             worker["heartbeat"] = _when(worker.get("last_heartbeat"))
+        tasks = sorted(queue.task_stats(since=3600).items(),
+                       key=lambda item: (-item[1]["failure_rate"], -(item[1]["runtime"]["p95"] or 0), item[0]))
         return self._render(request, "overview.html", "Taskito", [("Overview", None)], stats=stats, rows=rows,
                             statuses=_STAT_STATUS, paused=sorted(paused), workers=workers,
-                            backend=queue.backend)
+                            backend=queue.backend,
+                            tasks=[{"name": name, "failure_percent": figures["failure_rate"] * 100, **figures}
+                                   for name, figures in tasks])
 
     def job_list(self, request: HttpRequest) -> HttpResponse:
         search = request.GET.get("q", "").strip()
@@ -267,9 +271,13 @@ class TaskitoAdminViews:
             waited = max(record.started_at - record.scheduled_at, 0.0)
             ran = (record.finished_at or 0) - record.started_at if record.finished_at else None
         workflow = queue.get_workflow(record.workflow_id) if record.workflow_id else None
+        logs = queue.job_logs(job_id)
+        for line in logs:
+            line["logged"] = _when(line["time"])
+            line["extra_json"] = json.dumps(line["extra"], ensure_ascii=False, default=str) if line["extra"] else ""
         return self._render(
             request, "job_detail.html", f"Job {job_id}", [("Jobs", self._url("taskito_jobs")), (job_id, None)],
-            job=job, errors=errors,
+            job=job, errors=errors, logs=logs, log_limit=queue.max_log_lines,
             workflow=None if workflow is None else workflow.to_dict(per_stage=WORKFLOW_JOBS_SHOWN),
             args_json=_pretty(job["args"]), kwargs_json=_pretty(job["kwargs"]), result_json=_pretty(job["result"]),
             waited=waited, ran=ran,

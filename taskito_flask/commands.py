@@ -43,9 +43,9 @@ def make_cli(extension: Taskito, name: str) -> AppGroup:
     @cli.worker_options
     @cli.wait_for_db_option
     @one_line_errors
-    def worker(loglevel: str, wait_for_db: bool, **options: Any) -> None:
+    def worker(loglevel: str, log_format: str, wait_for_db: bool, **options: Any) -> None:
         """Run a worker until SIGINT/SIGTERM (drains running jobs, then exits 0)."""
-        cli.configure_logging(loglevel)
+        cli.configure_logging(loglevel, log_format)
         build = functools.partial(extension.queue_for, current_app)
         with cli.worker_process():
             cli.run_worker(cli.wait_for_database(build) if wait_for_db else build(), **options)

@@ -1,7 +1,7 @@
 """The Taskito extension: one queue per Flask app, built from ``app.config`` on first use.
 
-Tasks, periodic schedules and hooks are declared on the extension's registry, also before
-``init_app`` (the factory pattern); the queue of every app the extension is initialised with
+Tasks, periodic schedules, hooks, middleware and event handlers are declared on the extension's registry, also
+before ``init_app`` (the factory pattern); the queue of every app the extension is initialised with
 takes that registry in. Tasks run inside the application context of their app.
 """
 
@@ -289,6 +289,14 @@ class Taskito:
 
     def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         return self.registry.on_failure(fn)
+
+    def add_middleware(self, obj: Any) -> Any:
+        """Middleware for every app's queue (see ``Queue.add_middleware``); works before ``init_app``."""
+        return self.registry.add_middleware(obj)
+
+    def on_event(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``fn(event)`` on every event ``name`` (see ``Queue.on_event``); works before ``init_app``."""
+        return self.registry.on_event(name)
 
     # -- the blueprint's authorization ----------------------------------------------------------
     def authorize(self, fn: Callable[[Request], bool]) -> Callable[[Request], bool]:

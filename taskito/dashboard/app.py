@@ -202,6 +202,7 @@ class DashboardApp:
         add("POST", "/login", self.login, public=True)
         add("POST", "/logout", self.logout, csrf=True)
         add("GET", "/health", self.health, public=True)
+        add("GET", "/ready", self.ready, public=True)
         add("GET", "/metrics", self.metrics)
         add("GET", "/api/session", self.session)
         api.register(self.queue, self.router)
@@ -374,6 +375,18 @@ class DashboardApp:
             logger.warning("dashboard: health check failed: %s", exc)
             return json_response({"status": "unavailable"}, 503)
         return json_response({"status": "ok"})
+
+    def ready(self, req: Request) -> Response:
+        """200 when the database answers and at least one worker is live, 503 otherwise (open like /health:
+        says only that). For readiness probes of a deployment that needs its workers up."""
+        try:
+            workers = len(self.queue.workers())
+        except Exception as exc:
+            logger.warning("dashboard: readiness check failed: %s", exc)
+            return json_response({"status": "unavailable", "database": False, "workers": 0}, 503)
+        if not workers:
+            return json_response({"status": "no live worker", "database": True, "workers": 0}, 503)
+        return json_response({"status": "ok", "database": True, "workers": workers})
 
     def metrics(self, req: Request) -> Response:
         return Response(200, render_metrics(self.queue).encode("utf-8"), METRICS_CONTENT_TYPE)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_WINDOW = 3600  # seconds of task metrics the attempt and wait families cover (a scrape reads 60 minutes)
 STAT_NAMES = ("pending", "running", "completed", "failed", "dead", "cancelled")  # as Queue.stats() names them
 
 # Seconds; Prometheus' defaults stretched to cover long-running tasks.
@@ -97,5 +98,28 @@ def render_metrics(queue: Queue, buckets: Iterable[float] = RUNTIME_BUCKETS) -> 
         runtime.sample(histogram["count"], "_bucket", task=name, le="+Inf")
         runtime.sample(float(histogram["sum"]), "_sum", task=name)
         runtime.sample(histogram["count"], "_count", task=name)
+
+    oldest = _Family(lines, "taskito_queue_oldest_due_age_seconds", "gauge",
+                     "Seconds the longest-waiting due job of the queue has waited (0: none waits).")
+    figures = queue.queue_stats(since=METRICS_WINDOW)
+    for name in sorted(set(figures) | set(per_queue)):
+        oldest.sample(float(figures.get(name, {}).get("oldest_due_age") or 0.0), queue=name)
+
+    minutes = queue.task_minutes_histograms(since=METRICS_WINDOW)
+    attempts = _Family(lines, "taskito_task_attempts", "gauge",
+                       "Attempts per task and outcome (complete, failed: retried, dead; cancelled jobs) in the "
+                       "last hour (task metrics, which survive purges).")
+    for name in sorted(minutes):
+        for outcome, count in minutes[name].counts.items():
+            attempts.sample(count, task=name, outcome=outcome)
+    wait = _Family(lines, "taskito_task_wait_seconds", "histogram",
+                   "Seconds from a job's due time to the start of each attempt, in the last hour.")
+    for name in sorted(minutes):
+        histogram = minutes[name].wait
+        for bound, count in zip(RUNTIME_BUCKETS, histogram.cumulative(RUNTIME_BUCKETS), strict=True):
+            wait.sample(count, "_bucket", task=name, le=_number(bound))
+        wait.sample(histogram.count, "_bucket", task=name, le="+Inf")
+        wait.sample(float(histogram.sum), "_sum", task=name)
+        wait.sample(histogram.count, "_count", task=name)
 
     return "\n".join(lines) + "\n"

@@ -169,6 +169,11 @@ class Completion:
     # The job's workflow (the worker copies it from the claimed row): an engine that advances workflows
     # from the client (SQLite) counts only these completions; PostgreSQL's taskito_complete() reads the rows.
     workflow_id: str | None = None
+    # What the task minutes of the job need (see Storage.task_minutes), known to the worker from its claim;
+    # None: the engine reads them from the job.
+    task_name: str | None = None
+    queue: str | None = None
+    scheduled_at: float | None = None
 
 
 # How a workflow job's arguments are made (JobRecord.wf_mode, bits).
@@ -414,6 +419,31 @@ class Storage(Protocol):
         """Activity since ``since`` in ``step``-second buckets (bucket 0 starts at ``since``):
         ``{bucket: {"completed": jobs completed, "dead": jobs that died, "failed": failed attempts}}``;
         buckets with no activity are left out."""
+
+    # -- job logs and task minutes (observability) ---------------------------------------
+    def add_job_log(self, job_id: str, logged_at: float, level: str, message: str, extra: str | None,
+                    limit: int) -> bool:
+        """Store one line of ``current_job.log()``; False (nothing stored) if the job holds ``limit`` already."""
+
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The job's lines oldest first (those after line id ``after``): ``id``, ``time``, ``level``,
+        ``message``, ``extra`` (a JSON object's text, or None)."""
+
+    def task_minutes(self, since: float) -> list[tuple[Any, ...]]:
+        """The task minutes since ``since``, added up per (queue, task_name, outcome, runtime_le,
+        wait_le): rows of those five, then n, runtime_sum, wait_sum."""
+
+    def task_minutes_series(self, since: float, step: float) -> list[tuple[Any, ...]]:
+        """(bucket, task_name, outcome, n, runtime_sum) in ``step``-second buckets from ``since``."""
+
+    def merge_task_minutes(self, start: float, end: float, step: int) -> None:
+        """Merge the task-minute rows of [start, end) into one per key and ``step`` seconds."""
+
+    def prune_task_minutes(self, before: float) -> int:
+        """Delete the task minutes before ``before``; returns how many rows went."""
+
+    def oldest_due(self, queue: str, now: float) -> float | None:
+        """When the longest-waiting due job of ``queue`` became due (its scheduled_at), or None."""
 
     # -- periodic tasks ------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:

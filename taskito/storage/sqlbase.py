@@ -7,14 +7,16 @@ retries) lives here once.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from ..exceptions import InvalidValueError, JobNotFoundError, TaskitoError
 from ..options import replayed
@@ -53,6 +55,15 @@ PLAIN_CHUNKS = 5
 BATCH_LEASE = 300.0
 # Chunks of an abandoned batch one maintenance round finishes (the rest waits for the next round).
 ABANDONED_CHUNKS_PER_ROUND = 20
+
+def _bucket(seconds: float | None) -> float:
+    """The run-time bucket of ``seconds`` (the smallest bound at or above it; infinity above them all; 0 for
+    no time), as the SQL of the task minutes computes it."""
+    if seconds is None:
+        return 0.0
+    index = bisect.bisect_left(RUNTIME_BOUNDS, seconds)
+    return RUNTIME_BOUNDS[index] if index < len(RUNTIME_BOUNDS) else math.inf
+
 
 _RECORD_FIELDS = tuple(item.name for item in fields(JobRecord) if item.name != "depends_on")  # read separately
 
@@ -404,11 +415,37 @@ class SQLStorage:
             for item in done:
                 if item.workflow_id is not None:
                     self._advance_workflow(cur, item, now)
-            cur.executemany(self.sql["complete"], [
-                {"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
-                 "started_at": item.started_at, "finished_at": now if item.finished_at is None else item.finished_at}
-                for item in done
-            ])
+            rows = [{"job_id": item.job_id, "attempt": item.attempt, "result": item.result,
+                     "started_at": item.started_at,
+                     "finished_at": now if item.finished_at is None else item.finished_at} for item in done]
+            cur.executemany(self.sql["complete"], rows)
+            self._record_completions(cur, done, rows, applied=cur.rowcount)
+
+    def _record_completions(self, cur: Any, done: Sequence[Completion], rows: list[dict[str, Any]],
+                            applied: int) -> None:
+        """The task minutes of a batch of completions, in its transaction. When every completion applied
+        and carries its job's task, queue and due time (the worker's do), they are added up here, one
+        upsert per key; else a statement reads the jobs this batch completed."""
+        if applied == len(done) and all(item.task_name is not None and item.queue is not None
+                                        and item.scheduled_at is not None for item in done):
+            minutes: dict[tuple[Any, ...], list[float]] = {}
+            for item, row in zip(done, rows, strict=True):
+                finished = row["finished_at"]
+                started = item.started_at
+                runtime = None if started is None else max(0.0, finished - started)
+                wait = None if started is None else max(0.0, started - cast(float, item.scheduled_at))
+                key = (int(finished // 60 * 60), item.queue, item.task_name, _bucket(runtime), _bucket(wait))
+                sums = minutes.setdefault(key, [0, 0.0, 0.0])
+                sums[0] += 1
+                sums[1] += runtime or 0.0
+                sums[2] += wait or 0.0
+            cur.executemany(self.sql["insert_task_minutes"], [
+                {"minute": minute, "queue": queue, "task_name": task_name, "outcome": Status.COMPLETE,
+                 "runtime_le": runtime_le, "wait_le": wait_le, "n": n, "runtime_sum": runtime_sum, "wait_sum": wait_sum}
+                for (minute, queue, task_name, runtime_le, wait_le), (n, runtime_sum, wait_sum) in minutes.items()])
+            return
+        self._run(cur, "record_completions",
+                  done=json.dumps([[row["job_id"], row["attempt"], row["finished_at"]] for row in rows]))
 
     def fail(self, job_id: str, attempt: int, error: str, traceback: str | None,
              retry_delay: float | None, started_at: float | None = None) -> bool:
@@ -799,6 +836,47 @@ class SQLStorage:
             for row in self._rows(cur, "failures_per_bucket", since=since, step=step):
                 bucket(row["bucket"])["failed"] += row["n"]
         return buckets
+
+    # -- job logs and task minutes ------------------------------------------------------------
+    def add_job_log(self, job_id: str, logged_at: float, level: str, message: str, extra: str | None,
+                    limit: int) -> bool:
+        with self._transaction() as cur:
+            return self._run(cur, "add_job_log", job_id=job_id, logged_at=logged_at, level=level, message=message,
+                             extra=extra, limit=limit) > 0
+
+    def job_logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        if not is_job_id(job_id):
+            return []
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "job_logs", job_id=job_id, after=after, limit=limit)
+        return [{"id": r["id"], "time": r["logged_at"], "level": r["level"], "message": r["message"],
+                 "extra": r["extra"]} for r in rows]
+
+    def task_minutes(self, since: float) -> list[tuple[Any, ...]]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "task_minutes", since=since)
+        return [tuple(row[key] for key in ("queue", "task_name", "outcome", "runtime_le", "wait_le", "n", "runtime_sum",
+                                           "wait_sum")) for row in rows]
+
+    def task_minutes_series(self, since: float, step: float) -> list[tuple[Any, ...]]:
+        if step <= 0:
+            raise InvalidValueError(f"step must be positive, got {step}")
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "task_minutes_series", since=since, step=step)
+        return [tuple(row[key] for key in ("bucket", "task_name", "outcome", "n", "runtime_sum")) for row in rows]
+
+    def merge_task_minutes(self, start: float, end: float, step: int) -> None:
+        with self._transaction() as cur:
+            self._run(cur, "grouped_task_minutes", start=start, end=end, step=step)
+
+    def prune_task_minutes(self, before: float) -> int:
+        with self._transaction() as cur:
+            return self._run(cur, "prune_task_minutes", before=before)
+
+    def oldest_due(self, queue: str, now: float) -> float | None:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "oldest_due", queue=queue, now=now)
+        return None if not rows or rows[0]["oldest"] is None else float(rows[0]["oldest"])
 
     # -- periodic tasks -------------------------------------------------------------------
     def register_periodic(self, definition: PeriodicDef) -> None:

@@ -377,6 +377,21 @@ class SQLiteStorage(SQLStorage):
             self._checkpoint()  # a purge of many rows is one big transaction: all of it went to the WAL
         return removed
 
+    def merge_task_minutes(self, start: float, end: float, step: int) -> None:
+        """Read the merged rows, delete the originals, write the merged ones: one transaction (the
+        write lock keeps everyone else out meanwhile). Minutes need no merging here: the trigger adds
+        to the one row of its key."""
+        if step <= 60:
+            return
+        with self._transaction() as cur:
+            rows = self._rows(cur, "grouped_task_minutes", start=start, end=end, step=step)
+            if not rows:
+                return
+            self._run(cur, "delete_task_minutes", start=start, end=end)
+            cur.executemany(self.sql["insert_task_minutes"], [
+                {key: row[key] for key in ("minute", "queue", "task_name", "outcome", "runtime_le", "wait_le", "n",
+                                           "runtime_sum", "wait_sum")} for row in rows])
+
     def unregister_worker(self, worker_id: str) -> None:
         """A stopping worker also folds the WAL back into the database, leaving a small -wal file."""
         super().unregister_worker(worker_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..storage import Status
 from . import params as p
-from .errors import Reply
+from .errors import Reply, ViewError
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -16,13 +17,43 @@ MAX_POINTS = 1440
 
 
 def workers(queue: Queue, params: p.Params) -> Reply:
-    """Live workers from their heartbeats, with the server's clock to judge them by."""
-    return 200, {"workers": queue.workers(), "now": time.time()}
+    """Live workers from their heartbeats, each with the jobs it runs now (``jobs``), and the server's
+    clock to judge them by."""
+    found = queue.workers()
+    running: dict[str, list[dict[str, Any]]] = {}
+    for job in queue.list_jobs(status=Status.RUNNING, limit=p.MAX_LIMIT):
+        record = job.record
+        if record.worker_id:
+            running.setdefault(record.worker_id, []).append(
+                {"id": record.id, "task_name": record.task_name, "started_at": record.started_at})
+    for worker in found:
+        worker["jobs"] = running.get(worker["id"], [])
+    return 200, {"workers": found, "now": time.time()}
 
 
 def tasks(queue: Queue, params: p.Params) -> Reply:
-    """Task names this process knows (for a task filter); jobs may name others."""
-    return 200, {"tasks": sorted(queue.tasks)}
+    """Task names (registered here, or seen in the last ``since`` seconds: for a task filter), and per
+    task its figures over that window (``Queue.task_stats``) in ``stats``, failing and slow ones first."""
+    window = p.since(params)
+    stats = queue.task_stats(since=window)
+    ranked = sorted(stats.items(), key=lambda item: (-item[1]["failure_rate"], -(item[1]["runtime"]["p95"] or 0),
+                                                     item[0]))
+    return 200, {"tasks": sorted(set(queue.tasks) | set(stats)), "since": window,
+                 "stats": [{"task_name": name, **figures} for name, figures in ranked]}
+
+
+def task_series(queue: Queue, params: p.Params) -> Reply:
+    """Attempts per ``step`` seconds over the last ``since`` seconds, per task and outcome (charts of 1 h,
+    24 h, 7 d): ``points`` oldest first, each ``{"t", "tasks": {name: {outcome: n, "runtime_sum"}}}``."""
+    window = p.since(params)
+    step = p.integer(params, "step", 60, 60, 86400)
+    if window // step > MAX_POINTS:
+        raise ViewError(400, f"since/step gives {window // step} points; at most {MAX_POINTS} (take a larger step)")
+    found = queue.task_series(since=window, step=step)
+    start = (time.time() - window) // 60 * 60  # as Queue.task_series counts its buckets: from a whole minute
+    count = math.ceil((time.time() - start) / step)
+    return 200, {"since": window, "step": step,
+                 "points": [{"t": start + index * step, "tasks": found.get(index, {})} for index in range(count)]}
 
 
 def revoke_task(queue: Queue, params: p.Params, name: str) -> Reply:

@@ -47,6 +47,21 @@ def job_result(queue: Queue, params: p.Params, job_id: str) -> Reply:
                  "error": None if status == Status.COMPLETE else data["error"]}
 
 
+def job_logs(queue: Queue, params: p.Params, job_id: str) -> Reply:
+    """The lines the job's task logged (``current_job.log()``), oldest first; ``after``: only those after
+    that line id (a page following a running job asks for the new ones)."""
+    after = p.integer(params, "after", 0, 0, 2**62)
+    found(queue, job_id)
+    return 200, {"job_id": job_id, "lines": queue.job_logs(job_id, after=after)}
+
+
+def search(queue: Queue, params: p.Params) -> Reply:
+    """Jobs matching ``q``: the job with that id (none: an empty answer, not an error)."""
+    query = (p.text(params, "q") or "").strip()
+    job = queue.get_job(query) if query else None
+    return 200, {"q": query, "jobs": [] if job is None else [job.summary()]}
+
+
 def cancel_job(queue: Queue, params: p.Params, job_id: str) -> Reply:
     """Cancel a job that has not finished: a waiting one at once; a claimed or running one is asked to
     stop (``cancel_requested``), and ends cancelled once its worker has stopped it."""

@@ -65,6 +65,14 @@ def name(value: str, what: str) -> str:
     return value
 
 
+MAX_SINCE = 31 * 86400  # seconds back a metrics view may look (they are kept for TASKITO_METRICS_RETENTION)
+
+
+def since(params: Params) -> int:
+    """The window of a metrics view: ``since`` seconds back, 60 to 31 days (default an hour)."""
+    return integer(params, "since", 3600, 60, MAX_SINCE)
+
+
 def seconds(params: Params, key: str, default: float) -> float:
     raw = params.get(key)
     try:

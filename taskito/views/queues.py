@@ -22,7 +22,18 @@ def queue_rows(queue: Queue) -> list[dict[str, Any]]:
 
 
 def queues(queue: Queue, params: p.Params) -> Reply:
-    return 200, {"queues": queue_rows(queue)}
+    """Every known queue with its counts; when its oldest due job became due (``oldest_due_at``, a UNIX
+    time: its age is the caller's clock minus that, so that the answer does not change while it waits) and,
+    over the last ``since`` seconds, its jobs' ``wait`` (p50, p95), ``completed_recently`` and
+    ``failure_rate`` (``Queue.queue_stats``)."""
+    window = p.since(params)
+    figures = queue.queue_stats(since=window)
+    rows = queue_rows(queue)
+    for row in rows:
+        found = figures.get(row["name"], {})
+        row.update(oldest_due_at=found.get("oldest_due_at"), wait=found.get("wait"),
+                   completed_recently=found.get("completed", 0), failure_rate=found.get("failure_rate", 0.0))
+    return 200, {"queues": rows, "since": window}
 
 
 def stats_by_queue(queue: Queue, params: p.Params) -> Reply:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ..context import LogLine, store_log_line
 from ..storage import JobRecord
 from .attempt import Outcome, arun_attempt, lost_attempt, record_outcome, timed_out
 from .pool import JobPool, Running
@@ -180,7 +181,8 @@ class AsyncPool(JobPool):
         outcome: Outcome | None = None
         try:
             outcome = await arun_attempt(self.queue, record, entry.started, still_current=lambda: not entry.abandoned,
-                                         write_progress=self._write_progress, cancel=entry.cancel)
+                                         write_progress=self._write_progress, write_log=self._write_log,
+                                         cancel=entry.cancel)
         except BaseException as exc:  # taskito's own error, or a cancel outside the task function
             if not entry.abandoned:
                 logger.exception("job %s %s: unexpected worker error", record.id, record.task_name)
@@ -208,6 +210,16 @@ class AsyncPool(JobPool):
         if threading.get_ident() == self._thread.ident:
             self._to_io(action)
         else:  # from a thread the coroutine started with its context (asyncio.to_thread)
+            self._loop.call_soon_threadsafe(self._to_io, action)
+
+    def _write_log(self, job_id: str, line: LogLine) -> None:
+        """``current_job.log`` in a coroutine: written on the I/O thread, in order."""
+        if self.queue.max_log_lines <= 0:
+            return
+        action = functools.partial(store_log_line, self.queue.storage, job_id, line, self.queue.max_log_lines)
+        if threading.get_ident() == self._thread.ident:
+            self._to_io(action)
+        else:
             self._loop.call_soon_threadsafe(self._to_io, action)
 
     def _to_io(self, action: Callable[[], None]) -> None:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..context import JobContext, bound
+from ..context import JobContext, LogLine, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
+from ..middleware import JobInfo, call_middleware, emit
 from ..storage import WF_MAPPED, Completion, JobRecord
 from ..workflow import mapped, step_arguments
 from .retry import retry_delay
@@ -38,12 +39,14 @@ class Outcome:
     raised: BaseException | None = None
 
 
-def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any]]:
+def _decode(queue: Queue, record: JobRecord) -> tuple[list[Any], dict[str, Any], dict[str, str]]:
+    """The arguments, and the headers middleware added at enqueue (see ``taskito.middleware``)."""
     payload = queue.serializer.loads(record.payload)
     args, kwargs = payload["args"], payload["kwargs"]
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise TypeError("args must be a list and kwargs an object")
-    return args, kwargs
+    headers = payload.get("headers")
+    return args, kwargs, headers if isinstance(headers, dict) else {}
 
 
 def storable(text: str) -> str:
@@ -76,13 +79,14 @@ def run_attempt(queue: Queue, record: JobRecord, started: float,
 async def arun_attempt(queue: Queue, record: JobRecord, started: float,
                        still_current: Callable[[], bool] = lambda: True,
                        write_progress: Callable[[str, float], None] | None = None,
+                       write_log: Callable[[str, LogLine], None] | None = None,
                        cancel: threading.Event | None = None) -> Outcome:
     """``run_attempt`` of an ``async def`` task, awaited on the worker's event loop.
 
-    ``current_job`` is bound in this coroutine's own context; ``write_progress`` takes its
-    progress updates, so that the loop never waits for the database.
+    ``current_job`` is bound in this coroutine's own context; ``write_progress`` and ``write_log``
+    take its progress updates and log lines, so that the loop never waits for the database.
     """
-    prepared = _prepare(queue, record, started, write_progress, cancel)
+    prepared = _prepare(queue, record, started, write_progress, write_log, cancel)
     if isinstance(prepared, Outcome):
         return prepared
     task, args, kwargs, context = prepared
@@ -92,7 +96,8 @@ async def arun_attempt(queue: Queue, record: JobRecord, started: float,
 
 
 def _prepare(queue: Queue, record: JobRecord, started: float,
-             write_progress: Callable[[str, float], None] | None = None, cancel: threading.Event | None = None,
+             write_progress: Callable[[str, float], None] | None = None,
+             write_log: Callable[[str, LogLine], None] | None = None, cancel: threading.Event | None = None,
              ) -> Outcome | tuple[TaskWrapper, tuple[Any, ...], dict[str, Any], JobContext]:
     """The task, its decoded arguments and its ``current_job``; or the Outcome of a job that cannot run."""
     started_at = wall_clock(started)
@@ -103,7 +108,7 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
                              f"name (registered: {known}); import its module in the --app module",
                        started_at=started_at)
     try:
-        args, kwargs = _decode(queue, record)
+        args, kwargs, headers = _decode(queue, record)
     except Exception as exc:
         return Outcome(error=f"corrupt payload: {describe(exc)}", started_at=started_at)
     if record.wf_mode:  # a workflow step: the previous stage's result first, or one call per argument list
@@ -117,8 +122,8 @@ def _prepare(queue: Queue, record: JobRecord, started: float,
     max_retries = cast(int, task.options.max_retries if record.max_retries is None else record.max_retries)  # resolved
     context = JobContext(id=record.id, task_name=record.task_name, retry_count=record.retry_count,
                          max_retries=max_retries, queue_name=record.queue, storage=queue.storage, started=started,
-                         soft_timeout=task.options.soft_timeout, write_progress=write_progress,
-                         cancel=cancel)
+                         soft_timeout=task.options.soft_timeout, write_progress=write_progress, headers=headers,
+                         max_log_lines=queue.max_log_lines, write_log=write_log, cancel=cancel)
     return task, tuple(args), kwargs, context
 
 
@@ -163,8 +168,12 @@ def record_outcome(queue: Queue, writer: CompletionWriter, record: JobRecord, ou
     if outcome.error is None:
         writer.add(Completion(record.id, record.attempt, outcome.result or b"null",
                               started_at=outcome.started_at, finished_at=time.time(),
-                              workflow_id=record.workflow_id))
-        logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000)
+                              workflow_id=record.workflow_id, task_name=record.task_name, queue=record.queue,
+                              scheduled_at=record.scheduled_at))
+        logger.info("job %s %s complete in %.1f ms", record.id, record.task_name, outcome.duration * 1000,
+                    extra={"job_id": record.id, "task_name": record.task_name})
+        emit(queue.registry, "job.completed", job_id=record.id, task_name=record.task_name, queue=record.queue,
+             retry_count=record.retry_count, duration=outcome.duration)
         return
     record_failure(queue, record, outcome)
 
@@ -184,13 +193,28 @@ def record_failure(queue: Queue, record: JobRecord, outcome: Outcome) -> bool:
         return False
     verdict = "dead" if outcome.retry_delay is None else f"failed, retry in {outcome.retry_delay:.1f}s"
     logger.info("job %s %s %s after %.1f ms: %s", record.id, record.task_name, verdict,
-                outcome.duration * 1000, outcome.error.splitlines()[0])
-    if outcome.raised is not None:
+                outcome.duration * 1000, outcome.error.splitlines()[0],
+                extra={"job_id": record.id, "task_name": record.task_name})
+    registry = queue.registry
+    if outcome.raised is not None or registry.middleware:
         try:
-            args, kwargs = _decode(queue, record)
+            args, kwargs, headers = _decode(queue, record)
         except Exception:
-            args, kwargs = [], {}
-        run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
+            args, kwargs, headers = [], {}, {}
+        if outcome.raised is not None:
+            run_failure_hooks(queue, record.task_name, tuple(args), kwargs, outcome.raised)
+        info = JobInfo(id=record.id, task_name=record.task_name, queue=record.queue, args=tuple(args),
+                       kwargs=kwargs, retry_count=record.retry_count, headers=headers)
+        if outcome.retry_delay is None:
+            call_middleware(registry, "on_dead", info, outcome.error)
+        else:
+            call_middleware(registry, "on_retry", info, outcome.error, outcome.retry_delay)
+    event = {"job_id": record.id, "task_name": record.task_name, "queue": record.queue,
+             "retry_count": record.retry_count, "error": outcome.error}
+    if outcome.retry_delay is None:
+        emit(registry, "job.dead", **event)
+    else:
+        emit(registry, "job.retrying", **event, retry_in=outcome.retry_delay)
     return True
 
 

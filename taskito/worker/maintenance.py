@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskito.worker")
 
+METRICS_INTERVAL = 60.0  # seconds between two upkeeps of the task minutes
+RECENT_MINUTES = 600  # seconds of past minutes whose appended rows are merged (PostgreSQL)
+HOURLY_AFTER = 2 * 3600  # minutes older than this are merged into hours (1 h charts keep their minutes)
+HOURLY_WINDOW = 6 * 3600  # seconds of such minutes each upkeep looks at (a worker down longer leaves them be)
+
 class Maintenance:
     def __init__(self, queue: Queue, worker_id: str, held: Callable[[], list[str]]) -> None:
         self.queue = queue
@@ -39,6 +44,7 @@ class Maintenance:
 
     def _run(self) -> None:
         last_purge = 0.0
+        last_metrics = -METRICS_INTERVAL
         failures = 0
         while not self._stop.wait(self.interval if failures == 0 else min(self.interval * 2 ** failures, 10)):
             try:
@@ -47,6 +53,9 @@ class Maintenance:
                 if self.purge_interval is not None and time.monotonic() - last_purge >= self.purge_interval:
                     self.purge()
                     last_purge = time.monotonic()
+                if time.monotonic() - last_metrics >= METRICS_INTERVAL:
+                    self.tend_metrics()
+                    last_metrics = time.monotonic()
                 if failures:
                     logger.warning("database reachable again; heartbeats resumed")
                 failures = 0
@@ -71,3 +80,17 @@ class Maintenance:
         removed = sum(self.storage.purge(status, ttl) for status in (Status.COMPLETE, Status.DEAD, Status.CANCELLED))
         if removed:
             logger.info("purged %d finished job(s) older than result_ttl=%gs", removed, ttl)
+
+    def tend_metrics(self) -> None:
+        """Keep the task minutes small: merge past minutes' rows (one per key), minutes older than two hours
+        into hours (a week is then 166 hour rows and 120 minute rows per key), and drop those past
+        TASKITO_METRICS_RETENTION."""
+        now = time.time()
+        minute = now // 60 * 60
+        self.storage.merge_task_minutes(minute - RECENT_MINUTES, minute, 60)
+        hour = (now - HOURLY_AFTER) // 3600 * 3600
+        self.storage.merge_task_minutes(hour - HOURLY_WINDOW, hour, 3600)
+        pruned = self.storage.prune_task_minutes(now - self.queue.metrics_retention)
+        if pruned:
+            logger.debug("pruned %d task-minute row(s) older than metrics_retention=%gs", pruned,
+                         self.queue.metrics_retention)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .. import validation
 from ..exceptions import ConfigurationError
+from ..middleware import emit
 from ..storage.base import RATE_HORIZON
 from .async_pool import AsyncPool, MixedPool
 from .cancellation import CancelWatcher
@@ -98,6 +99,8 @@ class Worker:
         self.cancels.start()
         self.scheduler.start()
         logger.info("worker %s started: queues %s, %s, %r", self.id, ",".join(self.queues), self._runs, self.queue)
+        emit(self.queue.registry, "worker.started", worker_id=self.id, hostname=socket.gethostname(),
+             pid=os.getpid(), queues=list(self.queues))
         try:
             self._loop()
         finally:
@@ -197,6 +200,8 @@ class Worker:
         except Exception as exc:
             logger.warning("could not unregister worker %s: %s", self.id, exc)
         logger.info("worker %s stopped", self.id)
+        emit(self.queue.registry, "worker.stopped", worker_id=self.id, hostname=socket.gethostname(),
+             pid=os.getpid(), queues=list(self.queues))
 
     def _put_back(self, job_ids: list[str]) -> None:
         if not job_ids:

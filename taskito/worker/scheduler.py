@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ..middleware import emit
 from ..schedule import next_run
 from ..storage import NewJob, new_job_id
 
@@ -61,3 +62,5 @@ class Scheduler:
             upcoming = next_run(due.cron, due.timezone, after=max(now, due.next_run_at))
             if self.storage.fire_periodic(due.name, due.next_run_at, upcoming, job):
                 logger.info("periodic %s enqueued job %s", due.name, job.id)
+                emit(self.queue.registry, "job.enqueued", job_id=job.id, task_name=job.task_name, queue=job.queue,
+                     periodic=due.name)

@@ -102,6 +102,8 @@ def test_the_a_methods_answer_as_the_blocking_ones(engine_queue: Queue) -> None:
         assert await queue.apaused_queues() == ["default"]
         await queue.aresume("default")
         assert await queue.aworkers() == []
+        assert await queue.ajob_logs(job.id) == [] and await queue.atask_stats() == queue.task_stats()
+        assert (await queue.aqueue_stats())["default"]["pending"] == queue.stats()["pending"]
         return {"job": job, "mapped": mapped, "by_name": by_name, "many": many, "follower": follower,
                 "failing": failing, "signed": signed}
 

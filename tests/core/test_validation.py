@@ -243,7 +243,7 @@ NUMERIC_SETTINGS = [setting for setting in taskito_config.SETTINGS if setting.pa
 def test_the_numeric_settings_are_the_ones_expected() -> None:
     assert {setting.kwarg for setting in NUMERIC_SETTINGS} == {
         "workers", "default_retry", "default_timeout", "default_priority", "result_ttl", "drain_timeout",
-        "pool_size", "lease_seconds", "async_concurrency", "cancel_grace"}
+        "pool_size", "lease_seconds", "async_concurrency", "cancel_grace", "max_log_lines", "metrics_retention"}
 
 
 @pytest.mark.parametrize("setting", NUMERIC_SETTINGS, ids=lambda setting: setting.env)

@@ -94,6 +94,13 @@ def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[st
     assert per_queue["queues"]["mail"] == engine_queue.stats_by_queue("mail")
     same_everywhere(adapters, "GET", "/queues")
     same_everywhere(adapters, "GET", "/queues/mail")
+    _, tasks = same_everywhere(adapters, "GET", "/tasks?since=3600")
+    assert tasks["stats"] and tasks["stats"][0]["failure_rate"] >= tasks["stats"][-1]["failure_rate"]
+    _, logs = same_everywhere(adapters, "GET", f"/jobs/{made['complete'][0]}/logs")
+    assert logs == {"job_id": made["complete"][0], "lines": []}
+    _, found = same_everywhere(adapters, "GET", f"/search?q={made['dead'][0]}")
+    assert [job["id"] for job in found["jobs"]] == [made["dead"][0]]
+    same_everywhere(adapters, "GET", "/schedules")
 
 
 @pytest.mark.parametrize(("path", "named"), [
@@ -103,6 +110,9 @@ def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[st
     ("/jobs?offset=-1", "got -1"),
     ("/dead-letters?limit=501", "got 501"),
     ("/throughput?step=0", "got 0"),
+    ("/tasks?since=5", "got 5"),
+    ("/task-series?step=abc", "'abc'"),
+    ("/jobs/0123456789abcdef0123456789abcdef/logs?after=-2", "got -2"),
 ])
 def test_bad_input_is_the_same_400_naming_the_value_everywhere(adapters: dict[str, Call], path: str,
                                                               named: str) -> None:

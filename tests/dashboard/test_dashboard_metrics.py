@@ -68,7 +68,9 @@ def test_metrics_endpoint_speaks_the_prometheus_text_format(client: DashClient, 
     types, samples = parse(response.get_data(as_text=True))
     assert types == {"taskito_jobs": "gauge", "taskito_queue_paused": "gauge", "taskito_workers": "gauge",
                      "taskito_task_completions": "gauge", "taskito_task_failures": "gauge",
-                     "taskito_task_dead_letters": "gauge", "taskito_task_runtime_seconds": "histogram"}
+                     "taskito_task_dead_letters": "gauge", "taskito_task_runtime_seconds": "histogram",
+                     "taskito_queue_oldest_due_age_seconds": "gauge", "taskito_task_attempts": "gauge",
+                     "taskito_task_wait_seconds": "histogram"}
     for name, counts in queue.stats_all_queues().items():
         for status, count in counts.items():
             assert value(samples, "taskito_jobs", queue=name, status=status) == count

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from taskito.storage import Completion, Started
 from taskito_django import queue
 from tests.django.conftest import finish_all
 
@@ -197,6 +199,28 @@ def test_job_detail_shows_the_error_history_with_tracebacks(staff_client: Client
     assert "Error history (1)" in page
     assert "<strong>ValueError: kaput</strong>" in page and "Traceback (most recent call last):" in page
     assert 'id="taskito-retry"' in page and 'id="taskito-cancel"' not in page
+
+
+def test_job_detail_shows_the_job_s_log_lines_and_the_overview_its_task_metrics(staff_client: Client) -> None:
+    job = queue.enqueue("djapp.tasks.report", args=("monthly",))
+    page = text(staff_client.get(f"/admin/taskito/jobs/{job.id}/"))
+    assert "Logs (0)" in page and "The task logged nothing" in page
+    assert 'http-equiv="refresh"' not in page  # pending: nothing to follow yet
+    [record] = queue.storage.claim("test-hand", ["reports"], 1, 30)
+    queue.storage.start([Started(record.id, record.attempt, time.time())])
+    running = text(staff_client.get(f"/admin/taskito/jobs/{job.id}/"))
+    assert '<meta http-equiv="refresh" content="5">' in running and 'id="taskito-logs-live"' in running
+    now = time.time()
+    queue.storage.add_job_log(job.id, now, "warning", "almost <done>", '{"rows": 3}', 1000)
+    queue.storage.add_job_log(job.id, now + 1, "info", "done", None, 1000)
+    queue.storage.complete([Completion(record.id, record.attempt, b'"done"', started_at=now, finished_at=now + 1)])
+    page = text(staff_client.get(f"/admin/taskito/jobs/{job.id}/"))
+    assert "Logs (2)" in page and 'http-equiv="refresh"' not in page
+    assert re.search(r'<tr class="taskito-log taskito-log-warning"><td>\d{4}-[^<]*</td><td>warning</td> '
+                     r'<td>almost &lt;done&gt; <code>{&quot;rows&quot;: 3}</code></td></tr>', page)
+    assert page.index("almost &lt;done&gt;") < page.index("<td>done</td>")  # oldest first
+    overview = text(staff_client.get("/admin/taskito/"))
+    assert re.search(r'<tr class="taskito-task" data-task="djapp.tasks.report">.*?<td class="num">1</td>', overview)
 
 
 def test_job_detail_shows_its_workflow_with_every_step_linked(staff_client: Client) -> None:

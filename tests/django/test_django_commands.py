@@ -141,6 +141,19 @@ def test_worker_runs_jobs_and_stops_cleanly_on_sigint(effects_file: Path) -> Non
         worker.stop()
 
 
+def test_worker_logs_json_lines_with_log_format_json() -> None:
+    worker = start_django_worker("--concurrency", "1", "--log-format", "json")
+    try:
+        job = queue.enqueue("djapp.tasks.add", args=(2, 3))
+        assert job.result(timeout=30) == 5
+        worker.wait_for_line("complete in")
+    finally:
+        worker.stop()
+    lines = [json.loads(line) for line in worker.lines]
+    assert any(line.get("job_id") == job.id and "complete in" in line["message"] for line in lines)
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
 def test_worker_serves_only_the_queues_it_is_given() -> None:
     worker = start_django_worker("--queues", "reports", "--concurrency", "1")
     try:

@@ -77,6 +77,18 @@ def test_job_detail_and_non_blocking_result(client: TestClient, queue: Queue) ->
         assert response.status_code == 404 and "nope" in response.json()["error"]
 
 
+def test_logs_and_task_and_queue_metrics(client: TestClient, queue: Queue) -> None:
+    done = make_complete(queue, 4)
+    assert client.get(f"/tasks/jobs/{done}/logs").json() == {"job_id": done, "lines": []}
+    assert client.get("/tasks/jobs/0123456789abcdef0123456789abcdef/logs").status_code == 404
+    tasks = client.get("/tasks/tasks").json()
+    assert tasks["since"] == 3600 and tasks["stats"][0]["task_name"] == "app.add"
+    assert tasks["stats"][0]["counts"]["complete"] == 1
+    [setup] = [row for row in client.get("/tasks/queues").json()["queues"] if row["name"] == "setup"]
+    assert setup["completed_recently"] == 1
+    assert client.get("/tasks/queues?since=abc").status_code == 400
+
+
 def test_cancel(client: TestClient, queue: Queue) -> None:
     pending = queue.enqueue("app.add", args=(2, 3)).id
     response = client.post(f"/tasks/jobs/{pending}/cancel")

@@ -17,6 +17,9 @@ PROTECTED = [
     ("GET", "/taskito/jobs"),
     ("GET", "/taskito/jobs/{job}"),
     ("GET", "/taskito/jobs/{job}/result"),
+    ("GET", "/taskito/jobs/{job}/logs"),
+    ("GET", "/taskito/tasks"),
+    ("GET", "/taskito/queues"),
     ("GET", "/taskito/dead-letters"),
     ("POST", "/taskito/jobs/{job}/cancel"),
     ("POST", "/taskito/dead-letters/{dead}/retry"),
@@ -108,6 +111,20 @@ def test_job_detail_and_result(authorized: FlaskClient, app_queue: Queue) -> Non
     assert detail["status"] == "dead" and [e["error"] for e in detail["errors"]] == ["RuntimeError: boom"]
     pending = app_queue.enqueue("sample.add", args=(5, 5)).id
     assert authorized.get(f"/taskito/jobs/{pending}/result").json["ready"] is False
+
+
+def test_logs_and_task_and_queue_metrics(authorized: FlaskClient, app_queue: Queue) -> None:
+    done = make_complete(app_queue, value=2)
+    assert authorized.get(f"/taskito/jobs/{done}/logs").json == {"job_id": done, "lines": []}
+    assert authorized.get(f"/taskito/jobs/{done}/logs?after=x").status_code == 400
+    assert authorized.get("/taskito/jobs/0123456789abcdef0123456789abcdef/logs").status_code == 404
+    tasks = authorized.get("/taskito/tasks?since=600").json
+    assert tasks["since"] == 600 and tasks["stats"][0]["task_name"] == "sample.add"
+    assert tasks["stats"][0]["counts"]["complete"] == 1
+    [setup] = [row for row in authorized.get("/taskito/queues").json["queues"] if row["name"] == "setup"]
+    assert setup["completed_recently"] == 1 and setup["oldest_due_at"] is None
+    bad = authorized.get("/taskito/tasks?since=5")
+    assert bad.status_code == 400 and "since must be from 60" in bad.json["error"]
 
 
 def test_job_list_filters_and_pages(authorized: FlaskClient, app_queue: Queue) -> None:

@@ -51,10 +51,25 @@ def test_worker_subprocess_runs_tasks_inside_the_app_context(app: Flask, tmp_pat
     assert "stopped" in worker.output and added.id in worker.output
 
 
+def test_worker_logs_json_lines_with_log_format_json(app: Flask, tmp_path: Path) -> None:
+    worker = flask_command(tmp_path, "worker", "--concurrency", "1", "--log-format", "json")
+    try:
+        worker.wait_for_line("started:")
+        with app.app_context():
+            added = sample_app.add.delay(2, 3)
+        assert added.result(timeout=20) == 5
+        worker.wait_for_line("complete in")
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.output
+    lines = [json.loads(line) for line in worker.lines]
+    assert any(line.get("job_id") == added.id and line["logger"] == "taskito.worker" for line in lines)
+
+
 def test_worker_flags_and_bad_flags(tmp_path: Path) -> None:
     help_text = flask_command(tmp_path, "worker", "--help")
     assert help_text.wait() == 0
-    for flag in ("--queues", "--concurrency", "--pool", "--drain-timeout", "--loglevel"):
+    for flag in ("--queues", "--concurrency", "--pool", "--drain-timeout", "--loglevel", "--log-format"):
         assert flag in help_text.output
     bad = flask_command(tmp_path, "worker", "--concurrency", "0")
     assert bad.wait() == 2 and "--concurrency" in bad.output and "Traceback" not in bad.output

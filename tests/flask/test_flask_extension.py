@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask, current_app, g
@@ -173,6 +174,29 @@ def test_hooks_run_inside_the_app_context(tmp_path: Path) -> None:
     ext.init_app(app)
     double.delay(21)
     assert seen == ["hooks:double:42"]
+    ext.queue_for(app).close()
+
+
+def test_middleware_and_events_declared_on_the_extension_run_inside_the_app_context(tmp_path: Path) -> None:
+    ext = Taskito(url_prefix=False)
+    seen: list[str] = []
+
+    class Recorder:
+        def before(self, job: Any) -> None:
+            seen.append(f"before {current_app.name}:{job.task_name}")
+
+    ext.add_middleware(Recorder())  # before init_app, as a factory's module would
+    ext.on_event("job.completed")(lambda event: seen.append(f"completed {event['task_name']}"))
+
+    @ext.task(name="triple")
+    def triple(x: int) -> int:
+        return 3 * x
+
+    app = Flask("mw")
+    app.config.update(TASKITO_DB_PATH=str(tmp_path / "m.db"), TASKITO_EAGER=True)
+    ext.init_app(app)
+    assert triple.delay(2).result() == 6
+    assert seen == ["before mw:triple", "completed triple"]
     ext.queue_for(app).close()
 
 

@@ -29,7 +29,8 @@ from psycopg.conninfo import make_conninfo  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"taskito_jobs", "taskito_job_deps", "taskito_job_errors", "taskito_paused_queues", "taskito_workers",
           "taskito_periodic", "taskito_schema_version", "taskito_counts", "taskito_failure_counts",
-          "taskito_batches", "taskito_rate_limits", "taskito_workflows", "taskito_workflow_stages"}
+          "taskito_batches", "taskito_rate_limits", "taskito_workflows", "taskito_workflow_stages",
+          "taskito_job_logs", "taskito_task_minutes"}
 
 VERSIONS = [(version,) for version, _ in migrations("postgres")]
 

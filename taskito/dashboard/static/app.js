@@ -22,6 +22,9 @@
     jobs: { status: "", queue: "", task: "", offset: 0, limit: 25, hasMore: false },
     dead: { offset: 0, limit: 25, hasMore: false },
     detailId: null,
+    detailLogs: { id: null, after: 0, lines: [] },
+    tasksRange: 3600,
+    serverNow: Date.now() / 1000,  // the server's clock, from the last refresh (ages are judged by it)
     queueNames: "",
     taskNames: "",
   };
@@ -296,7 +299,7 @@
     syncRows(body, data.queues, (q) => q.name, () => {
       const row = h("tr");
       row.append(h("td", { class: "mono" }));
-      for (let i = 0; i < STAT_KEYS.length; i++) row.append(h("td", { class: "num" }));
+      for (let i = 0; i < STAT_KEYS.length + 2; i++) row.append(h("td", { class: "num" }));
       row.append(h("td", {}, [h("span")]));
       const button = h("button", { type: "button", class: "act-toggle" });
       button.addEventListener("click", () => toggleQueue(row, button));
@@ -314,12 +317,15 @@
       const cols = cells(row);
       setText(cols[0], q.name);
       STAT_KEYS.forEach((key, i) => setText(cols[i + 1], q.stats[key]));
-      const badge = cols[7].firstChild;
+      setText(cols[7], q.oldest_due_at === null || q.oldest_due_at === undefined ? "–" :
+        seconds(Math.max(0, state.serverNow - q.oldest_due_at)));
+      setText(cols[8], q.wait && q.wait.count ? seconds(q.wait.p50) + " / " + seconds(q.wait.p95) : "–");
+      const badge = cols[9].firstChild;
       setText(badge, q.paused ? "paused" : "active");
       setClass(badge, q.paused ? "badge st-paused" : "badge st-active");
       row.dataset.paused = q.paused ? "1" : "";
       row.dataset.name = q.name;
-      const button = cols[8].firstChild;
+      const button = cols[10].firstChild;
       if (button) {
         setText(button, q.paused ? "Resume" : "Pause");
         setClass(button, q.paused ? "act-toggle act-resume primary" : "act-toggle act-pause");
@@ -348,7 +354,7 @@
   function renderWorkers(data) {
     syncRows($("workers-body"), data.workers, (w) => w.id, () => {
       const row = h("tr");
-      const classes = ["mono", "", "num", "", "num", "num", "", ""];
+      const classes = ["mono", "", "num", "", "num", "num", "running-now", "", ""];
       for (const className of classes) row.append(h("td", { class: className }));
       return row;
     }, (row, w) => {
@@ -359,8 +365,18 @@
       setText(cols[3], (w.queues || []).join(", "));
       setText(cols[4], w.concurrency);
       setText(cols[5], w.running);
-      setText(cols[6], timeOf(w.started_at));
-      setText(cols[7], ago(w.last_heartbeat, data.now));
+      const jobs = w.jobs || [];
+      const shown = jobs.map((j) => j.id + " " + j.task_name).join("\n");
+      if (cols[6].dataset.shown !== shown) {
+        cols[6].dataset.shown = shown;
+        while (cols[6].firstChild) cols[6].removeChild(cols[6].firstChild);
+        for (const j of jobs) {
+          cols[6].append(h("div", {}, [jobLink(j.id), h("span", { class: "muted", text: " " + j.task_name })]));
+        }
+        if (!jobs.length) cols[6].append(h("span", { class: "muted", text: "idle" }));
+      }
+      setText(cols[7], timeOf(w.started_at));
+      setText(cols[8], ago(w.last_heartbeat, data.now));
     });
     $("workers-empty").hidden = data.workers.length > 0;
   }
@@ -411,6 +427,105 @@
     setText($("jobs-range"), data.jobs.length ? first + "–" + (state.jobs.offset + data.jobs.length) : "");
     $("jobs-prev").disabled = state.jobs.offset === 0;
     $("jobs-next").disabled = !data.has_more;
+  }
+
+  // -- tasks ------------------------------------------------------------------------------------------------
+  function seconds(value) {
+    if (value === null || value === undefined) return "–";
+    if (value < 1) return Math.round(value * 1000) + " ms";
+    if (value < 120) return value.toFixed(1) + " s";
+    if (value < 7200) return (value / 60).toFixed(1) + " min";
+    return (value / 3600).toFixed(1) + " h";
+  }
+
+  const RANGE_STEPS = { 3600: 60, 86400: 3600, 604800: 10800 };  // older than 2 h, metrics are kept by the hour
+
+  function seriesQuery() {
+    return "api/task-series?since=" + state.tasksRange + "&step=" + RANGE_STEPS[state.tasksRange];
+  }
+
+  function sparkline(root, values, failures) {
+    const width = 120;
+    const height = 24;
+    const peak = Math.max(1, ...values);
+    const step = values.length > 1 ? width / (values.length - 1) : width;
+    const path = (series) => series.map((v, i) => (i ? "L" : "M") + (i * step).toFixed(1) + "," +
+      (height - 1 - (v / peak) * (height - 2)).toFixed(1)).join(" ");
+    if (!root.firstChild) {
+      svg("path", { class: "spark-all" }, root);
+      svg("path", { class: "spark-failed" }, root);
+      svg("title", {}, root);
+    }
+    setAttr(root.childNodes[0], "d", path(values));
+    setAttr(root.childNodes[1], "d", failures.some((v) => v > 0) ? path(failures) : "");
+    setText(root.childNodes[2], values.reduce((a, b) => a + b, 0) + " attempts, " +
+      failures.reduce((a, b) => a + b, 0) + " failed");
+  }
+
+  function renderTaskStats(data, series) {
+    const perTask = {};
+    series.points.forEach((point, i) => {
+      for (const [name, counts] of Object.entries(point.tasks)) {
+        const entry = perTask[name] || (perTask[name] = { all: new Array(series.points.length).fill(0),
+          failed: new Array(series.points.length).fill(0) });
+        entry.all[i] = counts.complete + counts.failed + counts.dead;
+        entry.failed[i] = counts.failed + counts.dead;
+      }
+    });
+    syncRows($("tasks-body"), data.stats, (t) => t.task_name, () => {
+      const row = h("tr");
+      row.append(h("td", { class: "mono" }));
+      for (let i = 0; i < 10; i++) row.append(h("td", { class: "num" }));
+      const cell = h("td");
+      svg("svg", { class: "spark", viewBox: "0 0 120 24", width: "120", height: "24", role: "img" }, cell);
+      row.append(cell);
+      return row;
+    }, (row, t) => {
+      const cols = cells(row);
+      setText(cols[0], t.task_name);
+      setText(cols[1], t.attempts);
+      setText(cols[2], t.counts.complete);
+      setText(cols[3], t.counts.failed);
+      setText(cols[4], t.counts.dead);
+      setText(cols[5], (t.failure_rate * 100).toFixed(1) + "%");
+      setClass(cols[5], t.failure_rate > 0 ? "num bad" : "num");
+      setText(cols[6], seconds(t.runtime.p50));
+      setText(cols[7], seconds(t.runtime.p95));
+      setText(cols[8], seconds(t.runtime.p99));
+      setText(cols[9], seconds(t.wait.p50));
+      setText(cols[10], seconds(t.wait.p95));
+      const trend = perTask[t.task_name] || { all: [0], failed: [0] };
+      sparkline(cols[11].firstChild, trend.all, trend.failed);
+      setAttr(cols[11].firstChild, "aria-label", "activity of " + t.task_name);
+    });
+    $("tasks-empty").hidden = data.stats.length > 0;
+  }
+
+  function setupTasks() {
+    for (const button of document.querySelectorAll(".range-btn")) {
+      button.addEventListener("click", () => {
+        state.tasksRange = Number(button.dataset.range);
+        for (const other of document.querySelectorAll(".range-btn")) {
+          setAttr(other, "aria-pressed", other === button ? "true" : "false");
+        }
+        refresh();
+      });
+    }
+  }
+
+  function setupSearch() {
+    $("search").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const query = $("search-id").value.trim();
+      if (!query) return;
+      try {
+        const data = await get("api/search?q=" + encodeURIComponent(query));
+        if (data.jobs.length) openDetail(data.jobs[0].id);
+        else flash("No job with id " + query + " (purged, retried as a new job, or never enqueued)", true);
+      } catch (err) {
+        flash(err.message, true);
+      }
+    });
   }
 
   function renderTasks(data) {
@@ -633,6 +748,9 @@
   }
 
   function clearDetail() {
+    state.detailLogs = { id: state.detailId, after: 0, lines: [] };
+    syncRows($("detail-logs"), [], () => "", null, null);
+    $("detail-logs-empty").hidden = true;
     setText($("detail-id"), state.detailId);
     for (const node of Object.values(detailValues)) setText(node, "");
     for (const id of ["detail-args", "detail-kwargs", "detail-result", "detail-error"]) setText($(id), "");
@@ -660,6 +778,31 @@
     $("detail-body").hidden = false;
     renderDetail(job);
     await loadWorkflow(job);
+    await loadLogs(job);
+  }
+
+  // New lines only (after the last one shown): a running job's log grows on the page as it runs.
+  async function loadLogs(job) {
+    const logs = state.detailLogs;
+    if (logs.id !== job.id) return;
+    const data = await get("api/jobs/" + encodeURIComponent(job.id) + "/logs?after=" + logs.after);
+    if (state.detailLogs !== logs) return;
+    for (const line of data.lines) logs.lines.push(line);
+    if (data.lines.length) logs.after = data.lines[data.lines.length - 1].id;
+    syncRows($("detail-logs"), logs.lines, (l) => l.id, () => {
+      const row = h("tr");
+      row.append(h("td", { class: "nowrap" }), h("td", {}, [h("span")]), h("td", { class: "log-message" }));
+      return row;
+    }, (row, line) => {
+      const cols = cells(row);
+      setText(cols[0], timeOf(line.time));
+      setText(cols[1].firstChild, line.level);
+      setClass(cols[1].firstChild, "badge level-" + line.level);
+      const extra = Object.keys(line.extra || {}).length ? "  " + JSON.stringify(line.extra) : "";
+      setText(cols[2], line.message + extra);
+    });
+    $("detail-logs-empty").hidden = logs.lines.length > 0;
+    $("detail-logs-live").hidden = !(job.status === "running" || job.status === "pending");
   }
 
   function renderDetail(job) {
@@ -761,13 +904,16 @@
   let again = false;
 
   async function load() {
-    const [stats, queues, workers, jobs, dead, throughput, schedules] = await Promise.all([
+    const [stats, queues, workers, jobs, dead, throughput, schedules, tasks, series] = await Promise.all([
       get("api/stats"), get("api/queues"), get("api/workers"), get(jobsQuery()),
       get("api/dead-letters?limit=" + state.dead.limit + "&offset=" + state.dead.offset),
-      get("api/throughput?window=600&step=10"), get("api/schedules"),
+      get("api/throughput?window=600&step=10"), get("api/schedules"), get("api/tasks?since=" + state.tasksRange),
+      get(seriesQuery()),
     ]);
+    state.serverNow = workers.now;
     renderSchedules(schedules);
     renderStats(stats);
+    renderTaskStats(tasks, series);
     renderQueues(queues);
     renderWorkers(workers);
     renderJobs(jobs);
@@ -838,6 +984,8 @@
     setupFilters();
     setupDead();
     setupDetail();
+    setupTasks();
+    setupSearch();
     get("api/tasks").then(renderTasks).catch(() => {});
     fromHash();
     document.addEventListener("visibilitychange", () => {

@@ -22,6 +22,6 @@ class Command(TaskitoCommand):
         add_click_options(parser, cli.dashboard_options)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cli.configure_logging(options["loglevel"])
+        cli.configure_logging(options["loglevel"], options["log_format"])
         with self.cli_output():
             cli.run_dashboard(queue, options["host"], options["port"], options["token"], options["read_only"])

@@ -73,8 +73,8 @@ class Command(TaskitoCommand):
     def handle(self, *args: Any, queues: str | None, exclude_queues: str | None, concurrency: int | None, pool: str,
                drain_timeout: float | None, burst: bool, max_tasks: int | None, loglevel: str, wait_for_db: bool,
                backend: str | None, async_concurrency: int | None = None, cancel_grace: float | None = None,
-               **options: Any) -> None:
-        configure_logging(loglevel)
+               log_format: str = "text", **options: Any) -> None:
+        configure_logging(loglevel, log_format)
         if backend is not None:
             queues = queues or ",".join(dict.fromkeys(tasks_backend_queues(backend)))
         with self.cli_output(), worker_process():

@@ -441,6 +441,76 @@ FROM (SELECT current_setting('search_path') AS app_path OFFSET 0) AS app;
 -- name: leave_schema
 SELECT set_config('search_path', %(search_path)s, true);
 
+-- name: add_job_log
+-- One line of current_job.log(), unless its job holds :limit lines already (counting stops there).
+INSERT INTO taskito_job_logs (job_id, logged_at, level, message, extra)
+SELECT %(job_id)s, %(logged_at)s, %(level)s, %(message)s, %(extra)s
+WHERE (SELECT count(*) FROM (SELECT 1 FROM taskito_job_logs WHERE job_id = %(job_id)s LIMIT %(limit)s) AS kept)
+      < %(limit)s;
+
+-- name: job_logs
+SELECT id, logged_at, level, message, extra FROM taskito_job_logs
+WHERE job_id = %(job_id)s AND id > %(after)s ORDER BY id LIMIT %(limit)s;
+
+-- name: task_minutes
+-- Per task, queue, outcome and buckets since :since: a week is at most 24 * 6 hour rows and a day of
+-- minute rows per key (see taskito_task_minutes), however many jobs ran.
+SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n)::bigint AS n, sum(runtime_sum) AS runtime_sum,
+       sum(wait_sum) AS wait_sum
+FROM taskito_task_minutes WHERE minute >= %(since)s
+GROUP BY queue, task_name, outcome, runtime_le, wait_le;
+
+-- name: task_minutes_series
+-- The same in :step-second buckets (bucket 0 starts at :since), for charts.
+SELECT floor((minute - %(since)s) / %(step)s)::bigint AS bucket, task_name, outcome, sum(n)::bigint AS n,
+       sum(runtime_sum) AS runtime_sum
+FROM taskito_task_minutes WHERE minute >= %(since)s
+GROUP BY bucket, task_name, outcome;
+
+-- name: grouped_task_minutes
+-- The rows of [:start, :end) merged into one per key and :step seconds (a past minute's rows, or a
+-- past day's minutes into hours): deleted and written back in one statement. The try-lock leaves
+-- the work to a worker already doing it; rows appended meanwhile by transactions not committed yet
+-- are not seen, so they stay as they are: the sums are exact at every moment.
+WITH locked AS (
+    SELECT pg_try_advisory_xact_lock(hashtext('taskito task minutes'), hashtext(current_schema())) AS held
+), gone AS (
+    DELETE FROM taskito_task_minutes
+    WHERE minute >= %(start)s AND minute < %(end)s AND (SELECT held FROM locked)
+    RETURNING *
+)
+INSERT INTO taskito_task_minutes (minute, queue, task_name, outcome, runtime_le, wait_le, n, runtime_sum, wait_sum)
+SELECT floor(minute / %(step)s)::bigint * %(step)s, queue, task_name, outcome, runtime_le, wait_le, sum(n),
+       sum(runtime_sum), sum(wait_sum)
+FROM gone GROUP BY 1, queue, task_name, outcome, runtime_le, wait_le;
+
+-- name: oldest_due
+-- When the longest-waiting due job of :queue became due: a few index lookups, whatever the backlog.
+-- Due jobs in the claim index: the earliest of each priority level (walked level by level); delayed
+-- ones (not promoted yet) are due once their time has come.
+WITH RECURSIVE levels(priority) AS (
+    SELECT (SELECT max(priority) FROM taskito_jobs
+            WHERE queue = %(queue)s AND status IN ('pending', 'failed') AND waiting_deps = 0 AND NOT delayed)
+    UNION ALL
+    SELECT (SELECT max(j.priority) FROM taskito_jobs AS j
+            WHERE j.queue = %(queue)s AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND NOT j.delayed
+              AND j.priority < levels.priority)
+    FROM levels WHERE levels.priority IS NOT NULL
+)
+SELECT min(oldest) AS oldest FROM (
+    SELECT (SELECT min(j.scheduled_at) FROM taskito_jobs AS j
+            WHERE j.queue = %(queue)s AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND NOT j.delayed
+              AND j.priority = levels.priority) AS oldest
+    FROM levels WHERE levels.priority IS NOT NULL
+    UNION ALL
+    SELECT min(scheduled_at) FROM taskito_jobs
+    WHERE queue = %(queue)s AND status IN ('pending', 'failed') AND delayed IS NOT FALSE
+    HAVING min(scheduled_at) <= %(now)s
+) AS due;
+
+-- name: prune_task_minutes
+DELETE FROM taskito_task_minutes WHERE minute < %(before)s;
+
 -- Workflows (migration 10). ----------------------------------------------------------------------
 -- Completions advance workflows inside taskito_complete() (the migration's taskito_workflow_advance()).
 

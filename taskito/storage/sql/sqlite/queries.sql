@@ -235,6 +235,27 @@ SET status = 'dead', error = :error, started_at = COALESCE(:started_at, started_
     lease_until = NULL
 WHERE id = :job_id AND attempt = :attempt AND status IN ('claimed', 'running');
 
+-- name: record_completions
+-- The task minutes of a batch of completions (see migration 10), in its transaction, one upsert per key
+-- rather than per job: :done is a JSON array of [id, attempt, finished_at], and only jobs that this
+-- batch completed (that attempt, that time) count, not those a stale completion found finished.
+INSERT INTO taskito_task_minutes (minute, queue, task_name, outcome, runtime_le, wait_le, n, runtime_sum, wait_sum)
+SELECT minute, queue, task_name, 'complete', runtime_le, wait_le, count(*), total(runtime), total(wait)
+FROM (SELECT CAST(j.finished_at / 60 AS INTEGER) * 60 AS minute, j.queue, j.task_name,
+             max(0.0, j.finished_at - j.started_at) AS runtime, max(0.0, j.started_at - j.scheduled_at) AS wait,
+             CASE WHEN j.started_at IS NULL THEN 0 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds
+                  WHERE le >= max(0.0, j.finished_at - j.started_at)), 9e999) END AS runtime_le,
+             CASE WHEN j.started_at IS NULL THEN 0 ELSE coalesce((SELECT min(le) FROM taskito_runtime_bounds
+                  WHERE le >= max(0.0, j.started_at - j.scheduled_at)), 9e999) END AS wait_le
+      FROM json_each(:done) AS done
+      JOIN taskito_jobs AS j ON j.id = json_extract(done.value, '$[0]')
+      WHERE j.status = 'complete' AND j.attempt = json_extract(done.value, '$[1]')
+        AND j.finished_at = json_extract(done.value, '$[2]'))
+GROUP BY minute, queue, task_name, runtime_le, wait_le
+ON CONFLICT (minute, queue, task_name, outcome, runtime_le, wait_le)
+DO UPDATE SET n = n + excluded.n, runtime_sum = runtime_sum + excluded.runtime_sum,
+              wait_sum = wait_sum + excluded.wait_sum;
+
 -- name: insert_error
 -- With its job's task, so that the error is counted per task (see taskito_failure_counts).
 INSERT INTO taskito_job_errors (job_id, attempt, error, traceback, failed_at, task_name)
@@ -515,6 +536,76 @@ GROUP BY bucket, status;
 SELECT CAST((failed_at - :since) / :step AS INTEGER) AS bucket, count(*) AS n
 FROM taskito_job_errors WHERE failed_at >= :since
 GROUP BY bucket;
+
+-- name: add_job_log
+-- One line of current_job.log(), unless its job holds :limit lines already (counting stops there).
+INSERT INTO taskito_job_logs (job_id, logged_at, level, message, extra)
+SELECT :job_id, :logged_at, :level, :message, :extra
+WHERE (SELECT count(*) FROM (SELECT 1 FROM taskito_job_logs WHERE job_id = :job_id LIMIT :limit)) < :limit;
+
+-- name: job_logs
+SELECT id, logged_at, level, message, extra FROM taskito_job_logs
+WHERE job_id = :job_id AND id > :after ORDER BY id LIMIT :limit;
+
+-- name: task_minutes
+-- Per task, queue, outcome and buckets since :since: a week is at most 24 * 6 hour rows and a day of
+-- minute rows per key (see taskito_task_minutes), however many jobs ran.
+SELECT queue, task_name, outcome, runtime_le, wait_le, sum(n) AS n, sum(runtime_sum) AS runtime_sum,
+       sum(wait_sum) AS wait_sum
+FROM taskito_task_minutes WHERE minute >= :since
+GROUP BY queue, task_name, outcome, runtime_le, wait_le;
+
+-- name: task_minutes_series
+-- The same in :step-second buckets (bucket 0 starts at :since), for charts.
+SELECT CAST((minute - :since) / :step AS INTEGER) AS bucket, task_name, outcome, sum(n) AS n,
+       sum(runtime_sum) AS runtime_sum
+FROM taskito_task_minutes WHERE minute >= :since
+GROUP BY bucket, task_name, outcome;
+
+-- name: grouped_task_minutes
+-- The rows of [:start, :end) merged into one per key and :step seconds (a past minute's rows, or a
+-- past day's minutes into hours): read, then deleted (delete_task_minutes) and written back.
+SELECT CAST(minute / :step AS INTEGER) * :step AS minute, queue, task_name, outcome, runtime_le, wait_le,
+       sum(n) AS n, sum(runtime_sum) AS runtime_sum, sum(wait_sum) AS wait_sum
+FROM taskito_task_minutes WHERE minute >= :start AND minute < :end
+GROUP BY 1, queue, task_name, outcome, runtime_le, wait_le;
+
+-- name: delete_task_minutes
+DELETE FROM taskito_task_minutes WHERE minute >= :start AND minute < :end;
+
+-- name: insert_task_minutes
+INSERT INTO taskito_task_minutes (minute, queue, task_name, outcome, runtime_le, wait_le, n, runtime_sum, wait_sum)
+VALUES (:minute, :queue, :task_name, :outcome, :runtime_le, :wait_le, :n, :runtime_sum, :wait_sum)
+ON CONFLICT (minute, queue, task_name, outcome, runtime_le, wait_le)
+DO UPDATE SET n = n + excluded.n, runtime_sum = runtime_sum + excluded.runtime_sum,
+              wait_sum = wait_sum + excluded.wait_sum;
+
+-- name: oldest_due
+-- When the longest-waiting due job of :queue became due: a few index lookups, whatever the backlog.
+-- Due jobs in the claim index: the earliest of each priority level (walked level by level); delayed
+-- ones (not promoted yet) are due once their time has come.
+WITH RECURSIVE levels(priority) AS (
+    SELECT (SELECT max(priority) FROM taskito_jobs INDEXED BY taskito_jobs_ready
+            WHERE queue = :queue AND status IN ('pending', 'failed') AND waiting_deps = 0 AND delayed = 0)
+    UNION ALL
+    SELECT (SELECT max(j.priority) FROM taskito_jobs AS j INDEXED BY taskito_jobs_ready
+            WHERE j.queue = :queue AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND j.delayed = 0
+              AND j.priority < levels.priority)
+    FROM levels WHERE levels.priority IS NOT NULL
+)
+SELECT min(oldest) AS oldest FROM (
+    SELECT (SELECT min(j.scheduled_at) FROM taskito_jobs AS j INDEXED BY taskito_jobs_ready
+            WHERE j.queue = :queue AND j.status IN ('pending', 'failed') AND j.waiting_deps = 0 AND j.delayed = 0
+              AND j.priority = levels.priority) AS oldest
+    FROM levels WHERE levels.priority IS NOT NULL
+    UNION ALL
+    SELECT min(scheduled_at) FROM taskito_jobs INDEXED BY taskito_jobs_delayed
+    WHERE queue = :queue AND status IN ('pending', 'failed') AND delayed IS NOT 0
+    HAVING min(scheduled_at) <= :now
+);
+
+-- name: prune_task_minutes
+DELETE FROM taskito_task_minutes WHERE minute < :before;
 
 -- Workflows (migration 8). --------------------------------------------------------------------
 
