@@ -8,25 +8,16 @@ event) and ``started-<job id>`` files a test waits for.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from pathlib import Path
+
+from effects import EFFECTS, effect
 
 from taskito import Queue, current_job
 
 queue = Queue()
-EFFECTS = Path(os.environ.get("EFFECTS_DIR", "."))
 _running = 0
 _most = 0
 
-
-def effect(line: str) -> None:
-    # O_APPEND writes of one short line are atomic, even across processes.
-    fd = os.open(EFFECTS / "effects.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @queue.task()

@@ -7,15 +7,14 @@ threads (or child processes). Effects go to EFFECTS_DIR as in worker_app.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from pathlib import Path
 from typing import Any
+
+from effects import EFFECTS, effect
 
 from taskito import Queue, current_job
 
 queue = Queue()
-EFFECTS = Path(os.environ.get("EFFECTS_DIR", "."))
 
 
 class Abort(BaseException):
@@ -28,13 +27,6 @@ RAISED: dict[str, type[BaseException]] = {
     "abort": Abort,
 }
 
-
-def effect(line: str) -> None:
-    fd = os.open(EFFECTS / "effects.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @queue.task(max_retries=1, retry_backoff=0.01)

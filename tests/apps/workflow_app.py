@@ -9,25 +9,16 @@ run) and ``started-<job id>`` files; a ``go`` file there opens the gates.
 
 from __future__ import annotations
 
-import os
 import random
 import time
-from pathlib import Path
 from typing import Any
+
+from effects import EFFECTS, effect
 
 from taskito import Queue, Registry, current_job
 
 registry = Registry()
-EFFECTS = Path(os.environ.get("EFFECTS_DIR", "."))
 
-
-def effect(line: str) -> None:
-    # O_APPEND writes of one short line are atomic, even across processes.
-    fd = os.open(EFFECTS / "effects.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 def _wait_for_go() -> None:
