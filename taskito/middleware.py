@@ -24,6 +24,7 @@ from .exceptions import InvalidValueError
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .storage import JobRecord
 
 logger = logging.getLogger("taskito.middleware")
 
@@ -108,6 +109,14 @@ def call_middleware(registry: Registry, method: str, *args: Any, reverse: bool =
             fn(*args)
         except BaseException:  # a middleware must never take the job or the worker's thread with it
             logger.exception("middleware %r raised in %s; the job goes on", obj, method)
+
+
+def announce_cancelled(registry: Registry, record: JobRecord) -> None:
+    """Tell handlers and middleware that a job ended cancelled, where that happened (the queue for a waiting
+    job, the worker for one it held)."""
+    emit(registry, "job.cancelled", job_id=record.id, task_name=record.task_name, queue=record.queue)
+    call_middleware(registry, "on_cancel", JobInfo(id=record.id, task_name=record.task_name, queue=record.queue,
+                                                   retry_count=record.retry_count))
 
 
 def emit(registry: Registry, event: str, **data: Any) -> None:

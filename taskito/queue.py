@@ -17,7 +17,7 @@ from .aio import AsyncQueueMethods
 from .connections import dbapi_connection
 from .eager import run_eagerly
 from .exceptions import InvalidValueError, JobNotFoundError, SerializationError
-from .middleware import JobInfo, call_middleware, emit, has_middleware
+from .middleware import JobInfo, announce_cancelled, call_middleware, emit, has_middleware
 from .options import JobOptions, concurrency_key_of, replayed
 from .registry import Hook, PeriodicSpec, Registry
 from .result import JobHandle, JobResult
@@ -520,11 +520,8 @@ class Queue(AsyncQueueMethods):
         if cancelled and (self.registry.event_handlers.get("job.cancelled")
                           or has_middleware(self.registry, "on_cancel")):
             record = self.storage.get_job(job_id)
-            if record is not None:
-                emit(self.registry, "job.cancelled", job_id=job_id, task_name=record.task_name, queue=record.queue)
-                call_middleware(self.registry, "on_cancel", JobInfo(id=job_id, task_name=record.task_name,
-                                                                    queue=record.queue,
-                                                                    retry_count=record.retry_count))
+            if record is not None and record.status == Status.CANCELLED:  # a held one: when its worker ends it
+                announce_cancelled(self.registry, record)
         return cancelled
 
     def purge_queue(self, name: str) -> int:

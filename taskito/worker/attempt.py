@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..context import JobContext, LogLine, bound
 from ..execution import UnserializableResult, acall_task, call_task, describe, run_failure_hooks
-from ..middleware import JobInfo, call_middleware, emit
+from ..middleware import JobInfo, announce_cancelled, call_middleware, emit
 from ..storage import WF_MAPPED, Completion, JobRecord
 from ..workflow import mapped, step_arguments
 from .retry import retry_delay
@@ -228,3 +228,4 @@ def record_cancelled(queue: Queue, record: JobRecord, started_at: float | None, 
         return
     if applied:
         logger.info("job %s %s cancelled (%s)", record.id, record.task_name, error)
+        announce_cancelled(queue.registry, record)

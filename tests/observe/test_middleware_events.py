@@ -226,3 +226,19 @@ def test_a_subclass_that_only_watches_outcomes_leaves_enqueue_as_it_was(tmp_path
     job = queue.enqueue("some.task", (1,))
     assert queue.serializer.loads(queue.get_job(job.id).record.payload) == {"args": [1], "kwargs": {}}
     queue.close()
+
+
+def test_a_held_job_is_announced_cancelled_when_its_worker_ends_it_not_when_asked(engine_queue: Queue) -> None:
+    from taskito.worker.attempt import record_cancelled
+
+    trail: list[str] = []
+    events: list[dict[str, Any]] = []
+    engine_queue.add_middleware(Trail("m", trail))
+    engine_queue.on_event("job.cancelled")(events.append)
+    job = engine_queue.enqueue("not.imported.here")
+    [held] = engine_queue.storage.claim("w", ["default"], 1, 30)
+    assert engine_queue.cancel_job(job.id)  # asked: the job is still the worker's
+    assert events == [] and job.refresh().status != "cancelled"
+    record_cancelled(engine_queue, held, None, "cancelled before it started")  # what the worker does next
+    assert job.refresh().status == "cancelled" and trail[-1] == f"m cancel {job.id}"
+    assert [(event["event"], event["job_id"]) for event in events] == [("job.cancelled", job.id)]
