@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import os
-import queue
 import re
 import sqlite3
 import threading
@@ -147,7 +146,9 @@ class SQLiteStorage(SQLStorage):
         # A slot per connection in use or idle; idle connections carry the generation of the file
         # they were opened on (see _follow_file).
         self._slots = threading.BoundedSemaphore(pool_size)
-        self._pool: queue.LifoQueue[tuple[int, sqlite3.Connection]] = queue.LifoQueue()
+        # Idle connections, the last used first. A list: append and pop are atomic, and the slots
+        # already make callers wait, so a queue's own locking would be paid for nothing.
+        self._pool: list[tuple[int, sqlite3.Connection]] = []
         self._generation = 0
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
@@ -180,8 +181,8 @@ class SQLiteStorage(SQLStorage):
                 f"the taskito database {str(self.path)!r} cannot be used right now: all {self._pool_size} "
                 f"connections stayed in use for {BUSY_TIMEOUT:g}s; raise pool_size (TASKITO_POOL_SIZE)")
         try:
-            generation, conn = self._pool.get_nowait()
-        except queue.Empty:
+            generation, conn = self._pool.pop()
+        except IndexError:
             generation, conn = self._generation, None
         try:
             if conn is not None and generation != self._generation:  # opened on a deleted or replaced file
@@ -197,7 +198,7 @@ class SQLiteStorage(SQLStorage):
         except sqlite3.OperationalError as exc:
             raise self._unusable(exc) from exc
         finally:
-            self._pool.put((generation, conn))
+            self._pool.append((generation, conn))
             self._slots.release()
 
     def _unusable(self, exc: sqlite3.OperationalError) -> DatabaseUnavailableError:
@@ -484,8 +485,8 @@ class SQLiteStorage(SQLStorage):
     def close(self) -> None:
         while True:
             try:
-                self._pool.get_nowait()[1].close()
-            except queue.Empty:
+                self._pool.pop()[1].close()
+            except IndexError:
                 break
         with self._watch_lock:
             if self._watcher is not None:
