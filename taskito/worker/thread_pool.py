@@ -78,7 +78,7 @@ class ThreadPool(JobPool):
                 del self._running[entry.key]
                 if entry.abandoned:
                     return  # a replacement thread took this slot when the job timed out
-                self._release()
+                self._release(time.monotonic() - entry.started)
 
     def _execute(self, entry: Running) -> None:
         record = entry.record
