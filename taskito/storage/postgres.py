@@ -121,6 +121,7 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
 
 class PostgresStorage(SQLStorage):
     engine = "postgres"
+    lead_filter = True
 
     def __init__(self, url: str, schema: str = "taskito", pool_size: int = 10) -> None:
         super().__init__()

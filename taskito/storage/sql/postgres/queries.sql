@@ -254,6 +254,18 @@ queue = %(queue)s::text
 -- name: list_jobs_by_task
 task_name = %(task_name)s::text
 
+-- name: list_jobs_from_status
+-- The filter whose index leads (list_jobs, lead_filter): a range of one value, first in the order, so
+-- that only its index gives that order: an equality would make the column a constant, and the plan
+-- free to read the table in seq order, meeting matching rows late when they are old.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) BETWEEN %(status)s::text AND %(status)s::text
+
+-- name: list_jobs_from_queue
+queue BETWEEN %(queue)s::text AND %(queue)s::text
+
+-- name: list_jobs_from_task
+task_name BETWEEN %(task_name)s::text AND %(task_name)s::text
+
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
 WHERE job_id = %(job_id)s ORDER BY id;
