@@ -225,14 +225,12 @@
   }
 
   // Go to an address: a new history entry (back returns), or in place of this one (typing in a filter).
+  // The page changes at once (links, back and forward change it on hashchange).
   function go(target, replace) {
     if (target === window.location.hash) return;
-    if (replace) {
-      history.replaceState(null, "", target);
-      route();
-    } else {
-      window.location.hash = target;  // hashchange routes
-    }
+    if (replace) history.replaceState(null, "", target);
+    else history.pushState(null, "", target);
+    route();
   }
 
   function param(route, name) {
@@ -317,18 +315,24 @@
     flashTimer = setTimeout(() => { node.hidden = true; }, isError ? 8000 : 4000);
   }
 
-  async function act(button, path, body, describe) {
+  // Post an action, say what it did, and refresh; ``then`` (the answer) runs first, e.g. to leave a job's page
+  // that the action ended. Refreshes wait meanwhile, so that none asks for what the action just removed.
+  async function act(button, path, body, describe, then) {
     button.disabled = true;
+    holding = true;
     try {
+      if (inflight) await inflight;
       const data = await post(path, body);
       flash(describe(data));
-      await refresh();
+      if (then) then(data);
       return data;
     } catch (err) {
       flash(err.message, true);
       return null;
     } finally {
+      holding = false;
       button.disabled = false;
+      await refresh();
     }
   }
 
@@ -346,8 +350,8 @@
     });
   }
 
-  async function confirmThen(button, message, path, body, describe) {
-    if (await confirmed(message, button.textContent)) return act(button, path, body, describe);
+  async function confirmThen(button, message, path, body, describe, then) {
+    if (await confirmed(message, button.textContent)) return act(button, path, body, describe, then);
     return null;
   }
 
@@ -1107,22 +1111,22 @@
       act($("detail-cancel"), jobPath("/cancel"), {},
         (data) => (data.cancel_requested ? "Cancellation requested: its worker stops " : "Cancelled ") + shortId(id));
     });
-    $("detail-replay").addEventListener("click", async () => {
+    const toNewJob = (data) => go("#/jobs/" + encodeURIComponent(data.new_id));
+    $("detail-replay").addEventListener("click", () => {
       const id = state.route.id;
-      const data = await confirmThen($("detail-replay"), "Enqueue job " + id + " again, with the same arguments and options?",
-        jobPath("/replay"), {}, (result) => "Replayed " + shortId(id) + " as new job " + shortId(result.new_id));
-      if (data) go("#/jobs/" + encodeURIComponent(data.new_id));
+      confirmThen($("detail-replay"), "Enqueue job " + id + " again, with the same arguments and options?",
+        jobPath("/replay"), {}, (result) => "Replayed " + shortId(id) + " as new job " + shortId(result.new_id), toNewJob);
     });
-    $("detail-retry").addEventListener("click", async () => {
+    $("detail-retry").addEventListener("click", () => {
       const id = state.route.id;
-      const data = await act($("detail-retry"), deadPath("/retry"), {},
-        (result) => "Retried " + shortId(id) + " as new job " + shortId(result.new_id));
-      if (data) go("#/jobs/" + encodeURIComponent(data.new_id));
+      act($("detail-retry"), deadPath("/retry"), {},
+        (result) => "Retried " + shortId(id) + " as new job " + shortId(result.new_id), toNewJob);
     });
     $("detail-delete").addEventListener("click", () => {
       const id = state.route.id;
+      // The job is gone: back to the list it was found in.
       confirmThen($("detail-delete"), "Delete dead letter " + id + " for good?", deadPath("/delete"), {},
-        () => "Deleted " + shortId(id));
+        () => "Deleted " + shortId(id), () => go(state.listAddress));
     });
   }
 
@@ -1334,6 +1338,7 @@
   // -- the refresh loop ------------------------------------------------------------------------------------
   let inflight = null;
   let again = false;
+  let holding = false;  // an action is being posted (act)
 
   async function load() {
     const current = state.route;
@@ -1347,10 +1352,12 @@
   }
 
   function refresh() {
+    if (holding) return Promise.resolve();  // the action refreshes when it is done
     if (inflight) {
       again = true;  // something changed while a refresh was running: run one more right after
       return inflight;
     }
+    again = false;
     inflight = load().catch((err) => {
       const conn = $("conn");
       setText(conn, "not updating: " + err.message);
