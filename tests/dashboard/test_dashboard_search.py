@@ -38,7 +38,8 @@ def jobs(engine_queue: Queue) -> dict[str, Any]:
     whose arguments hold what LIKE patterns and PostgreSQL's bytea escapes treat specially."""
     made = {
         "ada": engine_queue.enqueue("accounts.signup", args=("ada@example.com",), queue="q-ada"),
-        "bob": engine_queue.enqueue("accounts.signup", args=("BOB@example.com",), kwargs={"plan": "pro"}, queue="q-bob"),
+        "bob": engine_queue.enqueue("accounts.signup", args=("BOB@example.com",), kwargs={"plan": "pro"},
+                                    queue="q-bob"),
         "report": engine_queue.enqueue("reports.build", args=(2024,), queue="q-report"),
         "percent": engine_queue.enqueue("text.echo", args=("100% off_now",)),
         "slash": engine_queue.enqueue("text.echo", args=("C:\\temp",)),
