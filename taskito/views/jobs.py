@@ -49,9 +49,7 @@ def listing(queue: Queue, params: p.Params, status: str | None) -> dict[str, Any
                "id": p.text(params, "id"), "text": p.text(params, "text")}
     id_prefix = None if filters["id"] is None else validation.job_id_prefix(filters["id"], "id")
     text = None if filters["text"] is None else validation.search_text(filters["text"], "text")
-    sortable = indexed_orders(status, filters["queue"], filters["task"], id_prefix)
-    if id_prefix is None and (text is not None or _at_most(queue, status, filters["queue"]) <= SORTABLE_ROWS):
-        sortable = set(JOB_ORDERS)
+    sortable = sortable_orders(queue, status, filters["queue"], filters["task"], id_prefix, text)
     sort = p.text(params, "sort") or "-created"
     if sort.removeprefix("-") not in JOB_ORDERS:
         raise ViewError(400, f"sort must be one of {', '.join(JOB_ORDERS)} (with '-' first for descending), "
@@ -65,6 +63,15 @@ def listing(queue: Queue, params: p.Params, status: str | None) -> dict[str, Any
         order_by=sort, id_prefix=id_prefix, text=text))
     return {**page.to_json(JobResult.summary), "filters": filters, "sort": sort,  # each job's fields and a preview
             "sortable": sorted(sortable), "text_scan": TEXT_SEARCH_ROWS if text is not None else None}
+
+
+def sortable_orders(queue: Queue, status: str | None = None, queue_name: str | None = None,
+                    task: str | None = None, id_prefix: str | None = None, text: str | None = None) -> set[str]:
+    """The orders (``JOB_ORDERS`` keys) a job list may take with these filters: those an index keeps, or any
+    while the filters leave at most SORTABLE_ROWS jobs or a text search bounds them."""
+    if id_prefix is None and (text is not None or _at_most(queue, status, queue_name) <= SORTABLE_ROWS):
+        return set(JOB_ORDERS)
+    return indexed_orders(status, queue_name, task, id_prefix)
 
 
 def _at_most(queue: Queue, status: str | None, queue_name: str | None) -> int:
