@@ -255,6 +255,15 @@ def page_times(queue: Any) -> dict[str, float]:
     return times
 
 
+def admin_page_times(env: dict[str, str]) -> dict[str, float]:
+    """The Django admin's pages (admin_pages.py, a process of its own: Django's settings are global)."""
+    found = subprocess.run([sys.executable, str(HERE / "admin_pages.py")], cwd=HERE, env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=300)
+    if found.returncode:
+        raise RuntimeError(f"admin_pages.py failed: {found.stderr}")
+    return dict(json.loads(found.stdout))
+
+
 def stage(env: dict[str, str], queue: Any, tasks: dict[str, Any], name: str, jobs: int,
           rounds: int) -> dict[str, Any]:
     folder = Path(env["LOG_DIR"])
@@ -272,7 +281,7 @@ def stage(env: dict[str, str], queue: Any, tasks: dict[str, Any], name: str, job
     if figures.get("drain_unfinished"):
         remove_unfinished_ticks(env)
     figures["read_ms"] = read_times(queue)
-    figures["page_ms"] = page_times(queue)
+    figures["page_ms"] = {**page_times(queue), **admin_page_times(env)}
     return figures
 
 
