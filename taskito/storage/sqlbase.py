@@ -59,6 +59,7 @@ BATCH_LEASE = 300.0
 # Chunks of an abandoned batch one maintenance round finishes (the rest waits for the next round).
 ABANDONED_CHUNKS_PER_ROUND = 20
 
+
 def _like_pattern(text: str) -> str:
     """A LIKE pattern (escape character: backslash) matching values that contain ``text``."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -656,15 +657,19 @@ class SQLStorage:
         params: dict[str, Any] = {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD}
         key = order_by.removeprefix("-")
         direction = "DESC" if order_by.startswith("-") else "ASC"
-        leading = JOB_ORDERS["task" if lead == "task_name" else lead] + " " if lead else ""
-        recent = f"{leading}{'DESC, ' if lead else ''}seq DESC"  # the rows a text search reads: the most recent
+        lead_column = JOB_ORDERS["task" if lead == "task_name" else lead] if lead else None
+
+        def enqueue_order(direction: str) -> str:
+            return f"{lead_column} {direction}, seq {direction}" if lead_column else f"seq {direction}"
+
+        recent = enqueue_order("DESC")  # the rows a text search reads: the most recent
         if id_prefix is not None:
             # The id index's range, in its order: a page reads about as many entries as it shows.
             filters.append(self.sql["list_jobs_by_id_prefix"])
             params.update(id_prefix=id_prefix, id_end=id_prefix + "g", id_length=len(id_prefix))
             order, recent = f"id {direction}", "id DESC"
         elif key == "created":
-            order = f"{leading}{direction + ', ' if lead else ''}seq {direction}"
+            order = enqueue_order(direction)
         else:
             # Fixed SQL of ours (JOB_ORDERS), never user text, goes into the query.
             nulls = " NULLS LAST" if key in ("started", "finished") else ""
