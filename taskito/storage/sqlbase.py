@@ -423,8 +423,10 @@ class SQLStorage:
             # Dependents first, while the completing attempts still hold their jobs: the same
             # transaction then completes exactly those, and a stale or repeated completion
             # releases nothing.
+            awaited = {row["id"] for row in self._rows(cur, "with_dependents",
+                                                        ids=json.dumps([item.job_id for item in done]))}
             cur.executemany(self.sql["release_dependents"], [
-                {"job_id": item.job_id, "attempt": item.attempt} for item in done])
+                {"job_id": item.job_id, "attempt": item.attempt} for item in done if item.job_id in awaited])
             for item in done:
                 if item.workflow_id is not None:
                     self._advance_workflow(cur, item, now)

@@ -43,7 +43,11 @@ class JobPool:
         self.capacity = concurrency + prefetch
         # Waiting jobs in priority order: a job claimed later may still start before earlier ones.
         self._inbox: list[JobRecord] = []
-        self._cond = threading.Condition()
+        # The pool's state changed (room to claim, idle): the worker loop waits on it. Runners that wait
+        # for jobs wait on a condition of their own over the same lock (see _announce), so a job's end
+        # does not wake them, nor new jobs the worker loop.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         # Keyed by (job id, attempt): a timed-out attempt may still run beside the job's retry.
         self._running: dict[tuple[str, int], Running] = {}
         self._held = 0  # jobs waiting or running, not counting abandoned ones
@@ -80,11 +84,15 @@ class JobPool:
             for record in records:
                 bisect.insort_right(self._inbox, record, key=_start_order)
             self._held += len(records)
-            self._cond.notify_all()
+            self._announce(len(records))
         self._wake()
 
+    def _announce(self, count: int | None) -> None:
+        """``count`` jobs arrived, or (None) the pool closed: wake as many runners waiting for jobs
+        (called with the lock held). Pools whose runners wait elsewhere are told by ``_wake``."""
+
     def _wake(self) -> None:
-        """Tell the runners that jobs arrived (the condition already wakes threads)."""
+        """Tell the runners that jobs arrived, outside the lock (pools whose runners wait elsewhere)."""
 
     def _begin(self, record: JobRecord) -> Running:
         """A waiting job starts now (called with the condition held): from here on it is running,
@@ -163,6 +171,7 @@ class JobPool:
             self._inbox.clear()
             self._held -= len(unstarted)
             self._cond.notify_all()
+            self._announce(None)
         self._wake()
         return unstarted
 

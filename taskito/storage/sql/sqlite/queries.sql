@@ -129,7 +129,7 @@ candidates AS (
                           SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
                           WHERE held.task_name = ready.task_name
                             AND coalesce(held.concurrency_key, '') = coalesce(ready.concurrency_key, '')
-                            AND held.status IN ('claimed', 'running')))
+                            AND held.max_concurrent IS NOT NULL AND held.status IN ('claimed', 'running')))
                     ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
                     LIMIT :limit)
 ),
@@ -139,7 +139,7 @@ capped AS (
            CASE WHEN c.max_concurrent IS NULL THEN 0 ELSE (
                SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
                WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
-                 AND held.status IN ('claimed', 'running')) END AS held
+                 AND held.max_concurrent IS NOT NULL AND held.status IN ('claimed', 'running')) END AS held
     FROM candidates AS c
 ),
 slotted AS (
@@ -205,6 +205,11 @@ UPDATE taskito_rate_limits SET next_at = :next_at WHERE task_name = :task_name A
 -- name: start
 UPDATE taskito_jobs SET status = 'running', started_at = :started_at
 WHERE id = :job_id AND attempt = :attempt AND status = 'claimed';
+
+-- name: with_dependents
+-- The jobs of a batch of completions (:ids, a JSON array) that others depend on: release_dependents
+-- runs for those only (a statement per job otherwise, for nothing in the usual case).
+SELECT DISTINCT depends_on AS id FROM taskito_job_deps WHERE depends_on IN (SELECT value FROM json_each(:ids));
 
 -- name: release_dependents
 -- Run just before `complete`, in its transaction: only while this attempt still holds the job,
@@ -309,8 +314,11 @@ RETURNING id;
 -- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
 UPDATE taskito_jobs
 SET status = 'cancelled', error = :reason, finished_at = :now
-WHERE seq IN (SELECT seq FROM taskito_jobs
-              WHERE (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+WHERE seq IN (SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_waiting
+              WHERE (queue, task_name) IN (SELECT queue, task_name FROM taskito_counts
+                                           WHERE status IN ('pending', 'failed') AND n > 0
+                                             AND (:queue IS NULL OR queue = :queue)
+                                             AND (:task_name IS NULL OR task_name = :task_name))
                 AND status IN ('pending', 'failed')
               LIMIT :limit)
 RETURNING id;
