@@ -182,10 +182,6 @@
     return link;
   }
 
-  function pageLink(text, address, className) {
-    return h("a", { href: address, class: className || "", text: text });
-  }
-
   // -- addresses --------------------------------------------------------------------------------
   // "#/jobs?status=failed" -> {page: "jobs", id: null, params}; "#/jobs/<id>" -> {page: "job", id}.
   function parseRoute() {
