@@ -302,8 +302,7 @@ def test_a_batch_of_completions_or_start_marks_costs_its_size_not_its_square(
         plans.clear()
         storage.start([Started(record.id, record.attempt, time.time()) for record in held])
         storage.complete([Completion(record.id, record.attempt, b"null") for record in held])
-        updates = [plan for plan in plans if "UPDATE taskito_jobs" in plan
-                   and "unnest" in plan]
+        updates = [plan for plan in plans if "Update on taskito_jobs" in plan and "unnest" in plan]
         assert len(updates) == 2, plans
         for update in updates:
             removed = [int(n) for n in re.findall(r"Rows Removed by Join Filter: (\d+)", update)]

@@ -76,10 +76,13 @@ BEGIN
 END
 $$;
 
+-- Start marks are the worker's bookkeeping too: like claims and completions, their commit no longer waits
+-- for the WAL flush (lost in a server crash, the job shows as claimed and runs again after its lease).
 CREATE OR REPLACE FUNCTION taskito_mark_started(p_ids text[], p_attempts integer[], p_started double precision[])
 RETURNS void LANGUAGE sql
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_nestloop = off
 SET enable_mergejoin = off SET jit = off AS $$
+    SELECT set_config('synchronous_commit', 'off', true);
     UPDATE taskito_jobs AS j SET status = 'running', started_at = mark.started_at
     FROM unnest(p_ids, p_attempts, p_started) AS mark(id, attempt, started_at)
     WHERE j.id = ANY(p_ids) AND j.id = mark.id AND j.attempt = mark.attempt
