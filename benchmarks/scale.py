@@ -39,7 +39,7 @@ from typing import Any
 
 from throughput import HERE, TASKITO, database, load_queue, stop_workers
 
-IDLE_WINDOW = 3.0  # seconds over which a worker's idle CPU is measured
+IDLE_WINDOW = 12.0  # seconds of idle CPU measured: two safety-net claims (every 5 s), an upkeep round (10 s by default)
 DRAIN_PATIENCE = 120.0  # seconds a drain may take before its rate is taken from what finished
 PAYLOAD = b'{"args":[],"kwargs":{}}'
 
