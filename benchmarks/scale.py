@@ -210,6 +210,71 @@ def read_times(queue: Any) -> dict[str, float]:
     return times
 
 
+def page_reads(queue: Any) -> dict[str, str]:
+    """The JSON reads of every dashboard page, as its script makes them (a page makes several at once)."""
+    newest = queue.list_jobs(limit=1)
+    job_id = newest[0].id if newest else "0" * 32
+    return {
+        "overview": ["/api/stats", "/api/throughput?window=600&step=10"],
+        "overview_24h": ["/api/stats", "/api/throughput?window=86400&step=3600"],
+        "overview_7d": ["/api/stats", "/api/throughput?window=604800&step=10800"],
+        "jobs": ["/api/jobs?limit=25"],
+        "jobs_page_40": ["/api/jobs?limit=25&offset=1000"],
+        "jobs_status_complete": ["/api/jobs?status=complete&limit=25"],
+        "jobs_status_dead": ["/api/jobs?status=dead&limit=25"],
+        "jobs_queue": ["/api/jobs?queue=default&limit=25"],
+        "jobs_task": ["/api/jobs?task=bench_app.noop&limit=25"],
+        "jobs_sort_task": ["/api/jobs?sort=task&limit=25"],
+        "jobs_sort_status": ["/api/jobs?sort=-status&limit=25"],
+        "jobs_sort_finished": ["/api/jobs?status=complete&sort=-finished&limit=25"],
+        "jobs_sort_finished_oldest": ["/api/jobs?status=complete&sort=finished&limit=25"],
+        "jobs_id_prefix": [f"/api/jobs?id={job_id[:6]}&limit=25"],
+        "jobs_id_prefix_no_match": ["/api/jobs?id=0000&limit=25"],
+        "jobs_text_no_match": ["/api/jobs?text=no-such-text&limit=25"],
+        "jobs_text_status": ["/api/jobs?status=complete&text=no-such-text&limit=25"],
+        "job": [f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/logs"],
+        "dead": ["/api/dead-letters?limit=25"],
+        "queues": ["/api/queues"],
+        "workers": ["/api/workers"],
+        "schedules": ["/api/schedules"],
+        "tasks": ["/api/tasks?since=3600", "/api/task-series?since=3600&step=60"],
+        "tasks_7d": ["/api/tasks?since=604800", "/api/task-series?since=604800&step=10800"],
+        "workflows": ["/api/workflows?limit=25"],
+        "metrics": ["/metrics"],
+    }
+
+
+def page_times(queue: Any) -> dict[str, float]:
+    """Milliseconds (median of 3) each dashboard page's reads take, one after the other, through the WSGI
+    app (routing, views, queries, JSON): the time a page waits for its data at this table size."""
+    from werkzeug.test import Client
+
+    from taskito.dashboard import create_app
+
+    client = Client(create_app(queue, token=None))
+    times = {}
+    for name, paths in page_reads(queue).items():
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for path in paths:
+                response = client.get(path)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path} answered {response.status_code}: {response.get_data(as_text=True)}")
+            samples.append((time.perf_counter() - started) * 1000)
+        times[name] = round(statistics.median(samples), 1)
+    return times
+
+
+def admin_page_times(env: dict[str, str]) -> dict[str, float]:
+    """The Django admin's pages (admin_pages.py, a process of its own: Django's settings are global)."""
+    found = subprocess.run([sys.executable, str(HERE / "admin_pages.py")], cwd=HERE, env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=300)
+    if found.returncode:
+        raise RuntimeError(f"admin_pages.py failed: {found.stderr}")
+    return dict(json.loads(found.stdout))
+
+
 def stage(env: dict[str, str], queue: Any, tasks: dict[str, Any], name: str, jobs: int,
           rounds: int) -> dict[str, Any]:
     folder = Path(env["LOG_DIR"])
@@ -227,6 +292,7 @@ def stage(env: dict[str, str], queue: Any, tasks: dict[str, Any], name: str, job
     if figures.get("drain_unfinished"):
         remove_unfinished_ticks(env)
     figures["read_ms"] = read_times(queue)
+    figures["page_ms"] = {**page_times(queue), **admin_page_times(env)}
     return figures
 
 

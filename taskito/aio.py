@@ -44,7 +44,7 @@ MIRRORED = ("list_jobs", "stats", "stats_by_queue", "stats_all_queues", "job_err
             "get_workflow", "dead_letters", "retry_dead", "delete_dead", "purge_completed", "purge_dead",
             "purge_cancelled", "pause", "resume", "paused_queues", "purge_queue", "revoke_task", "retry_all_dead",
             "replay", "periodic_schedules", "pause_periodic", "resume_periodic", "run_periodic_now", "job_logs",
-            "task_stats", "queue_stats")
+            "task_stats", "queue_stats", "list_workflows")
 
 _state_lock = threading.Lock()
 

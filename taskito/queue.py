@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -366,10 +367,17 @@ class Queue(AsyncQueueMethods):
         return None if record is None else JobResult(self, job_id, record)
 
     def list_jobs(self, status: str | None = None, queue: str | None = None, task_name: str | None = None,
-                  limit: int = 50, offset: int = 0, order_by: str = "-created") -> list[JobResult]:
-        """Newest first unless ``order_by`` says otherwise: created, task, queue, status or priority,
-        with a leading ``-`` for descending. ``status`` is one of pending, running, complete, failed,
-        dead, cancelled.
+                  limit: int = 50, offset: int = 0, order_by: str = "-created", id_prefix: str | None = None,
+                  text: str | None = None) -> list[JobResult]:
+        """Newest first unless ``order_by`` says otherwise: created, task, queue, status, priority, started,
+        finished or attempts, with a leading ``-`` for descending (jobs not started or finished yet come last
+        when sorted by that time). ``status`` is one of pending, running, complete, failed, dead, cancelled.
+
+        ``id_prefix``: jobs whose id starts with these hex digits, newest first by id (ids start with their
+        enqueue time; only the created order applies). ``text``: jobs whose arguments or last error contain
+        it (ASCII letters in any case), looked for in the most recent ``TEXT_SEARCH_ROWS`` (10,000) jobs
+        that match the other filters, and in the first 4 KiB of each one's arguments and error, so that a
+        search costs the same at any table size.
 
         A ``queue`` or ``task_name`` that no job can have (see ``validation.name``) finds nothing.
         """
@@ -379,11 +387,26 @@ class Queue(AsyncQueueMethods):
         if not isinstance(order_by, str) or order_by.removeprefix("-") not in JOB_ORDERS:
             raise InvalidValueError(f"order_by must be one of {', '.join(JOB_ORDERS)} (with '-' first for "
                                     f"descending), got {validation.shown(order_by)}")
+        if id_prefix is not None:
+            id_prefix = validation.job_id_prefix(id_prefix)
+            if order_by.removeprefix("-") != "created":
+                raise InvalidValueError(f"order_by {order_by!r} does not go with id_prefix: jobs found by id are "
+                                        "listed by id, which starts with the enqueue time (order_by 'created' "
+                                        "or '-created')")
+        text = None if text is None else validation.search_text(text)
         if _impossible(queue) or _impossible(task_name):
             return []
-        records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name,
-                                         limit=limit, offset=offset, order_by=order_by)
+        records = self.storage.list_jobs(status=status, queue=queue, task_name=task_name, limit=limit,
+                                         offset=offset, order_by=order_by, id_prefix=id_prefix, text=text)
         return [JobResult(self, record.id, record) for record in records]
+
+    def list_workflows(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Workflows newest first: ``id``, ``kind``, ``status`` (running, complete, failed, cancelled),
+        ``created_at``, ``finished_at``, ``failed_job_id``, ``error``, ``stages``, ``stages_done`` (stages
+        whose jobs all completed) and ``jobs``. ``get_workflow(id)`` has one's steps."""
+        limit = validation.count("limit", limit)
+        offset = validation.count("offset", offset)
+        return [dataclasses.asdict(found) for found in self.storage.list_workflows(limit=limit, offset=offset)]
 
     def stats(self) -> dict[str, int]:
         """Job counts: pending, running, completed, failed, dead, cancelled (always all six)."""

@@ -176,6 +176,28 @@ def is_job_id(value: Any) -> bool:
     return _JOB_ID.fullmatch(value) is not None
 
 
+JOB_ID_PREFIX_MAX = 32
+_JOB_ID_PREFIX = re.compile(r"[0-9a-f]{1,32}")
+
+
+def job_id_prefix(value: Any, what: str = "id_prefix") -> str:
+    """The start of a job id, as a search for it is written: 1 to 32 hex digits (any case, stored lowercase)."""
+    if not isinstance(value, str) or not _JOB_ID_PREFIX.fullmatch(value.strip().lower()):
+        raise InvalidValueError(f"{what} must be the start of a job id, 1 to {JOB_ID_PREFIX_MAX} hex digits "
+                                f"(0-9, a-f), got {shown(value)}")
+    return value.strip().lower()
+
+
+SEARCH_TEXT_MAX = 200
+
+
+def search_text(value: Any, what: str = "text") -> str:
+    """Text to find in jobs' arguments or errors: 1 to SEARCH_TEXT_MAX characters, no NUL."""
+    if not isinstance(value, str) or not value or len(value) > SEARCH_TEXT_MAX or "\x00" in value:
+        raise InvalidValueError(f"{what} must be 1 to {SEARCH_TEXT_MAX} characters without NUL, got {shown(value)}")
+    return value
+
+
 SCHEMA_MAX = 58  # PostgreSQL's 63-byte identifiers, minus the "_work"/"_done" of taskito's channel names
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]*")
 

@@ -32,6 +32,7 @@ from taskito import views
 from taskito.exceptions import TaskitoError
 from taskito.result import job_to_dict
 from taskito.storage import JOB_ORDERS, Status
+from taskito.storage.base import indexed_orders
 
 from .models import CHANGE_PERMISSION, VIEW_PERMISSION
 from .project import RUNNER_NAME, admin_per_page, queue
@@ -208,8 +209,13 @@ class TaskitoAdminViews:
         queue_name = request.GET.get("queue") or None
         task_name = request.GET.get("task") or None
         order = request.GET.get("o") or DEFAULT_ORDER
+        sortable = indexed_orders(status, queue_name, task_name)  # no page sorts a million rows
         if order.removeprefix("-") not in JOB_ORDERS:
             messages.error(request, f"Cannot sort by {order!r}; showing the newest jobs first.")
+            order = DEFAULT_ORDER
+        elif order.removeprefix("-") not in sortable:
+            messages.error(request, f"Cannot sort by {order!r} with these filters: too many jobs match; filter by "
+                                    "status or queue first. Showing the newest jobs first.")
             order = DEFAULT_ORDER
         per_page = admin_per_page()
         page = _page_number(request)
@@ -223,7 +229,7 @@ class TaskitoAdminViews:
         return self._render(
             request, "job_list.html", "Jobs", search=search,
             jobs=[_describe(job.record) for job in found.items],
-            columns=self._columns(state, order),
+            columns=self._columns(state, order, sortable),
             filter_groups=[
                 self._filter_group("status", "By status", Status.ALL, state),
                 self._filter_group("queue", "By queue", known_queues, state),
@@ -235,13 +241,15 @@ class TaskitoAdminViews:
             next_url=self._url("taskito_jobs", query={**state, "p": page + 1}) if found.has_more else None,
         )
 
-    def _columns(self, state: dict[str, Any] | None = None, order: str | None = None) -> list[dict[str, Any]]:
-        """The job tables' headers; with ``state``, those the database can sort by link to that order
-        (a first click sorts ascending, a second descending; newest first is the default)."""
+    def _columns(self, state: dict[str, Any] | None = None, order: str | None = None,
+                 sortable: set[str] | None = None) -> list[dict[str, Any]]:
+        """The job tables' headers; with ``state``, those the database can sort by with these filters
+        (``sortable``) link to that order (a first click sorts ascending, a second descending; newest first is
+        the default)."""
         columns = []
         for label, field, key in _COLUMNS:
             column: dict[str, Any] = {"label": label, "field": field, "url": None, "sorted": None}
-            if state is not None and key is not None:
+            if state is not None and key is not None and key in (sortable or ()):
                 current = order.removeprefix("-") == key if order else False
                 ascending = current and order == key
                 column["sorted"] = ("ascending" if ascending else "descending") if current else None

@@ -74,10 +74,37 @@ def new_job_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
-# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the SQL behind each
-# (a claimed job is listed, and so sorted, as pending).
+# What job lists sort by, as ``list_jobs(order_by=...)`` names it, and the SQL behind each (a claimed
+# job is listed, and so sorted, as pending: the expression of the index taskito_jobs_listed_by_status).
 JOB_ORDERS = {"created": "seq", "task": "task_name", "queue": "queue",
-              "status": "CASE WHEN status = 'claimed' THEN 'pending' ELSE status END", "priority": "priority"}
+              "status": "(CASE status WHEN 'claimed' THEN 'pending' ELSE status END)", "priority": "priority",
+              "started": "started_at", "finished": "finished_at", "attempts": "retry_count"}
+
+# Text search (``list_jobs(text=...)``) reads at most this many jobs, the most recent that match the other
+# filters, and looks at the first TEXT_SEARCH_REACH bytes of each one's arguments and of its error: its
+# cost is bounded whatever the table holds.
+TEXT_SEARCH_ROWS = 10_000
+TEXT_SEARCH_REACH = 4096
+
+
+def indexed_orders(status: str | None = None, queue: str | None = None, task_name: str | None = None,
+                   id_prefix: str | None = None) -> set[str]:
+    """The orders of ``JOB_ORDERS`` an index delivers with these filters (both engines have the same
+    indexes), so that a page of a listing reads about as many rows as it shows at any table size.
+
+    Enqueue order always (each filter's index ends in seq; an id prefix's range is read in id order, which
+    starts with the enqueue time); a filter's own column when it is the only filter (or there is none);
+    the finish time with a status filter of finished jobs (the index taskito_jobs_finished)."""
+    if id_prefix is not None:
+        return {"created"}
+    found = {"created"}
+    given = {"status": status, "queue": queue, "task": task_name}
+    for name in given:
+        if all(value is None for other, value in given.items() if other != name):
+            found.add(name)
+    if status in Status.FINISHED:
+        found.add("finished")
+    return found
 
 
 @dataclass(kw_only=True)
@@ -220,6 +247,23 @@ class WorkflowRecord:
 
 
 @dataclass
+class WorkflowSummary:
+    """A workflow in a listing: as stored (``status`` running, complete, failed or cancelled), with how many
+    of its ``stages`` are done and how many ``jobs`` it has."""
+
+    id: str
+    kind: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    failed_job_id: str | None
+    error: str | None
+    stages: int
+    stages_done: int
+    jobs: int
+
+
+@dataclass
 class Started:
     """A claimed job whose function started at ``started_at``: from then on it is running."""
 
@@ -339,11 +383,19 @@ class Storage(Protocol):
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
-                  order_by: str = "-created") -> list[JobRecord]:
+                  order_by: str = "-created", id_prefix: str | None = None,
+                  text: str | None = None) -> list[JobRecord]:
         """Newest first (``order_by``: one of ``JOB_ORDERS``, ``-`` first for descending; enqueue order
-        breaks ties), as partial records: the database cuts each payload to its first PAYLOAD_HEAD
-        bytes (and the error to as many characters) and reads no result, so a listing costs the same
-        whatever jobs carry."""
+        breaks ties; jobs without a start or finish time come last when sorted by it), as partial records:
+        the database cuts each payload to its first PAYLOAD_HEAD bytes (and the error to as many
+        characters) and reads no result, so a listing costs the same whatever jobs carry.
+
+        ``id_prefix`` (lowercase hex): jobs whose id starts with it, read from the id index in id order
+        (``order_by`` is then created, either way). ``text``: jobs whose arguments or error contain it
+        (ASCII letters in any case), among the TEXT_SEARCH_ROWS most recent that match the other filters."""
+
+    def list_workflows(self, limit: int = 50, offset: int = 0) -> list[WorkflowSummary]:
+        """Workflows newest first (by id, which starts with the time it was sent), with their progress."""
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]: ...
 

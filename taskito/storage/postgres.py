@@ -121,6 +121,7 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
 
 class PostgresStorage(SQLStorage):
     engine = "postgres"
+    lead_filter = True
 
     def __init__(self, url: str, schema: str = "taskito", pool_size: int = 10) -> None:
         super().__init__()
@@ -258,6 +259,13 @@ class PostgresStorage(SQLStorage):
 
     def _id_list(self, ids: Sequence[str]) -> list[str]:
         return list(ids)
+
+    def _payload_pattern(self, text: str) -> str:
+        """list_jobs_matching reads payloads (bytea, maybe not UTF-8) as encode(payload, 'escape') does:
+        text's bytes written the same way find them."""
+        escaped = "".join("\\\\" if byte == 92 else chr(byte) if 0 < byte < 128 else f"\\{byte:03o}"
+                          for byte in text.encode("utf-8"))
+        return super()._payload_pattern(escaped)
 
     def _notify(self, cur: Any) -> None:
         cur.execute(self.sql["notify"], {"channel": self._work_channel, "payload": ""})

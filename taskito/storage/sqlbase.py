@@ -27,6 +27,8 @@ from .base import (
     RATE_HORIZON,
     RUNTIME_BOUNDS,
     STATS_KEYS,
+    TEXT_SEARCH_REACH,
+    TEXT_SEARCH_ROWS,
     Completion,
     JobRecord,
     NewJob,
@@ -36,6 +38,7 @@ from .base import (
     Status,
     WorkflowJob,
     WorkflowRecord,
+    WorkflowSummary,
     empty_stats,
     new_job_id,
 )
@@ -55,6 +58,12 @@ PLAIN_CHUNKS = 5
 BATCH_LEASE = 300.0
 # Chunks of an abandoned batch one maintenance round finishes (the rest waits for the next round).
 ABANDONED_CHUNKS_PER_ROUND = 20
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character: backslash) matching values that contain ``text``."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
 
 def _bucket(seconds: float | None) -> float:
     """The run-time bucket of ``seconds`` (the smallest bound at or above it; infinity above them all; 0 for
@@ -129,6 +138,10 @@ class SQLStorage:
     """Implements the Storage protocol on top of an engine's named queries."""
 
     engine: str = ""
+    # Whether a filtered job list makes its first filter's index lead (list_jobs): PostgreSQL's planner
+    # otherwise reads the table in seq order hoping to meet matching rows soon, and reads a million newer
+    # rows when the matching ones are old. SQLite's planner takes the filter's index by itself.
+    lead_filter = False
 
     def __init__(self) -> None:
         self.sql = queries(self.engine)
@@ -410,8 +423,10 @@ class SQLStorage:
             # Dependents first, while the completing attempts still hold their jobs: the same
             # transaction then completes exactly those, and a stale or repeated completion
             # releases nothing.
+            awaited = {row["id"] for row in self._rows(cur, "with_dependents",
+                                                        ids=json.dumps([item.job_id for item in done]))}
             cur.executemany(self.sql["release_dependents"], [
-                {"job_id": item.job_id, "attempt": item.attempt} for item in done])
+                {"job_id": item.job_id, "attempt": item.attempt} for item in done if item.job_id in awaited])
             for item in done:
                 if item.workflow_id is not None:
                     self._advance_workflow(cur, item, now)
@@ -632,19 +647,60 @@ class SQLStorage:
 
     def list_jobs(self, status: str | None = None, queue: str | None = None,
                   task_name: str | None = None, limit: int = 50, offset: int = 0,
-                  order_by: str = "-created") -> list[JobRecord]:
+                  order_by: str = "-created", id_prefix: str | None = None,
+                  text: str | None = None) -> list[JobRecord]:
         asked = {"status": status, "queue": queue, "task_name": task_name}
-        filters = [self.sql[f"list_jobs_by_{'task' if name == 'task_name' else name}"]
+        # Engines whose plans need it (lead_filter) have one filter's index lead: the first of status, queue,
+        # task given, matched as a range of one value and first in the order (see list_jobs_from_status).
+        lead = None if id_prefix is not None or not self.lead_filter else next(
+            (name for name, value in asked.items() if value is not None), None)
+        filters = [self.sql[f"list_jobs_{'from' if name == lead else 'by'}_{'task' if name == 'task_name' else name}"]
                    for name, value in asked.items() if value is not None]
-        column = JOB_ORDERS[order_by.removeprefix("-")]  # fixed SQL of ours, never user text, goes into the query
+        params: dict[str, Any] = {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD}
+        key = order_by.removeprefix("-")
         direction = "DESC" if order_by.startswith("-") else "ASC"
-        order = f"{column} {direction}" if column == "seq" else f"{column} {direction}, seq {direction}"
-        statement = self.sql["list_jobs"].replace("/* filters */", " AND ".join(filters) or "TRUE")
+        lead_column = JOB_ORDERS["task" if lead == "task_name" else lead] if lead else None
+
+        def enqueue_order(direction: str) -> str:
+            return f"{lead_column} {direction}, seq {direction}" if lead_column else f"seq {direction}"
+
+        recent = enqueue_order("DESC")  # the rows a text search reads: the most recent
+        if id_prefix is not None:
+            # The id index's range, in its order: a page reads about as many entries as it shows.
+            filters.append(self.sql["list_jobs_by_id_prefix"])
+            params.update(id_prefix=id_prefix, id_end=id_prefix + "g", id_length=len(id_prefix))
+            order, recent = f"id {direction}", "id DESC"
+        elif key == "created":
+            order = enqueue_order(direction)
+        else:
+            # Fixed SQL of ours (JOB_ORDERS), never user text, goes into the query.
+            nulls = " NULLS LAST" if key in ("started", "finished") else ""
+            if key == "finished" and status in Status.FINISHED:
+                filters.append(self.sql["list_jobs_finished"])  # the index taskito_jobs_finished leads
+                nulls = ""
+            order = f"{JOB_ORDERS[key]} {direction}{nulls}, seq {direction}"
+        if text is not None:
+            statement = self.sql["list_jobs_matching"]
+            params.update(scan=TEXT_SEARCH_ROWS, reach=TEXT_SEARCH_REACH, pattern=_like_pattern(text),
+                          payload_pattern=self._payload_pattern(text))
+        else:
+            statement = self.sql["list_jobs"]
+        statement = statement.replace("/* filters */", " AND ".join(filters) or "TRUE")
         with self._autocommit() as cur:
-            cur.execute(statement.replace("{order}", order),
-                        {**asked, "limit": limit, "offset": offset, "head": PAYLOAD_HEAD})
+            cur.execute(statement.replace("{order}", order).replace("{recent}", recent), params)
             rows = cur.fetchall()
         return [to_record(row) for row in rows]
+
+    def _payload_pattern(self, text: str) -> str:
+        """The LIKE pattern that finds ``text`` in a payload as the engine's list_jobs_matching reads it."""
+        return _like_pattern(text)
+
+    def list_workflows(self, limit: int = 50, offset: int = 0) -> list[WorkflowSummary]:
+        with self._autocommit() as cur:
+            rows = self._rows(cur, "list_workflows", limit=limit, offset=offset)
+        return [WorkflowSummary(id=r["id"], kind=r["kind"], status=r["status"], created_at=r["created_at"],
+                                finished_at=r["finished_at"], failed_job_id=r["failed_job_id"], error=r["error"],
+                                stages=r["stages"], stages_done=r["stages_done"], jobs=r["jobs"]) for r in rows]
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
         if not is_job_id(job_id):

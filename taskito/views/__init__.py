@@ -6,9 +6,13 @@ from here, so they agree on:
 - one pagination shape: ``{"jobs": [...], "limit", "offset", "has_more", "next_offset"}``, read with
   one row more than a page so that nothing counts a table (``next_offset`` is null on the last page);
 - one set of filters: ``status`` is one of the six job statuses (or "completed"), anything else is
-  a 400 that names it; ``queue`` and ``task`` match exactly;
+  a 400 that names it; ``queue`` and ``task`` match exactly; ``id`` is the start of a job id and
+  ``text`` is looked for in arguments and errors (among the 10,000 most recent matches of the other
+  filters); ``sort`` takes only the orders an index keeps with those filters, unless few jobs match
+  (``jobs.listing``);
 - one rule for what a user may do to a job (``rules``): a job can be cancelled until it finishes (a
   running one is asked to stop); only dead letters are retried or deleted; finished jobs are replayed;
+  the bulk views apply it to each job of a list and say which were refused, and why;
 - one error shape: ``{"error": message}`` plus fields (a refused cancel adds ``id``, ``cancelled``
   and the job's ``status``).
 

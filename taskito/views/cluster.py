@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 MAX_POINTS = 1440
+MAX_WINDOW = 7 * 86400  # what the task minutes keep by default (TASKITO_METRICS_RETENTION)
 
 
 def workers(queue: Queue, params: p.Params) -> Reply:
@@ -62,17 +63,34 @@ def revoke_task(queue: Queue, params: p.Params, name: str) -> Reply:
 
 
 def throughput(queue: Queue, params: p.Params) -> Reply:
-    """Completed jobs, dead jobs and failed attempts per ``step`` seconds over the last ``window``."""
-    step = p.integer(params, "step", 10, 1, 3600)
-    window = p.integer(params, "window", 600, step, 86400)
+    """Completed jobs, dead jobs and failed attempts per ``step`` seconds over the last ``window`` (up to 7 d).
+
+    Steps of whole minutes are read from the task minutes (``Queue.task_series``: cheap at any table size,
+    and they survive purges); shorter steps, for the live view of the last hour at most, from the jobs
+    and their errors (``Queue.throughput``)."""
+    step = p.integer(params, "step", 10, 1, 86400)
+    window = p.integer(params, "window", 600, step, MAX_WINDOW)
+    if step % 60 and window > 3600:
+        raise ViewError(400, f"window {window} needs a step of whole minutes (60, 120, ...), got {step}: ranges "
+                             "longer than an hour are read from the per-minute task metrics")
     count = min(math.ceil(window / step), MAX_POINTS)
     now = time.time()
     end = (math.floor(now / step) + 1) * step  # the last bucket holds "now" and is still filling
     since = end - count * step
-    found = queue.throughput(since, step)
+    if step % 60:
+        found = queue.throughput(since, step)
+    else:
+        found = {bucket: _attempts(tasks) for bucket, tasks in queue.task_series(since=now - since, step=step).items()}
     points = []
     for index in range(count):
         values = found.get(index, {})
         points.append({"t": since + index * step, "completed": values.get("completed", 0),
                        "dead": values.get("dead", 0), "failed": values.get("failed", 0)})
     return 200, {"step": step, "window": count * step, "now": now, "points": points}
+
+
+def _attempts(tasks: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """One bucket of task minutes as throughput counts it: failed attempts include those that died."""
+    completed = sum(entry["complete"] for entry in tasks.values())
+    dead = sum(entry["dead"] for entry in tasks.values())
+    return {"completed": completed, "dead": dead, "failed": dead + sum(entry["failed"] for entry in tasks.values())}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..exceptions import JobNotFoundError
-from ..result import JobResult
 from ..storage import Status
 from . import params as p
 from .errors import Reply, ViewError
+from .jobs import each, listing
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -24,9 +24,9 @@ def _not_dead(queue: Queue, job_id: str, doing: str) -> ViewError:
 
 
 def dead_letters(queue: Queue, params: p.Params) -> Reply:
-    """Dead letters, newest first; ``limit``/``offset`` paginate."""
-    page = p.page(params, lambda limit, offset: queue.list_jobs(status=Status.DEAD, limit=limit, offset=offset))
-    return 200, page.to_json(JobResult.summary)
+    """Dead letters, newest first, with the filters, search and sorts of the jobs view (``jobs.listing``);
+    ``limit``/``offset`` paginate."""
+    return 200, listing(queue, params, Status.DEAD)
 
 
 def retry_dead(queue: Queue, params: p.Params, job_id: str) -> Reply:
@@ -55,3 +55,18 @@ def retry_all_dead(queue: Queue, params: p.Params) -> Reply:
     new_ids = queue.retry_all_dead(task=None if task is None else p.name(task, "task"),
                                    queue=None if queue_name is None else p.name(queue_name, "queue"))
     return 200, {"retried": len(new_ids), "new_ids": new_ids}
+
+
+def retry_dead_letters(queue: Queue, params: p.Params) -> Reply:
+    """Replay the dead letters of ``ids`` (a JSON list, at most 500) as new jobs, each as ``retry_dead``
+    would: ``retried`` counts them, ``new_ids`` maps each to its new job, ``refused`` says why not."""
+    done, refused = each(p.ids(params), lambda job_id: retry_dead(queue, params, job_id)[1])
+    return 200, {"retried": len(done), "new_ids": {entry["retried"]: entry["new_id"] for entry in done},
+                 "refused": refused}
+
+
+def delete_dead_letters(queue: Queue, params: p.Params) -> Reply:
+    """Delete the dead letters of ``ids`` (a JSON list, at most 500), each as ``delete_dead`` would:
+    ``deleted`` counts them, ``refused`` says why not."""
+    done, refused = each(p.ids(params), lambda job_id: delete_dead(queue, params, job_id)[1])
+    return 200, {"deleted": len(done), "refused": refused}

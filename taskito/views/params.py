@@ -57,6 +57,15 @@ def status(params: Params) -> str | None:
         raise ViewError(400, str(exc)) from None
 
 
+def ids(params: Params, key: str = "ids") -> list[str]:
+    """A JSON body's list of 1 to MAX_LIMIT job ids (strings), each once, in the order given."""
+    value = params.get(key)
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_LIMIT or not all(isinstance(v, str) for v in value):
+        raise ViewError(400, f"{key} must be a list of 1 to {MAX_LIMIT} job ids (strings) in the JSON body, "
+                             f"got {validation.shown(value)}")
+    return list(dict.fromkeys(value))
+
+
 def name(value: str, what: str) -> str:
     """A queue or task name taken from a path."""
     problem = validation.name_problem(value)
@@ -112,10 +121,10 @@ class Page:
     def next_offset(self) -> int | None:
         return self.offset + self.limit if self.has_more else None
 
-    def to_json(self, describe: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-        """The one pagination shape: ``jobs``, ``limit``, ``offset``, ``has_more`` and ``next_offset``
-        (null on the last page)."""
-        return {"jobs": [describe(item) for item in self.items], "limit": self.limit, "offset": self.offset,
+    def to_json(self, describe: Callable[[Any], dict[str, Any]], key: str = "jobs") -> dict[str, Any]:
+        """The one pagination shape: the items under ``key`` (``jobs``), ``limit``, ``offset``, ``has_more``
+        and ``next_offset`` (null on the last page)."""
+        return {key: [describe(item) for item in self.items], "limit": self.limit, "offset": self.offset,
                 "has_more": self.has_more, "next_offset": self.next_offset}
 
 

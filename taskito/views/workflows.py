@@ -1,4 +1,4 @@
-"""Workflow views: one workflow with its steps in order, each with its status and job id."""
+"""Workflow views: the list, newest first, and one workflow with its steps in order, each with its status and job id."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ def workflow_detail(queue: Queue, params: p.Params, workflow_id: str) -> Reply:
     if found is None:
         raise ViewError(404, f"no workflow with id {workflow_id!r} (purged, or never sent)")
     return 200, found.to_dict(per_stage=per_stage)
+
+
+def workflows(queue: Queue, params: p.Params) -> Reply:
+    """Workflows newest first, each with its progress (``Queue.list_workflows``); ``limit``/``offset`` paginate."""
+    page = p.page(params, lambda limit, offset: queue.list_workflows(limit=limit, offset=offset))
+    return 200, page.to_json(dict, key="workflows")

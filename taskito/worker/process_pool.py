@@ -233,5 +233,5 @@ class ProcessPool(JobPool):
             del self._running[entry.key]
             if entry.abandoned:
                 return
-            self._release()
+            self._release(time.monotonic() - entry.started)
         record_outcome(self.queue, self.writer, entry.record, outcome, cancelled=entry.cancel.is_set())

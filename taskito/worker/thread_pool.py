@@ -23,6 +23,13 @@ class ThreadPool(JobPool):
     def __init__(self, queue: Queue, writer: CompletionWriter, concurrency: int, prefetch: int) -> None:
         super().__init__(queue, writer, concurrency, prefetch)
         self._threads = 0
+        self._arrived = threading.Condition(self._lock)  # runners wait here for jobs
+
+    def _announce(self, count: int | None) -> None:
+        if count is None:
+            self._arrived.notify_all()
+        else:
+            self._arrived.notify(count)
 
     def start(self) -> None:
         for _ in range(self.concurrency):
@@ -55,7 +62,7 @@ class ThreadPool(JobPool):
             with self._cond:
                 record, wait = self._next_job()
                 while record is None and not self._closed:
-                    self._cond.wait(wait)  # None: until jobs arrive; else until a rate limit allows one
+                    self._arrived.wait(wait)  # None: until jobs arrive; else until a rate limit allows one
                     record, wait = self._next_job()
                 if record is None:
                     return
@@ -71,7 +78,7 @@ class ThreadPool(JobPool):
                 del self._running[entry.key]
                 if entry.abandoned:
                     return  # a replacement thread took this slot when the job timed out
-                self._release()
+                self._release(time.monotonic() - entry.started)
 
     def _execute(self, entry: Running) -> None:
         record = entry.record

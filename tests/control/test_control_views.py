@@ -75,7 +75,7 @@ def test_schedules_from_the_dashboard(client: Queue) -> None:
     assert client.periodic_schedules()[0]["paused"] is False
     missing = http.post("/api/schedules/nope/pause")
     assert missing.status_code == 404 and "no periodic schedule named 'nope'" in missing.json["error"]
-    assert 'id="schedules"' in http.get("/").get_data(as_text=True)
+    assert 'id="page-schedules"' in http.get("/").get_data(as_text=True)
 
 
 def test_bulk_operations_from_the_dashboard(client: Queue) -> None:

@@ -64,12 +64,21 @@ def without(job_id: str, answer: tuple[int, Any]) -> tuple[int, Any]:
     return status, json.loads(json.dumps(body).replace(job_id, "<id>"))
 
 
+def named(names: dict[str, str], answer: tuple[int, Any]) -> tuple[int, Any]:
+    """The answer with job ids replaced by names, to compare answers about different jobs."""
+    text = json.dumps(answer[1])
+    for job_id, name in names.items():
+        text = text.replace(job_id, name)
+    return answer[0], json.loads(text)
+
+
 def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[str, Call],
                                                                engine_queue: Queue) -> None:
     made = populate(engine_queue)
     status, first = same_everywhere(adapters, "GET", "/jobs?limit=4")
     assert status == 200
-    assert set(first) == {"jobs", "limit", "offset", "has_more", "next_offset", "filters"}
+    assert set(first) == {"jobs", "limit", "offset", "has_more", "next_offset", "filters", "sort", "sortable",
+                          "text_scan"}
     assert (first["limit"], first["offset"], first["has_more"], first["next_offset"]) == (4, 0, True, 4)
     assert "args" not in first["jobs"][0] and "preview" in first["jobs"][0]  # lists stay small
     _, last = same_everywhere(adapters, "GET", "/jobs?limit=4&offset=8")
@@ -77,7 +86,13 @@ def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[st
 
     _, dead = same_everywhere(adapters, "GET", "/jobs?status=dead&queue=mail")
     assert [job["id"] for job in dead["jobs"]] == [made["dead"][1]]
-    assert dead["filters"] == {"status": "dead", "queue": "mail", "task": None}
+    assert dead["filters"] == {"status": "dead", "queue": "mail", "task": None, "id": None, "text": None}
+    _, found = same_everywhere(adapters, "GET", "/jobs?text=BOOM&sort=-attempts")
+    assert {job["id"] for job in found["jobs"]} == set(made["dead"]) and found["text_scan"] == 10_000
+    _, by_id = same_everywhere(adapters, "GET", f"/jobs?id={made['dead'][1][:20].upper()}")
+    assert [job["id"] for job in by_id["jobs"]] == [made["dead"][1]] and by_id["sortable"] == ["created"]
+    _, flows = same_everywhere(adapters, "GET", "/workflows")
+    assert [flow["id"] for flow in flows["workflows"]] == made["workflow"]
     _, completed = same_everywhere(adapters, "GET", "/jobs?status=completed")  # the name stats() uses
     assert {job["id"] for job in completed["jobs"]} == set(made["complete"])
     _, letters = same_everywhere(adapters, "GET", "/dead-letters?limit=1")
@@ -113,6 +128,12 @@ def test_lists_details_and_counts_are_the_same_json_everywhere(adapters: dict[st
     ("/tasks?since=5", "got 5"),
     ("/task-series?step=abc", "'abc'"),
     ("/jobs/0123456789abcdef0123456789abcdef/logs?after=-2", "got -2"),
+    ("/jobs?id=xyz", "'xyz'"),
+    ("/jobs?sort=oldest", "'oldest'"),
+    ("/jobs?id=01&sort=task", "'task'"),
+    ("/dead-letters?text=" + "x" * 201, "200 characters"),
+    ("/throughput?window=86400&step=10", "got 10"),
+    ("/throughput?window=700000&step=3600", "got 700000"),
 ])
 def test_bad_input_is_the_same_400_naming_the_value_everywhere(adapters: dict[str, Call], path: str,
                                                               named: str) -> None:
@@ -177,6 +198,44 @@ def test_dead_letters_are_retried_and_deleted_alike_everywhere(adapters: dict[st
         (400, {"error": "older_than must be a number of seconds, got 'soon'"}),
     ]
     assert engine_queue.stats()["dead"] == 0
+
+
+def test_bulk_actions_follow_the_one_rule_and_answer_alike_everywhere(adapters: dict[str, Call],
+                                                                     engine_queue: Queue) -> None:
+    """Selected jobs are cancelled, retried or deleted each as the single-job views would; the refused ones
+    are listed with the reason those views give."""
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for name, call in adapters.items():
+        dead = [_claimed(engine_queue, "tasks.explode", (n,), f"{name}-dead").id for n in range(3)]
+        for job_id in dead:
+            engine_queue.storage.fail(job_id, 1, "ValueError: boom", None, None)
+        pending = engine_queue.enqueue("tasks.add", queue=f"{name}-pending").id
+        running = _claimed(engine_queue, "tasks.slow", (1,), f"{name}-running").id
+        status, retried = call("POST", "/dead-letters/retry", {"ids": [dead[0], pending, dead[0]]})
+        assert status == 200 and retried["retried"] == 1
+        assert engine_queue.get_job(retried["new_ids"][dead[0]]).status == "pending"
+        names = {dead[0]: "<dead0>", dead[1]: "<dead1>", dead[2]: "<dead2>", pending: "<pending>",
+                 running: "<running>"}
+        answers[name] = [named(names, (status, {**retried, "new_ids": {dead[0]: "<new>"}})),
+                         named(names, call("POST", "/dead-letters/delete", {"ids": [dead[1], dead[0]]})),
+                         named(names, call("POST", "/jobs/cancel", {"ids": [pending, running, dead[2]]})),
+                         call("POST", "/jobs/cancel", {"ids": "all"}),
+                         call("POST", "/dead-letters/retry", {"ids": []})]
+        assert engine_queue.get_job(dead[1]) is None and engine_queue.get_job(pending).status == "cancelled"
+        assert engine_queue.get_job(running).record.cancel_requested
+    assert answers["flask"] == answers["dashboard"] and answers["fastapi"] == answers["dashboard"]
+    assert answers["dashboard"] == [
+        (200, {"retried": 1, "new_ids": {"<dead0>": "<new>"}, "refused": [
+            {"id": "<pending>", "error": "job <pending> is pending, not dead: only dead letters can be retried",
+             "status": "pending"}]}),
+        (200, {"deleted": 1, "refused": [
+            {"id": "<dead0>", "error": "no dead letter with id '<dead0>' (already retried, deleted or purged)"}]}),
+        (200, {"cancelled": 2, "cancel_requested": ["<running>"], "refused": [
+            {"id": "<dead2>", "error": "job <dead2> is dead already: only a job that has not finished can be cancelled",
+             "cancelled": False, "status": "dead"}]}),
+        (400, {"error": "ids must be a list of 1 to 500 job ids (strings) in the JSON body, got 'all'"}),
+        (400, {"error": "ids must be a list of 1 to 500 job ids (strings) in the JSON body, got []"}),
+    ]
 
 
 def test_every_adapter_serves_every_view_of_the_table(adapters: dict[str, Call], engine_queue: Queue) -> None:

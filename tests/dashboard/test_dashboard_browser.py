@@ -73,6 +73,13 @@ def click(driver: Any, selector: str) -> None:
     element.click()
 
 
+def show(driver: Any, address: str) -> Any:
+    """Go to a page of the dashboard (``"/jobs?status=dead"``) as a link would, and wait until it shows it."""
+    driver.execute_script("window.location.hash = arguments[0]", "#" + address)
+    return wait(driver, lambda d: d.execute_script("return document.body.dataset.shown") == address,
+                f"the page {address}")
+
+
 def shown_counts(driver: Any) -> dict[str, int]:
     return {key: int(css(driver, f"#count-{key}").text) for key in STAT_KEYS}
 
@@ -82,47 +89,54 @@ def console_errors(driver: Any) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def test_overview_counts_match_stats_and_a_screenshot_is_saved(page, queue: Queue, populated: Populated,
-                                                               tmp_path: Path) -> None:
+def test_overview_counts_match_stats_and_each_page_lists_its_part(page, queue: Queue, populated: Populated,
+                                                                    tmp_path: Path) -> None:
     driver = page()
+    assert driver.current_url.endswith("/#/overview")  # the root address shows the overview
     assert shown_counts(driver) == queue.stats()
-    assert [row.get_attribute("data-key") for row in all_css(driver, "#queues-body tr")] == ["default", "mail"]
-    mail = css(driver, '#queues-body tr[data-key="mail"]').text
-    assert "active" in mail and "Pause" in mail
-    assert css(driver, "#workers-empty").is_displayed()
-    assert {row.get_attribute("data-key") for row in all_css(driver, "#dead-body tr")} == set(populated["dead"])
-    assert len(all_css(driver, "#jobs-body tr")) == 10
     assert len(all_css(driver, "#throughput-chart .bars g")) == 60
     assert "2 completed" in css(driver, "#throughput-summary").text
     assert css(driver, "#conn").text.startswith("updated")
+    assert css(driver, "#nav-dead").text == "2"
     assert not css(driver, "#mode-readonly").is_displayed() and not css(driver, "#logout").is_displayed()
-    assert not css(driver, "#job-detail").is_displayed()
-
+    assert not css(driver, "#page-jobs").is_displayed()
     shot = tmp_path / "overview.png"
-    driver.execute_script("window.scrollTo(0, 0)")
     assert driver.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+    show(driver, "/queues")
+    assert [row.get_attribute("data-key") for row in all_css(driver, "#queues-body tr")] == ["default", "mail"]
+    mail = css(driver, '#queues-body tr[data-key="mail"]').text
+    assert "active" in mail and "Pause" in mail
+    show(driver, "/workers")
+    assert css(driver, "#workers-empty").is_displayed()
+    show(driver, "/dead")
+    assert {row.get_attribute("data-key") for row in all_css(driver, "#dead-body tr")} == set(populated["dead"])
+    show(driver, "/jobs")
+    assert len(all_css(driver, "#jobs-body tr")) == 10
+    assert css(driver, '.nav a[aria-current="page"]').text == "Jobs"
     assert console_errors(driver) == []
 
 
 def test_the_page_refreshes_itself_in_place(page, queue: Queue, populated: Populated) -> None:
     driver = page()
-    driver.execute_script("window.__card = document.getElementById('count-pending');"
-                          "window.__row = document.querySelector('#queues-body tr[data-key=\"default\"]');"
-                          "window.__job = document.querySelector('#jobs-body tr');")
+    driver.execute_script("window.__card = document.getElementById('count-pending');")
     new = [queue.enqueue("tasks.add", args=(n, n)) for n in range(4)]
     expected = queue.stats()
     wait(driver, lambda d: shown_counts(d) == expected, "the new counts to appear without a reload")
-    wait(driver, lambda d: css(d, "#jobs-body tr").get_attribute("data-key") == new[-1].id, "the newest job row")
     assert driver.execute_script("return document.getElementById('count-pending') === window.__card")
-    assert driver.execute_script(
-        "return document.querySelector('#queues-body tr[data-key=\"default\"]') === window.__row")
+    show(driver, "/jobs")
+    driver.execute_script("window.__job = document.querySelector('#jobs-body tr');")
+    newer = queue.enqueue("tasks.add", args=(9, 9))
+    wait(driver, lambda d: css(d, "#jobs-body tr").get_attribute("data-key") == newer.id, "the newest job row")
     assert driver.execute_script("return document.body.contains(window.__job)")  # old rows kept, not rebuilt
+    assert {row.get_attribute("data-key") for row in all_css(driver, "#jobs-body tr")} >= {job.id for job in new}
     assert console_errors(driver) == []
 
 
 def test_retry_a_dead_letter_from_the_page(page, queue: Queue, populated: Populated) -> None:
     driver = page()
+    show(driver, "/dead")
     dead_id = populated["dead"][0]
     click(driver, f'#dead-body tr[data-key="{dead_id}"] .act-retry')
     wait(driver, lambda d: queue.get_job(dead_id) is None, "the dead letter to be replayed")
@@ -131,11 +145,12 @@ def test_retry_a_dead_letter_from_the_page(page, queue: Queue, populated: Popula
     assert len(replayed) == 1 and replayed[0].to_dict()["args"] == [0]
     wait(driver, lambda d: not all_css(d, f'#dead-body tr[data-key="{dead_id}"]'), "the row to leave the table")
     assert "Retried" in css(driver, "#flash").text
-    wait(driver, lambda d: shown_counts(d) == queue.stats(), "the counts to follow")
+    wait(driver, lambda d: css(d, "#nav-dead").text == "1", "the count of dead letters to follow")
 
 
 def test_pause_and_resume_a_queue_from_the_page(page, queue: Queue, populated: Populated) -> None:
     driver = page()
+    show(driver, "/queues")
     click(driver, '#queues-body tr[data-key="mail"] .act-toggle')
     wait(driver, lambda d: queue.paused_queues() == ["mail"], "the queue to be paused")
     wait(driver, lambda d: "paused" in css(d, '#queues-body tr[data-key="mail"]').text, "the paused badge")
@@ -147,16 +162,18 @@ def test_pause_and_resume_a_queue_from_the_page(page, queue: Queue, populated: P
 
 def test_a_script_argument_shows_as_text_and_never_runs(page, queue: Queue, populated: Populated) -> None:
     driver = page()
+    show(driver, "/jobs")
     echo_id = populated["pending"][1]
     row = css(driver, f'#jobs-body tr[data-key="{echo_id}"]')
     assert SCRIPT_ARG in row.text
     click(driver, f'#jobs-body tr[data-key="{echo_id}"] a.job-link')
     wait(driver, lambda d: SCRIPT_ARG in css(d, "#detail-args").text, "the job detail")
     assert SCRIPT_ARG in css(driver, "#detail-kwargs").text
+    show(driver, "/dead")
     dead_row = css(driver, f'#dead-body tr[data-key="{populated["dead"][0]}"]').text
     assert "<b>boom 0</b>" in dead_row  # HTML in an error message is shown, not rendered
     assert driver.execute_script("return typeof window.__pwned") == "undefined"
-    assert driver.execute_script("return document.querySelectorAll('#jobs-body script, #job-detail script, "
+    assert driver.execute_script("return document.querySelectorAll('#jobs-body script, #page-job script, "
                                  "#dead-body b').length") == 0
     assert console_errors(driver) == []
 
@@ -165,23 +182,26 @@ def test_job_filters_and_detail_with_error_history(page, queue: Queue, populated
     from selenium.webdriver.support.ui import Select
 
     driver = page()
+    show(driver, "/jobs")
     Select(css(driver, "#filter-status")).select_by_value("dead")
     wait(driver, lambda d: {r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")} == set(populated["dead"]),
          "only dead jobs")
     Select(css(driver, "#filter-queue")).select_by_value("mail")
     wait(driver, lambda d: [r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")] == [populated["dead"][1]],
          "dead jobs of the mail queue")
+    assert driver.current_url.endswith("#/jobs?status=dead&queue=mail")  # the filters are in the address
     click(driver, "#job-filters button[type=reset]")
     wait(driver, lambda d: len(all_css(d, "#jobs-body tr")) == 10, "every job again")
 
     dead_id = populated["dead"][1]
-    driver.get(f"{driver.dashboard_url}/#job/{dead_id}")
+    driver.get(f"{driver.dashboard_url}/#job/{dead_id}")  # the first edition's links still lead to the job
     wait(driver, lambda d: len(all_css(d, "#detail-errors tr")) == 1, "the error history")
+    assert driver.current_url.endswith(f"#/jobs/{dead_id}")
     assert css(driver, "#detail-errors tr").text.startswith("1")
     assert "ValueError: <b>boom 1</b>" in css(driver, "#detail-error").text
     assert css(driver, "#detail-retry").is_displayed() and not css(driver, "#detail-cancel").is_displayed()
-    click(driver, "#detail-close")
-    wait(driver, lambda d: not css(d, "#job-detail").is_displayed(), "the detail to close")
+    click(driver, "#detail-back")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.shown") == "/jobs", "the list again")
 
 
 def test_lists_show_the_random_part_of_job_ids_and_the_title_no_path(page, queue: Queue,
@@ -190,9 +210,10 @@ def test_lists_show_the_random_part_of_job_ids_and_the_title_no_path(page, queue
     together = [job.id for job in queue.enqueue_many("tasks.add", [(n, n) for n in range(10)])]
     assert len({job_id[:10] for job_id in together}) < 10  # what the page used to show: repeats
     driver = page()
+    show(driver, "/jobs")
     wait(driver, lambda d: {r.get_attribute("data-key") for r in all_css(d, "#jobs-body tr")} >= set(together),
          "the ten new jobs")
-    links = all_css(driver, "#jobs-body a.job-link") + all_css(driver, "#dead-body a.job-link")
+    links = all_css(driver, "#jobs-body a.job-link")
     shown = {link.get_attribute("title"): link.text for link in links}
     assert set(together) | set(populated["dead"]) <= set(shown)
     for job_id, text in shown.items():
@@ -203,8 +224,8 @@ def test_lists_show_the_random_part_of_job_ids_and_the_title_no_path(page, queue
     wait(driver, lambda d: css(d, "#detail-id").text == together[3], "the full id in the detail")
 
     folder = str(Path(queue.db_path).parent)
-    assert driver.title == "taskito.db · taskito dashboard"
-    assert css(driver, "#queue-name").text == "taskito.db"
+    assert driver.title == f"Job {together[3][:6]}…{together[3][-6:]} · taskito.db · taskito dashboard"
+    assert css(driver, "#queue-name").get_attribute("textContent") == "taskito.db"
     assert folder not in driver.page_source and folder not in driver.title
     assert console_errors(driver) == []
 
@@ -220,6 +241,7 @@ def test_sign_in_with_the_token(page, queue: Queue, populated: Populated) -> Non
     wait(driver, lambda d: d.execute_script("return document.body.dataset.loaded === '1'"), "the dashboard")
     assert shown_counts(driver) == queue.stats()
     assert css(driver, "#logout").is_displayed()
+    show(driver, "/queues")
     click(driver, '#queues-body tr[data-key="mail"] .act-toggle')  # CSRF token and cookie work under a token
     wait(driver, lambda d: queue.paused_queues() == ["mail"], "the queue to be paused")
     click(driver, "#logout")
@@ -231,9 +253,14 @@ def test_sign_in_with_the_token(page, queue: Queue, populated: Populated) -> Non
 def test_read_only_page_offers_no_actions(page, queue: Queue, populated: Populated) -> None:
     driver = page(read_only=True)
     assert css(driver, "#mode-readonly").is_displayed()
-    assert all_css(driver, ".act-toggle, .act-retry, .act-delete") == []
-    assert not css(driver, "#dead-purge").is_displayed()
     assert shown_counts(driver) == queue.stats()
+    for address in ("/queues", "/dead", "/jobs", f"/jobs/{populated['dead'][0]}"):
+        show(driver, address)
+        actions = all_css(driver, ".act-toggle, .act-retry, .act-delete, .act-purge, .act-run, #dead-purge, "
+                                  "#dead-retry-all, #jobs-revoke, .bulk button, .detail-actions button")
+        assert [button.text for button in actions if button.is_displayed()] == [], address
+        assert not any(box.is_displayed() for box in all_css(driver, "main input[type=checkbox]")), address
+    assert console_errors(driver) == []
 
 
 def test_a_job_of_a_workflow_shows_the_workflow_and_links_to_its_other_jobs(page, queue: Queue) -> None:

@@ -16,6 +16,7 @@ from tests.dashboard.test_dashboard_browser import (  # noqa: F401 - browser and
     console_errors,
     css,
     page,
+    show,
     wait,
 )
 
@@ -39,19 +40,25 @@ def test_tasks_table_ranks_failing_and_slow_tasks_and_switches_range(page, queue
         task.delay()
     queue.run_worker(burst=True, concurrency=2)
     driver = page()
+    show(driver, "/tasks")
     wait(driver, lambda d: [r.get_attribute("data-key") for r in all_css(d, "#tasks-body tr")] ==
          ["broken", "slow", "fine"], "failing, then slow, then fine")
     broken_row = css(driver, '#tasks-body tr[data-key="broken"]').text
     assert "100.0%" in broken_row
     assert len(all_css(driver, '#tasks-body tr[data-key="fine"] svg.spark path')) == 2
-    click(driver, '.range-btn[data-range="604800"]')
-    wait(driver, lambda d: css(d, '.range-btn[data-range="604800"]').get_attribute("aria-pressed") == "true",
-         "the 7 d range chosen")
+    click(driver, '#page-tasks .range-btn[data-range="7d"]')
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.shown") == "/tasks?range=7d",
+         "the 7 d range in the address")
+    assert css(driver, '#page-tasks .range-btn[data-range="7d"]').get_attribute("aria-pressed") == "true"
     assert [r.get_attribute("data-key") for r in all_css(driver, "#tasks-body tr")] == ["broken", "slow", "fine"]
-    assert "hourly-report" in css(driver, '#schedules-body tr[data-key="hourly-report"]').text
+    click(driver, '#tasks-table th[data-sort="attempts"] button')  # most attempts first: fine ran twice
+    wait(driver, lambda d: [r.get_attribute("data-key") for r in all_css(d, "#tasks-body tr")][0] == "fine",
+         "the tasks sorted by attempts")
+    assert css(driver, '#tasks-table th[data-sort="attempts"]').get_attribute("aria-sort") == "descending"
     shot = tmp_path / "tasks.png"
-    driver.execute_script("document.getElementById('tasks').scrollIntoView()")
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    show(driver, "/schedules")
+    assert "hourly-report" in css(driver, '#schedules-body tr[data-key="hourly-report"]').text
     assert console_errors(driver) == []
 
 
@@ -62,11 +69,14 @@ def test_queue_wait_and_what_each_worker_runs_now(page, queue: Queue) -> None:
     [record] = queue.storage.claim("w-1", ["default"], 1, 60)
     queue.storage.start([Started(record.id, record.attempt, time.time())])
     driver = page()
-    wait(driver, lambda d: "long.task" in css(d, '#workers-body tr[data-key="w-1"]').text, "the running job")
-    link = css(driver, '#workers-body tr[data-key="w-1"] .running-now a')
-    assert link.get_attribute("title") == job.id
+    show(driver, "/queues")
     backlog = css(driver, '#queues-body tr[data-key="backlog"]').text
     assert " ms" in backlog or " s" in backlog  # the oldest job's wait is shown
+    show(driver, "/workers")
+    wait(driver, lambda d: "long.task" in css(d, '#workers-body tr[data-key="w-1"]').text, "the running job")
+    wait(driver, lambda d: "for " in css(d, '#workers-body tr[data-key="w-1"] .running-for').text, "how long it runs")
+    link = css(driver, '#workers-body tr[data-key="w-1"] .running-now a')
+    assert link.get_attribute("title") == job.id
     link.click()
     wait(driver, lambda d: css(d, "#detail-id").text == job.id, "the running job's detail")
     assert console_errors(driver) == []
@@ -97,15 +107,18 @@ def test_job_detail_shows_log_lines_live_and_search_finds_a_job(page, queue: Que
         second = all_css(driver, "#detail-logs tr")[1]
         assert "step two" in second.text and "error" in second.text
         css(driver, "#search-id").clear()
-        css(driver, "#search-id").send_keys("no-such-job\n")
-        wait(driver, lambda d: "No job with id no-such-job" in css(d, "#flash").text, "the not-found notice")
+        css(driver, "#search-id").send_keys("no-such-job\n")  # not an id: searched as text
+        wait(driver, lambda d: d.execute_script("return document.body.dataset.shown") == "/jobs?text=no-such-job",
+             "the jobs page searching the text")
+        assert css(driver, "#jobs-empty").is_displayed() and css(driver, "#filter-text").get_attribute("value") == \
+            "no-such-job"
         assert console_errors(driver) == []
     finally:
         release.set()
         worker.join(30)
 
 
-def test_the_page_fits_a_phone_and_works_from_the_keyboard(page, queue: Queue, tmp_path: Path) -> None:
+def test_a_job_found_from_the_keyboard_on_a_phone(page, queue: Queue, tmp_path: Path) -> None:
     from selenium.webdriver.common.keys import Keys
 
     @queue.task(name="phone.task")
@@ -116,17 +129,17 @@ def test_the_page_fits_a_phone_and_works_from_the_keyboard(page, queue: Queue, t
     queue.run_worker(burst=True, concurrency=1)
     driver = page()
     try:
-        driver.set_window_size(390, 844)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+        show(driver, "/tasks")
         wait(driver, lambda d: all_css(d, '#tasks-body tr[data-key="phone.task"]'), "the task row")
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-        shot = tmp_path / "phone.png"
-        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
         # Keyboard only: focus the search box, type the id, Enter opens the job with its log.
         driver.execute_script("document.getElementById('search-id').focus()")
         driver.switch_to.active_element.send_keys(job.id, Keys.ENTER)
         wait(driver, lambda d: "hello from a phone" in css(d, "#detail-logs").text, "the job's log via the keyboard")
-        driver.switch_to.active_element.send_keys(Keys.ESCAPE)
-        wait(driver, lambda d: not css(d, "#job-detail").is_displayed(), "Escape to close the detail")
+        shot = tmp_path / "phone.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
         assert console_errors(driver) == []
     finally:
-        driver.set_window_size(1400, 1100)
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -19,12 +19,13 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 GET_ROUTES = ["/", "/static/app.js", "/metrics", "/api/session", "/api/stats", "/api/queues", "/api/queues/default",
               "/api/jobs", "/api/jobs/{job}", "/api/dead-letters", "/api/workers", "/api/tasks", "/api/throughput",
               "/api/stats/queues", "/api/jobs/{job}/result", "/api/schedules", "/api/workflows/{workflow}",
-              "/api/jobs/{job}/logs", "/api/search", "/api/task-series"]
+              "/api/jobs/{job}/logs", "/api/search", "/api/task-series", "/api/workflows"]
 MUTATING_ROUTES = ["/api/queues/default/pause", "/api/queues/default/resume", "/api/jobs/{pending}/cancel",
                    "/api/dead-letters/purge", "/api/dead-letters/{dead}/retry", "/api/dead-letters/{dead}/delete",
                    "/api/queues/default/purge", "/api/tasks/some.task/revoke", "/api/schedules/some.schedule/pause",
                    "/api/schedules/some.schedule/resume", "/api/schedules/some.schedule/run",
-                   "/api/jobs/{dead}/replay", "/api/dead-letters/retry-all"]
+                   "/api/jobs/{dead}/replay", "/api/dead-letters/retry-all", "/api/jobs/cancel",
+                   "/api/dead-letters/retry", "/api/dead-letters/delete"]
 PUBLIC_GET = ["/health", "/login", "/static/app.css", "/static/favicon.svg"]
 PUBLIC_PROBES = ["/ready"]  # open too, but 503 until a worker runs (test_dashboard_observability.py)
 

@@ -153,6 +153,18 @@ def test_job_list_filters_by_status_queue_and_task(staff_client: Client) -> None
     assert "Unknown status" in text(staff_client.get("/admin/taskito/jobs/", {"status": "weird"}))
 
 
+def test_job_list_sorts_only_in_orders_an_index_keeps(staff_client: Client) -> None:
+    """With a filter, the other columns' orders would sort every matching job: no link, and a refusal."""
+    first, second = (queue.enqueue("djapp.tasks.report", args=(n,)).id for n in "ab")
+    plain = text(staff_client.get("/admin/taskito/jobs/"))
+    assert 'href="/admin/taskito/jobs/?o=task"' in plain and 'href="/admin/taskito/jobs/?o=status"' in plain
+    filtered = text(staff_client.get("/admin/taskito/jobs/", {"status": "pending"}))
+    assert "o=task" not in filtered and 'href="/admin/taskito/jobs/?status=pending&amp;o=status"' in filtered
+    refused = text(staff_client.get("/admin/taskito/jobs/", {"status": "pending", "o": "task"}))
+    assert "Cannot sort by &#x27;task&#x27; with these filters" in refused
+    assert refused.index(second) < refused.index(first)  # newest first instead
+
+
 def test_job_list_search_by_id(staff_client: Client) -> None:
     job = queue.enqueue("djapp.tasks.add", args=(1, 2))
     response = staff_client.get("/admin/taskito/jobs/", {"q": job.id})

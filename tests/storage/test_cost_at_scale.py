@@ -213,9 +213,13 @@ def test_a_claim_that_counts_caps_and_takes_rate_slots_walks_indexes_only(
         queue.close()
 
 
-def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) -> None:
+def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed, monkeypatch: pytest.MonkeyPatch) -> None:
+    import taskito.storage.sqlbase
+
+    monkeypatch.setattr(taskito.storage.sqlbase, "TEXT_SEARCH_ROWS", 100)  # a text search reads at most this many
     queue = costed.queue
     queue.storage.enqueue(_jobs("default", 40))
+    prefix = queue.list_jobs(limit=1)[0].id[:8]
     listings = {  # name: (listing, rows it reads)
         "newest": (lambda: queue.list_jobs(limit=20), 20),
         "pending": (lambda: queue.list_jobs(status="pending", limit=20), 20),
@@ -224,6 +228,10 @@ def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed) ->
         "queue": (lambda: queue.list_jobs(queue="default", limit=20), 20),
         "task": (lambda: queue.list_jobs(task_name="tasks.noop", limit=20), 20),
         "status and queue": (lambda: queue.list_jobs(status="pending", queue="default", limit=20), 20),
+        "id prefix": (lambda: queue.list_jobs(id_prefix=prefix, limit=20), 20),
+        "by task": (lambda: queue.list_jobs(order_by="task", limit=20), 20),
+        "text": (lambda: queue.list_jobs(text="nowhere", limit=20), 100),
+        "text of a status": (lambda: queue.list_jobs(status="pending", text="nowhere", limit=20), 100),
     }
     for listing, _ in listings.values():  # first calls prepare statements and plans
         listing()

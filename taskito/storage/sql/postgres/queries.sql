@@ -213,6 +213,37 @@ WHERE /* filters */ AND status <> 'staged'
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT %(limit)s OFFSET %(offset)s;
 
+-- name: list_jobs_matching
+-- list_jobs with text: the most recent :scan rows that pass the filters ({recent}: seq or id, newest
+-- first), whose first :reach bytes of arguments (as encode(..., 'escape') writes bytes that may not be
+-- UTF-8) or of error contain the text (ILIKE: letters in any case). Bounded: it reads :scan rows at
+-- most, whatever the table holds.
+SELECT id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(head)s) AS payload, payload_size,
+       CASE WHEN length(error) > %(head)s THEN substring(error FROM 1 FOR %(head)s) || '…' ELSE error END
+           AS error,
+       retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
+       expires_at, started_at, finished_at, worker_id, first_started_at
+FROM (SELECT seq, id, task_name, queue, status, priority, substring(payload FROM 1 FOR %(reach)s) AS payload,
+             octet_length(payload) AS payload_size, substring(error FROM 1 FOR %(reach)s) AS error, retry_count,
+             max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at, expires_at,
+             started_at, finished_at, worker_id, first_started_at
+      FROM taskito_jobs
+      WHERE /* filters */ AND status <> 'staged'
+      ORDER BY {recent}
+      LIMIT %(scan)s) AS recent
+WHERE encode(payload, 'escape') ILIKE %(payload_pattern)s ESCAPE '\' OR error ILIKE %(pattern)s ESCAPE '\'
+ORDER BY {order}
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: list_jobs_by_id_prefix
+-- Ids are lowercase hex: those starting with :id_prefix are the range up to :id_prefix || 'g' of the
+-- id index.
+id >= %(id_prefix)s::text AND id < %(id_end)s::text AND left(id, %(id_length)s) = %(id_prefix)s::text
+
+-- name: list_jobs_finished
+-- Sorted by finish time with a status of finished jobs: the index taskito_jobs_finished reads them in order.
+status = %(status)s::text AND finished_at IS NOT NULL
+
 -- name: list_jobs_by_status
 -- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
 (CASE status WHEN 'claimed' THEN 'pending' ELSE status END) = %(status)s::text
@@ -222,6 +253,18 @@ queue = %(queue)s::text
 
 -- name: list_jobs_by_task
 task_name = %(task_name)s::text
+
+-- name: list_jobs_from_status
+-- The filter whose index leads (list_jobs, lead_filter): a range of one value, first in the order, so
+-- that only its index gives that order: an equality would make the column a constant, and the plan
+-- free to read the table in seq order, meeting matching rows late when they are old.
+(CASE status WHEN 'claimed' THEN 'pending' ELSE status END) BETWEEN %(status)s::text AND %(status)s::text
+
+-- name: list_jobs_from_queue
+queue BETWEEN %(queue)s::text AND %(queue)s::text
+
+-- name: list_jobs_from_task
+task_name BETWEEN %(task_name)s::text AND %(task_name)s::text
 
 -- name: job_errors
 SELECT attempt, error, traceback, failed_at FROM taskito_job_errors
@@ -557,6 +600,18 @@ DELETE FROM taskito_jobs WHERE workflow_id = %(workflow_id)s AND wf_stage = -1 A
 -- name: get_workflow
 SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
 FROM taskito_workflows WHERE id = %(workflow_id)s;
+
+-- name: list_workflows
+-- Newest first by id (the time sent, then random): the primary key's order. Stages done: those whose
+-- members all completed.
+SELECT w.id, w.kind, w.status, w.created_at, w.finished_at, w.failed_job_id, w.error, w.stages,
+       (SELECT count(*) FROM taskito_workflow_stages AS s WHERE s.workflow_id = w.id AND s.remaining = 0)
+           AS stages_done,
+       (SELECT coalesce(sum(s.size), 0) FROM taskito_workflow_stages AS s WHERE s.workflow_id = w.id)::bigint
+           AS jobs
+FROM taskito_workflows AS w
+ORDER BY w.id DESC
+LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: workflow_stages
 SELECT stage, size, remaining, is_group FROM taskito_workflow_stages

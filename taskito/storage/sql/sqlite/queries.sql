@@ -129,7 +129,7 @@ candidates AS (
                           SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
                           WHERE held.task_name = ready.task_name
                             AND coalesce(held.concurrency_key, '') = coalesce(ready.concurrency_key, '')
-                            AND held.status IN ('claimed', 'running')))
+                            AND held.max_concurrent IS NOT NULL AND held.status IN ('claimed', 'running')))
                     ORDER BY ready.priority DESC, ready.scheduled_at, ready.seq
                     LIMIT :limit)
 ),
@@ -139,7 +139,7 @@ capped AS (
            CASE WHEN c.max_concurrent IS NULL THEN 0 ELSE (
                SELECT count(*) FROM taskito_jobs AS held INDEXED BY taskito_jobs_held_by_group
                WHERE held.task_name = c.task_name AND coalesce(held.concurrency_key, '') = c.grp
-                 AND held.status IN ('claimed', 'running')) END AS held
+                 AND held.max_concurrent IS NOT NULL AND held.status IN ('claimed', 'running')) END AS held
     FROM candidates AS c
 ),
 slotted AS (
@@ -205,6 +205,11 @@ UPDATE taskito_rate_limits SET next_at = :next_at WHERE task_name = :task_name A
 -- name: start
 UPDATE taskito_jobs SET status = 'running', started_at = :started_at
 WHERE id = :job_id AND attempt = :attempt AND status = 'claimed';
+
+-- name: with_dependents
+-- The jobs of a batch of completions (:ids, a JSON array) that others depend on: release_dependents
+-- runs for those only (a statement per job otherwise, for nothing in the usual case).
+SELECT DISTINCT depends_on AS id FROM taskito_job_deps WHERE depends_on IN (SELECT value FROM json_each(:ids));
 
 -- name: release_dependents
 -- Run just before `complete`, in its transaction: only while this attempt still holds the job,
@@ -309,8 +314,11 @@ RETURNING id;
 -- One chunk of a bulk cancel (purge_queue, revoke_task): waiting jobs of a queue or of a task.
 UPDATE taskito_jobs
 SET status = 'cancelled', error = :reason, finished_at = :now
-WHERE seq IN (SELECT seq FROM taskito_jobs
-              WHERE (:queue IS NULL OR queue = :queue) AND (:task_name IS NULL OR task_name = :task_name)
+WHERE seq IN (SELECT seq FROM taskito_jobs INDEXED BY taskito_jobs_waiting
+              WHERE (queue, task_name) IN (SELECT queue, task_name FROM taskito_counts
+                                           WHERE status IN ('pending', 'failed') AND n > 0
+                                             AND (:queue IS NULL OR queue = :queue)
+                                             AND (:task_name IS NULL OR task_name = :task_name))
                 AND status IN ('pending', 'failed')
               LIMIT :limit)
 RETURNING id;
@@ -345,6 +353,35 @@ FROM taskito_jobs
 WHERE /* filters */ AND status <> 'staged'
 ORDER BY {order}  -- one of sqlbase.JOB_ORDERS
 LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_matching
+-- list_jobs with text: the most recent :scan rows that pass the filters ({recent}: seq or id, newest
+-- first), whose first :reach bytes of arguments or of error contain the text (LIKE: ASCII letters in
+-- any case). Bounded: it reads :scan rows at most, whatever the table holds.
+SELECT id, task_name, queue, status, priority, substr(payload, 1, :head) AS payload, payload_size,
+       CASE WHEN length(error) > :head THEN substr(error, 1, :head) || '…' ELSE error END AS error,
+       retry_count, max_retries, timeout, attempt, progress, unique_key, created_at, scheduled_at,
+       expires_at, started_at, finished_at, worker_id, first_started_at
+FROM (SELECT seq, id, task_name, queue, status, priority, substr(payload, 1, :reach) AS payload,
+             length(payload) AS payload_size, substr(error, 1, :reach) AS error, retry_count, max_retries,
+             timeout, attempt, progress, unique_key, created_at, scheduled_at, expires_at, started_at,
+             finished_at, worker_id, first_started_at
+      FROM taskito_jobs
+      WHERE /* filters */ AND status <> 'staged'
+      ORDER BY {recent}
+      LIMIT :scan) AS recent
+WHERE CAST(payload AS TEXT) LIKE :payload_pattern ESCAPE '\' OR error LIKE :pattern ESCAPE '\'
+ORDER BY {order}
+LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_by_id_prefix
+-- Ids are lowercase hex: those starting with :id_prefix are the range up to :id_prefix || 'g' of the
+-- id index.
+id >= :id_prefix AND id < :id_end AND substr(id, 1, :id_length) = :id_prefix
+
+-- name: list_jobs_finished
+-- Sorted by finish time with a status of finished jobs: the index taskito_jobs_finished reads them in order.
+status = :status AND finished_at IS NOT NULL
 
 -- name: list_jobs_by_status
 -- The status users see: the expression of the index taskito_jobs_listed_by_status, word for word.
@@ -678,6 +715,17 @@ DELETE FROM taskito_jobs WHERE workflow_id = :workflow_id AND wf_stage = -1 AND 
 -- name: get_workflow
 SELECT id, kind, status, stages, created_at, finished_at, failed_job_id, error
 FROM taskito_workflows WHERE id = :workflow_id;
+
+-- name: list_workflows
+-- Newest first by id (the time sent, then random): the primary key's order. Stages done: those whose
+-- members all completed.
+SELECT w.id, w.kind, w.status, w.created_at, w.finished_at, w.failed_job_id, w.error, w.stages,
+       (SELECT count(*) FROM taskito_workflow_stages AS s WHERE s.workflow_id = w.id AND s.remaining = 0)
+           AS stages_done,
+       (SELECT coalesce(sum(s.size), 0) FROM taskito_workflow_stages AS s WHERE s.workflow_id = w.id) AS jobs
+FROM taskito_workflows AS w
+ORDER BY w.id DESC
+LIMIT :limit OFFSET :offset;
 
 -- name: workflow_stages
 SELECT stage, size, remaining, is_group FROM taskito_workflow_stages
