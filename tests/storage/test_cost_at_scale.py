@@ -246,6 +246,49 @@ def test_a_job_list_page_reads_about_as_many_rows_as_it_shows(costed: Costed, mo
         job.id for job in queue.list_jobs(queue="default", limit=40)][20:]
 
 
+def test_start_marks_and_completions_read_their_own_jobs_only(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's batch of start marks or completions reads the same whatever other workers hold: its jobs
+    are found by id. Plans that walked the held jobs instead (the statistics chose how) read every claimed
+    and running job of every worker, and every such row version left since the last VACUUM."""
+    plans = explained_connections(monkeypatch, settings=(
+        "plan_cache_mode = force_generic_plan", "auto_explain.log_nested_statements = on",
+        "auto_explain.log_analyze = on"))
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1)
+    try:
+        storage = queue.connect().storage
+
+        def reads() -> tuple[int, int]:
+            """The buffers that 18 jobs' start marks and completions read to find their jobs."""
+            storage.enqueue(_jobs("default", 18))
+            held = storage.claim("w", ["default"], 18, 30)
+            assert len(held) == 18
+            plans.clear()
+            storage.start([Started(record.id, record.attempt, time.time()) for record in held])
+            storage.complete([Completion(record.id, record.attempt, b"null") for record in held])
+            [start, complete] = [_read_buffers(plan) for plan in plans if "Update on taskito_jobs j" in plan]
+            return start, complete
+
+        reads()  # plans made on an empty table, as by a worker started before any job came
+        storage.enqueue(_jobs("other", 3000))
+        alone = reads()
+        assert len(storage.claim("w2", ["other"], 3000, 30)) == 3000  # another worker's prefetch
+        beside = reads()
+        for name, before, after in zip(("start marks", "completions"), alone, beside, strict=True):
+            # Walking the other worker's 3,000 jobs reads seventy buffers and more per batch.
+            assert after <= before + 5, (name, alone, beside)
+        assert queue.stats()["completed"] == 54
+    finally:
+        queue.close()
+
+
+def _read_buffers(plan: str) -> int:
+    """Buffers an UPDATE of jobs read to find its rows: those of the node under its Update node (the
+    Update's own count adds the writing of the new row versions)."""
+    below = plan[plan.index("Update on taskito_jobs j"):].split("->", 1)[1]
+    return _buffers(below)
+
+
 def test_a_batch_of_completions_or_start_marks_costs_its_size_not_its_square(
         pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plans cached while the table was empty must not match each job of a batch against the whole
@@ -267,8 +310,7 @@ def test_a_batch_of_completions_or_start_marks_costs_its_size_not_its_square(
         plans.clear()
         storage.start([Started(record.id, record.attempt, time.time()) for record in held])
         storage.complete([Completion(record.id, record.attempt, b"null") for record in held])
-        updates = [plan for plan in plans if "UPDATE taskito_jobs" in plan
-                   and "unnest" in plan]
+        updates = [plan for plan in plans if "Update on taskito_jobs" in plan and "unnest" in plan]
         assert len(updates) == 2, plans
         for update in updates:
             removed = [int(n) for n in re.findall(r"Rows Removed by Join Filter: (\d+)", update)]
