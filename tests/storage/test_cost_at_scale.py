@@ -282,6 +282,49 @@ def test_start_marks_and_completions_read_their_own_jobs_only(
         queue.close()
 
 
+def test_after_a_vacuum_a_claim_on_a_large_table_steps_over_no_claimed_jobs(
+        pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim walks its queue's claim-index entries from the head, where those of the jobs claimed before
+    lie until a VACUUM cleans the indexes. PostgreSQL's VACUUM skips a table's indexes when under 2 % of
+    its pages hold dead rows, as after a few thousand jobs on a table of millions: not this table's."""
+    import psycopg
+
+    plans = explained_connections(monkeypatch, settings=("auto_explain.log_nested_statements = on",
+                                                         "auto_explain.log_analyze = on"))
+    queue = Queue(backend="postgres", db_url=PG_URL, schema=pg_schema, pool_size=1).connect()
+    try:
+        storage = queue.storage
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{pg_schema}"')
+            # A large table, cheaply: 60,000 finished jobs of 2 kB fill 15,000 pages, leaving no room in them.
+            conn.execute("INSERT INTO taskito_jobs (id, task_name, queue, status, payload, error, created_at, "
+                         "scheduled_at, finished_at) SELECT 'ee' || lpad(n::text, 30, '0'), 'tasks.old', 'old', "
+                         "'complete', '', repeat('x', 1850), 1, 1, 1 FROM generate_series(1, 60000) AS n")
+
+            def vacuumed_claim_cost() -> int:
+                """Buffers of the claim index a claim of 18 jobs reads right after a VACUUM of the jobs table."""
+                conn.execute("VACUUM taskito_jobs")
+                storage.enqueue(_jobs("default", 18))
+                plans.clear()
+                held = storage.claim("w", ["default"], 18, 30)
+                assert len(held) == 18
+                [walk] = [plan.split("Index Scan using taskito_jobs_ready", 1)[1] for plan in plans
+                          if "SET status = 'claimed'" in plan]
+                storage.complete([Completion(record.id, record.attempt, b"null") for record in held])
+                return _buffers(walk)
+
+            vacuumed_claim_cost()  # plans made
+            before = vacuumed_claim_cost()
+            storage.enqueue(_jobs("default", 3000))
+            while held := storage.claim("w", ["default"], 100, 30):
+                storage.complete([Completion(record.id, record.attempt, b"null") for record in held])
+            after = vacuumed_claim_cost()
+        # The 3,000 claimed entries left at the head of the queue cover some twenty index pages.
+        assert after <= before + 2, (before, after)
+    finally:
+        queue.close()
+
+
 def _read_buffers(plan: str) -> int:
     """Buffers an UPDATE of jobs read to find its rows: those of the node under its Update node (the
     Update's own count adds the writing of the new row versions)."""
