@@ -288,6 +288,10 @@ class PeriodicDef:
 class Storage(Protocol):
     """What the queue and the worker need from a database."""
 
+    # The most jobs a worker holds beyond its concurrency when its jobs are short (bigger claims, fewer
+    # transactions; see worker.pool).
+    max_prefetch: int
+
     # -- writing jobs ---------------------------------------------------------------
     def enqueue(self, jobs: Iterable[NewJob]) -> list[str]:
         """Write jobs, all or none; a live job with the same unique_key is returned instead.

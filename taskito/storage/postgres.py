@@ -121,6 +121,7 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
 
 class PostgresStorage(SQLStorage):
     engine = "postgres"
+    max_prefetch = 256  # claims lock their rows only: other writers never wait behind them
     lead_filter = True
 
     def __init__(self, url: str, schema: str = "taskito", pool_size: int = 10) -> None:

@@ -136,6 +136,9 @@ def _check_is_database(path: Path) -> None:
 
 class SQLiteStorage(SQLStorage):
     engine = "sqlite"
+    # One write lock: a bigger claim holds it longer, and a producer that meets it sleeps 1 ms and more
+    # (SQLite's busy wait). Claims of up to 256 jobs halved the rate of single enqueues beside a drain.
+    max_prefetch = 16
 
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
         super().__init__()
