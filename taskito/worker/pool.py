@@ -50,6 +50,7 @@ class JobPool:
         self.prefetch = prefetch
         self.capacity = concurrency + prefetch
         self._mean_run: float | None = None  # seconds a job runs, a moving average
+        self._most_ahead = max(queue.storage.max_prefetch, prefetch)  # short jobs may be claimed this far ahead
         # Waiting jobs in priority order: a job claimed later may still start before earlier ones.
         self._inbox: list[JobRecord] = []
         # The pool's state changed (room to claim, idle): the worker loop waits on it. Runners that wait
@@ -206,7 +207,7 @@ class JobPool:
         every runner at every job's end made 16 threads drain slower than one.
         """
         self._held -= 1
-        if ran is not None:
+        if ran is not None and self._most_ahead > self.prefetch:  # claims can grow: size them
             self._ran(ran)
         if self._held <= 0 or self._wanted() > 0:
             self._cond.notify_all()
@@ -217,8 +218,7 @@ class JobPool:
         mean = seconds if self._mean_run is None else 0.9 * self._mean_run + 0.1 * seconds
         self._mean_run = mean
         ahead = self.concurrency * PREFETCH_WINDOW / max(mean, 1e-6)
-        most = max(self.queue.storage.max_prefetch, self.prefetch)
-        self.capacity = self.concurrency + int(min(most, max(self.prefetch, ahead)))
+        self.capacity = self.concurrency + int(min(self._most_ahead, max(self.prefetch, ahead)))
 
 
 def _start_order(record: JobRecord) -> tuple[int, float]:
