@@ -21,8 +21,12 @@ demo-flask: $(STAMP)
 demo-django: $(STAMP)
 	cd example_projects/django_site && ../../$(BIN)/python demo.py
 
+# Tests wait on worker subprocesses much of the time, so TEST_PROCS processes share the cores;
+# the tests marked serial then run alone (pytest's exit status 5 means none was selected).
+TEST_PROCS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCS) -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)

@@ -46,13 +46,17 @@ def page(browser: Any, queue: Queue, dashboard_server: Callable[..., Any]) -> Ca
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 10) -> Any:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     # rows come and go while the page refreshes: a vanished element just means "look again"
     waiter = WebDriverWait(driver, timeout, poll_frequency=0.05,
                            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
-    return waiter.until(condition, f"timed out waiting for {what}")
+    try:
+        return waiter.until(condition, f"timed out waiting for {what}")
+    except TimeoutException as exc:  # say what the page showed instead
+        shown = driver.execute_script("return document.querySelector('main')?.innerText ?? ''")[:2000]
+        raise AssertionError(f"timed out waiting for {what}; the page showed:\n{shown}") from exc
 
 
 def css(driver: Any, selector: str) -> Any:

@@ -122,6 +122,23 @@ def test_eager_mode_runs_inline_and_follows_override_settings() -> None:
     assert queue.stats()["pending"] == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_eager_task_after_the_worker_command_keeps_the_callers_transaction() -> None:
+    """``manage.py taskito_worker`` closes stale connections around its tasks, and only its own:
+    an eager task run later in the same process leaves the caller's transaction alone."""
+    from django.core.management import call_command
+    from django.db import transaction
+    from djapp.models import Order
+    from djapp.tasks import use_database
+
+    call_command("taskito_worker", "--burst", "--concurrency", "1")
+    with override_settings(TASKITO_EAGER=True), transaction.atomic():
+        Order.objects.create()
+        assert use_database.delay().result() == 1
+        assert Order.objects.count() == 1  # the connection was not closed under the transaction
+    assert Order.objects.count() == 1
+
+
 def test_postgres_url_from_a_django_database_entry() -> None:
     assert postgres_url({"NAME": "shop", "USER": "app", "PASSWORD": "p@ss:w/rd", "HOST": "db.internal",
                          "PORT": 5433, "OPTIONS": {"sslmode": "require", "pool": True, "isolation_level": 1}}) \

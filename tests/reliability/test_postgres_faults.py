@@ -34,6 +34,8 @@ from tests.support import run_cli, start_worker, wait_until
 psycopg = pytest.importorskip("psycopg")
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
+pytestmark = pytest.mark.serial  # restarts the server and kills connections: alone
+
 APPS = Path(__file__).resolve().parent.parent / "apps"
 APP = "pg_app:queue"
 TASK = "pg_app.mark"

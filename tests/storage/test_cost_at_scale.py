@@ -23,6 +23,8 @@ from taskito.storage.postgres import PostgresStorage
 from taskito.storage.sqlite import SQLiteStorage
 from tests.conftest import PG_URL
 
+pytestmark = pytest.mark.serial  # VACUUM and plans see other tests' transactions: alone
+
 BACKLOG = 3000
 SERVED = ["default", "held"]  # "held" is paused
 

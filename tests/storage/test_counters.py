@@ -181,6 +181,7 @@ def test_check_finds_and_repairs_counters_that_drifted(engine_settings: dict[str
         queue.close()
 
 
+@pytest.mark.serial  # times its reads: alone
 def test_counts_and_metrics_do_not_grow_with_the_table(engine_settings: dict[str, str]) -> None:
     """100,000 retained jobs: counting them row by row took hundreds of milliseconds (seconds for
     /metrics at a million); the counters answer in a few, whatever the table holds."""

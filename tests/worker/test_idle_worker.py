@@ -18,6 +18,8 @@ from taskito import Queue
 from tests.support import start_worker, wait_until
 from tests.worker.conftest import APPS
 
+pytestmark = pytest.mark.serial  # counts an idle worker's claims and round trips: alone
+
 APP = "idle_app:queue"
 
 

@@ -84,10 +84,14 @@ class Command(TaskitoCommand):
                 queue.connect()
             if pool == "prefork":
                 connections.close_all()  # forked children must not share the parent's database sessions
-            if django_db_connections not in queue.task_contexts:
-                queue.task_contexts.append(django_db_connections)
             if not queues:
                 queues = ",".join(sorted(set(queue.default_queues()) | set(tasks_backend_queues())))
-            run_worker(queue, queues=queues, exclude_queues=exclude_queues, concurrency=concurrency, pool=pool,
-                       drain_timeout=drain_timeout, burst=burst, max_tasks=max_tasks,
-                       async_concurrency=async_concurrency, cancel_grace=cancel_grace)
+            # Only while this command's worker runs: an eager task later in the same process (a test
+            # calling the command, say) must not close the connection of a transaction it runs inside.
+            queue.task_contexts.append(django_db_connections)
+            try:
+                run_worker(queue, queues=queues, exclude_queues=exclude_queues, concurrency=concurrency, pool=pool,
+                           drain_timeout=drain_timeout, burst=burst, max_tasks=max_tasks,
+                           async_concurrency=async_concurrency, cancel_grace=cancel_grace)
+            finally:
+                queue.task_contexts.remove(django_db_connections)
