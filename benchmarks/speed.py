@@ -6,19 +6,17 @@
 - a producer's single enqueue while a worker drains, against its rate alone;
 - the drain of no-op jobs at --concurrency 1, the default and 16, and of 10 ms I/O-bound jobs at 16
   threads against the ideal (16 at once);
-- on SQLite, what recording the per-task metrics (task minutes) costs the drain: the worker's CPU time per
-  job with and without it (bench_app_no_metrics), three drains of each in turn.
+- what recording the per-task metrics (task minutes) costs the drain (metrics_cost.py).
 """
 
 from __future__ import annotations
 
 import os
-import resource
-import statistics
 import threading
 import time
 import uuid
 
+from metrics_cost import measure_metrics_cost
 from throughput import database, load_queue, start_workers, stop_workers, wait_drained
 
 
@@ -105,28 +103,6 @@ def drain_by_concurrency(backend: str, jobs: int, pg_url: str) -> dict[str, obje
             "io_bound_10ms_at_16_threads_share_of_ideal": round(io_rate / (16 / 0.01), 2)}
 
 
-def metrics_cost(jobs: int, pg_url: str) -> dict[str, float]:
-    """The CPU per job (microseconds) of a burst worker draining no-op jobs, with task minutes recorded and
-    without; ``share`` is what recording them adds."""
-    apps = {"with": "bench_app:queue", "without": "bench_app_no_metrics:queue"}
-    cpu: dict[str, list[float]] = {name: [] for name in apps}
-    for _ in range(3):
-        for name, app in apps.items():
-            with database("sqlite", pg_url) as env:
-                queue, _ = load_queue(env)
-                queue.enqueue_many("bench_app.noop", [()] * jobs)
-                queue.close()
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                [worker] = start_workers(1, env, env["LOG_DIR"], app=app, args=["--burst"])
-                worker.wait()
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                spent = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                cpu[name].append(spent / jobs * 1e6)
-    with_metrics, without = statistics.median(cpu["with"]), statistics.median(cpu["without"])
-    return {"cpu_us_per_job_with": round(with_metrics, 1), "cpu_us_per_job_without": round(without, 1),
-            "share": round(with_metrics / without - 1, 3)}
-
-
 def measure_speed(backend: str, jobs: int, pg_url: str) -> dict[str, object]:
     report: dict[str, object] = {"single_enqueue_jobs_per_s_by_threads": enqueue_by_threads(backend, jobs, pg_url)}
     if backend == "postgres":
@@ -136,6 +112,5 @@ def measure_speed(backend: str, jobs: int, pg_url: str) -> dict[str, object]:
         report["single_enqueue_share_of_durable_limit"] = round(single / limit, 2)
     report["enqueue_while_draining"] = enqueue_while_draining(backend, jobs, pg_url)
     report.update(drain_by_concurrency(backend, jobs, pg_url))
-    if backend == "sqlite":
-        report["task_metrics_drain_cost"] = metrics_cost(jobs, pg_url)
+    report["task_metrics_drain_cost"] = measure_metrics_cost(backend, jobs, pg_url)
     return report
