@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -143,3 +145,18 @@ def test_throughput_on_every_engine(engine_queue: Queue) -> None:
     assert engine_queue.storage.throughput(time.time() + 5, 10) == {}
     with pytest.raises(ValueError, match="step must be positive"):
         engine_queue.storage.throughput(start, 0)
+
+
+def test_promtool_accepts_the_metrics_on_every_engine(engine_queue: Queue) -> None:
+    """Prometheus' own checker (format and lint) over a queue with completed, failed, dead, delayed and
+    unknown-task jobs; `.ci/run` installs it (Debian's prometheus package)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus): the format is checked by parse() only")
+    populate(engine_queue)
+    engine_queue.enqueue("tasks.add", args=(1, 2), delay=3600)
+    engine_queue.enqueue("no.such.task")
+    text = render_metrics(engine_queue)
+    assert "taskito_task_runtime_seconds_bucket" in text
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
