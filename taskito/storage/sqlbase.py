@@ -46,12 +46,10 @@ from .sqlfiles import queries
 
 logger = logging.getLogger("taskito.storage")
 
-# Jobs written (or purged, cancelled, published) per transaction by a bulk operation, at most: on SQLite,
-# where a writer holds the only write lock, chunks shrink below this to keep the lock for no longer than
-# the engine's chunk_hold, so other processes' enqueues and claims never wait long behind a map or a
-# purge of a million jobs, however loaded the machine.
+# Jobs written per transaction by a large enqueue (and per step of publishing it): on SQLite, where a
+# writer holds the only write lock, each chunk keeps it for a few tens of milliseconds, so other
+# processes' enqueues and claims never wait long behind a map of a million jobs.
 CHUNK = 2000
-MIN_CHUNK = 50
 # Chunks an enqueue writes in one plain transaction, unstaged: a map, group or chord of up to 10,000
 # jobs goes in at full speed (about 0.1 s of SQLite's write lock); only a larger one is staged.
 PLAIN_CHUNKS = 5
@@ -86,17 +84,14 @@ def _chunks(items: Iterable[NewJob], size: int) -> Iterator[list[NewJob]]:
 
 
 class _Pacing:
-    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause, and
-    sizes its chunks (``size``) so that each transaction lasts about ``hold`` seconds (None: CHUNK).
+    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause.
 
     The time spent between two turns (reading the next chunk of jobs) counts towards the pause.
     """
 
-    def __init__(self, pause: Callable[[float], float], hold: float | None) -> None:
+    def __init__(self, pause: Callable[[float], float]) -> None:
         self._pause = pause
-        self._hold = hold
         self._free_until = 0.0
-        self.size = CHUNK if hold is None else CHUNK // 4  # grows once a chunk shows it fits
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -108,10 +103,7 @@ class _Pacing:
             yield
         finally:
             ended = time.monotonic()
-            held = ended - started
-            self._free_until = ended + self._pause(held)
-            if self._hold is not None:
-                self.size = max(MIN_CHUNK, min(CHUNK, int(self.size * self._hold / max(held, 1e-4))))
+            self._free_until = ended + self._pause(ended - started)
 
 
 def _simple(job: NewJob) -> bool:
@@ -150,8 +142,6 @@ class SQLStorage:
     # otherwise reads the table in seq order hoping to meet matching rows soon, and reads a million newer
     # rows when the matching ones are old. SQLite's planner takes the filter's index by itself.
     lead_filter = False
-    # Seconds a transaction of a bulk operation should last, its chunks sized to it (None: CHUNK rows).
-    chunk_hold: float | None = None
 
     def __init__(self) -> None:
         self.sql = queries(self.engine)
@@ -187,9 +177,6 @@ class SQLStorage:
         """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
         writers get their turn (an engine with one write lock needs it)."""
         return 0.0
-
-    def _pacing(self) -> _Pacing:
-        return _Pacing(self._pause_after, self.chunk_hold)
 
     # -- helpers -----------------------------------------------------------------------
     def _rows(self, cur: Any, query: str, /, **params: Any) -> list[Any]:
@@ -267,11 +254,10 @@ class SQLStorage:
     def _write_staged(self, chunks: Iterable[list[NewJob]]) -> list[str]:
         batch = new_job_id()
         ids: list[str] = []
-        pacing = self._pacing()
-        jobs = itertools.chain.from_iterable(chunks)
+        pacing = _Pacing(self._pause_after)
         self._open_batch(batch)
         try:
-            while chunk := list(itertools.islice(jobs, pacing.size)):
+            for chunk in chunks:
                 with pacing.turn():
                     self._stage(batch, chunk)
                 ids.extend(job.id for job in chunk)
@@ -310,9 +296,8 @@ class SQLStorage:
             return bool(self._rows(cur, "renew_batch", batch=batch, state=state, from_state=from_state,
                                    lease_until=time.time() + BATCH_LEASE, expired_before=expired_before))
 
-    def _batch_chunk(self, batch: str, state: str, limit: int) -> int | None:
-        """Publish or discard one chunk of ``limit`` jobs of a batch (by its state); the batch row goes
-        with the last.
+    def _batch_chunk(self, batch: str, state: str) -> int | None:
+        """Publish or discard one chunk of a batch (by its state); the batch row goes with the last.
 
         Returns how many jobs it published or discarded, or None if the batch left that state.
         """
@@ -321,20 +306,19 @@ class SQLStorage:
                               lease_until=time.time() + BATCH_LEASE, expired_before=None):
                 return None
             done = self._run(cur, "publish_staged" if state == "publishing" else "discard_staged",
-                             batch=batch, limit=limit)
-            if done < limit:
+                             batch=batch, limit=CHUNK)
+            if done < CHUNK:
                 self._run(cur, "close_batch", batch=batch)
             if state == "publishing" and done:
                 self._notify(cur)
         return done
 
     def _finish_batch(self, batch: str, state: str, max_chunks: int | None = None) -> None:
-        pacing = self._pacing()
+        pacing = _Pacing(self._pause_after)
         for _ in itertools.count() if max_chunks is None else range(max_chunks):
-            limit = pacing.size
             with pacing.turn():
-                done = self._batch_chunk(batch, state, limit)
-            if done is None or done < limit:
+                done = self._batch_chunk(batch, state)
+            if done is None or done < CHUNK:
                 return
 
     def _discard(self, batch: str) -> None:
@@ -631,17 +615,17 @@ class SQLStorage:
         """A chunk per transaction (CHUNK), as a purge."""
         reason = f"cancelled with every waiting job of {'queue ' + repr(queue) if queue else 'task ' + repr(task_name)}"
         cancelled = 0
-        pacing = self._pacing()
+        pacing = _Pacing(self._pause_after)
         while True:
-            now, limit = time.time(), pacing.size
+            now = time.time()
             with pacing.turn(), self._transaction() as cur:
                 ids = [row["id"] for row in self._rows(cur, "cancel_waiting", queue=queue, task_name=task_name,
-                                                    reason=reason, now=now, limit=limit)]
+                                                    reason=reason, now=now, limit=CHUNK)]
                 for job_id in ids:
                     self._cancel_dependents(cur, job_id, now, f"dependency {job_id} was cancelled")
                     self._end_workflow_of(cur, job_id, Status.CANCELLED, f"step {job_id} was cancelled", now)
             cancelled += len(ids)
-            if len(ids) < limit:
+            if len(ids) < CHUNK:
                 return cancelled
 
     def dead_ids(self, queue: str | None, task_name: str | None, after: int, limit: int) -> list[tuple[str, int]]:
@@ -773,16 +757,15 @@ class SQLStorage:
         """A chunk per transaction (see CHUNK): a purge of a million jobs never holds the write lock long."""
         before = time.time() - older_than
         removed = 0
-        pacing = self._pacing()
+        pacing = _Pacing(self._pause_after)
         while True:
-            limit = pacing.size
             with pacing.turn(), self._transaction() as cur:
-                ids = [row["id"] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=limit)]
+                ids = [row["id"] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]
                 if ids:
                     self._run(cur, "purge_errors", ids=self._id_list(ids))
                     self._run(cur, "purge_deps", ids=self._id_list(ids))
             removed += len(ids)
-            if len(ids) < limit:
+            if len(ids) < CHUNK:
                 break
         with self._transaction() as cur:  # workflows whose jobs are all purged now
             gone = [row["id"] for row in self._rows(cur, "purge_workflows", before=before)]

@@ -139,7 +139,6 @@ class SQLiteStorage(SQLStorage):
     # One write lock: a bigger claim holds it longer, and a producer that meets it sleeps 1 ms and more
     # (SQLite's busy wait). Claims of up to 256 jobs halved the rate of single enqueues beside a drain.
     max_prefetch = 16
-    chunk_hold = 0.05  # a bulk operation's chunk keeps the one write lock about this long, loaded or not
 
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
         super().__init__()

@@ -16,7 +16,6 @@ import pytest
 
 import taskito.storage.sqlbase
 from taskito import Queue, SerializationError
-from taskito.storage.sqlite import SQLiteStorage
 from tests.storage.test_counters import SIX, raw_sql
 from tests.support import Process
 
@@ -25,10 +24,8 @@ CHUNK = 50  # the tests shrink the chunk so that a "large" map is quick
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of CHUNK jobs each: SQLite's, sized by how long a transaction takes, are fixed here."""
     monkeypatch.setattr(taskito.storage.sqlbase, "CHUNK", CHUNK, raising=False)
     monkeypatch.setattr(taskito.storage.sqlbase, "PLAIN_CHUNKS", 1, raising=False)
-    monkeypatch.setattr(SQLiteStorage, "chunk_hold", None)
 
 
 def test_a_large_map_is_invisible_to_workers_until_all_of_it_is_written(
@@ -158,8 +155,6 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
         import sys, time
         from taskito import Queue
         from taskito.storage.sqlbase import CHUNK, PLAIN_CHUNKS
-        from taskito.storage.sqlite import SQLiteStorage
-        SQLiteStorage.chunk_hold = None  # chunks of CHUNK jobs, whatever the time each takes
         queue = Queue(db_path=sys.argv[1])
         def arguments():
             for n in range(100_000):
@@ -188,20 +183,3 @@ def test_the_jobs_of_a_map_killed_midway_are_discarded_by_the_workers(db_path: s
         assert queue.check_counts() == []
     finally:
         queue.close()
-
-
-def test_bulk_chunks_shrink_when_transactions_get_slow_and_grow_back() -> None:
-    """On SQLite a purge, cancel or large map sizes its chunks to hold the write lock about 50 ms: on a
-    loaded machine (here, a transaction four times too slow) the next chunks are smaller, and a fast
-    one lets them grow back to CHUNK. PostgreSQL, whose writers do not queue on one lock, keeps CHUNK."""
-    from taskito.storage.sqlbase import CHUNK, MIN_CHUNK, _Pacing
-
-    pacing = _Pacing(lambda held: 0.0, SQLiteStorage.chunk_hold)
-    first = pacing.size
-    with pacing.turn():
-        time.sleep(4 * SQLiteStorage.chunk_hold)
-    assert MIN_CHUNK <= pacing.size <= first // 3
-    with pacing.turn():
-        pass
-    assert pacing.size == CHUNK
-    assert _Pacing(lambda held: 0.0, None).size == CHUNK
