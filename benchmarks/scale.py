@@ -7,7 +7,10 @@ One database is filled in stages, each measured with a fresh worker process star
 worker serves), ``delayed`` (+N/10 jobs of the worker's own queue due in a day). Each stage reports
 the worker's idle CPU, round-trip latency (p50/p99/max), single enqueues per second beside the idle
 worker, the drain rate of ``--jobs`` jobs, jobs reaped as "worker lost", and how long the reads of
-the API, the dashboard and ``/metrics`` take. Then: a ``map`` of N jobs and a purge of the N
+the API, the dashboard and ``/metrics`` take. Then ``beside_a_new_table``: the full database's
+worker and one on a brand-new database drain at the same time, round after round, and the ratio of
+their rates is taken (the stages, measured minutes apart, move with the machine by more than 10 %).
+Then: a ``map`` of N jobs and a purge of the N
 completed jobs, each with another process enqueueing meanwhile (its slowest enqueue is the longest
 any writer waited), and ``flood``: a worker started on an empty database, then given N/10 jobs
 (on PostgreSQL, the case where a claim plan cached while the table was empty could go bad).
@@ -346,6 +349,47 @@ def batches_beside_an_enqueuer(env: dict[str, str], queue: Any, noop: Any, size:
     return result
 
 
+# -- the big table against a brand-new one, at the same time -------------------------------------
+def drain_beside_a_new_table(env: dict[str, str], queue: Any, jobs: int, pg_url: str,
+                             rounds: int = 6) -> dict[str, Any]:
+    """The big database's worker and one on a brand-new database drain ``jobs`` each at the same time,
+    ``rounds`` times (a new database each round): the ratio of their rates while both run. Drains of
+    the stages, minutes apart, move by 20-30 % with the machine; side by side, both see the same one."""
+    big_marker = Path(env["LOG_DIR"]) / "ticks-beside"
+    big_worker = start_worker({**env, "BENCH_MARKER": str(big_marker)}, Path(env["LOG_DIR"]) / "worker-beside.log")
+    ratios = []
+    try:
+        for _ in range(rounds):
+            with database(env["TASKITO_BACKEND"], pg_url) as new_env:
+                new_marker = Path(new_env["LOG_DIR"]) / "ticks"
+                new_queue, _ = load_queue(new_env)
+                new_queue.connect()
+                new_worker = start_worker({**new_env, "BENCH_MARKER": str(new_marker)},
+                                          Path(new_env["LOG_DIR"]) / "worker.log")
+                try:
+                    sides = [(queue, big_marker), (new_queue, new_marker)]
+                    base = [marker_count(marker) for _, marker in sides]
+                    for side_queue, _ in sides:
+                        side_queue.enqueue_many("bench_app.tick", [()] * jobs)
+                    started = time.perf_counter()
+                    done = [0, 0]
+                    while max(done) < jobs * 0.95:  # until one side is nearly through: both ran all along
+                        time.sleep(0.005)
+                        done = [marker_count(marker) - first for (_, marker), first in zip(sides, base, strict=True)]
+                    took = time.perf_counter() - started
+                    ratios.append(round(done[0] / took / (done[1] / took), 3))
+                    deadline = time.monotonic() + DRAIN_PATIENCE
+                    while min(marker_count(marker) - first for (_, marker), first in zip(sides, base, strict=True)) \
+                            < jobs and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                finally:
+                    stop_workers([new_worker])
+                    new_queue.close()
+    finally:
+        stop_workers([big_worker])
+    return {"drain_ratio_median": round(statistics.median(ratios), 3), "drain_ratio_by_round": ratios}
+
+
 def flood(backend: str, pg_url: str, jobs: int) -> dict[str, Any]:
     """A worker starts on an empty database and idles (its claims run on an empty table), then gets ``jobs``."""
     with database(backend, pg_url) as env:
@@ -371,6 +415,7 @@ def run_scale(backend: str, table_size: int, jobs: int, rounds: int, pg_url: str
             fill_seconds = fill(env, kind, count)
             report["stages"][kind] = {"rows_added": count, "fill_seconds": round(fill_seconds, 1),
                                       **stage(env, queue, tasks, kind, jobs, rounds)}
+        report["beside_a_new_table"] = drain_beside_a_new_table(env, queue, jobs, pg_url)
         report.update(batches_beside_an_enqueuer(env, queue, noop, table_size))
         queue.close()
     report["flood"] = flood(backend, pg_url, max(jobs, table_size // 10))
