@@ -352,41 +352,40 @@ def batches_beside_an_enqueuer(env: dict[str, str], queue: Any, noop: Any, size:
 # -- the big table against a brand-new one, at the same time -------------------------------------
 def drain_beside_a_new_table(env: dict[str, str], queue: Any, jobs: int, pg_url: str,
                              rounds: int = 6) -> dict[str, Any]:
-    """The big database's worker and one on a brand-new database drain ``jobs`` each at the same time,
-    ``rounds`` times (a new database each round): the ratio of their rates while both run. Drains of
-    the stages, minutes apart, move by 20-30 % with the machine; side by side, both see the same one."""
+    """A worker on the big database and one on a brand-new database drain ``jobs`` each at the same time,
+    ``rounds`` times (new workers and a new database each round): the ratio of their rates while both run.
+    Drains of the stages, minutes apart, move by 20-30 % with the machine; side by side, both see the same one."""
     big_marker = Path(env["LOG_DIR"]) / "ticks-beside"
-    big_worker = start_worker({**env, "BENCH_MARKER": str(big_marker)}, Path(env["LOG_DIR"]) / "worker-beside.log")
     ratios = []
-    try:
-        for _ in range(rounds):
-            with database(env["TASKITO_BACKEND"], pg_url) as new_env:
-                new_marker = Path(new_env["LOG_DIR"]) / "ticks"
-                new_queue, _ = load_queue(new_env)
-                new_queue.connect()
-                new_worker = start_worker({**new_env, "BENCH_MARKER": str(new_marker)},
-                                          Path(new_env["LOG_DIR"]) / "worker.log")
-                try:
-                    sides = [(queue, big_marker), (new_queue, new_marker)]
-                    base = [marker_count(marker) for _, marker in sides]
-                    for side_queue, _ in sides:
-                        side_queue.enqueue_many("bench_app.tick", [()] * jobs)
-                    started = time.perf_counter()
-                    done = [0, 0]
-                    while max(done) < jobs * 0.95:  # until one side is nearly through: both ran all along
-                        time.sleep(0.005)
-                        done = [marker_count(marker) - first for (_, marker), first in zip(sides, base, strict=True)]
-                    took = time.perf_counter() - started
-                    ratios.append(round(done[0] / took / (done[1] / took), 3))
-                    deadline = time.monotonic() + DRAIN_PATIENCE
-                    while min(marker_count(marker) - first for (_, marker), first in zip(sides, base, strict=True)) \
-                            < jobs and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                finally:
-                    stop_workers([new_worker])
-                    new_queue.close()
-    finally:
-        stop_workers([big_worker])
+    for _ in range(rounds):
+        with database(env["TASKITO_BACKEND"], pg_url) as new_env:
+            new_marker = Path(new_env["LOG_DIR"]) / "ticks"
+            new_queue, _ = load_queue(new_env)
+            new_queue.connect()
+            workers = [
+                start_worker({**env, "BENCH_MARKER": str(big_marker)}, Path(env["LOG_DIR"]) / "worker-beside.log"),
+                start_worker({**new_env, "BENCH_MARKER": str(new_marker)}, Path(new_env["LOG_DIR"]) / "worker.log")]
+            try:
+                markers = [big_marker, new_marker]
+                base = [marker_count(marker) for marker in markers]
+
+                def done(markers: list[Path] = markers, base: list[int] = base) -> list[int]:
+                    return [marker_count(marker) - first for marker, first in zip(markers, base, strict=True)]
+
+                for side_queue in (queue, new_queue):
+                    side_queue.enqueue_many("bench_app.tick", [()] * jobs)
+                while min(done()) < jobs // 20:  # both are draining: from here on they share the machine
+                    time.sleep(0.005)
+                start = done()
+                while max(end := done()) < jobs * 0.95:  # until one side is nearly through
+                    time.sleep(0.005)
+                ratios.append(round((end[0] - start[0]) / (end[1] - start[1]), 3))
+                deadline = time.monotonic() + DRAIN_PATIENCE
+                while min(done()) < jobs and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            finally:
+                stop_workers(workers)
+                new_queue.close()
     return {"drain_ratio_median": round(statistics.median(ratios), 3), "drain_ratio_by_round": ratios}
 
 
