@@ -17,7 +17,8 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 from throughput import database, load_queue, start_workers, stop_workers
@@ -33,7 +34,8 @@ def machine_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def recording_switch(env: dict[str, str], pg_url: str) -> Callable[[bool], None]:
+@contextmanager
+def recording_switch(env: dict[str, str], pg_url: str) -> Iterator[Callable[[bool], None]]:
     """A function that turns the recording of task minutes on or off for the worker of ``env``."""
     if env["TASKITO_BACKEND"] == "sqlite":
         def switch_sqlite(on: bool) -> None:
@@ -42,17 +44,18 @@ def recording_switch(env: dict[str, str], pg_url: str) -> Callable[[bool], None]
                     os.unlink(env["BENCH_MINUTES_OFF"])
             else:
                 open(env["BENCH_MINUTES_OFF"], "w").close()
-        return switch_sqlite
+        yield switch_sqlite
+        return
     import psycopg
 
-    conn = psycopg.connect(pg_url, autocommit=True)
-    conn.execute(f'SET search_path TO "{env["TASKITO_SCHEMA"]}"')
     functions = {True: complete_function(True), False: complete_function(False)}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{env["TASKITO_SCHEMA"]}"')
 
-    def switch_postgres(on: bool) -> None:
-        conn.execute(f"ALTER TABLE taskito_jobs {'ENABLE' if on else 'DISABLE'} TRIGGER taskito_jobs_task_minutes")
-        conn.execute(functions[on])
-    return switch_postgres
+        def switch_postgres(on: bool) -> None:
+            conn.execute(f"ALTER TABLE taskito_jobs {'ENABLE' if on else 'DISABLE'} TRIGGER taskito_jobs_task_minutes")
+            conn.execute(functions[on])
+        yield switch_postgres
 
 
 def complete_function(record_minutes: bool) -> str:
@@ -77,7 +80,6 @@ def drain_in_phases(backend: str, jobs: int, pg_url: str) -> dict[bool, list[flo
         queue, _ = load_queue(env)
         queue.enqueue_many("bench_app.tick", [()] * jobs)
         queue.close()
-        switch = recording_switch(env, pg_url)
 
         def finished() -> int:
             return os.path.getsize(env["BENCH_MARKER"]) if os.path.exists(env["BENCH_MARKER"]) else 0
@@ -85,18 +87,19 @@ def drain_in_phases(backend: str, jobs: int, pg_url: str) -> dict[bool, list[flo
         sides: dict[bool, list[float]] = {True: [0.0, 0, 0.0], False: [0.0, 0, 0.0]}
         [worker] = start_workers(1, env, env["LOG_DIR"], app="bench_app_minutes_switch:queue")
         try:
-            on = True
-            cpu, done, clock = machine_cpu_seconds(), finished(), time.perf_counter()
-            while done < jobs * 0.95:  # the tail, when the worker runs out of work, is nobody's
-                on = not on
-                switch(on)
-                time.sleep(PHASE)
-                now_cpu, now_done, now_clock = machine_cpu_seconds(), finished(), time.perf_counter()
-                side = sides[on]
-                side[0] += now_cpu - cpu
-                side[1] += now_done - done
-                side[2] += now_clock - clock
-                cpu, done, clock = now_cpu, now_done, now_clock
+            with recording_switch(env, pg_url) as switch:
+                on = True
+                cpu, done, clock = machine_cpu_seconds(), finished(), time.perf_counter()
+                while done < jobs * 0.95:  # the tail, when the worker runs out of work, is nobody's
+                    on = not on
+                    switch(on)
+                    time.sleep(PHASE)
+                    now_cpu, now_done, now_clock = machine_cpu_seconds(), finished(), time.perf_counter()
+                    side = sides[on]
+                    side[0] += now_cpu - cpu
+                    side[1] += now_done - done
+                    side[2] += now_clock - clock
+                    cpu, done, clock = now_cpu, now_done, now_clock
         finally:
             stop_workers([worker])
     return sides
