@@ -149,6 +149,11 @@ def marker_count(marker: Path) -> int:
         return 0
 
 
+def finished_since(markers: list[Path], base: list[int]) -> list[int]:
+    """Jobs finished per marker file since its count was ``base``."""
+    return [marker_count(marker) - first for marker, first in zip(markers, base, strict=True)]
+
+
 def drain(tick: Any, marker: Path, jobs: int) -> dict[str, Any]:
     """Enqueue ``jobs`` tick jobs with ``map`` and time the running worker through them."""
     base = marker_count(marker)
@@ -368,20 +373,16 @@ def drain_beside_a_new_table(env: dict[str, str], queue: Any, jobs: int, pg_url:
             try:
                 markers = [big_marker, new_marker]
                 base = [marker_count(marker) for marker in markers]
-
-                def done(markers: list[Path] = markers, base: list[int] = base) -> list[int]:
-                    return [marker_count(marker) - first for marker, first in zip(markers, base, strict=True)]
-
                 for side_queue in (queue, new_queue):
                     side_queue.enqueue_many("bench_app.tick", [()] * jobs)
-                while min(done()) < jobs // 20:  # both are draining: from here on they share the machine
+                while min(finished_since(markers, base)) < jobs // 20:  # both drain: they share the machine now
                     time.sleep(0.005)
-                start = done()
-                while max(end := done()) < jobs * 0.95:  # until one side is nearly through
+                start = finished_since(markers, base)
+                while max(end := finished_since(markers, base)) < jobs * 0.95:  # until one side is nearly through
                     time.sleep(0.005)
                 ratios.append(round((end[0] - start[0]) / (end[1] - start[1]), 3))
                 deadline = time.monotonic() + DRAIN_PATIENCE
-                while min(done()) < jobs and time.monotonic() < deadline:
+                while min(finished_since(markers, base)) < jobs and time.monotonic() < deadline:
                     time.sleep(0.01)
             finally:
                 stop_workers(workers)

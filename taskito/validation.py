@@ -177,7 +177,7 @@ def is_job_id(value: Any) -> bool:
 
 
 JOB_ID_PREFIX_MAX = 32
-_JOB_ID_PREFIX = re.compile(r"[0-9a-f]{1,32}")
+_JOB_ID_PREFIX = re.compile(rf"[0-9a-f]{{1,{JOB_ID_PREFIX_MAX}}}")
 
 
 def job_id_prefix(value: Any, what: str = "id_prefix") -> str:

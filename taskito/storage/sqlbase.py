@@ -698,9 +698,7 @@ class SQLStorage:
     def list_workflows(self, limit: int = 50, offset: int = 0) -> list[WorkflowSummary]:
         with self._autocommit() as cur:
             rows = self._rows(cur, "list_workflows", limit=limit, offset=offset)
-        return [WorkflowSummary(id=r["id"], kind=r["kind"], status=r["status"], created_at=r["created_at"],
-                                finished_at=r["finished_at"], failed_job_id=r["failed_job_id"], error=r["error"],
-                                stages=r["stages"], stages_done=r["stages_done"], jobs=r["jobs"]) for r in rows]
+        return [WorkflowSummary(**row) for row in rows]  # the query selects exactly its fields
 
     def job_errors(self, job_id: str) -> list[dict[str, Any]]:
         if not is_job_id(job_id):

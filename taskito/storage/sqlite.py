@@ -486,11 +486,8 @@ class SQLiteStorage(SQLStorage):
         return True
 
     def close(self) -> None:
-        while True:
-            try:
-                self._pool.pop()[1].close()
-            except IndexError:
-                break
+        while self._pool:
+            self._pool.pop()[1].close()
         with self._watch_lock:
             if self._watcher is not None:
                 self._watcher.close()
