@@ -48,13 +48,13 @@ def all_done(client: Queue, jobs: list) -> bool:
 
 def test_max_concurrent_caps_the_task_over_three_workers_without_blocking_other_tasks(
         client: Queue, engine_env: dict[str, str], tmp_path: Path) -> None:
-    capped = [client.enqueue("control_app.capped", args=(i,), priority=5) for i in range(14)]
-    free = [client.enqueue("control_app.free", args=(i,)) for i in range(10)]
-    with three_workers(engine_env) as workers:
+    with three_workers(engine_env) as workers:  # all three are up before the jobs come: they compete for them
+        capped = [client.enqueue("control_app.capped", args=(i,), priority=5) for i in range(14)]
+        free = [client.enqueue("control_app.free", args=(i,)) for i in range(10)]
         wait_until(lambda: all_done(client, capped + free), 60, message="every job to complete")
     # The capped jobs come first by priority and take a fraction of the 12 threads; the others ran
-    # meanwhile, long before the capped backlog was through (read from the jobs' own times: the workers
-    # start one after another, and on a loaded machine the first may finish everything before the last).
+    # meanwhile, long before the capped backlog was through (read from the jobs' own times, which a loaded
+    # machine does not blur as polling their statuses would).
     assert max(job.to_dict()["finished_at"] for job in free) < max(job.to_dict()["started_at"] for job in capped)
     ran = spans(tmp_path)["capped"]
     assert len(ran) == 14
