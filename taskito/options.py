@@ -171,10 +171,6 @@ class JobOptions:
         """Every option by name (what ``NewJob(**...)`` takes)."""
         return {name: getattr(self, name) for name in SCHEMA}
 
-    def columns(self, now: float) -> dict[str, Any]:
-        """The job row's columns of these options, with the schema's defaults for unset ones."""
-        return _columns(self, now)
-
     def should_retry(self, error: BaseException) -> bool:
         if isinstance(error, self.dont_retry_on or ()):
             return False
@@ -184,9 +180,13 @@ class JobOptions:
 SCHEMA: dict[str, Option] = {item.name: item.metadata["taskito"] for item in fields(JobOptions)}
 
 
-def _compile_columns() -> Callable[[JobOptions, float], dict[str, Any]]:
-    """``JobOptions.columns``, written out from the schema once: it runs for every job enqueued, and a
-    dict display is several times faster than a loop over the schema (single enqueue is a hot path)."""
+def compile_row(params: str, extra: Mapping[str, str]) -> Callable[..., dict[str, Any]]:
+    """A function ``(options, now, <params>)`` that returns a job row: the options' columns (the schema's
+    default for an unset one), then ``extra``'s (column: expression over the parameters, ``options``,
+    ``now`` and the columns before it, each bound by its name).
+
+    Written out once as one dict display: it runs for every job enqueued, and that is several times
+    faster than a loop over the schema (single enqueue and ``map`` are hot paths)."""
     items = []
     for name, option in SCHEMA.items():
         if option.column is None:
@@ -196,13 +196,12 @@ def _compile_columns() -> Callable[[JobOptions, float], dict[str, Any]]:
             value = f"({value} if {value} is not None else {option.default!r})"
         if option.relative:
             value = f"(None if {value} is None else now + {value})" if option.default is None else f"now + {value}"
-        items.append(f"{option.column!r}: {value}")
+        items.append(f"{option.column!r}: ({option.column} := {value})")
+    items += [f"{column!r}: {value}" for column, value in extra.items()]
     namespace: dict[str, Any] = {}
-    exec(f"def columns(options, now):\n    return {{{', '.join(items)}}}", namespace)  # noqa: S102 - our own text
-    return namespace["columns"]
-
-
-_columns = _compile_columns()
+    source = f"def row(options, now, {params}):\n    return {{{', '.join(items)}}}"
+    exec(source, namespace)  # noqa: S102 - our own text
+    return namespace["row"]
 
 
 def _checked(options: Mapping[str, Any], where: str, caller: str) -> dict[str, Any]:

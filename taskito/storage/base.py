@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..exceptions import InvalidValueError
-from ..options import JobOptions
+from ..options import JobOptions, compile_row
 from ..validation import shown
 
 
@@ -118,6 +118,14 @@ class NewJob(JobOptions):
     id: str
     task_name: str
     payload: bytes
+
+
+# ``job_row(job, now, waiting_deps)``: the columns of a new job's row, its options' and the bookkeeping.
+# A job due later is "delayed": out of the claim index until a claim of its queue finds it due.
+job_row = compile_row("waiting_deps", {
+    "id": "options.id", "task_name": "options.task_name", "payload": "options.payload",
+    "status": repr(Status.PENDING), "waiting_deps": "waiting_deps", "created_at": "now",
+    "delayed": "scheduled_at > now"})
 
 
 # Seconds ahead a claim hands out the time slots of a rate-limited task: a worker holds at most this

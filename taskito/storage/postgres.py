@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import validation
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
-from .base import RATE_HORIZON, Completion, JobRecord, NewJob, Started, Status, Storage
+from .base import RATE_HORIZON, Completion, JobRecord, NewJob, Started, Status, Storage, job_row
 from .sqlbase import SQLStorage, to_record
 from .sqlfiles import migrations
 
@@ -94,7 +94,7 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def _copy_columns(statement: str) -> list[str]:
-    """The column list of the batch COPY: each job row (``_job_row``) is written in that order."""
+    """The column list of the batch COPY: each job row (``job_row``) is written in that order."""
     match = re.search(r"COPY\s+\w+\s*\(([^)]*)\)", statement)
     assert match is not None, "copy_jobs names its columns"
     return [column.strip() for column in match.group(1).split(",")]
@@ -329,7 +329,7 @@ class PostgresStorage(SQLStorage):
         values = self._copy_values
         with cur.copy(self.sql["copy_jobs"]) as copy:
             for job in jobs:
-                row = self._job_row(job, now, 0)
+                row = job_row(job, now, 0)
                 row["status"] = status
                 row["worker_id"] = batch
                 copy.write_row(values(row))

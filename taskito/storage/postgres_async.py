@@ -29,7 +29,7 @@ from psycopg.pq import TransactionStatus
 
 from ..exceptions import DatabaseUnavailableError
 from ..validation import is_job_id
-from .base import JobRecord, NewJob
+from .base import JobRecord, NewJob, job_row
 from .postgres import RECONNECT_PATIENCE, _reason
 from .sqlbase import to_record
 
@@ -84,7 +84,7 @@ class AsyncPostgres:
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
         now = time.time()
-        rows = [self.storage._job_row(job, now, 0) for job in jobs]
+        rows = [job_row(job, now, 0) for job in jobs]
         statement = self.storage.sql["insert_job"]
 
         async def insert(conn: psycopg.AsyncConnection[Any]) -> None:

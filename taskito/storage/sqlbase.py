@@ -40,6 +40,7 @@ from .base import (
     WorkflowRecord,
     WorkflowSummary,
     empty_stats,
+    job_row,
     new_job_id,
 )
 from .sqlfiles import queries
@@ -210,7 +211,7 @@ class SQLStorage:
         if len(jobs) == 1 and _simple(jobs[0]):
             # The common delay(): one autocommit statement, its own transaction.
             with self._autocommit() as cur:
-                cur.execute(self.sql["insert_job"], self._job_row(jobs[0], time.time(), 0))
+                cur.execute(self.sql["insert_job"], job_row(jobs[0], time.time(), 0))
             return [jobs[0].id]
         with self._transaction() as cur:
             return self._write_jobs(cur, jobs)
@@ -241,9 +242,9 @@ class SQLStorage:
     def _insert_simple(self, cur: Any, jobs: Sequence[NewJob], now: float, batch: str | None) -> None:
         """Insert jobs without unique keys or dependencies: pending, or staged in ``batch``."""
         if batch is None:
-            cur.executemany(self.sql["insert_job"], [self._job_row(job, now, 0) for job in jobs])
+            cur.executemany(self.sql["insert_job"], [job_row(job, now, 0) for job in jobs])
         else:
-            cur.executemany(self.sql["stage_job"], [{**self._job_row(job, now, 0), "batch": batch} for job in jobs])
+            cur.executemany(self.sql["stage_job"], [{**job_row(job, now, 0), "batch": batch} for job in jobs])
 
     # A large enqueue is all-or-nothing without holding the write lock for seconds: its chunks are
     # written as staged jobs (no worker claims, lists or counts them), each chunk its own transaction;
@@ -344,13 +345,6 @@ class SQLStorage:
                            "discarding" if state == "discarding" else "publishing")
             self._finish_batch(batch, state, max_chunks=ABANDONED_CHUNKS_PER_ROUND)
 
-    def _job_row(self, job: NewJob, now: float, waiting_deps: int) -> dict[str, Any]:
-        """The columns of a new job's row: the options' own (``JobOptions.columns``) and the bookkeeping."""
-        columns = job.columns(now)
-        # A job due later is "delayed": out of the claim index until a claim of its queue finds it due.
-        return {"id": job.id, "task_name": job.task_name, "payload": job.payload, "status": Status.PENDING,
-                "waiting_deps": waiting_deps, "created_at": now, "delayed": columns["scheduled_at"] > now, **columns}
-
     def _enqueue_one(self, cur: Any, job: NewJob, now: float) -> str:
         if job.unique_key:
             existing = self._rows(cur, "find_unique", unique_key=job.unique_key)
@@ -366,7 +360,7 @@ class SQLStorage:
                 raise JobNotFoundError(f"depends_on names unknown job id(s): {', '.join(missing)}")
             waiting = sum(1 for dep in deps if found[dep] != Status.COMPLETE)
             doomed_by = next((dep for dep in deps if found[dep] in (Status.DEAD, Status.CANCELLED)), None)
-        self._run(cur, "insert_job", **self._job_row(job, now, waiting))
+        self._run(cur, "insert_job", **job_row(job, now, waiting))
         for dep in dict.fromkeys(job.depends_on):
             self._run(cur, "insert_dep", depends_on=dep, job_id=job.id)
         if doomed_by:
@@ -538,7 +532,7 @@ class SQLStorage:
     def _workflow_job_row(self, workflow_id: str, step: WorkflowJob, now: float) -> dict[str, Any]:
         """A workflow job's row: held back (waiting_deps 1) after the first stage; staged (never claimed,
         listed nor counted) for the error callback until a step dies."""
-        row = self._job_row(step.job, now, 1 if step.stage > 0 else 0)
+        row = job_row(step.job, now, 1 if step.stage > 0 else 0)
         if step.stage < 0:
             row.update(status="staged", delayed=True)
         return {**row, "workflow_id": workflow_id, "wf_stage": step.stage, "wf_member": step.member,
@@ -738,7 +732,7 @@ class SQLStorage:
                 return None  # another caller retried or deleted it since we read it
             self._run(cur, "delete_job_details", job_id=job_id)
             fresh = NewJob(id=new_id, task_name=old.task_name, payload=old.payload, **replayed(old))
-            self._run(cur, "insert_job", **self._job_row(fresh, time.time(), 0))
+            self._run(cur, "insert_job", **job_row(fresh, time.time(), 0))
             self._notify(cur)
         return new_id
 
@@ -949,7 +943,7 @@ class SQLStorage:
             if not self._run(cur, "advance_periodic", name=name, expected_next=expected_next,
                              new_next=new_next, now=now):
                 return False
-            self._run(cur, "insert_job", **self._job_row(job, now, 0))
+            self._run(cur, "insert_job", **job_row(job, now, 0))
             self._notify(cur)
         return True
 
@@ -969,7 +963,7 @@ class SQLStorage:
         now = time.time()
         with self._transaction() as cur:
             self._run(cur, "ran_periodic", name=name, now=now)
-            self._run(cur, "insert_job", **self._job_row(job, now, 0))
+            self._run(cur, "insert_job", **job_row(job, now, 0))
             self._notify(cur)
 
     # -- waiting ---------------------------------------------------------------------------

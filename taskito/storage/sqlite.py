@@ -26,7 +26,7 @@ from typing import Any
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
 from ..validation import shown
-from .base import JobRecord, NewJob
+from .base import JobRecord, NewJob, job_row
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
 
@@ -329,7 +329,7 @@ class SQLiteStorage(SQLStorage):
         for start in range(0, len(jobs), ROWS_PER_INSERT):
             chunk = jobs[start:start + ROWS_PER_INSERT]
             statement, params = _multi_row(self.sql[name], len(chunk))
-            rows = [{**self._job_row(job, now, 0), "batch": batch} for job in chunk]
+            rows = [{**job_row(job, now, 0), "batch": batch} for job in chunk]
             cur.execute(statement, [row[param] for row in rows for param in params])
 
     def _id_list(self, ids: Sequence[str]) -> str:
