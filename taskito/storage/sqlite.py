@@ -18,10 +18,10 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..connections import driver_of, kind_of
 from ..exceptions import ConfigurationError, DatabaseUnavailableError, InvalidValueError
@@ -32,7 +32,16 @@ from .sqlfiles import migrations
 
 logger = logging.getLogger("taskito.storage.sqlite")
 
+_T = TypeVar("_T")
+
+# How long a statement waits for another connection's write lock before it fails.
 BUSY_TIMEOUT = 30.0
+# SQLite's own busy wait on our connections: it tries again after 1, 2, 5 and 10 ms, gives up at
+# 20 ms, and _patiently starts it over until BUSY_TIMEOUT. Left to wait BUSY_TIMEOUT itself, it would
+# space its tries 50 to 100 ms apart after the first 0.1 s and could miss every gap of 25 ms between
+# the transactions of a chunked bulk operation (a million-job map, a purge): another process's enqueue
+# waited 350 ms. Tries at most 10 ms apart leave a waiter woken late on a loaded machine time to spare.
+LOCK_WAIT = 0.02
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -61,15 +70,40 @@ def _multi_row(statement: str, rows: int) -> tuple[str, list[str]]:
     return statement[:values.start(1)] + many + statement[values.end(1):], re.findall(r":(\w+)", row)
 
 
-def _named_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+def _patiently(attempt: Callable[[], _T]) -> _T:
+    """``attempt()``, started over while it meets another connection's write lock (see LOCK_WAIT).
+
+    Only for a statement that did nothing when it failed: BEGIN IMMEDIATE, or one outside a transaction.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+
+
+class _DictCursor(sqlite3.Cursor):
     """A cursor whose rows are dicts, as psycopg's dict_row gives them on PostgreSQL.
 
     Not sqlite3.Row: it finds a column by a case-insensitive walk of every name, which made reading
     a job's two dozen columns by name cost more than the claim that returned them.
     """
-    cur = conn.cursor()
-    cur.row_factory = _dict_row
-    return cur
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.row_factory = _dict_row
+
+
+class _PatientCursor(_DictCursor):
+    """On the queue's own connections: a statement outside a transaction waits for the write lock
+    as BEGIN IMMEDIATE does (_patiently)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _PatientCursor:
+        if self.connection.in_transaction:
+            return super().execute(sql, parameters)
+        return _patiently(lambda: super(_PatientCursor, self).execute(sql, parameters))
 
 
 def _dict_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -164,7 +198,7 @@ class SQLiteStorage(SQLStorage):
     # -- connections -------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
@@ -252,9 +286,9 @@ class SQLiteStorage(SQLStorage):
     @contextmanager
     def _begin(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
         """A write transaction on ``conn``: BEGIN IMMEDIATE takes the write lock up front."""
-        conn.execute("BEGIN IMMEDIATE")
+        _patiently(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
-            yield _named_cursor(conn)
+            yield conn.cursor(_DictCursor)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # a failed COMMIT (disk full) leaves it open too
@@ -280,7 +314,7 @@ class SQLiteStorage(SQLStorage):
             with self._begin(connection) as cur:
                 yield cur
             return
-        cur = _named_cursor(connection)
+        cur = connection.cursor(_DictCursor)
         try:
             yield cur
         finally:
@@ -307,7 +341,7 @@ class SQLiteStorage(SQLStorage):
     @contextmanager
     def _autocommit(self) -> Iterator[sqlite3.Cursor]:
         with self._connection() as conn:
-            yield _named_cursor(conn)
+            yield conn.cursor(_PatientCursor)
 
     def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
         """ROWS_PER_INSERT rows per statement, as ``_insert_simple`` does (a chord of 10,000 at map speed)."""
@@ -345,7 +379,7 @@ class SQLiteStorage(SQLStorage):
         # A connection of its own, not a pooled one: _connection() itself may call this (_follow_file).
         with closing(self._connect()) as conn:
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _patiently(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 if self._schema_version(conn, known) == known[-1][0]:
                     return
                 with self._begin(conn) as cur:  # again under the lock: another process may have migrated
@@ -380,9 +414,8 @@ class SQLiteStorage(SQLStorage):
     def _pause_after(self, held: float) -> float:
         """Half the time the last chunk held the write lock, from 25 ms to 100 ms.
 
-        A connection waiting for the lock retries after 1, 2, 5, 10... ms, spaced 25 ms at most in its
-        first 0.1 s and up to 100 ms after that: such a pause lets a waiter in before the next chunk
-        (back-to-back chunks would starve it, the gap between them too short for its next retry).
+        A connection of ours waiting for the lock tries again at most 10 ms later (LOCK_WAIT), so such a
+        pause lets a waiter in before the next chunk (back-to-back chunks would starve it).
         """
         return min(max(held / 2, 0.025), 0.1)
 
@@ -427,7 +460,7 @@ class SQLiteStorage(SQLStorage):
                 try:
                     busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
-                    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+                    conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
         except DatabaseUnavailableError as exc:
             logger.warning("could not checkpoint the WAL of %s: %s", self.path, exc)
             return

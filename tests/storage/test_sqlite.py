@@ -7,6 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,49 @@ def test_a_write_lock_held_elsewhere_neither_stops_start_up_nor_reads(tmp_path: 
         holder.close()
     assert q.enqueue("t").status == "pending"  # and it recovers once the lock is gone
     assert q.stats()["pending"] == 2
+    q.close()
+
+
+@pytest.mark.serial  # it counts the milliseconds an enqueue waits: alone, so that nothing else delays it
+def test_an_enqueue_gets_in_at_the_first_pause_of_a_writer_that_commits_in_chunks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk operation (a map of a million jobs, a purge) holds the write lock a chunk at a time, with a
+    short pause between chunks. An enqueue that meets it must get in at the next pause, however long it
+    has waited already: SQLite's own busy wait spaces its tries 100 ms apart after 0.2 s, and missed
+    every 50 ms pause of this writer."""
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT", 3.0)
+    db = tmp_path / "taskito.db"
+    q = Queue(db_path=str(db))
+    q.enqueue("t")
+    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holding, stop = threading.Event(), threading.Event()
+
+    def chunks() -> None:
+        while not stop.is_set():
+            writer.execute("BEGIN IMMEDIATE")
+            holding.set()
+            time.sleep(0.25)
+            holding.clear()
+            writer.execute("COMMIT")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=chunks)
+    thread.start()
+    waits = []
+    try:
+        for _ in range(4):
+            assert holding.wait(5)
+            started = time.monotonic()
+            q.enqueue("t")  # DatabaseUnavailableError after BUSY_TIMEOUT if it never gets in
+            waits.append(time.monotonic() - started)
+            while holding.is_set():  # the next try starts at the start of a chunk
+                time.sleep(0.001)
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert max(waits) < 0.4, f"waited {[round(wait, 3) for wait in waits]} s for chunks of 0.25 s"
+    assert q.stats()["pending"] == 5
     q.close()
 
 
