@@ -965,19 +965,3 @@ class SQLStorage:
             self._run(cur, "ran_periodic", name=name, now=now)
             self._run(cur, "insert_job", **job_row(job, now, 0))
             self._notify(cur)
-
-    # -- waiting ---------------------------------------------------------------------------
-    def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
-        """Poll with a growing interval; engines with notifications override this."""
-        deadline = time.monotonic() + timeout
-        interval = 0.0005
-        while True:
-            record = self.get_job(job_id)
-            if record is None or record.finished:
-                return record
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return record
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 1.25, 0.05)
-

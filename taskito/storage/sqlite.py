@@ -45,6 +45,10 @@ LOCK_WAIT = 0.02
 # The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
 # so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# Steps of the sleep of a thread that watches for other connections' commits (PRAGMA data_version):
+# the first after a commit, and the longest, which an idle wait grows to by a tenth each step.
+WATCH_STEP_MIN = 0.0002
+WATCH_STEP_MAX = 0.02
 # Rows of a batch enqueue per INSERT statement (17 parameters each: within SQLite's 32,766).
 ROWS_PER_INSERT = 500
 
@@ -189,7 +193,7 @@ class SQLiteStorage(SQLStorage):
         self._generation = 0
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
-        self._watch_interval = 0.001
+        self._watch_interval = WATCH_STEP_MIN
         self._seen = threading.local()  # per claiming thread: (watcher, data_version) read before its last claim
         self._file_lock = threading.Lock()
         self._migrate()
@@ -498,8 +502,8 @@ class SQLiteStorage(SQLStorage):
         """Sleep in short steps until another connection commits or ``timeout`` passes.
 
         Commits since this thread's last claim began count (see ``claim``). The step starts at
-        1 ms and grows while nothing happens (to 20 ms), so an idle worker costs little CPU and a
-        busy one reacts within a millisecond. A file that cannot be watched now (out of file
+        0.2 ms and grows while nothing happens (to 20 ms), so an idle worker costs little CPU and a
+        busy one reacts within a fraction of a millisecond. A file that cannot be watched now (out of file
         descriptors...) is waited out, as a poll: the caller's next claim reports the problem.
         """
         deadline = time.monotonic() + timeout
@@ -507,16 +511,37 @@ class SQLiteStorage(SQLStorage):
         baseline = getattr(self._seen, "version", None) or current
         while current is not None:
             if current != baseline:  # another commit, or another watcher (the file was replaced)
-                self._watch_interval = 0.001
+                self._watch_interval = WATCH_STEP_MIN
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             time.sleep(min(self._watch_interval, remaining))
-            self._watch_interval = min(self._watch_interval * 1.1, 0.02)
+            self._watch_interval = min(self._watch_interval * 1.1, WATCH_STEP_MAX)
             current = self._watched_version(follow=False)
         time.sleep(max(deadline - time.monotonic(), 0))
         return True
+
+    def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Read the job again whenever another connection has committed (the worker's completion is
+        one), watched as ``wait_for_work`` does: a result is seen a fraction of a millisecond after
+        its commit, and a long wait costs a cheap read every 20 ms. A file that cannot be watched
+        now is polled instead."""
+        deadline = time.monotonic() + timeout
+        step = WATCH_STEP_MIN
+        while True:
+            seen = self._watched_version()  # before the read: a commit while it runs counts as new
+            record = self.get_job(job_id)
+            if record is None or record.finished:
+                return record
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return record
+                time.sleep(min(step, remaining))
+                step = min(step * 1.1, WATCH_STEP_MAX)
+                if seen is None or self._watched_version(follow=False) != seen:
+                    break
 
     def close(self) -> None:
         while self._pool:
