@@ -477,9 +477,13 @@ class SQLiteStorage(SQLStorage):
         """Claim (see SQLStorage), after noting the database's version for ``wait_for_work``.
 
         Noted before the claim's transaction, not after: a job committed by another connection
-        while the claim ran then wakes the next wait, instead of being taken as already seen.
+        while the claim ran then wakes the next wait, instead of being taken as already seen. A claim
+        that would find nothing (``claimable``) takes no write lock.
         """
         self._seen.version = self._watched_version()
+        with self._autocommit() as cur:
+            if not self._rows(cur, "claimable", queues=self._id_list(queues), now=time.time())[0]["found"]:
+                return []
         return super().claim(worker_id, queues, limit, lease_seconds, rate_limits)
 
     def _watched_version(self, follow: bool = True) -> tuple[sqlite3.Connection, int] | None:

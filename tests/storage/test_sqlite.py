@@ -104,6 +104,36 @@ def test_an_enqueue_gets_in_at_the_first_pause_of_a_writer_that_commits_in_chunk
     q.close()
 
 
+def test_a_claim_with_nothing_to_take_does_not_wait_for_the_write_lock(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commit wakes every idle SQLite worker, and most bring it nothing (a completion, another queue's
+    job, a paused queue's): such a claim must not queue up for the one write lock producers need."""
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT", 0.3)
+    db = tmp_path / "taskito.db"
+    q = Queue(db_path=str(db))
+    q.enqueue("t", queue="other")
+    q.pause("paused")
+    q.enqueue("t", queue="paused")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert q.storage.claim("w", ["default", "paused"], 5, 30) == []  # no DatabaseUnavailableError
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    q.enqueue("t")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="locked"):  # a job to take: it waits for the lock
+            q.storage.claim("w", ["default"], 5, 30)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(q.storage.claim("w", ["default"], 5, 30)) == 1
+    q.close()
+
+
 EXHAUST_FDS = r"""
 import json, os, resource, sys
 from taskito import DatabaseUnavailableError, Queue

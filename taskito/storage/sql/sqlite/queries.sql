@@ -174,6 +174,20 @@ WHERE EXISTS (SELECT 1 FROM taskito_jobs INDEXED BY taskito_jobs_capped_waiting
               WHERE queue = served.value AND max_concurrent IS NOT NULL AND status IN ('pending', 'failed'))
 LIMIT 1;
 
+-- name: claimable
+-- Whether a claim of these queues has anything to do: a ready job of a queue not paused, a delayed job now
+-- due, or a waiting job (of any queue) expired. A read, outside the write lock: an idle worker woken by a
+-- commit that brought it nothing (a completion, another queue's job) leaves the lock to producers.
+SELECT EXISTS (SELECT 1 FROM json_each(:queues) AS served, taskito_jobs AS ready INDEXED BY taskito_jobs_ready
+               WHERE ready.queue = served.value AND ready.status IN ('pending', 'failed')
+                 AND ready.waiting_deps = 0 AND ready.delayed = 0
+                 AND served.value NOT IN (SELECT name FROM taskito_paused_queues))
+    OR EXISTS (SELECT 1 FROM json_each(:queues) AS served, taskito_jobs AS due INDEXED BY taskito_jobs_delayed
+               WHERE due.queue = served.value AND due.status IN ('pending', 'failed') AND due.delayed IS NOT 0
+                 AND due.scheduled_at <= :now)
+    OR EXISTS (SELECT 1 FROM taskito_jobs INDEXED BY taskito_jobs_expiry
+               WHERE status IN ('pending', 'failed') AND expires_at IS NOT NULL AND expires_at < :now) AS found;
+
 -- name: claim_plain
 -- `claim` when no cap or rate limit applies (see capped_waiting), without its counting: the first
 -- :limit jobs of each served queue that is not paused, walked in the claim index, then the first :limit.
