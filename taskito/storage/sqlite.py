@@ -29,6 +29,7 @@ from ..validation import shown
 from .base import JobRecord, NewJob, job_row
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
+from .sqlite_wake import FolderWake, open_wake
 
 logger = logging.getLogger("taskito.storage.sqlite")
 
@@ -194,6 +195,7 @@ class SQLiteStorage(SQLStorage):
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = WATCH_STEP_MIN
+        self._wake: FolderWake | None | bool = False  # False: not opened yet (wait_for_work opens it)
         self._seen = threading.local()  # per claiming thread: (watcher, data_version) read before its last claim
         self._file_lock = threading.Lock()
         self._migrate()
@@ -507,12 +509,16 @@ class SQLiteStorage(SQLStorage):
 
         Commits since this thread's last claim began count (see ``claim``). The step starts at
         0.2 ms and grows while nothing happens (to 20 ms), so an idle worker costs little CPU and a
-        busy one reacts within a fraction of a millisecond. A file that cannot be watched now (out of file
+        busy one reacts within a fraction of a millisecond. Each step also ends as soon as a file of the
+        database's folder is written (``sqlite_wake``, where available), so a job committed to an idle
+        worker still starts at once. A file that cannot be watched now (out of file
         descriptors...) is waited out, as a poll: the caller's next claim reports the problem.
         """
         deadline = time.monotonic() + timeout
         current = self._watched_version()
         baseline = getattr(self._seen, "version", None) or current
+        if self._wake is False:
+            self._wake = open_wake(self.path)
         while current is not None:
             if current != baseline:  # another commit, or another watcher (the file was replaced)
                 self._watch_interval = WATCH_STEP_MIN
@@ -520,8 +526,13 @@ class SQLiteStorage(SQLStorage):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            time.sleep(min(self._watch_interval, remaining))
+            step = min(self._watch_interval, remaining)
             self._watch_interval = min(self._watch_interval * 1.1, WATCH_STEP_MAX)
+            if isinstance(self._wake, FolderWake):
+                if self._wake.wait(step):  # a write to the folder: a commit shows a moment after it
+                    time.sleep(WATCH_STEP_MIN)
+            else:
+                time.sleep(step)
             current = self._watched_version(follow=False)
         time.sleep(max(deadline - time.monotonic(), 0))
         return True
@@ -550,6 +561,9 @@ class SQLiteStorage(SQLStorage):
     def close(self) -> None:
         while self._pool:
             self._pool.pop()[1].close()
+        if isinstance(self._wake, FolderWake):
+            self._wake.close()
+        self._wake = False
         with self._watch_lock:
             if self._watcher is not None:
                 self._watcher.close()

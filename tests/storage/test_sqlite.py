@@ -134,6 +134,29 @@ def test_a_claim_with_nothing_to_take_does_not_wait_for_the_write_lock(tmp_path:
     q.close()
 
 
+def test_an_idle_worker_wakes_on_a_commit_not_at_its_next_poll(tmp_path: Path) -> None:
+    """An idle SQLite worker's polls grow 20 ms apart; the write of a commit wakes it at once (inotify on
+    the database's folder), so the first job after a pause does not wait for the next poll."""
+    db = tmp_path / "taskito.db"
+    worker, producer = Queue(db_path=str(db)).connect(), Queue(db_path=str(db))
+    storage = worker.storage
+    assert isinstance(storage, sqlite_engine.SQLiteStorage)
+    storage.claim("w", ["default"], 1, 30)
+    assert storage.wait_for_work(0.05) is False  # nothing happened: it waits out its timeout
+    storage._watch_interval = 10.0  # a poll this far off would be its timeout's, not the commit's
+    storage.claim("w", ["default"], 1, 30)
+    timer = threading.Timer(0.2, lambda: producer.enqueue("t"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        assert storage.wait_for_work(5.0) is True
+        assert time.monotonic() - started < 2.5, "woken by its timeout, not by the commit"
+    finally:
+        timer.join()
+        worker.close()
+        producer.close()
+
+
 EXHAUST_FDS = r"""
 import json, os, resource, sys
 from taskito import DatabaseUnavailableError, Queue
