@@ -48,7 +48,7 @@ def open_wake(database: Path) -> FolderWake | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         init, add_watch = libc.inotify_init1, libc.inotify_add_watch
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library to load, or no inotify in it
         return None
     fd = init(_IN_NONBLOCK | _IN_CLOEXEC)
     if fd < 0:
