@@ -196,7 +196,8 @@ class SQLiteStorage(SQLStorage):
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = WATCH_STEP_MIN
         self._wake: FolderWake | None | bool = False  # False: not opened yet (wait_for_work opens it)
-        self._seen = threading.local()  # per claiming thread: (watcher, data_version) read before its last claim
+        # Per claiming thread: the version read before its last claim, and whether that claim was full.
+        self._seen = threading.local()
         self._file_lock = threading.Lock()
         self._migrate()
         self._file = self._file_identity()
@@ -480,13 +481,18 @@ class SQLiteStorage(SQLStorage):
 
         Noted before the claim's transaction, not after: a job committed by another connection
         while the claim ran then wakes the next wait, instead of being taken as already seen. A claim
-        that would find nothing (``claimable``) takes no write lock.
+        that would find nothing (``claimable``) takes no write lock; the look is skipped after a full
+        claim of the same thread, when more work is likely (a drain pays nothing for it).
         """
-        self._seen.version = self._watched_version()
-        with self._autocommit() as cur:
-            if not self._rows(cur, "claimable", queues=self._id_list(queues), now=time.time())[0]["found"]:
-                return []
-        return super().claim(worker_id, queues, limit, lease_seconds, rate_limits)
+        seen = self._seen
+        seen.version = self._watched_version()
+        if not getattr(seen, "full", False):
+            with self._autocommit() as cur:
+                if not self._rows(cur, "claimable", queues=self._id_list(queues), now=time.time())[0]["found"]:
+                    return []
+        rows = super().claim(worker_id, queues, limit, lease_seconds, rate_limits)
+        seen.full = len(rows) >= limit
+        return rows
 
     def _watched_version(self, follow: bool = True) -> tuple[sqlite3.Connection, int] | None:
         """(watcher connection, its data_version), or None when the file cannot be watched now."""
