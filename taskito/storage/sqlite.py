@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import re
 import sqlite3
 import threading
@@ -115,6 +116,30 @@ def _dict_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip([column[0] for column in cur.description], row, strict=True))
 
 
+class _Lease:
+    """A pooled connection (or a _PatientCursor of it) for a ``with`` block, given back at its end; an
+    OperationalError in the block becomes a DatabaseUnavailableError naming the file.
+
+    A class rather than a @contextmanager generator: every call of the engine (each enqueue) enters one.
+    """
+
+    __slots__ = ("_cursor", "_storage", "_taken")
+
+    def __init__(self, storage: SQLiteStorage, cursor: bool) -> None:
+        self._storage = storage
+        self._cursor = cursor
+
+    def __enter__(self) -> Any:
+        self._taken = self._storage._take()
+        conn = self._taken[1]
+        return conn.cursor(_PatientCursor) if self._cursor else conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: Any) -> None:
+        self._storage._give_back(self._taken)
+        if isinstance(exc, sqlite3.OperationalError):
+            raise self._storage._unusable(exc) from exc
+
+
 def _split_statements(script: str) -> Iterator[str]:
     buffer = ""
     for line in script.splitlines(keepends=True):
@@ -185,11 +210,14 @@ class SQLiteStorage(SQLStorage):
             raise InvalidValueError(f"pool_size must be at least 1, got {pool_size}")
         self.path = prepare_path(path)
         self._pool_size = pool_size
-        # A slot per connection in use or idle; idle connections carry the generation of the file
-        # they were opened on (see _follow_file).
-        self._slots = threading.BoundedSemaphore(pool_size)
-        # Idle connections, the last used first. A list: append and pop are atomic, and the slots
-        # already make callers wait, so a queue's own locking would be paid for nothing.
+        # A token per connection that may be in use: taking one waits while all are (a SimpleQueue, in C:
+        # a semaphore of the threading module costs a few microseconds of Python at every call).
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(pool_size):
+            self._slots.put(None)
+        # Idle connections, the last used first (its page cache is the warmest), each with the
+        # generation of the file it was opened on (see _follow_file). A list: append and pop are
+        # atomic, and the slots already make callers wait.
         self._pool: list[tuple[int, sqlite3.Connection]] = []
         self._generation = 0
         self._watch_lock = threading.Lock()
@@ -217,13 +245,20 @@ class SQLiteStorage(SQLStorage):
             ) from None
         return conn
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> _Lease:
+        """``with self._connection() as conn``: a pooled connection, for the block."""
+        return _Lease(self, cursor=False)
+
+    def _take(self) -> tuple[int, sqlite3.Connection]:
+        """A connection of the pool (opened if none is idle), and the generation of its file; waits
+        while all pool_size are in use. ``_give_back`` returns it."""
         self._follow_file()  # one stat(): every process, enqueue-only ones too, follows a replaced file
-        if not self._slots.acquire(timeout=BUSY_TIMEOUT):
+        try:
+            self._slots.get(timeout=BUSY_TIMEOUT)
+        except queue.Empty:
             raise DatabaseUnavailableError(
                 f"the taskito database {str(self.path)!r} cannot be used right now: all {self._pool_size} "
-                f"connections stayed in use for {BUSY_TIMEOUT:g}s; raise pool_size (TASKITO_POOL_SIZE)")
+                f"connections stayed in use for {BUSY_TIMEOUT:g}s; raise pool_size (TASKITO_POOL_SIZE)") from None
         try:
             generation, conn = self._pool.pop()
         except IndexError:
@@ -235,15 +270,13 @@ class SQLiteStorage(SQLStorage):
             if conn is None:
                 generation, conn = self._generation, self._connect()
         except BaseException:
-            self._slots.release()  # a connection that failed to open must not keep its slot
+            self._slots.put(None)  # a connection that failed to open must not keep its slot
             raise
-        try:
-            yield conn
-        except sqlite3.OperationalError as exc:
-            raise self._unusable(exc) from exc
-        finally:
-            self._pool.append((generation, conn))
-            self._slots.release()
+        return generation, conn
+
+    def _give_back(self, taken: tuple[int, sqlite3.Connection]) -> None:
+        self._pool.append(taken)
+        self._slots.put(None)
 
     def _unusable(self, exc: sqlite3.OperationalError) -> DatabaseUnavailableError:
         """A taskito error naming the file, for a lock held too long, a full disk, a read-only file..."""
@@ -345,10 +378,10 @@ class SQLiteStorage(SQLStorage):
                 "Connect to that file, point the queue at this one (db_path / TASKITO_DB_PATH), or enqueue after "
                 "your commit instead")
 
-    @contextmanager
-    def _autocommit(self) -> Iterator[sqlite3.Cursor]:
-        with self._connection() as conn:
-            yield conn.cursor(_PatientCursor)
+    def _autocommit(self) -> _Lease:
+        """``with self._autocommit() as cur``: a cursor of a pooled connection, each statement its own
+        transaction (waiting for the write lock: _PatientCursor)."""
+        return _Lease(self, cursor=True)
 
     def _insert_workflow_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
         """ROWS_PER_INSERT rows per statement, as ``_insert_simple`` does (a chord of 10,000 at map speed)."""
