@@ -30,6 +30,7 @@ from ..validation import shown
 from .base import JobRecord, NewJob, job_row
 from .sqlbase import SQLStorage
 from .sqlfiles import migrations
+from .sqlite_checkpoint import Checkpointer
 from .sqlite_wake import FolderWake, open_wake
 
 logger = logging.getLogger("taskito.storage.sqlite")
@@ -44,9 +45,16 @@ BUSY_TIMEOUT = 30.0
 # the transactions of a chunked bulk operation (a million-job map, a purge): another process's enqueue
 # waited 350 ms. Tries at most 10 ms apart leave a waiter woken late on a loaded machine time to spare.
 LOCK_WAIT = 0.02
-# The -wal file is cut back to this size whenever it starts over (after a complete checkpoint),
-# so one big transaction (a purge, a large enqueue_many) does not leave it that big for good.
-WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# Pages of WAL after which a commit of ours checkpoints it (SQLite's default is 1,000). A worker process
+# checkpoints far more often, beside the work (sqlite_checkpoint); this is the backstop for processes
+# that run none: rarer checkpoints made single enqueues 13% and batches 45% faster here, at the price
+# of a longer pause (about 40 ms here) for the one commit in some thousands that takes it.
+WAL_AUTOCHECKPOINT = 10_000
+# The -wal file is cut back to this size whenever it starts over (after a complete checkpoint), so one
+# big transaction (a purge, a large enqueue_many) does not leave it that big for good. Above the
+# backstop's 40 MB: a file cut shorter than the WAL's usual size grows back at every cycle, and
+# growing a file costs far more than writing over it.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Steps of the sleep of a thread that watches for other connections' commits (PRAGMA data_version):
 # the first after a commit, and the longest, which an idle wait grows to by a tenth each step.
 WATCH_STEP_MIN = 0.0002
@@ -224,6 +232,7 @@ class SQLiteStorage(SQLStorage):
         self._watcher: sqlite3.Connection | None = None
         self._watch_interval = WATCH_STEP_MIN
         self._wake: FolderWake | None | bool = False  # False: not opened yet (wait_for_work opens it)
+        self._checkpointer: Checkpointer | None = None  # while a worker of this process is registered
         # Per claiming thread: the version read before its last claim, and whether that claim was full.
         self._seen = threading.local()
         self._file_lock = threading.Lock()
@@ -237,6 +246,7 @@ class SQLiteStorage(SQLStorage):
                                    check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         except sqlite3.Error as exc:
             # The directory was checked at start-up: what fails now is the process or the system
             # (out of file descriptors or memory, a full disk), and retrying later may succeed.
@@ -481,10 +491,28 @@ class SQLiteStorage(SQLStorage):
                 {key: row[key] for key in ("minute", "queue", "task_name", "outcome", "runtime_le", "wait_le", "n",
                                            "runtime_sum", "wait_sum")} for row in rows])
 
+    def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+        """A worker's process also takes the WAL's checkpoints from then on (see sqlite_checkpoint)."""
+        super().register_worker(worker_id, info)
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self._backfill)
+            self._checkpointer.start()
+
     def unregister_worker(self, worker_id: str) -> None:
         """A stopping worker also folds the WAL back into the database, leaving a small -wal file."""
         super().unregister_worker(worker_id)
+        self._stop_checkpoints()
         self._checkpoint()
+
+    def _stop_checkpoints(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+
+    def _backfill(self) -> None:
+        """Copy what the WAL holds into the database (PASSIVE: never waits for a reader or a writer)."""
+        with self._connection() as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it, without waiting for anyone.
@@ -598,6 +626,7 @@ class SQLiteStorage(SQLStorage):
                     break
 
     def close(self) -> None:
+        self._stop_checkpoints()
         while self._pool:
             self._pool.pop()[1].close()
         if isinstance(self._wake, FolderWake):

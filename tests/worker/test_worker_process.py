@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -215,6 +216,32 @@ def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed
     finally:
         worker.stop()
     assert "was deleted or replaced while in use" in worker.output
+
+
+def completed_in_database_file(db: str) -> int:
+    """Completed jobs in the database file itself, not counting the WAL (what checkpoints copied there)."""
+    try:
+        with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as conn:
+            return conn.execute("SELECT count(*) FROM taskito_jobs WHERE status = 'complete'").fetchone()[0]
+    except sqlite3.DatabaseError:  # no table there yet, or a page caught mid-write
+        return -1
+
+
+def test_a_running_worker_checkpoints_the_wal_so_that_commits_never_wait_for_it(
+        client: Queue, app_env: dict[str, str]) -> None:
+    """Finished jobs reach the database file itself soon after, while the worker runs: it checkpoints the WAL
+    beside the work. No commit here comes near the connections' own threshold of thousands of pages, at which
+    an enqueue or a claim would stop for the checkpoint instead."""
+    worker = start_worker(APP, APPS, env=app_env)
+    try:
+        jobs = [client.enqueue("worker_app.add", args=(number, 1)) for number in range(20)]
+        assert [job.result(timeout=15) for job in jobs] == [number + 1 for number in range(20)]
+        wait_until(lambda: completed_in_database_file(app_env["TASKITO_DB_PATH"]) == 20, 10,
+                   message="the worker to checkpoint the finished jobs into the database file")
+        assert worker.proc.poll() is None
+    finally:
+        worker.signal(signal.SIGINT)
+    assert worker.wait() == 0
 
 
 # An --app module that takes its time: it says so, then waits (at most a minute) for a file that never comes.
