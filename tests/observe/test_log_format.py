@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -16,8 +18,10 @@ from tests.support import run_cli, start_worker
 APPS = Path(__file__).resolve().parent.parent / "apps"
 
 
-def test_the_worker_logs_one_json_object_per_line_with_the_job_inside_a_job(app_env_sqlite: dict[str, str]) -> None:
-    worker = start_worker("observe_app:queue", APPS, "--log-format", "json", env=app_env_sqlite)
+@pytest.mark.parametrize("pool", ["thread", "prefork"])
+def test_the_worker_logs_one_json_object_per_line_with_the_job_inside_a_job(app_env_sqlite: dict[str, str],
+                                                                             pool: str) -> None:
+    worker = start_worker("observe_app:queue", APPS, "--log-format", "json", "--pool", pool, env=app_env_sqlite)
     try:
         client = Queue()
         job = client.enqueue("observe_app.talks", ("hello",))
@@ -65,3 +69,34 @@ def app_env_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+LOGS_THEN_EXITS = """
+import logging, sys
+from taskito.logformat import configure_logging
+configure_logging("INFO", sys.argv[1])
+log = logging.getLogger("app")
+for number in range(500):
+    log.info("line %d of %s", number, [number])
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("the last line")
+"""
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_lines_written_by_the_log_thread_are_all_there_in_order_at_exit(log_format: str) -> None:
+    """Lines are written by a thread of their own: a process that exits right after logging loses none, and
+    an exception's traceback still comes with its line."""
+    done = subprocess.run([sys.executable, "-c", LOGS_THEN_EXITS, log_format], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    if log_format == "json":
+        lines = [json.loads(line) for line in done.stderr.splitlines()]
+        assert [line["message"] for line in lines] == [f"line {n} of [{n}]" for n in range(500)] + ["the last line"]
+        assert "ZeroDivisionError: division by zero" in lines[-1]["exception"]
+    else:
+        lines = done.stderr.splitlines()
+        assert [line.split(": ", 1)[1] for line in lines[:500]] == [f"line {n} of [{n}]" for n in range(500)]
+        assert lines[500].endswith("app: the last line") and lines[-1] == "ZeroDivisionError: division by zero"
