@@ -16,6 +16,7 @@ import queue
 import threading
 from datetime import datetime, timezone
 from logging.handlers import QueueHandler
+from typing import Any
 
 from .context import active
 
@@ -72,7 +73,7 @@ class _Writer:
     """Writes the records handed over to it: it sleeps until the first comes, gathers for WRITE_EVERY
     seconds, writes them all, and so on (a line is written at most that late; at exit, all of them)."""
 
-    def __init__(self, handler: logging.Handler) -> None:
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
         self.handler = handler
         self.records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         self._stopped = threading.Event()
@@ -86,14 +87,26 @@ class _Writer:
             self._write(first)
 
     def _write(self, record: logging.LogRecord | None) -> None:
-        """Write ``record`` and every record waiting behind it."""
+        """Write ``record`` and every record waiting behind it, in one write(): each call gives up the GIL,
+        and getting it back from busy threads is what costs."""
+        lines = []
         while True:
             if record is not None:
-                self.handler.handle(record)
+                try:
+                    lines.append(self.handler.format(record) + self.handler.terminator)
+                except Exception:
+                    self.handler.handleError(record)
             try:
                 record = self.records.get_nowait()
             except queue.Empty:
-                return
+                break
+        if lines:
+            self.handler.acquire()
+            try:
+                self.handler.stream.write("".join(lines))
+                self.handler.flush()
+            finally:
+                self.handler.release()
 
     def stop(self) -> None:
         self._stopped.set()
