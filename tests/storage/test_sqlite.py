@@ -189,6 +189,35 @@ print(json.dumps({"refused": refused, "waited": waited, "after": q.get_job(job.i
 """
 
 
+def test_a_call_that_finds_every_pooled_connection_busy_fails_clearly_and_loses_no_slot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT", 0.2)
+    q = Queue(db_path=str(tmp_path / "taskito.db"), pool_size=1)
+    try:
+        q.enqueue("t")
+        held, release = threading.Event(), threading.Event()
+
+        def hold_the_only_connection() -> None:
+            with q.storage._connection():
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold_the_only_connection)
+        holder.start()
+        held.wait(10)
+        with pytest.raises(DatabaseUnavailableError, match="all 1 connections stayed in use for 0.2s; raise pool_size"):
+            q.enqueue("t")
+        release.set()
+        holder.join()
+        with pytest.raises(DatabaseUnavailableError):  # an error inside the block gives the connection back too
+            with q.storage._connection() as conn:
+                conn.execute("SELECT * FROM no_such_table")
+        q.enqueue("t")
+        assert q.stats()["pending"] == 2
+    finally:
+        q.close()
+
+
 def test_running_out_of_file_descriptors_fails_each_call_then_recovers(tmp_path: Path) -> None:
     """EMFILE must not eat the pool's slots: every call says why at once (no hang), and the
     queue works again as soon as descriptors are free."""
