@@ -60,7 +60,9 @@ def test_an_endpoint_enqueues_and_awaits_the_result_in_one_request(engine_env: d
     assert all(response.json()["answer"] == response.json()["id"] for response in naps)  # each its own job
     assert stats.json()["pending"] + stats.json()["running"] <= 30
     assert took < 8  # 30 requests waiting together, not one after another (30 s)
-    assert worst < 0.5  # the app's event loop was never held by a wait (each would hold it 1 s)
+    # The app's event loop was never held by a wait: each would hold it 1 s (a loaded machine delays its beat
+    # by up to 0.6 s on its own).
+    assert worst < 0.9
 
 
 def test_the_routers_endpoints_are_coroutines(queue: Queue) -> None:
