@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 logger = logging.getLogger("taskito.storage.sqlite")
 
-# Seconds between two checkpoints of a worker process: a WAL of a few hundred frames each time, far
-# below the connections' backstop, whatever the rate of commits.
+# Seconds between two checkpoints of a worker process: from a few frames (round trips on an idle worker) to a
+# few thousand (a drain) each time here, below the connections' backstop of 10,000.
 CHECKPOINT_EVERY = 0.1
 
 
