@@ -85,13 +85,15 @@ def _chunks(items: Iterable[NewJob], size: int) -> Iterator[list[NewJob]]:
 
 
 class _Pacing:
-    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause.
+    """Spaces the transactions of a bulk operation (a large enqueue, a purge) by the engine's pause,
+    and does the engine's upkeep after each (``settle``) while others write.
 
-    The time spent between two turns (reading the next chunk of jobs) counts towards the pause.
+    The time spent between two turns (settling, reading the next chunk of jobs) counts towards the pause.
     """
 
-    def __init__(self, pause: Callable[[float], float]) -> None:
+    def __init__(self, pause: Callable[[float], float], settle: Callable[[], None]) -> None:
         self._pause = pause
+        self._settle = settle
         self._free_until = 0.0
 
     @contextmanager
@@ -100,11 +102,10 @@ class _Pacing:
         if delay > 0:
             time.sleep(delay)
         started = time.monotonic()
-        try:
-            yield
-        finally:
-            ended = time.monotonic()
-            self._free_until = ended + self._pause(ended - started)
+        yield
+        ended = time.monotonic()
+        self._free_until = ended + self._pause(ended - started)
+        self._settle()
 
 
 def _simple(job: NewJob) -> bool:
@@ -178,6 +179,9 @@ class SQLStorage:
         """Seconds a bulk operation waits after a transaction that took ``held`` seconds, so that other
         writers get their turn (an engine with one write lock needs it)."""
         return 0.0
+
+    def _settle_after_chunk(self) -> None:
+        """Upkeep of a bulk operation after each of its transactions, holding no lock (none by default)."""
 
     # -- helpers -----------------------------------------------------------------------
     def _rows(self, cur: Any, query: str, /, **params: Any) -> list[Any]:
@@ -255,7 +259,7 @@ class SQLStorage:
     def _write_staged(self, chunks: Iterable[list[NewJob]]) -> list[str]:
         batch = new_job_id()
         ids: list[str] = []
-        pacing = _Pacing(self._pause_after)
+        pacing = _Pacing(self._pause_after, self._settle_after_chunk)
         self._open_batch(batch)
         try:
             for chunk in chunks:
@@ -315,7 +319,7 @@ class SQLStorage:
         return done
 
     def _finish_batch(self, batch: str, state: str, max_chunks: int | None = None) -> None:
-        pacing = _Pacing(self._pause_after)
+        pacing = _Pacing(self._pause_after, self._settle_after_chunk)
         for _ in itertools.count() if max_chunks is None else range(max_chunks):
             with pacing.turn():
                 done = self._batch_chunk(batch, state)
@@ -609,7 +613,7 @@ class SQLStorage:
         """A chunk per transaction (CHUNK), as a purge."""
         reason = f"cancelled with every waiting job of {'queue ' + repr(queue) if queue else 'task ' + repr(task_name)}"
         cancelled = 0
-        pacing = _Pacing(self._pause_after)
+        pacing = _Pacing(self._pause_after, self._settle_after_chunk)
         while True:
             now = time.time()
             with pacing.turn(), self._transaction() as cur:
@@ -749,7 +753,7 @@ class SQLStorage:
         """A chunk per transaction (see CHUNK): a purge of a million jobs never holds the write lock long."""
         before = time.time() - older_than
         removed = 0
-        pacing = _Pacing(self._pause_after)
+        pacing = _Pacing(self._pause_after, self._settle_after_chunk)
         while True:
             with pacing.turn(), self._transaction() as cur:
                 ids = [row["id"] for row in self._rows(cur, "purge_jobs", status=status, before=before, limit=CHUNK)]

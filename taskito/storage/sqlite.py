@@ -469,6 +469,15 @@ class SQLiteStorage(SQLStorage):
         """
         return min(max(held / 2, 0.025), 0.1)
 
+    def _settle_after_chunk(self) -> None:
+        """Copy the chunk just written from the WAL into the database, outside the write lock.
+
+        Otherwise the WAL of a large map or purge grows to the commits' backstop (WAL_AUTOCHECKPOINT),
+        and the commit that crosses it, often another process's single enqueue, does a checkpoint of
+        40 MB: an enqueue beside a map of a million jobs waited 547 ms.
+        """
+        self._backfill()
+
     # -- keeping the write-ahead log small --------------------------------------------
     def purge(self, status: str, older_than: float) -> int:
         removed = super().purge(status, older_than)

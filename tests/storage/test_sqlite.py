@@ -257,6 +257,28 @@ def test_a_big_purge_leaves_a_small_wal(tmp_path: Path) -> None:
         q.close()
 
 
+def test_a_large_enqueue_copies_its_chunks_into_the_database_file_as_it_goes(tmp_path: Path) -> None:
+    """With no worker process checkpointing, the writer of a large batch does it between its chunks:
+    left to grow, the WAL would reach the commits' backstop, and the commit crossing it (another
+    process's enqueue, say) would wait for the copy of tens of megabytes."""
+    db = tmp_path / "taskito.db"
+    q = Queue(db_path=str(db))
+    try:
+        q.enqueue_many("t", [(BIG,)] * 12_000)  # in chunks: more than one transaction may take
+        assert pending_in_database_file(db) == 12_000
+    finally:
+        q.close()
+
+
+def pending_in_database_file(db: Path) -> int:
+    """Pending jobs in the database file itself, not counting the WAL (what checkpoints copied there)."""
+    with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM taskito_jobs WHERE status = 'pending'").fetchone()[0]
+        except sqlite3.OperationalError:  # no table yet: the schema itself is still in the WAL only
+            return 0
+
+
 def test_a_stopping_worker_leaves_a_small_wal_beside_a_database_still_in_use(tmp_path: Path) -> None:
     """The web app keeps the file open (so SQLite's own clean-up at the last close never comes)."""
     db = tmp_path / "taskito.db"
