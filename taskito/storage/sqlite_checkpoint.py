@@ -16,7 +16,7 @@ from collections.abc import Callable
 logger = logging.getLogger("taskito.storage.sqlite")
 
 # Seconds between two checkpoints of a worker process: from a few frames (round trips on an idle worker) to a
-# few thousand (a drain) each time here, below the connections' backstop of 10,000.
+# few thousand (a drain) each time here, below the connections' backstop of 40 MB.
 CHECKPOINT_EVERY = 0.1
 
 

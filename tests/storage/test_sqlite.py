@@ -257,6 +257,28 @@ def test_a_big_purge_leaves_a_small_wal(tmp_path: Path) -> None:
         q.close()
 
 
+def test_a_new_database_gets_small_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    """Small pages make every commit write less WAL; a database made by an earlier release (4 KB
+    pages) cannot change them in WAL mode, and must go on working as it is."""
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE app_table (x)")  # the app's own table: the file exists, no taskito schema yet
+    conn.close()
+    for db, pages in ((tmp_path / "new.db", sqlite_engine.PAGE_SIZE), (old, 4096)):
+        q = Queue(db_path=str(db))
+        try:
+            q.enqueue_many("t", [(1,)] * 3)
+            assert q.stats()["pending"] == 3
+        finally:
+            q.close()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == pages
+        conn.close()
+    assert sqlite_engine.PAGE_SIZE < 4096
+
+
 def test_a_large_enqueue_copies_its_chunks_into_the_database_file_as_it_goes(tmp_path: Path) -> None:
     """With no worker process checkpointing, the writer of a large batch does it between its chunks:
     left to grow, the WAL would reach the commits' backstop, and the commit crossing it (another
