@@ -120,14 +120,19 @@ class JobPool:
         slot (a rate limit: the claim gave it ``start_after``), or ``(None, None)`` when none may
         start. Expired jobs never start: they wait for ``take_expired``.
         """
+        index, wait = self._first_startable()
+        return (None, wait) if index is None else (self._inbox.pop(index), None)
+
+    def _first_startable(self) -> tuple[int | None, float | None]:
+        """Where the first waiting job that may start now is in the inbox, or ``(None, seconds until a
+        rate-limit slot frees one)`` (``(None, None)`` if none will) (called with the condition held)."""
         now = time.time()
         wait: float | None = None
         for index, record in enumerate(self._inbox):
             if record.expires_at is not None and record.expires_at < now:
                 continue
             if record.start_after is None or record.start_after <= now:
-                del self._inbox[index]
-                return record, None
+                return index, None
             slot_wait = record.start_after - now
             wait = slot_wait if wait is None else min(wait, slot_wait)
         return None, wait

@@ -55,6 +55,14 @@ def hangs() -> None:
 
 
 @queue.task()
+def wait_briefly(seconds: float) -> list[float]:
+    """Wait as for a network call; when it began and ended (the worker's monotonic clock)."""
+    began = time.monotonic()
+    time.sleep(seconds)
+    return [began, time.monotonic()]
+
+
+@queue.task()
 def whoami() -> list[int]:
     """Which process ran the job, and its parent (the worker, under --pool prefork)."""
     current_job.update_progress(100)
