@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from throughput import HERE, TASKITO, database, load_queue, stop_workers
+from throughput import HERE, TASKITO, database, load_queue, round_trip_ms, stop_workers
 
 IDLE_WINDOW = 12.0  # seconds of idle CPU measured: two safety-net claims (every 5 s), an upkeep round (10 s by default)
 DRAIN_PATIENCE = 120.0  # seconds a drain may take before its rate is taken from what finished
@@ -170,11 +170,7 @@ def drain(tick: Any, marker: Path, jobs: int) -> dict[str, Any]:
 
 
 def round_trips(noop: Any, rounds: int) -> dict[str, float]:
-    latencies = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        noop.delay().result(timeout=30)
-        latencies.append((time.perf_counter() - started) * 1000)
+    latencies = round_trip_ms(noop, rounds)
     cuts = statistics.quantiles(latencies, n=100)
     return {"latency_p50_ms": round(cuts[49], 2), "latency_p99_ms": round(cuts[98], 2),
             "latency_max_ms": round(max(latencies), 2)}

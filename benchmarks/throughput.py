@@ -110,6 +110,19 @@ def wait_drained(queue, total: int, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
+def round_trip_ms(noop, rounds: int) -> list[float]:
+    """Milliseconds from ``delay()`` to its result, ``rounds`` times one after the other, after one round trip
+    not counted: a process's first ``result()`` sets up its waiting (on PostgreSQL, a LISTEN connection),
+    which took 10-17 ms here, once per process, and was always the slowest round trip."""
+    noop.delay().result(timeout=30)
+    latencies = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        noop.delay().result(timeout=30)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
 def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, float]:
     with database(backend, pg_url) as env:
         queue, noop = load_queue(env)
@@ -129,11 +142,7 @@ def measure(backend: str, jobs: int, rounds: int, pg_url: str) -> dict[str, floa
             wait_drained(queue, 2 * jobs)
             drain = 2 * jobs / (time.perf_counter() - started)
 
-            latencies = []
-            for _ in range(rounds):
-                started = time.perf_counter()
-                noop.delay().result(timeout=10)
-                latencies.append((time.perf_counter() - started) * 1000)
+            latencies = round_trip_ms(noop, rounds)
             rss = peak_rss_mb(worker.pid)
         finally:
             stop_workers([worker])
