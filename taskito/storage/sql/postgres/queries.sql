@@ -546,9 +546,11 @@ SELECT min(oldest) AS oldest FROM (
               AND j.priority = levels.priority) AS oldest
     FROM levels WHERE levels.priority IS NOT NULL
     UNION ALL
-    SELECT min(scheduled_at) FROM taskito_jobs
-    WHERE queue = %(queue)s AND status IN ('pending', 'failed') AND delayed IS NOT FALSE
-    HAVING min(scheduled_at) <= %(now)s
+    -- The first delayed job in the index, if due: min() with a HAVING walked every delayed job of the queue.
+    SELECT scheduled_at FROM (SELECT scheduled_at FROM taskito_jobs
+                              WHERE queue = %(queue)s AND status IN ('pending', 'failed') AND delayed IS NOT FALSE
+                              ORDER BY scheduled_at LIMIT 1) AS first_delayed
+    WHERE scheduled_at <= %(now)s
 ) AS due;
 
 -- name: prune_task_minutes

@@ -650,9 +650,11 @@ SELECT min(oldest) AS oldest FROM (
               AND j.priority = levels.priority) AS oldest
     FROM levels WHERE levels.priority IS NOT NULL
     UNION ALL
-    SELECT min(scheduled_at) FROM taskito_jobs INDEXED BY taskito_jobs_delayed
-    WHERE queue = :queue AND status IN ('pending', 'failed') AND delayed IS NOT 0
-    HAVING min(scheduled_at) <= :now
+    -- The first delayed job in the index, if due: min() with a HAVING walked every delayed job of the queue.
+    SELECT scheduled_at FROM (SELECT scheduled_at FROM taskito_jobs INDEXED BY taskito_jobs_delayed
+                              WHERE queue = :queue AND status IN ('pending', 'failed') AND delayed IS NOT 0
+                              ORDER BY scheduled_at LIMIT 1)
+    WHERE scheduled_at <= :now
 );
 
 -- name: prune_task_minutes
