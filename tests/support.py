@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,13 @@ def wait_in_browser(driver: Any, condition: Callable[[Any], Any], what: str, tim
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, f"timed out waiting for {what}")
+
+
+def jobs_in_database_file(db: str | os.PathLike[str], status: str) -> int:
+    """Jobs of ``status`` in a SQLite database file itself, not counting its WAL (what checkpoints copied
+    there); -1 while that cannot be read (no table there yet, or a page caught mid-write)."""
+    try:
+        with closing(sqlite3.connect(f"file:{os.fspath(db)}?immutable=1", uri=True)) as conn:
+            return conn.execute("SELECT count(*) FROM taskito_jobs WHERE status = ?", (status,)).fetchone()[0]
+    except sqlite3.DatabaseError:
+        return -1

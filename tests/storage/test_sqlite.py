@@ -15,7 +15,7 @@ import pytest
 
 import taskito.storage.sqlite as sqlite_engine
 from taskito import DatabaseUnavailableError, Queue
-from tests.support import run_cli
+from tests.support import jobs_in_database_file, run_cli
 
 
 def test_an_enqueue_only_process_follows_a_replaced_database_file(tmp_path: Path) -> None:
@@ -287,18 +287,9 @@ def test_a_large_enqueue_copies_its_chunks_into_the_database_file_as_it_goes(tmp
     q = Queue(db_path=str(db))
     try:
         q.enqueue_many("t", [(BIG,)] * 12_000)  # in chunks: more than one transaction may take
-        assert pending_in_database_file(db) == 12_000
+        assert jobs_in_database_file(db, "pending") == 12_000
     finally:
         q.close()
-
-
-def pending_in_database_file(db: Path) -> int:
-    """Pending jobs in the database file itself, not counting the WAL (what checkpoints copied there)."""
-    with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as conn:
-        try:
-            return conn.execute("SELECT count(*) FROM taskito_jobs WHERE status = 'pending'").fetchone()[0]
-        except sqlite3.OperationalError:  # no table yet: the schema itself is still in the WAL only
-            return 0
 
 
 def test_a_stopping_worker_leaves_a_small_wal_beside_a_database_still_in_use(tmp_path: Path) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from taskito import Queue, TaskFailedError
-from tests.support import TASKITO, Process, start_worker, wait_until
+from tests.support import TASKITO, Process, jobs_in_database_file, start_worker, wait_until
 from tests.worker.conftest import APPS, effects
 
 APP = "worker_app:queue"
@@ -218,15 +217,6 @@ def test_a_database_file_deleted_under_a_running_worker_is_reported_and_followed
     assert "was deleted or replaced while in use" in worker.output
 
 
-def completed_in_database_file(db: str) -> int:
-    """Completed jobs in the database file itself, not counting the WAL (what checkpoints copied there)."""
-    try:
-        with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as conn:
-            return conn.execute("SELECT count(*) FROM taskito_jobs WHERE status = 'complete'").fetchone()[0]
-    except sqlite3.DatabaseError:  # no table there yet, or a page caught mid-write
-        return -1
-
-
 def test_a_running_worker_checkpoints_the_wal_so_that_commits_never_wait_for_it(
         client: Queue, app_env: dict[str, str]) -> None:
     """Finished jobs reach the database file itself soon after, while the worker runs: it checkpoints the WAL
@@ -236,7 +226,7 @@ def test_a_running_worker_checkpoints_the_wal_so_that_commits_never_wait_for_it(
     try:
         jobs = [client.enqueue("worker_app.add", args=(number, 1)) for number in range(20)]
         assert [job.result(timeout=15) for job in jobs] == [number + 1 for number in range(20)]
-        wait_until(lambda: completed_in_database_file(app_env["TASKITO_DB_PATH"]) == 20, 10,
+        wait_until(lambda: jobs_in_database_file(app_env["TASKITO_DB_PATH"], "complete") == 20, 10,
                    message="the worker to checkpoint the finished jobs into the database file")
         assert worker.proc.poll() is None
     finally:
