@@ -39,12 +39,16 @@ _T = TypeVar("_T")
 
 # How long a statement waits for another connection's write lock before it fails.
 BUSY_TIMEOUT = 30.0
-# SQLite's own busy wait on our connections: it tries again after 1, 2, 5 and 10 ms, gives up at
-# 20 ms, and _patiently starts it over until BUSY_TIMEOUT. Left to wait BUSY_TIMEOUT itself, it would
-# space its tries 50 to 100 ms apart after the first 0.1 s and could miss every gap of 25 ms between
-# the transactions of a chunked bulk operation (a million-job map, a purge): another process's enqueue
-# waited 350 ms. Tries at most 10 ms apart leave a waiter woken late on a loaded machine time to spare.
-LOCK_WAIT = 0.02
+# How a connection of ours waits for another process's write lock: our connections have no busy timeout
+# (SQLite's own wait), so a statement that meets the lock fails at once, and _patiently tries it again
+# after the first of these pauses, each pause half as long again, up to the second. An app's enqueue
+# tries every 0.05 to 1 ms: a worker's claim or completion holds the lock for about a millisecond, and
+# SQLite's own tries, 1, 2, 5, 10 ms apart, slept through the gaps (3.4 ms per enqueue that met the lock).
+# A worker's process tries 1 to 10 ms apart, as SQLite does: when both wait, the enqueue gets in first
+# (a producer beside a drain enqueued about a third faster, and the drain lost nothing). Both catch every
+# pause (25 ms) between the transactions of a chunked bulk operation (a million-job map, a purge).
+PRODUCER_PAUSES = (0.00005, 0.001)
+WORKER_PAUSES = (0.001, 0.01)
 # Page size of a new database (SQLite's default is 4 KB). A commit writes every page it touches whole to
 # the WAL, and a single enqueue touches about eight (the row, its indexes, the counters) to add a few
 # hundred bytes to each: with 1 KB pages single enqueues were 25-30% faster here, and jobs with 2 KB
@@ -90,18 +94,22 @@ def _multi_row(statement: str, rows: int) -> tuple[str, list[str]]:
     return statement[:values.start(1)] + many + statement[values.end(1):], re.findall(r":(\w+)", row)
 
 
-def _patiently(attempt: Callable[[], _T]) -> _T:
-    """``attempt()``, started over while it meets another connection's write lock (see LOCK_WAIT).
+def _patiently(attempt: Callable[[], _T], pauses: tuple[float, float] = PRODUCER_PAUSES) -> _T:
+    """``attempt()``, started over while it meets another connection's lock (see PRODUCER_PAUSES), for up
+    to BUSY_TIMEOUT.
 
     Only for a statement that did nothing when it failed: BEGIN IMMEDIATE, or one outside a transaction.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT
+    pause, longest = pauses
     while True:
         try:
             return attempt()
         except sqlite3.OperationalError as exc:
             if "database is locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, longest)
 
 
 class _DictCursor(sqlite3.Cursor):
@@ -118,12 +126,14 @@ class _DictCursor(sqlite3.Cursor):
 
 class _PatientCursor(_DictCursor):
     """On the queue's own connections: a statement outside a transaction waits for the write lock
-    as BEGIN IMMEDIATE does (_patiently)."""
+    as BEGIN IMMEDIATE does (_patiently, with the storage's ``pauses``)."""
+
+    pauses = PRODUCER_PAUSES
 
     def execute(self, sql: str, parameters: Any = (), /) -> _PatientCursor:
         if self.connection.in_transaction:
             return super().execute(sql, parameters)
-        return _patiently(lambda: super(_PatientCursor, self).execute(sql, parameters))
+        return _patiently(lambda: super(_PatientCursor, self).execute(sql, parameters), self.pauses)
 
 
 def _dict_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -146,7 +156,11 @@ class _Lease:
     def __enter__(self) -> Any:
         self._taken = self._storage._take()
         conn = self._taken[1]
-        return conn.cursor(_PatientCursor) if self._cursor else conn
+        if not self._cursor:
+            return conn
+        cursor = conn.cursor(_PatientCursor)
+        cursor.pauses = self._storage._pauses
+        return cursor
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: Any) -> None:
         self._storage._give_back(self._taken)
@@ -214,8 +228,8 @@ def _check_is_database(path: Path) -> None:
 
 class SQLiteStorage(SQLStorage):
     engine = "sqlite"
-    # One write lock: a bigger claim holds it longer, and a producer that meets it sleeps 1 ms and more
-    # (SQLite's busy wait). Claims of up to 256 jobs halved the rate of single enqueues beside a drain.
+    # One write lock: a bigger claim holds it longer, and a producer that meets it waits for it.
+    # Claims of up to 256 jobs halved the rate of single enqueues beside a drain.
     max_prefetch = 16
 
     def __init__(self, path: str | os.PathLike[str], pool_size: int = 8) -> None:
@@ -239,6 +253,10 @@ class SQLiteStorage(SQLStorage):
         self._watch_interval = WATCH_STEP_MIN
         self._wake: FolderWake | None | bool = False  # False: not opened yet (wait_for_work opens it)
         self._checkpointer: Checkpointer | None = None  # while a worker of this process is registered
+        self._pauses = PRODUCER_PAUSES  # WORKER_PAUSES while a worker of this process is registered
+        # This process's write transactions take turns here rather than at SQLite's lock, where a thread
+        # that meets another's would sleep (a worker's claims waited 1.6 ms for its own completions).
+        self._writing = threading.RLock()
         # Per claiming thread: the version read before its last claim, and whether that claim was full.
         self._seen = threading.local()
         self._file_lock = threading.Lock()
@@ -248,11 +266,10 @@ class SQLiteStorage(SQLStorage):
     # -- connections -------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            page_size = _patiently(lambda: conn.execute("PRAGMA page_size").fetchone()[0])
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_BYTES // page_size}")
         except sqlite3.Error as exc:
             # The directory was checked at start-up: what fails now is the process or the system
@@ -336,14 +353,14 @@ class SQLiteStorage(SQLStorage):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._connection() as conn, self._begin(conn) as cur:
+        with self._writing, self._connection() as conn, self._begin(conn, self._pauses) as cur:
             yield cur
 
     @staticmethod
     @contextmanager
-    def _begin(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    def _begin(conn: sqlite3.Connection, pauses: tuple[float, float] = PRODUCER_PAUSES) -> Iterator[sqlite3.Cursor]:
         """A write transaction on ``conn``: BEGIN IMMEDIATE takes the write lock up front."""
-        _patiently(lambda: conn.execute("BEGIN IMMEDIATE"))
+        _patiently(lambda: conn.execute("BEGIN IMMEDIATE"), pauses)
         try:
             yield conn.cursor(_DictCursor)
             conn.execute("COMMIT")
@@ -436,7 +453,8 @@ class SQLiteStorage(SQLStorage):
         # A connection of its own, not a pooled one: _connection() itself may call this (_follow_file).
         with closing(self._connect()) as conn:
             try:
-                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's; an existing one keeps its own
+                # A new file's page size; an existing one keeps its own.
+                _patiently(lambda: conn.execute(f"PRAGMA page_size={PAGE_SIZE}"))
                 _patiently(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 if self._schema_version(conn, known) == known[-1][0]:
                     return
@@ -458,7 +476,8 @@ class SQLiteStorage(SQLStorage):
 
     def _schema_version(self, conn: sqlite3.Connection, known: tuple[tuple[int, str], ...]) -> int:
         try:
-            current = conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0] or 0
+            current = _patiently(
+                lambda: conn.execute("SELECT max(version) FROM taskito_schema_version").fetchone()[0]) or 0
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
@@ -472,7 +491,7 @@ class SQLiteStorage(SQLStorage):
     def _pause_after(self, held: float) -> float:
         """Half the time the last chunk held the write lock, from 25 ms to 100 ms.
 
-        A connection of ours waiting for the lock tries again at most 10 ms later (LOCK_WAIT), so such a
+        A connection of ours waiting for the lock tries again at most 1 ms later (LOCK_STEP_MAX), so such a
         pause lets a waiter in before the next chunk (back-to-back chunks would starve it).
         """
         return min(max(held / 2, 0.025), 0.1)
@@ -509,8 +528,10 @@ class SQLiteStorage(SQLStorage):
                                            "runtime_sum", "wait_sum")} for row in rows])
 
     def register_worker(self, worker_id: str, info: dict[str, Any]) -> None:
-        """A worker's process also takes the WAL's checkpoints from then on (see sqlite_checkpoint)."""
+        """A worker's process also takes the WAL's checkpoints from then on (see sqlite_checkpoint), and lets
+        other processes' enqueues go first at the write lock (see PRODUCER_PAUSES)."""
         super().register_worker(worker_id, info)
+        self._pauses = WORKER_PAUSES
         if self._checkpointer is None:
             self._checkpointer = Checkpointer(self._backfill)
             self._checkpointer.start()
@@ -518,6 +539,7 @@ class SQLiteStorage(SQLStorage):
     def unregister_worker(self, worker_id: str) -> None:
         """A stopping worker also folds the WAL back into the database, leaving a small -wal file."""
         super().unregister_worker(worker_id)
+        self._pauses = PRODUCER_PAUSES
         self._stop_checkpoints()
         self._checkpoint()
 
@@ -540,12 +562,8 @@ class SQLiteStorage(SQLStorage):
         as PASSIVE would, and journal_size_limit cuts the file back when the WAL next starts over.
         """
         try:
-            with self._connection() as conn:
-                conn.execute("PRAGMA busy_timeout=0")
-                try:
-                    busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                finally:
-                    conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+            with self._connection() as conn:  # no busy timeout (see LOCK_STEP_MIN): it never waits
+                busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except DatabaseUnavailableError as exc:
             logger.warning("could not checkpoint the WAL of %s: %s", self.path, exc)
             return
@@ -580,7 +598,8 @@ class SQLiteStorage(SQLStorage):
             with self._watch_lock:
                 if self._watcher is None:
                     self._watcher = self._connect()
-                return self._watcher, self._watcher.execute("PRAGMA data_version").fetchone()[0]
+                watcher = self._watcher
+                return watcher, _patiently(lambda: watcher.execute("PRAGMA data_version").fetchone()[0])
         except (sqlite3.Error, DatabaseUnavailableError):
             with self._watch_lock:
                 if self._watcher is not None:

@@ -104,6 +104,53 @@ def test_an_enqueue_gets_in_at_the_first_pause_of_a_writer_that_commits_in_chunk
     q.close()
 
 
+@pytest.mark.serial  # it counts the milliseconds an enqueue waits: alone, so that nothing else delays it
+def test_an_enqueue_gets_the_write_lock_soon_after_its_release_and_before_a_waiting_worker(tmp_path: Path) -> None:
+    """A worker's claims and completions hold the write lock about a millisecond each. An enqueue (a web
+    request) that meets it must get in within a millisecond or so of its release, not at SQLite's next
+    try 1 to 10 ms later; and when a worker's process waits for the lock too, the enqueue goes first."""
+    db = tmp_path / "taskito.db"
+    producer, worker = Queue(db_path=str(db)), Queue(db_path=str(db))
+    producer.enqueue("t")
+    worker.storage.register_worker("w", {"hostname": "h", "pid": 1, "queues": ["default"], "concurrency": 1})
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    lags, first, claimed = [], [], []
+
+    def claim(done: dict[str, float]) -> None:
+        claimed.extend(worker.storage.claim("w", ["default"], 1, 30))
+        done["claim"] = time.monotonic()
+
+    def enqueue(done: dict[str, float]) -> None:
+        producer.enqueue("t")
+        done["enqueue"] = time.monotonic()
+
+    try:
+        for _ in range(10):
+            worker.enqueue("t")  # a job for the worker's claim to take
+            done: dict[str, float] = {}
+            holder.execute("BEGIN IMMEDIATE")
+            claiming = threading.Thread(target=claim, args=(done,))
+            enqueuing = threading.Thread(target=enqueue, args=(done,))
+            claiming.start()  # the worker waits first
+            time.sleep(0.005)
+            enqueuing.start()
+            time.sleep(0.03)
+            released = time.monotonic()
+            holder.execute("COMMIT")
+            claiming.join()
+            enqueuing.join()
+            lags.append(done["enqueue"] - released)
+            first.append(min(done, key=done.__getitem__))
+    finally:
+        holder.close()
+        worker.storage.unregister_worker("w")
+    assert first.count("enqueue") >= 8, first
+    assert sorted(lags)[len(lags) // 2] < 0.003, f"enqueues got in {[round(lag * 1000, 1) for lag in lags]} ms late"
+    assert len(claimed) == 10 and producer.stats()["pending"] == 21  # claimed jobs count as pending until they start
+    producer.close()
+    worker.close()
+
+
 def test_a_claim_with_nothing_to_take_does_not_wait_for_the_write_lock(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every commit wakes every idle SQLite worker, and most bring it nothing (a completion, another queue's
