@@ -267,10 +267,9 @@ class SQLiteStorage(SQLStorage):
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            page_size = _patiently(lambda: conn.execute("PRAGMA page_size").fetchone()[0])
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_BYTES // page_size}")
+            # Idempotent, so tried again whole while another process holds a lock they need (a new file's
+            # migration, the last connection's clean-up of the WAL).
+            _patiently(lambda: self._configure(conn))
         except sqlite3.Error as exc:
             # The directory was checked at start-up: what fails now is the process or the system
             # (out of file descriptors or memory, a full disk), and retrying later may succeed.
@@ -278,6 +277,13 @@ class SQLiteStorage(SQLStorage):
                 f"cannot open the taskito database {str(self.path)!r}: {exc}{_open_problem(self.path)}"
             ) from None
         return conn
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_BYTES // page_size}")
 
     def _connection(self) -> _Lease:
         """``with self._connection() as conn``: a pooled connection, for the block."""
