@@ -104,7 +104,8 @@ def test_a_coroutine_blocking_the_loop_is_reported_and_the_worker_never_blocks_i
 def test_kill_9_mid_coroutine_runs_it_again(engine_env: dict[str, str], client: Queue, tmp_path: Path) -> None:
     first = start_worker(APP, APPS, env=engine_env)
     job = client.enqueue("async_app.long_nap", args=(30,))
-    wait_until(lambda: (tmp_path / f"started-{job.id}").exists(), 15, message="the coroutine to start")
+    # Its effect line, written after the started- file: a kill between the two would leave no line to count.
+    wait_until(lambda: f"start {job.id} 0" in effects(tmp_path), 15, message="the coroutine to start")
     first.kill()  # SIGKILL: no drain, no put-back
     second = start_worker(APP, APPS, env=engine_env)
     try:
