@@ -45,7 +45,7 @@ BUSY_TIMEOUT = 30.0
 # tries every 0.05 to 1 ms: a worker's claim or completion holds the lock for about a millisecond, and
 # SQLite's own tries, 1, 2, 5, 10 ms apart, slept through the gaps (3.4 ms per enqueue that met the lock).
 # A worker's process tries 1 to 10 ms apart, as SQLite does: when both wait, the enqueue gets in first
-# (a producer beside a drain enqueued about a third faster, and the drain lost nothing). Both catch every
+# (a producer beside a drain enqueued about 40 % faster, and the drain lost nothing). Both catch every
 # pause (25 ms) between the transactions of a chunked bulk operation (a million-job map, a purge).
 PRODUCER_PAUSES = (0.00005, 0.001)
 WORKER_PAUSES = (0.001, 0.01)
@@ -497,7 +497,7 @@ class SQLiteStorage(SQLStorage):
     def _pause_after(self, held: float) -> float:
         """Half the time the last chunk held the write lock, from 25 ms to 100 ms.
 
-        A connection of ours waiting for the lock tries again at most 1 ms later (LOCK_STEP_MAX), so such a
+        A connection of ours waiting for the lock tries again at most 10 ms later (PRODUCER_PAUSES), so such a
         pause lets a waiter in before the next chunk (back-to-back chunks would starve it).
         """
         return min(max(held / 2, 0.025), 0.1)
@@ -568,7 +568,7 @@ class SQLiteStorage(SQLStorage):
         as PASSIVE would, and journal_size_limit cuts the file back when the WAL next starts over.
         """
         try:
-            with self._connection() as conn:  # no busy timeout (see LOCK_STEP_MIN): it never waits
+            with self._connection() as conn:  # no busy timeout (see PRODUCER_PAUSES): it never waits
                 busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except DatabaseUnavailableError as exc:
             logger.warning("could not checkpoint the WAL of %s: %s", self.path, exc)
