@@ -8,6 +8,7 @@ Measures single enqueue, batch (`map`) enqueue, drain by worker processes starte
 from the CLI with default settings, round-trip latency against an idle worker in
 another process, the worker's peak RSS, the figures of speed.py (single enqueue from 1, 4 and 16
 threads, PostgreSQL's durable insert limit, enqueue while draining, drain by concurrency),
+what the machine's own scheduling does to a round trip with no taskito in it (machine.py),
 the time one worker takes to drain as many `async def` tasks that each await asyncio.sleep(0.1),
 and workflows (see workflows.py: a chain of 1,000 steps, a chord of 10,000 members); with
 --count-rows, also how long
@@ -267,13 +268,14 @@ def main() -> None:
     parser.add_argument("--chain-steps", type=int, default=1000, help="steps of the workflow benchmark's chain")
     parser.add_argument("--chord-members", type=int, default=10_000, help="members of its chord")
     args = parser.parse_args()
+    from machine import measure_machine
     from speed import measure_speed
 
     if args.table_size:
         from scale import run_scale
 
         print(json.dumps({"backend": args.backend, "jobs": args.jobs, "cpus": os.cpu_count(),
-                          "python": platform.python_version(),
+                          "python": platform.python_version(), "machine": measure_machine(),
                           **run_scale(args.backend, args.table_size, args.jobs, args.rounds or 300, args.db_url)}))
         return
     report = {
@@ -281,6 +283,7 @@ def main() -> None:
         "jobs": args.jobs,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        "machine": measure_machine(),
         **measure(args.backend, args.jobs, args.rounds or 200, args.db_url),
         **measure_speed(args.backend, args.jobs, args.db_url),
         "async_drain_sleep_0_1_s_seconds": measure_async_drain(args.backend, args.jobs, args.db_url),
