@@ -57,6 +57,8 @@ RECONNECT_PATIENCE = 10.0  # seconds a call waits for the database to come back 
 POOL_RECONNECT_TIMEOUT = 0.2
 MAX_RECONNECT_DELAY = 5.0  # cap of the LISTEN connection's reconnect backoff
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
+READY_ONLY = "ready"  # a work notification's payload: what it announces is due now and has no expiry
+DUE_MEMO_SECONDS = 1.0  # longest next_due is answered from memory (a bound on any change left unannounced)
 _IDLE, _INERROR = 0, 3  # libpq's transaction status, as psycopg 3 and psycopg2 both report it
 
 # -- connection targets and errors --------------------------------------------------------------
@@ -158,6 +160,10 @@ class PostgresStorage(SQLStorage):
         self._work_listener: _Listener | None = None
         self._done_listener: _Listener | None = None
         self._work_event = threading.Event()
+        # Work notifications that may have moved a due time, and the last next_due read (see next_due);
+        # only the LISTEN thread counts.
+        self._due_changes = 0
+        self._due_memo: tuple[tuple[str, ...], int, float, float | None] | None = None
         self._waiters_lock = threading.Lock()
         self._waiters: dict[str, set[Any]] = {}  # job id -> what to set() when it finishes (see watch)
         self._uncertain_lock = threading.Lock()
@@ -343,9 +349,7 @@ class PostgresStorage(SQLStorage):
 
     def _announce_done(self, cur: Any, job_ids: Sequence[str]) -> None:
         if job_ids:
-            payload = ",".join(job_ids)
-            self._run(cur, "notify", channel=self._done_channel,
-                      payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
+            self._run(cur, "notify", channel=self._done_channel, payload=_done_payload(job_ids))
 
     @contextmanager
     def _unless_written_already(self, jobs: Sequence[NewJob]) -> Iterator[None]:
@@ -496,26 +500,18 @@ class PostgresStorage(SQLStorage):
                 logger.warning("put back %d job(s) claimed while the connection broke", released)
 
     def complete(self, done: Sequence[Completion]) -> None:
-        """One round trip per batch (taskito_complete() also releases dependents), then the NOTIFYs.
-
-        The notifications go in a statement of their own because a transaction that notifies
-        waits for its WAL flush, and the completion itself does not need to (see the function).
-        """
+        """One round trip per batch: taskito_complete() also releases dependents and notifies waiters
+        and idle workers, in one durable commit."""
         if not done:
             return
         ids = [item.job_id for item in done]
+        # Every id of the batch, not only those completed now: run again after a commit whose answer
+        # was lost, this finds them complete already, and their waiters still need to know.
         with self._autocommit() as cur:
-            [row] = self._rows(
-                cur, "complete", ids=ids, attempts=[item.attempt for item in done],
-                results=[item.result for item in done], started=[item.started_at for item in done],
-                finished=[item.finished_at for item in done], now=time.time())
-            # Every id of the batch, not only those completed now: run again after a commit whose
-            # answer was lost, this finds them complete already, and their waiters still need to know.
-            payload = ",".join(ids)
-            self._run(cur, "notify", channel=self._done_channel,
-                      payload=payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else "")
-            if row["released"]:
-                self._notify(cur)
+            self._rows(cur, "complete", ids=ids, attempts=[item.attempt for item in done],
+                       results=[item.result for item in done], started=[item.started_at for item in done],
+                       finished=[item.finished_at for item in done], now=time.time(),
+                       done_payload=_done_payload(ids))
 
     def _listener(self, channel: str, on_notify: Callable[[str], None], on_reset: Callable[[], None]) -> _Listener:
         return _Listener(self._connect, channel, on_notify, on_reset)
@@ -537,11 +533,30 @@ class PostgresStorage(SQLStorage):
             return True
         return listener is None or not listener.listening.is_set()
 
-    def _on_work(self, _payload: str) -> None:
+    def _on_work(self, payload: str) -> None:
+        if payload != READY_ONLY:
+            self._due_changes += 1
         self._work_event.set()
 
     def _on_work_reset(self) -> None:
+        self._due_changes += 1
         self._work_event.set()  # (re)connected or lost: whatever happened meanwhile, claim again
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        """From memory while the work notifications since the last read all said "ready" (inserts of
+        jobs due now, without expiry), that read is under DUE_MEMO_SECONDS old, and what it found is not
+        due yet: an idle worker asks after every job, and most jobs move no due time."""
+        key = tuple(queues)
+        changes = self._due_changes  # before the read: a notification during it makes the memo stale
+        now = time.monotonic()
+        memo = self._due_memo
+        listener = self._work_listener
+        if (memo is not None and listener is not None and listener.listening.is_set() and memo[:2] == (key, changes)
+                and now - memo[2] < DUE_MEMO_SECONDS and (memo[3] is None or time.time() < memo[3])):
+            return memo[3]
+        due = super().next_due(queues)
+        self._due_memo = (key, changes, now, due)
+        return due
 
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Re-read the job when a NOTIFY says it (or some job) finished; poll while not listening."""
@@ -669,6 +684,12 @@ for _name in ("_write", "_open_batch", "_stage", "_move_batch", "_batch_chunk"):
     setattr(PostgresStorage, _name, _reconnecting(getattr(PostgresStorage, _name)))
 # The queue's own side of the same-database check, made while writing through the app's connection.
 PostgresStorage._server_identity = _reconnecting(PostgresStorage._server_identity)  # type: ignore[method-assign]
+
+
+def _done_payload(job_ids: Sequence[str]) -> str:
+    """The ids of finished jobs for their waiters; too many for one NOTIFY: "" (every waiter looks)."""
+    payload = ",".join(job_ids)
+    return payload if len(payload) < NOTIFY_PAYLOAD_LIMIT else ""
 
 
 def _identity(row: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -268,6 +268,75 @@ def test_idle_worker_wakes_on_notify_and_result_waits_without_polling(pg_schema:
         client_side.close()
 
 
+def _notifications(conn, count: int) -> list[tuple[str, str]]:
+    """The next ``count`` notifications of a listening connection, as (channel, payload), in order."""
+    got: list[tuple[str, str]] = []
+    for note in conn.notifies(timeout=10, stop_after=count):
+        got.append((note.channel, note.payload))
+    assert len(got) == count, f"only {got} in 10 s"
+    return got
+
+
+def test_an_insert_tells_workers_whether_it_can_move_a_due_time(pg_schema: str) -> None:
+    q = pg_queue(pg_schema)
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as listen:
+            listen.execute(f'LISTEN "{pg_schema}_work"')
+            q.enqueue("t")
+            q.enqueue("t", delay=60)
+            q.enqueue("t", expires=60)
+            q.enqueue_many("t", [(1,), (2,)])
+            q.enqueue_many("t", [(1,), (2,)], delay=60)
+            payloads = [payload for _, payload in _notifications(listen, 5)]
+        # "ready": every job inserted is due now and cannot expire; anything else: a due time may have moved.
+        assert payloads == ["ready", "", "", "ready", ""]
+    finally:
+        q.close()
+
+
+def test_a_completion_notifies_its_waiters_and_idle_workers_in_its_own_commit(pg_schema: str) -> None:
+    q = pg_queue(pg_schema)
+    try:
+        first = q.enqueue("t")
+        dependent = q.enqueue("t", depends_on=[first.id])
+        [record] = q.storage.claim("w", ["default"], 10, 30)
+        with psycopg.connect(PG_URL, autocommit=True) as listen:
+            listen.execute(f'LISTEN "{pg_schema}_work"')
+            listen.execute(f'LISTEN "{pg_schema}_done"')
+            q.storage.complete([Completion(first.id, record.attempt, b"1")])
+            got = _notifications(listen, 2)
+        assert got == [(f"{pg_schema}_done", first.id), (f"{pg_schema}_work", "")]
+        assert first.result(timeout=5) == 1 and q.get_job(dependent.id).status == "pending"
+    finally:
+        q.close()
+
+
+def test_an_idle_worker_reads_due_times_again_only_when_they_may_have_moved(pg_schema: str) -> None:
+    worker_side, client_side = pg_queue(pg_schema), pg_queue(pg_schema)
+    storage = worker_side.storage
+    try:
+        storage.wait_for_work(0.01)  # starts listening
+        wait_until(lambda: storage._work_listener.listening.is_set(), 10, message="LISTEN")
+        assert storage.next_due(["default"]) is None
+
+        later = client_side.enqueue("t", delay=60)
+        due = client_side.get_job(later.id).record.scheduled_at
+        wait_until(lambda: storage.next_due(["default"]) == due, 10, message="the delayed job's due time")
+
+        # Gone without a notification (a hand-made DELETE), then a job due now is enqueued: its
+        # notification says "ready", so the worker answers from what it read (at worst, it claims once
+        # for nothing at that time) ...
+        sql(f'DELETE FROM "{pg_schema}".taskito_jobs WHERE id = %s', later.id)
+        client_side.enqueue("t")
+        assert storage.wait_for_work(10)
+        assert storage.next_due(["default"]) == due
+        # ... for at most DUE_MEMO_SECONDS, which bounds what a change nobody announced can cost.
+        wait_until(lambda: storage.next_due(["default"]) is None, 5, interval=0.1, message="a fresh read")
+    finally:
+        worker_side.close()
+        client_side.close()
+
+
 def test_unreachable_server_is_one_configuration_error_naming_host_and_port() -> None:
     require_postgres()
     with pytest.raises(ConfigurationError) as info:

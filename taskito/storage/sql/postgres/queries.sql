@@ -99,11 +99,13 @@ WHERE worker_id = %(worker_id)s AND lease_until = %(lease_until)s AND status = '
 SELECT taskito_mark_started(%(ids)s::text[], %(attempts)s::integer[], %(started)s::double precision[]);
 
 -- name: complete
--- A whole batch at once (postgres takes arrays here), with its dependents' release. Each
--- completion carries its attempt's start and finish (NULL: keep the start, finish now).
+-- A whole batch at once (postgres takes arrays here), with its dependents' release and the NOTIFYs
+-- (done_payload: the batch's ids for their waiters). Each completion carries its attempt's start and
+-- finish (NULL: keep the start, finish now).
 -- The arrays go in binary format: adapting them as text costs the worker more CPU than the rest.
 SELECT * FROM taskito_complete(%(ids)b::text[], %(attempts)b::integer[], %(results)b::bytea[],
-                               %(started)b::double precision[], %(finished)b::double precision[], %(now)s);
+                               %(started)b::double precision[], %(finished)b::double precision[], %(now)s,
+                               %(done_payload)s);
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
