@@ -69,6 +69,10 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # the first after a commit, and the longest, which an idle wait grows to by a tenth each step.
 WATCH_STEP_MIN = 0.0002
 WATCH_STEP_MAX = 0.02
+# After a write to the folder wakes a watcher, how long it looks for the commit behind the write to show
+# (a commit's first write to the -wal file comes tens of microseconds before it is visible), and how often.
+COMMIT_SHOWS_WITHIN = 0.0005
+COMMIT_LOOK_STEP = 0.00003
 # Rows of a batch enqueue per INSERT statement (17 parameters each: within SQLite's 32,766).
 ROWS_PER_INSERT = 500
 
@@ -637,35 +641,57 @@ class SQLiteStorage(SQLStorage):
                 return False
             step = min(self._watch_interval, remaining)
             self._watch_interval = min(self._watch_interval * 1.1, WATCH_STEP_MAX)
-            if isinstance(self._wake, FolderWake):
-                if self._wake.wait(step):  # a write to the folder: a commit shows a moment after it
-                    time.sleep(WATCH_STEP_MIN)
-            else:
-                time.sleep(step)
-            current = self._watched_version(follow=False)
+            current = self._version_after(baseline, step, self._wake)
         time.sleep(max(deadline - time.monotonic(), 0))
         return True
 
+    def _version_after(self, seen: tuple[sqlite3.Connection, int], step: float,
+                       wake: FolderWake | None | bool) -> tuple[sqlite3.Connection, int] | None:
+        """The watched version after sleeping ``step`` seconds, or less: with a wake, until a file of the
+        folder is written, then until the commit behind that write shows (its first write to the -wal
+        file comes a moment before it is visible) or COMMIT_SHOWS_WITHIN passes."""
+        if not isinstance(wake, FolderWake):
+            time.sleep(step)
+            return self._watched_version(follow=False)
+        if not wake.wait(step):
+            return self._watched_version(follow=False)
+        looking_until = time.monotonic() + COMMIT_SHOWS_WITHIN
+        while True:
+            current = self._watched_version(follow=False)
+            if current != seen or time.monotonic() >= looking_until:
+                return current
+            time.sleep(COMMIT_LOOK_STEP)
+
     def wait_for_result(self, job_id: str, timeout: float) -> JobRecord | None:
         """Read the job again whenever another connection has committed (the worker's completion is
-        one), watched as ``wait_for_work`` does: a result is seen a fraction of a millisecond after
-        its commit, and a long wait costs a cheap read every 20 ms. A file that cannot be watched
-        now is polled instead."""
+        one), watched as ``wait_for_work`` does, with a wake of this call's own (threads do not share
+        one): a result is seen as soon as it is committed, and a long wait costs a cheap read every
+        20 ms. A file that cannot be watched now is polled instead."""
         deadline = time.monotonic() + timeout
         step = WATCH_STEP_MIN
-        while True:
-            seen = self._watched_version()  # before the read: a commit while it runs counts as new
-            record = self.get_job(job_id)
-            if record is None or record.finished:
-                return record
+        wake: FolderWake | None | bool = False  # opened once the job is found unfinished
+        try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                seen = self._watched_version()  # before the read: a commit while it runs counts as new
+                record = self.get_job(job_id)
+                if record is None or record.finished:
                     return record
-                time.sleep(min(step, remaining))
-                step = min(step * 1.1, WATCH_STEP_MAX)
-                if seen is None or self._watched_version(follow=False) != seen:
-                    break
+                if wake is False:
+                    wake = open_wake(self.path)
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return record
+                    wait = min(step, remaining)
+                    step = min(step * 1.1, WATCH_STEP_MAX)
+                    if seen is None:  # not watchable now: poll
+                        time.sleep(wait)
+                        break
+                    if self._version_after(seen, wait, wake) != seen:
+                        break
+        finally:
+            if isinstance(wake, FolderWake):
+                wake.close()
 
     def close(self) -> None:
         self._stop_checkpoints()

@@ -38,9 +38,12 @@ class ThreadPool(JobPool):
     def _announce(self, count: int | None) -> None:
         if count is None:
             self._arrived.notify_all()
-        else:
-            self._arrived.notify(self._runners_for(count))
-        self._watched.notify()
+            self._watched.notify()
+            return
+        woken = self._runners_for(count)
+        self._arrived.notify(woken)
+        if woken < count:  # jobs left for runners already busy: the watcher looks after them
+            self._watched.notify()
 
     def _runners_for(self, count: int) -> int:
         """How many sleeping runners ``count`` new jobs wake: one per job while the mean attempt time is
@@ -123,7 +126,8 @@ class ThreadPool(JobPool):
                 record, wait = (None, None) if done is not None and self._surplus() else self._next_job()
                 while record is None and not self._closed:
                     self._sleeping += 1
-                    self._watched.notify()  # a sleeper now: the watcher looks after jobs left waiting
+                    if self._inbox:  # a sleeper while jobs wait: the watcher looks after them
+                        self._watched.notify()
                     try:
                         self._arrived.wait(wait)  # None: until jobs arrive; else until a rate limit allows one
                     finally:

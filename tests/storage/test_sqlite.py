@@ -15,6 +15,7 @@ import pytest
 
 import taskito.storage.sqlite as sqlite_engine
 from taskito import DatabaseUnavailableError, Queue
+from taskito.storage import Completion
 from tests.support import jobs_in_database_file, run_cli
 
 
@@ -202,6 +203,60 @@ def test_an_idle_worker_wakes_on_a_commit_not_at_its_next_poll(tmp_path: Path) -
         timer.join()
         worker.close()
         producer.close()
+
+
+def _complete_later(db: Path, job_id: str, delay: float) -> threading.Timer:
+    """Another process's worker, as far as the waiter can tell: claims and completes ``job_id`` after ``delay``."""
+    def finish() -> None:
+        worker = Queue(db_path=str(db))
+        try:
+            [record] = worker.storage.claim("w", ["default"], 1, 30)
+            assert record.id == job_id
+            worker.storage.complete([Completion(record.id, record.attempt, b"7")])
+        finally:
+            worker.close()
+    timer = threading.Timer(delay, finish)
+    timer.start()
+    return timer
+
+
+def test_a_result_waiter_wakes_on_the_completion_not_at_its_next_poll(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """result() on SQLite wakes when the completion is written (inotify, a wake per waiting call), so a job's
+    result is seen as soon as it is committed, however far off the next poll is."""
+    db = tmp_path / "taskito.db"
+    client = Queue(db_path=str(db))
+    job = client.enqueue("t")
+    monkeypatch.setattr(sqlite_engine, "WATCH_STEP_MIN", 10.0)  # a poll this far off would be the timeout's
+    timer = _complete_later(db, job.id, 0.2)
+    started = time.monotonic()
+    try:
+        record = client.storage.wait_for_result(job.id, 5.0)
+        assert record is not None and record.status == "complete" and record.result == b"7"
+        assert time.monotonic() - started < 2.5, "woken by its timeout, not by the completion"
+    finally:
+        timer.join()
+        client.close()
+
+
+def test_a_result_waiter_without_inotify_polls_and_leaves_no_descriptor_open(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "taskito.db"
+    client = Queue(db_path=str(db))
+    job = client.enqueue("t")
+    client.storage.wait_for_result(job.id, 0.01)  # the pool's connections and the watcher are open from here
+    descriptors = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):  # each wait opens a wake of its own while the job is unfinished, and closes it
+        assert client.storage.wait_for_result(job.id, 0.005).status == "pending"
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+
+    monkeypatch.setattr(sqlite_engine, "open_wake", lambda database: None)  # no inotify (not Linux, or none left)
+    timer = _complete_later(db, job.id, 0.1)
+    try:
+        assert client.storage.wait_for_result(job.id, 10.0).status == "complete"
+    finally:
+        timer.join()
+        client.close()
 
 
 EXHAUST_FDS = r"""

@@ -1,9 +1,13 @@
 """How a thread-pool worker hands claimed jobs to its threads: short jobs to few of them, and never a job
-left waiting behind a long one while a thread is free. Real `taskito worker` subprocesses."""
+left waiting behind a long one while a thread is free. Real `taskito worker` subprocesses, and one pool in process."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from taskito import Queue
+from taskito.worker.completions import CompletionWriter
+from taskito.worker.thread_pool import ThreadPool
 from tests.support import start_worker, wait_until
 from tests.worker.conftest import APPS
 
@@ -50,3 +54,38 @@ def test_a_long_job_does_not_hold_up_the_jobs_claimed_with_it(app_env: dict[str,
     finally:
         worker.stop()
     client.close()
+
+
+def test_a_job_that_has_its_thread_does_not_wake_the_dispatch_watcher(tmp_path: Path) -> None:
+    """An idle worker's job, one at a time: the claim wakes one thread, which runs it. The watcher (it wakes
+    another thread when jobs wait behind a long one) has nothing to do then; waking it anyway put two more
+    thread switches on every round trip. In process, to count the watcher's wake-ups."""
+    queue = Queue(db_path=str(tmp_path / "taskito.db"))
+
+    @queue.task()
+    def echo(value: int) -> int:
+        return value
+
+    writer = CompletionWriter(queue.storage)
+    writer.start()
+    pool = ThreadPool(queue, writer, concurrency=16, prefetch=0)
+    watcher_waits = []
+    wait = pool._watched.wait
+
+    def counted_wait(timeout: float | None = None) -> bool:
+        watcher_waits.append(timeout)
+        return wait(timeout)
+
+    pool._watched.wait = counted_wait  # type: ignore[method-assign]
+    pool.start()
+    try:
+        for value in range(40):
+            handle = echo.delay(value)
+            pool.submit(queue.storage.claim("w", ["default"], 1, 30))
+            assert handle.result(timeout=10) == value
+        # Its first wait, and a few while the pool learns how long jobs run (each then wakes one thread per job).
+        assert len(watcher_waits) <= 5, len(watcher_waits)
+    finally:
+        pool.take_unstarted()
+        writer.stop(5)
+        queue.close()
